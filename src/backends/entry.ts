@@ -1,0 +1,92 @@
+/**
+ * Where the worker entry files are, and how a worker thread gets the parent's module loaders.
+ *
+ * On Node 20, `--import` preloads (tsx, for example) run in the main thread but not in worker
+ * threads, so a thread could not import a `.ts` task module. The thread bootstrap imports the
+ * same preloads itself, resolved from the parent's working directory as Node does. tsx's
+ * loader registers its hooks only on the main thread of Node 20, so for tsx the bootstrap
+ * calls its public `register()` API instead. Child processes inherit `execArgv` and need none
+ * of this.
+ */
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { extname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** `.ts` when fanout itself runs from source under a TypeScript loader, `.js` when compiled. */
+const ownExtension = extname(new URL(import.meta.url).pathname) || '.js';
+
+export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
+  return new URL(`../worker/${name}${ownExtension}`, import.meta.url);
+}
+
+function preloadSpecifiers(): string[] {
+  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])];
+  const found: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--import') {
+      const next = args[i + 1];
+      if (next) found.push(next);
+      i++;
+    } else if (arg.startsWith('--import=')) {
+      found.push(arg.slice('--import='.length));
+    }
+  }
+  return found;
+}
+
+function resolvePreload(specifier: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier)) return specifier;
+  if (specifier.startsWith('.') || isAbsolute(specifier)) return pathToFileURL(resolve(specifier)).href;
+  try {
+    return pathToFileURL(createRequire(pathToFileURL(`${process.cwd()}/`)).resolve(specifier)).href;
+  } catch {
+    return import.meta.resolve(specifier);
+  }
+}
+
+/** A module a worker thread imports before its entry; `register` names a function to call in it. */
+export interface Preload {
+  readonly url: string;
+  readonly register?: string;
+}
+
+/** tsx's ESM API module (`tsx/esm/api`, import condition), found from its own package.json. */
+function tsxApi(loaderUrl: string): string | undefined {
+  const root = loaderUrl.match(/^(.*\/tsx\/)dist\/(?:loader|esm\/index)\.mjs$/)?.[1];
+  if (!root) return undefined;
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
+    const target = manifest.exports?.['./esm/api']?.import?.default;
+    return typeof target === 'string' ? new URL(target, root).href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function toPreload(url: string): Preload {
+  const api = tsxApi(url);
+  return api ? { url: api, register: 'register' } : { url };
+}
+
+let cachedPreloads: Preload[] | undefined;
+
+/** The parent's `--import` preloads, as a worker thread can apply them. */
+export function threadPreloads(): Preload[] {
+  cachedPreloads ??= preloadSpecifiers().map(resolvePreload).map(toPreload);
+  return cachedPreloads;
+}
+
+/** The code a worker thread is started with: import the preloads, then the entry. */
+export const threadBootstrap = `
+const { workerData } = require('node:worker_threads');
+(async () => {
+  for (const preload of workerData.preloads) {
+    const loaded = await import(preload.url);
+    if (preload.register) (loaded[preload.register] ?? loaded.default[preload.register])();
+  }
+  await import(workerData.entry);
+})().catch((error) => { process.nextTick(() => { throw error; }); });
+`;

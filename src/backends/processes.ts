@@ -1,0 +1,70 @@
+/** The `processes` backend: one child process per worker (child_process.fork), V8 serialization on the wire. */
+
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { isProtocolMessage } from '../worker/protocol.js';
+import type { LocalBackend, WorkerChannel, WorkerListener } from './backend.js';
+import { entryUrl } from './entry.js';
+
+export interface ProcessesOptions {
+  readonly execArgv?: readonly string[] | undefined;
+  /** Heap limit of each child, in MB (`--max-old-space-size`). */
+  readonly maxOldSpaceMb?: number | undefined;
+  readonly env?: NodeJS.ProcessEnv | undefined;
+}
+
+export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
+  const entry = fileURLToPath(entryUrl('process-entry'));
+  const execArgv = [...process.execArgv, ...(options.execArgv ?? [])];
+  if (options.maxOldSpaceMb !== undefined) execArgv.push(`--max-old-space-size=${options.maxOldSpaceMb}`);
+  return {
+    name: 'processes',
+    supports: {
+      crossesBoundary: true,
+      killRunning: true,
+      sharedMemory: false,
+      transfer: false,
+      inlineFunctions: true,
+    },
+    spawn(listener: WorkerListener): WorkerChannel {
+      // stdin is not inherited: a worker must never read the caller's input (`fanout run --input -`).
+      const child = fork(entry, [], {
+        execArgv,
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: options.env ?? process.env,
+      });
+      let error: unknown;
+      let exited = false;
+      child.on('message', (message: unknown) => {
+        if (isProtocolMessage(message)) listener.message(message as never);
+      });
+      child.on('error', (e) => {
+        error = e;
+      });
+      child.on('exit', (code, signal) => {
+        exited = true;
+        listener.exit(code, signal, error);
+      });
+      return {
+        label: `process ${child.pid}`,
+        send: (message) => {
+          child.send(message);
+        },
+        kill: () => {
+          if (!exited) child.kill('SIGKILL');
+        },
+        setBusy: (busy) => {
+          const channel = child.channel as { ref?(): void; unref?(): void } | null | undefined;
+          if (busy) {
+            child.ref();
+            channel?.ref?.();
+          } else {
+            child.unref();
+            channel?.unref?.();
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/** The `threads` backend: one worker_threads Worker per worker, structured clone on the wire. */
+
+import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { isProtocolMessage } from '../worker/protocol.js';
+import type { LocalBackend, WorkerChannel, WorkerListener } from './backend.js';
+import { entryUrl, threadBootstrap, threadPreloads } from './entry.js';
+
+export interface ThreadsOptions {
+  readonly resourceLimits?: ResourceLimits | undefined;
+  readonly execArgv?: readonly string[] | undefined;
+}
+
+export function threadsBackend(options: ThreadsOptions = {}): LocalBackend {
+  const entry = entryUrl('thread-entry').href;
+  return {
+    name: 'threads',
+    supports: {
+      crossesBoundary: true,
+      killRunning: true,
+      sharedMemory: true,
+      transfer: true,
+      inlineFunctions: true,
+    },
+    spawn(listener: WorkerListener): WorkerChannel {
+      const worker = new Worker(threadBootstrap, {
+        eval: true,
+        workerData: { entry, preloads: threadPreloads() },
+        resourceLimits: options.resourceLimits,
+        ...(options.execArgv ? { execArgv: [...process.execArgv, ...options.execArgv] } : {}),
+      });
+      let error: unknown;
+      worker.on('message', (message: unknown) => {
+        if (isProtocolMessage(message)) listener.message(message as never);
+      });
+      worker.on('error', (e) => {
+        error = e;
+      });
+      worker.on('exit', (code) => listener.exit(code, null, error));
+      return {
+        label: `thread ${worker.threadId}`,
+        send: (message, transfer) => worker.postMessage(message, transfer),
+        kill: () => {
+          void worker.terminate();
+        },
+        setBusy: (busy) => (busy ? worker.ref() : worker.unref()),
+      };
+    },
+  };
+}

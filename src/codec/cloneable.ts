@@ -1,0 +1,99 @@
+/**
+ * What may cross a worker boundary: plain data. Structured clone would silently turn a class
+ * instance into a plain object (losing its prototype, methods and private fields) and throws a
+ * bare DataCloneError on a function; fanout checks first and names the offending part instead.
+ */
+
+const cloneableProtos = new Set<unknown>([
+  Object.prototype,
+  null,
+  Array.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  Map.prototype,
+  Set.prototype,
+  ArrayBuffer.prototype,
+  SharedArrayBuffer.prototype,
+  DataView.prototype,
+  Error.prototype,
+  TypeError.prototype,
+  RangeError.prototype,
+  SyntaxError.prototype,
+  ReferenceError.prototype,
+  EvalError.prototype,
+  URIError.prototype,
+  Number.prototype,
+  String.prototype,
+  Boolean.prototype,
+  BigInt.prototype,
+]);
+
+const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+
+function isCloneableProto(proto: unknown): boolean {
+  return cloneableProtos.has(proto) || Object.getPrototypeOf(proto) === TypedArrayProto;
+}
+
+function kindOf(value: object): string {
+  if (typeof value === 'function') return `a function (${(value as { name?: string }).name || 'anonymous'})`;
+  const ctor = (value as { constructor?: { name?: string } }).constructor;
+  return `an instance of class ${ctor?.name || '(anonymous)'}`;
+}
+
+/**
+ * Returns a description of the first part of `value` that cannot cross a boundary, with its
+ * path (e.g. `a function (onDone) at .options.onDone`), or undefined when all of it can.
+ */
+export function findUncloneable(value: unknown): string | undefined {
+  // Fast path for the overwhelmingly common case of a primitive item.
+  const type = typeof value;
+  if (type !== 'object' && type !== 'function' && type !== 'symbol') return undefined;
+  if (value === null) return undefined;
+  return walk(value, '', new Set());
+}
+
+function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
+  const type = typeof value;
+  if (type === 'symbol') return `a symbol at ${path || 'the top level'}`;
+  if (type === 'function') return `${kindOf(value as object)} at ${path || 'the top level'}`;
+  if (type !== 'object' || value === null) return undefined;
+  const object = value as object;
+  if (seen.has(object)) return undefined;
+  seen.add(object);
+  const proto = Object.getPrototypeOf(object);
+  if (!isCloneableProto(proto)) {
+    return `${kindOf(object)} at ${path || 'the top level'} (only plain data crosses: its prototype, methods and private fields would be lost)`;
+  }
+  if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer || object instanceof SharedArrayBuffer) {
+    return undefined;
+  }
+  if (Array.isArray(object)) {
+    for (let i = 0; i < object.length; i++) {
+      const item: unknown = object[i];
+      if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
+        const found = walk(item, `${path}[${i}]`, seen);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+  if (object instanceof Map) {
+    for (const [k, v] of object) {
+      const found = walk(k, `${path}<map key>`, seen) ?? walk(v, `${path}.get(${String(k)})`, seen);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (object instanceof Set) {
+    for (const v of object) {
+      const found = walk(v, `${path}<set member>`, seen);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const key of Object.keys(object)) {
+    const found = walk((object as Record<string, unknown>)[key], `${path}.${key}`, seen);
+    if (found) return found;
+  }
+  return undefined;
+}

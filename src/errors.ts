@@ -1,0 +1,204 @@
+/**
+ * Every error a user can catch from fanout carries a stable `code`.
+ *
+ * `instanceof FanoutError` is true for all of them, including the option errors that are
+ * real `RangeError`/`TypeError` instances (they cannot also extend `FanoutError`, so the
+ * check uses a brand instead of the prototype chain).
+ */
+
+const brand = Symbol.for('fanout.error');
+
+/** Stable error codes. */
+export type FanoutErrorCode =
+  | 'ERR_TASK_FAILED'
+  | 'ERR_WORKER_CRASHED'
+  | 'ERR_TASK_TIMEOUT'
+  | 'ABORT_ERR'
+  | 'ERR_NOT_CLONEABLE'
+  | 'ERR_TASK_NOT_FOUND'
+  | 'ERR_TASK_MODULE_LOAD'
+  | 'ERR_POOL_CLOSED'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INLINE_FUNCTION'
+  | 'ERR_BACKEND_UNAVAILABLE'
+  | 'ERR_CACHE'
+  | 'ERR_CHUNK_PARSE';
+
+function mark(error: Error, code: FanoutErrorCode): void {
+  Object.defineProperty(error, brand, { value: true });
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Base class of fanout's errors.
+ *
+ * @example
+ * ```ts
+ * try { await pool.map(tasks.parse, lines); }
+ * catch (e) { if (e instanceof FanoutError && e.code === 'ERR_TASK_FAILED') console.error(e.cause); }
+ * ```
+ */
+export class FanoutError extends Error {
+  declare readonly code: FanoutErrorCode;
+
+  constructor(code: FanoutErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    mark(this, code);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** Where in a call a failure happened: the task's name and the item's index in the input. */
+export interface TaskLocation {
+  task: string;
+  index: number;
+}
+
+/** `ERR_TASK_FAILED`: the task threw. `cause` is the original error, rebuilt on this side. */
+export class TaskError extends FanoutError {
+  readonly task: string;
+  readonly index: number;
+  constructor(location: TaskLocation, cause: unknown) {
+    super('ERR_TASK_FAILED', `Task "${location.task}" failed on item ${location.index}: ${describe(cause)}`, {
+      cause,
+    });
+    this.task = location.task;
+    this.index = location.index;
+  }
+}
+
+/** `ERR_WORKER_CRASHED`: the worker died while running the task (exit code or signal in the message). */
+export class WorkerCrashedError extends FanoutError {
+  readonly task: string | undefined;
+  readonly index: number | undefined;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(
+    reason: string,
+    details: {
+      exitCode?: number | null;
+      signal?: string | null;
+      location?: TaskLocation;
+      cause?: unknown;
+    } = {},
+  ) {
+    const where = details.location
+      ? ` while running task "${details.location.task}" on item ${details.location.index}`
+      : '';
+    super('ERR_WORKER_CRASHED', `Worker crashed${where}: ${reason}`, { cause: details.cause });
+    this.exitCode = details.exitCode ?? null;
+    this.signal = details.signal ?? null;
+    this.task = details.location?.task;
+    this.index = details.location?.index;
+  }
+}
+
+/** `ERR_TASK_TIMEOUT`: the task ran past its `timeout`; its worker was replaced. */
+export class TaskTimeoutError extends FanoutError {
+  readonly task: string;
+  readonly index: number;
+  readonly timeout: number;
+  constructor(location: TaskLocation, timeout: number) {
+    super(
+      'ERR_TASK_TIMEOUT',
+      `Task "${location.task}" on item ${location.index} ran longer than ${timeout} ms`,
+    );
+    this.task = location.task;
+    this.index = location.index;
+    this.timeout = timeout;
+  }
+}
+
+/** `ABORT_ERR`: the caller's signal aborted, or the future was cancelled (Node's convention). */
+export class AbortError extends FanoutError {
+  constructor(message = 'The operation was aborted', options?: ErrorOptions) {
+    super('ABORT_ERR', message, options);
+  }
+}
+
+/** `ERR_NOT_CLONEABLE`: an argument or a result cannot cross to or from a worker; the message names it. */
+export class NotCloneableError extends FanoutError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_NOT_CLONEABLE', message, options);
+  }
+}
+
+/** `ERR_TASK_NOT_FOUND`: the task module loaded but has no task of that name. */
+export class TaskNotFoundError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_TASK_NOT_FOUND', message);
+  }
+}
+
+/** `ERR_TASK_MODULE_LOAD`: the task module failed to import (or never finished); `cause` says why. */
+export class TaskModuleLoadError extends FanoutError {
+  readonly module: string;
+  constructor(module: string, reason: string, options?: ErrorOptions) {
+    super('ERR_TASK_MODULE_LOAD', `Task module ${module} failed to load: ${reason}`, options);
+    this.module = module;
+  }
+}
+
+/** `ERR_POOL_CLOSED`: the pool was used after `close()` or `terminate()`. */
+export class PoolClosedError extends FanoutError {
+  constructor(message = 'The pool is closed') {
+    super('ERR_POOL_CLOSED', message);
+  }
+}
+
+/** `ERR_INLINE_FUNCTION`: an inline function cannot run as written (it reads an outer variable, or the backend is remote). */
+export class InlineFunctionError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_INLINE_FUNCTION', message);
+  }
+}
+
+/** `ERR_BACKEND_UNAVAILABLE`: the backend's infrastructure (e.g. Redis) stayed unreachable past its limit. */
+export class BackendUnavailableError extends FanoutError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_BACKEND_UNAVAILABLE', message, options);
+  }
+}
+
+/** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
+export class InvalidArgValueError extends RangeError {
+  declare readonly code: 'ERR_INVALID_ARG_VALUE';
+  constructor(message: string) {
+    super(message);
+    mark(this, 'ERR_INVALID_ARG_VALUE');
+  }
+  override get name(): string {
+    return 'RangeError';
+  }
+}
+
+/** `ERR_INVALID_ARG_TYPE`: an option or argument has the wrong type. */
+export class InvalidArgTypeError extends TypeError {
+  declare readonly code: 'ERR_INVALID_ARG_TYPE';
+  constructor(message: string) {
+    super(message);
+    mark(this, 'ERR_INVALID_ARG_TYPE');
+  }
+  override get name(): string {
+    return 'TypeError';
+  }
+}
+
+/** A short, one-line description of any thrown value, for messages. */
+export function describe(value: unknown): string {
+  if (value instanceof Error) return value.message ? `${value.name}: ${value.message}` : value.name;
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Option validation at the facade: each check names the option and the value received, so the
+ * engine behind it can trust what it gets.
+ */
+
+import { availableParallelism } from 'node:os';
+import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
+
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+/** The number of cores fanout may use. */
+export function cores(): number {
+  return availableParallelism();
+}
+
+/**
+ * `workers`: a positive integer, `'auto'` (every core) or joblib's negative form (-1 every core,
+ * -2 all but one, ...).
+ */
+export function resolveWorkers(value: unknown, name = 'workers', total = cores()): number {
+  if (value === undefined || value === 'auto') return total;
+  const expected = `Expected \`${name}\` to be a positive integer, 'auto' or a negative integer (-1 for every core, -2 for all but one)`;
+  if (typeof value !== 'number') throw new InvalidArgTypeError(`${expected}, got ${show(value)}`);
+  if (!Number.isInteger(value) || value === 0)
+    throw new InvalidArgValueError(`${expected}, got ${show(value)}`);
+  if (value > 0) return value;
+  const resolved = total + 1 + value;
+  if (resolved < 1) {
+    throw new InvalidArgValueError(
+      `\`${name}\` is ${value}, which leaves no worker on this ${total}-core machine (-1 is every core)`,
+    );
+  }
+  return resolved;
+}
+
+export function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a positive integer, got ${show(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidArgValueError(`Expected \`${name}\` to be a positive integer, got ${show(value)}`);
+  }
+  return value;
+}
+
+export function nonNegativeInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a non-negative integer, got ${show(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 0) {
+    throw new InvalidArgValueError(`Expected \`${name}\` to be a non-negative integer, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A duration in ms: a positive number; `Infinity` where `allowInfinity`. */
+export function duration(name: string, value: unknown, allowInfinity = false): number {
+  const expected = `Expected \`${name}\` to be a positive number of milliseconds${allowInfinity ? ' or Infinity' : ''}`;
+  if (typeof value !== 'number') throw new InvalidArgTypeError(`${expected}, got ${show(value)}`);
+  if (Number.isNaN(value) || value <= 0 || (!allowInfinity && !Number.isFinite(value))) {
+    throw new InvalidArgValueError(`${expected}, got ${show(value)}`);
+  }
+  return value;
+}
+
+export function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string') {
+    throw new InvalidArgTypeError(
+      `Expected \`${name}\` to be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}`,
+    );
+  }
+  if (!allowed.includes(value as T)) {
+    throw new InvalidArgValueError(
+      `Expected \`${name}\` to be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}`,
+    );
+  }
+  return value as T;
+}
+
+export function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean')
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a boolean, got ${show(value)}`);
+  return value;
+}
+
+export function autoOrPositiveInteger(name: string, value: unknown): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  if (typeof value !== 'number') {
+    throw new InvalidArgTypeError(
+      `Expected \`${name}\` to be 'auto' or a positive integer, got ${show(value)}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidArgValueError(
+      `Expected \`${name}\` to be 'auto' or a positive integer, got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+export function seedOption(name: string, value: unknown): number {
+  if (typeof value !== 'number')
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be an integer, got ${show(value)}`);
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidArgValueError(`Expected \`${name}\` to be a safe integer, got ${show(value)}`);
+  }
+  return value >>> 0;
+}
+
+export function abortSignal(name: string, value: unknown): AbortSignal {
+  if (!(value instanceof AbortSignal)) {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be an AbortSignal, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** Reject option names nobody reads, so a typo (`wrokers`) is an error and not a silent default. */
+export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgTypeError(`Expected ${what} to be an object, got ${show(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new InvalidArgValueError(`Unknown option \`${key}\` in ${what} (known: ${known.join(', ')})`);
+    }
+  }
+}

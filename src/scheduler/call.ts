@@ -1,0 +1,520 @@
+/**
+ * One call (`map`, `imap`, `run`, ...) as pure scheduling logic: read the input lazily through a
+ * bounded window, cut it into adaptively sized batches, keep several batches in flight per
+ * worker, put results back in order, retry what may be retried, and stop everything at the
+ * first error (or collect errors, when asked).
+ *
+ * The unit of ordering is a *slot*: the items of one batch as first cut. When a worker dies, the
+ * slot's items are re-dispatched as smaller jobs, but they still fill the same slot, so order and
+ * the window are unaffected.
+ */
+
+import { findUncloneable } from '../codec/cloneable.js';
+import { deserializeError } from '../codec/errors.js';
+import { AbortError, NotCloneableError, TaskError } from '../errors.js';
+import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
+import { AutoBatchSizer, type BatchSizer, fixedBatchSizer } from './batch-size.js';
+import type { InputReader } from './input.js';
+import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
+
+/** A settled result, as `Promise.allSettled` gives (the `errors: 'collect'` mode). */
+export type Settled<T> =
+  | { readonly status: 'fulfilled'; readonly value: T }
+  | { readonly status: 'rejected'; readonly reason: unknown };
+
+/** Progress of a call, as counted by the scheduler. */
+export interface ProgressCounts {
+  /** Items finished (successfully or not). */
+  readonly done: number;
+  /** Items that failed. */
+  readonly failed: number;
+  /** The total, once known (arrays at once; other inputs once exhausted). */
+  readonly total: number | undefined;
+}
+
+/** A batch as it ran, for traces and reports. */
+export interface BatchTrace {
+  readonly worker: number;
+  readonly startedAt: number;
+  readonly duration: number;
+  readonly first: number;
+  readonly count: number;
+  readonly taskName: string;
+}
+
+export interface CallOptions {
+  readonly task: TaskSpec;
+  readonly taskName: string;
+  readonly spread: boolean;
+  readonly ordered: boolean;
+  /** `errors: 'collect'`: settle every item instead of failing fast. */
+  readonly collect: boolean;
+  readonly batchSize: number | 'auto';
+  readonly preDispatch: number | 'auto';
+  readonly timeout: number | undefined;
+  readonly retries: number;
+  readonly retryOn: 'crash' | 'error';
+  readonly seed: number;
+  readonly context?: unknown;
+  readonly signal: AbortSignal | undefined;
+  /** Check that arguments are plain data before they cross (false for the inline backend). */
+  readonly checkArgs: boolean;
+  readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
+  /** Partial progress reported by tasks (`taskContext().progress(n)`). */
+  readonly onTaskProgress?: ((amount: number) => void) | undefined;
+  readonly onBatch?: ((trace: BatchTrace) => void) | undefined;
+  /** The first batch of the call started running. */
+  readonly onStart?: (() => void) | undefined;
+}
+
+/**
+ * Batches in flight per worker: enough to hide a round trip (~1 ms at worst, pipelined) behind
+ * the work already queued, at least 2 so a worker never waits for the main thread.
+ */
+const LATENCY_COVER_MS = 1;
+const MIN_DEPTH = 2;
+const MAX_DEPTH = 16;
+
+export function pipelineDepth(estimatedBatchMs: number | undefined): number {
+  if (estimatedBatchMs === undefined || estimatedBatchMs <= 0) return MIN_DEPTH;
+  return Math.min(MAX_DEPTH, Math.max(MIN_DEPTH, Math.ceil(LATENCY_COVER_MS / estimatedBatchMs) + 1));
+}
+
+/** A batch's results as they arrive: an array, or a Float64Array when they were all numbers. */
+export type Chunk = ArrayLike<unknown> & Iterable<unknown>;
+
+interface Slot {
+  readonly seq: number;
+  readonly first: number;
+  readonly items: unknown[];
+  /** Filled item by item, unless one job returned the whole slot at once (then it is that job's values). */
+  values: unknown[] | Chunk;
+  /** Errors by offset (collect mode). */
+  errors: Map<number, unknown> | undefined;
+  pending: number;
+}
+
+interface Job {
+  readonly slot: Slot;
+  readonly offset: number;
+  readonly count: number;
+  /** Re-run after a crash: report item starts so the item that kills a worker is known. */
+  readonly track: boolean;
+}
+
+const abortReason = (signal: AbortSignal) =>
+  new AbortError('The operation was aborted', { cause: signal.reason as unknown });
+
+export class CallRun {
+  private readonly sizer: BatchSizer;
+  private readonly slots = new Map<number, Slot>();
+  private readonly retryQueue: Job[] = [];
+  private readonly tickets = new Set<Ticket>();
+  private readonly ready: Slot[] = [];
+  private readonly attempts = new Map<number, number>();
+  private nextSeq = 0;
+  /** Index in the input of the next item read. */
+  private nextIndex = 0;
+  private nextYield = 0;
+  private inFlight = 0;
+  private reading = false;
+  private started = false;
+  private finished = false;
+  private failure: { error: unknown } | undefined;
+  private done = 0;
+  private failed = 0;
+  private wake: (() => void) | undefined;
+  private readonly onAbort = () => this.fail(abortReason(this.options.signal as AbortSignal));
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly reader: InputReader<unknown>,
+    private readonly options: CallOptions,
+  ) {
+    this.sizer =
+      options.batchSize === 'auto'
+        ? new AutoBatchSizer(dispatcher.size)
+        : fixedBatchSizer(options.batchSize, dispatcher.size);
+    const { signal } = options;
+    if (signal?.aborted) this.fail(abortReason(signal));
+    else signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.pump();
+  }
+
+  /** The batch sizer's current size (exposed for tests and reports). */
+  get batchSize(): number {
+    return this.sizer.current;
+  }
+
+  /** Results in chunks (one chunk per batch): values, or settled records in collect mode. */
+  async *chunks(): AsyncGenerator<Chunk, void, undefined> {
+    try {
+      while (true) {
+        if (this.failure) throw this.failure.error;
+        const slot = this.ready.shift();
+        if (slot) {
+          this.slots.delete(slot.seq);
+          this.pump();
+          yield this.resultsOf(slot);
+          continue;
+        }
+        if (this.finished) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Stop: nothing more is read or dispatched, batches in flight are cancelled. */
+  close(): void {
+    if (!this.finished) this.finish();
+  }
+
+  private resultsOf(slot: Slot): Chunk {
+    if (!this.options.collect) return slot.values;
+    return Array.from(slot.values, (value, offset) => {
+      const reason = slot.errors?.get(offset);
+      return reason === undefined
+        ? { status: 'fulfilled', value }
+        : ({ status: 'rejected', reason } satisfies Settled<unknown>);
+    });
+  }
+
+  private get windowLimits(): { inFlight: number; outstanding: number } {
+    const inFlight = this.dispatcher.size * pipelineDepth(this.sizer.estimatedBatchMs);
+    const { preDispatch } = this.options;
+    if (preDispatch === 'auto') return { inFlight, outstanding: 2 * inFlight };
+    return { inFlight: Math.min(inFlight, preDispatch), outstanding: preDispatch };
+  }
+
+  /** Dispatch as much as the window allows. */
+  private pump(): void {
+    if (this.finished) return;
+    const limits = this.windowLimits;
+    while (!this.finished && this.inFlight < limits.inFlight) {
+      const retry = this.retryQueue.shift();
+      if (retry) {
+        this.dispatch(retry);
+        continue;
+      }
+      if (this.reading || this.reader.done || this.slots.size >= limits.outstanding) break;
+      const size = this.sizer.next(this.reader.remaining);
+      let items: unknown[] | Promise<unknown[]>;
+      try {
+        items = this.reader.take(size);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      if (items instanceof Promise) {
+        this.reading = true;
+        items.then(
+          (read) => {
+            this.reading = false;
+            if (this.finished) return;
+            this.addSlot(read);
+            this.pump();
+          },
+          (error: unknown) => {
+            this.reading = false;
+            this.fail(error);
+          },
+        );
+        break;
+      }
+      this.addSlot(items);
+    }
+    this.checkFinished();
+  }
+
+  private addSlot(items: unknown[]): void {
+    if (items.length === 0) {
+      this.checkFinished();
+      return;
+    }
+    const first = this.nextIndex;
+    const slot: Slot = {
+      seq: this.nextSeq++,
+      first,
+      items,
+      values: new Array(items.length),
+      errors: undefined,
+      pending: items.length,
+    };
+    this.nextIndex = first + items.length;
+    this.slots.set(slot.seq, slot);
+    if (!this.options.checkArgs) {
+      this.dispatch({ slot, offset: 0, count: items.length, track: false });
+      return;
+    }
+    // Items that cannot cross fail on their own; the runs between them are dispatched.
+    let runStart = 0;
+    for (let offset = 0; offset < items.length; offset++) {
+      const item = items[offset];
+      // Primitives always cross: keep the common case to one typeof.
+      if (
+        !this.options.spread &&
+        typeof item !== 'object' &&
+        typeof item !== 'function' &&
+        typeof item !== 'symbol'
+      ) {
+        continue;
+      }
+      const problem = this.argumentProblem(item, first + offset);
+      if (!problem) continue;
+      if (offset > runStart)
+        this.dispatch({ slot, offset: runStart, count: offset - runStart, track: false });
+      runStart = offset + 1;
+      this.settleError(slot, offset, problem);
+      if (this.finished) return;
+    }
+    if (runStart < items.length) {
+      this.dispatch({ slot, offset: runStart, count: items.length - runStart, track: false });
+    }
+  }
+
+  private argumentProblem(item: unknown, index: number): NotCloneableError | undefined {
+    const { taskName, spread } = this.options;
+    if (!spread) {
+      const problem = findUncloneable(item);
+      return problem
+        ? new NotCloneableError(`Task "${taskName}": the argument of item ${index} is ${problem}`)
+        : undefined;
+    }
+    if (!Array.isArray(item)) {
+      return new NotCloneableError(
+        `Task "${taskName}": item ${index} must be an array of arguments (starmap spreads it), got ${typeof item}`,
+      );
+    }
+    for (let position = 0; position < item.length; position++) {
+      const problem = findUncloneable(item[position]);
+      if (problem) {
+        return new NotCloneableError(
+          `Task "${taskName}": argument ${position} of item ${index} is ${problem}`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  private dispatch(job: Job): void {
+    const { slot, offset, count } = job;
+    const o = this.options;
+    const request: BatchRequest = {
+      task: o.task,
+      taskName: o.taskName,
+      spread: o.spread,
+      items:
+        offset === 0 && count === slot.items.length ? slot.items : slot.items.slice(offset, offset + count),
+      first: slot.first + offset,
+      timeout: o.timeout,
+      track: job.track,
+      stopOnError: !o.collect,
+      seed: o.seed,
+      context: o.context,
+      onStart: this.started || !o.onStart ? undefined : () => this.markStarted(),
+      onProgress: o.onTaskProgress,
+    };
+    console.error('dispatch', request.first, request.items.length, this.inFlight, this.slots.size);
+    const ticket = this.dispatcher.submit(request);
+    this.tickets.add(ticket);
+    this.inFlight++;
+    ticket.outcome.then(
+      (outcome) => {
+        this.tickets.delete(ticket);
+        this.inFlight--;
+        if (!this.finished) this.receive(job, outcome);
+        this.pump();
+      },
+      (error: unknown) => {
+        this.tickets.delete(ticket);
+        this.inFlight--;
+        this.fail(error);
+      },
+    );
+  }
+
+  private markStarted(): void {
+    if (this.started) return;
+    this.started = true;
+    this.options.onStart?.();
+  }
+
+  private receive(job: Job, outcome: BatchOutcome): void {
+    switch (outcome.kind) {
+      case 'done':
+        this.receiveDone(job, outcome);
+        return;
+      case 'failed':
+        this.fail(outcome.error);
+        return;
+      case 'lost':
+        this.receiveLost(job, outcome);
+        return;
+      case 'cancelled':
+        return;
+    }
+  }
+
+  private receiveDone(job: Job, outcome: Extract<BatchOutcome, { kind: 'done' }>): void {
+    const { slot, offset } = job;
+    if (outcome.ran > 0) this.sizer.observe(outcome.ran, outcome.duration);
+    this.options.onBatch?.({
+      worker: outcome.worker,
+      startedAt: outcome.startedAt,
+      duration: outcome.duration,
+      first: slot.first + offset,
+      count: outcome.ran,
+      taskName: this.options.taskName,
+    });
+    const { values, ran } = outcome;
+    if (offset === 0 && ran === slot.items.length && !outcome.failures) {
+      // The common case: one job ran the whole slot; keep its values as they came.
+      slot.values = values;
+      this.itemsSettled(slot, ran);
+      return;
+    }
+    const failedOffsets = new Set<number>();
+    for (const failure of outcome.failures ?? []) {
+      failedOffsets.add(failure.offset);
+      this.itemFailed(slot, offset + failure.offset, failure);
+      if (this.finished) return;
+    }
+    let settled = 0;
+    const slotValues = slot.values as unknown[];
+    for (let i = 0; i < ran; i++) {
+      if (failedOffsets.has(i)) continue;
+      slotValues[offset + i] = values[i];
+      settled++;
+    }
+    this.itemsSettled(slot, settled);
+    if (ran < job.count && !this.finished) {
+      // The batch stopped early without failing the call (an abort raced with it): run the rest.
+      this.retryQueue.push({ ...job, offset: offset + ran, count: job.count - ran });
+    }
+  }
+
+  private receiveLost(job: Job, outcome: Extract<BatchOutcome, { kind: 'lost' }>): void {
+    const { slot, offset, count } = job;
+    if (outcome.offset === undefined) {
+      if (job.track && !outcome.started) {
+        // Tracked and no item had started: the worker died loading the task, not in an item.
+        this.fail(outcome.error);
+        return;
+      }
+      // Which item killed the worker is unknown: re-run them one by one, tracked, to find out.
+      for (let i = 0; i < count; i++)
+        this.retryQueue.push({ slot, offset: offset + i, count: 1, track: true });
+      return;
+    }
+    const culprit = offset + outcome.offset;
+    if (outcome.offset > 0) this.retryQueue.push({ slot, offset, count: outcome.offset, track: job.track });
+    if (outcome.offset + 1 < count) {
+      this.retryQueue.push({
+        slot,
+        offset: culprit + 1,
+        count: count - outcome.offset - 1,
+        track: job.track,
+      });
+    }
+    const index = slot.first + culprit;
+    if (this.mayRetry(index)) this.retryQueue.unshift({ slot, offset: culprit, count: 1, track: true });
+    else this.settleError(slot, culprit, outcome.error);
+  }
+
+  private mayRetry(index: number): boolean {
+    const used = this.attempts.get(index) ?? 0;
+    if (used >= this.options.retries) return false;
+    this.attempts.set(index, used + 1);
+    return true;
+  }
+
+  private itemFailed(slot: Slot, offset: number, failure: ItemFailure): void {
+    const index = slot.first + offset;
+    const { taskName } = this.options;
+    if (failure.kind === 'not-cloneable') {
+      this.settleError(
+        slot,
+        offset,
+        new NotCloneableError(
+          `Task "${taskName}": the result of item ${index} ${failure.message.replace(/^the result /, '')}`,
+        ),
+      );
+      return;
+    }
+    if (this.options.retryOn === 'error' && this.mayRetry(index)) {
+      this.retryQueue.unshift({ slot, offset, count: 1, track: false });
+      return;
+    }
+    this.settleError(slot, offset, new TaskError({ task: taskName, index }, deserializeError(failure.error)));
+  }
+
+  private settleError(slot: Slot, offset: number, error: unknown): void {
+    this.failed++;
+    if (!this.options.collect) {
+      this.fail(error);
+      return;
+    }
+    (slot.errors ??= new Map()).set(offset, error);
+    this.itemsSettled(slot, 1);
+  }
+
+  private itemsSettled(slot: Slot, count: number): void {
+    if (count === 0) return;
+    slot.pending -= count;
+    this.done += count;
+    this.options.onProgress?.({ done: this.done, failed: this.failed, total: this.reader.total });
+    if (slot.pending > 0) return;
+    if (this.options.ordered) {
+      for (
+        let next = this.slots.get(this.nextYield);
+        next && next.pending === 0;
+        next = this.slots.get(this.nextYield)
+      ) {
+        this.ready.push(next);
+        this.nextYield++;
+      }
+    } else {
+      this.ready.push(slot);
+    }
+    this.notify();
+  }
+
+  private checkFinished(): void {
+    if (this.finished || this.reading || !this.reader.done) return;
+    if (this.inFlight > 0 || this.retryQueue.length > 0) return;
+    for (const slot of this.slots.values()) if (slot.pending > 0) return;
+    this.finished = true;
+    this.detach();
+    this.notify();
+  }
+
+  private fail(error: unknown): void {
+    if (this.finished) return;
+    this.failure = { error };
+    this.finish();
+  }
+
+  private finish(): void {
+    this.finished = true;
+    this.detach();
+    this.reader.close();
+    for (const ticket of this.tickets) ticket.cancel();
+    this.tickets.clear();
+    this.retryQueue.length = 0;
+    this.notify();
+  }
+
+  private detach(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}

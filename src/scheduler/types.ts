@@ -1,0 +1,74 @@
+/**
+ * The scheduler's view of the world: it hands batches to a `Dispatcher` and gets outcomes back.
+ * It never sees a thread, a process or a Redis client; tests drive it with a fake dispatcher.
+ */
+
+import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
+
+/** A contiguous run of items of one call, ready to run. */
+export interface BatchRequest {
+  readonly task: TaskSpec;
+  /** The task's name, for messages. */
+  readonly taskName: string;
+  readonly spread: boolean;
+  readonly items: readonly unknown[];
+  /** Index of `items[0]` in the call's input. */
+  readonly first: number;
+  /** Per-item time limit in ms (the worker reports each item's start so the limit can be enforced). */
+  readonly timeout: number | undefined;
+  /** Report item starts even without a timeout: set for isolated re-runs, to blame the right item. */
+  readonly track: boolean;
+  readonly stopOnError: boolean;
+  readonly seed: number;
+  readonly context?: unknown;
+  /** Called when a worker starts the batch (known when the worker had nothing before it). */
+  readonly onStart?: () => void;
+  readonly onProgress?: (amount: number) => void;
+}
+
+/** Which worker ran a batch and when (for traces and reports). */
+export interface BatchTiming {
+  readonly worker: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly duration: number;
+}
+
+export type BatchOutcome =
+  /** The batch ran; `ran` < items.length only when it stopped at an error or was aborted. */
+  | ({
+      readonly kind: 'done';
+      /** One value per item (an array, or a Float64Array when the batch was all numbers). */
+      readonly values: ArrayLike<unknown> & Iterable<unknown>;
+      readonly ran: number;
+      readonly failures: readonly ItemFailure[] | undefined;
+    } & BatchTiming)
+  /** The batch could not run at all (module failed to load, no such task): fatal for the call. */
+  | { readonly kind: 'failed'; readonly error: Error }
+  /**
+   * The worker died or was killed while the batch ran. `offset` is the item that was running when
+   * it is known (tracked batches); `started` says whether any item had started.
+   */
+  | {
+      readonly kind: 'lost';
+      readonly error: Error;
+      readonly offset: number | undefined;
+      readonly started: boolean;
+    }
+  /** Cancelled before it ran. */
+  | { readonly kind: 'cancelled' };
+
+export interface Ticket {
+  readonly outcome: Promise<BatchOutcome>;
+  /** Drop the batch if it has not started; abort its tasks' signal if it has. */
+  cancel(): void;
+}
+
+export interface Dispatcher {
+  /** How many batches can run at the same time (the number of workers). */
+  readonly size: number;
+  submit(batch: BatchRequest): Ticket;
+}
+
+/** A monotonic clock in ms; tests pass a fake one. */
+export type Clock = () => number;

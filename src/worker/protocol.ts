@@ -1,0 +1,132 @@
+/**
+ * The wire protocol between the pool and a worker, shared by both sides and every transport.
+ * Every message carries the `fanout` brand so a task's own messages on the same channel (for
+ * example `process.send` in a child process) are told apart and ignored.
+ */
+
+import type { SerializedError } from '../codec/errors.js';
+import type { Packed } from '../codec/values.js';
+
+export const BRAND = 'fanout/1' as const;
+
+/** What a batch runs: a registered task, or an inline function compiled from source. */
+export type TaskSpec =
+  | { readonly kind: 'task'; readonly module: string; readonly name: string }
+  | { readonly kind: 'inline'; readonly fnId: number; readonly source?: string; readonly name: string };
+
+/** A batch of items for one task. Items are contiguous in the caller's input, from `first`. */
+export interface RunMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'run';
+  readonly id: number;
+  readonly task: TaskSpec;
+  /** Call `task(...item)` instead of `task(item)`. */
+  readonly spread: boolean;
+  readonly items: Packed;
+  /** Index of `items[0]` in the caller's input; `taskContext().index` counts from here. */
+  readonly first: number;
+  /** Report the start of every item (needed to time items out one by one). */
+  readonly track: boolean;
+  /** Stop at the first item that throws (fail-fast calls). */
+  readonly stopOnError: boolean;
+  /** Seed of the call's random streams. */
+  readonly seed: number;
+  /** Values given in `context` for inline functions. */
+  readonly context?: unknown;
+}
+
+export interface CancelMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'cancel';
+  readonly id: number;
+}
+
+export interface StopMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'stop';
+}
+
+export type ToWorker = RunMessage | CancelMessage | StopMessage;
+
+export interface ReadyMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'ready';
+}
+
+/** A task module finished importing in this worker (clears the pool's load timer). */
+export interface LoadedMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'loaded';
+  readonly module: string;
+}
+
+/** Sent before each item of a tracked batch. */
+export interface StartMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'start';
+  readonly id: number;
+  readonly offset: number;
+}
+
+/** Why one item of a batch has no value. */
+export type ItemFailure =
+  | { readonly offset: number; readonly kind: 'threw'; readonly error: SerializedError }
+  | { readonly offset: number; readonly kind: 'not-cloneable'; readonly message: string };
+
+/** Why a whole batch could not run. */
+export type BatchFailure =
+  | { readonly kind: 'module-load'; readonly module: string; readonly error: SerializedError }
+  | { readonly kind: 'task-not-found'; readonly message: string }
+  | { readonly kind: 'inline'; readonly message: string };
+
+export interface DoneMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'done';
+  readonly id: number;
+  /** One value per item that ran (packed); `undefined` where `failures` has the item. */
+  readonly values: Packed;
+  /** How many items ran (fewer than `values.length` only when the batch stopped on an error). */
+  readonly ran: number;
+  readonly failures?: ItemFailure[];
+  readonly batchFailure?: BatchFailure;
+  /** When the batch started, in ms since the epoch (performance.timeOrigin + now()). */
+  readonly startedAt: number;
+  /** How long the batch ran in the worker, in ms. */
+  readonly duration: number;
+  /** The worker's heap after the batch, in bytes. */
+  readonly heapUsed: number;
+}
+
+export interface CancelledMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'cancelled';
+  readonly id: number;
+}
+
+/** An uncaught exception or unhandled rejection, reported just before the worker exits. */
+export interface FatalMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'fatal';
+  readonly error: SerializedError;
+}
+
+/** A task's own progress report (`taskContext().progress(n)`). */
+export interface ProgressMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'progress';
+  readonly id: number;
+  readonly amount: number;
+}
+
+export type FromWorker =
+  | ReadyMessage
+  | LoadedMessage
+  | StartMessage
+  | DoneMessage
+  | CancelledMessage
+  | FatalMessage
+  | ProgressMessage;
+
+export function isProtocolMessage(value: unknown): value is ToWorker | FromWorker {
+  return typeof value === 'object' && value !== null && (value as { fanout?: unknown }).fanout === BRAND;
+}

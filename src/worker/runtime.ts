@@ -1,0 +1,450 @@
+/**
+ * The worker runtime, shared by every transport: it imports task modules, runs batches one at a
+ * time, and reports values, failures and timings. The thread and process entry files wire a
+ * channel into it; the inline backend calls it directly. It never imports pool code.
+ */
+
+import type { TransferListItem } from 'node:worker_threads';
+import { findUncloneable } from '../codec/cloneable.js';
+import { type SerializedError, serializeError } from '../codec/errors.js';
+import { type Packed, type Unpacked, unpack } from '../codec/values.js';
+import { type AnyFunction, isRegistered, lookupTask, registeredNames } from '../tasks.js';
+import { type BatchState, type ItemState, runWithItem, setCurrentItem } from './context.js';
+import {
+  type BatchFailure,
+  BRAND,
+  type DoneMessage,
+  type FromWorker,
+  type ItemFailure,
+  type RunMessage,
+  type TaskSpec,
+  type ToWorker,
+} from './protocol.js';
+
+export interface RuntimeChannel {
+  /**
+   * Post a message to the pool, moving the `transfer` buffers where the transport can. Throws
+   * (like postMessage) when the message cannot be cloned.
+   */
+  send(message: FromWorker, transfer?: TransferListItem[]): void;
+  /** Leave: called after a `stop` once the queue is empty. */
+  exit(): void;
+}
+
+export interface RuntimeOptions {
+  /**
+   * Items of concurrently running batches share this thread (the inline backend): keep each
+   * item's context in AsyncLocalStorage and never reuse item state.
+   */
+  readonly sharedThread: boolean;
+  /** Results cross a boundary: check that they are plain data, and pack them for the trip. */
+  readonly crossesBoundary: boolean;
+}
+
+export interface Runtime {
+  receive(message: ToWorker): void;
+  /** Report an uncaught exception or unhandled rejection; the entry file exits afterwards. */
+  fatal(error: unknown): void;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const PROGRESS_FLUSH_MS = 50;
+const HEAP_SAMPLE_MS = 100;
+
+type Resolved = { fn: AnyFunction } | { failure: BatchFailure };
+
+/** Imports task modules and finds functions, caching both. */
+class TaskResolver {
+  private readonly modules = new Map<string, Promise<SerializedError | undefined>>();
+  private readonly inline = new Map<number, AnyFunction>();
+
+  constructor(private readonly onLoaded: (module: string) => void) {}
+
+  resolve(spec: TaskSpec): Resolved | Promise<Resolved> {
+    if (spec.kind === 'inline') return this.resolveInline(spec);
+    const fn = lookupTask(spec.module, spec.name);
+    if (fn) return { fn };
+    return this.load(spec.module).then((error): Resolved => {
+      if (error) return { failure: { kind: 'module-load', module: spec.module, error } };
+      const loaded = lookupTask(spec.module, spec.name);
+      if (loaded) return { fn: loaded };
+      return { failure: { kind: 'task-not-found', message: notFoundMessage(spec.module, spec.name) } };
+    });
+  }
+
+  private load(module: string): Promise<SerializedError | undefined> {
+    let loading = this.modules.get(module);
+    if (!loading) {
+      loading = import(module).then(
+        () => {
+          this.onLoaded(module);
+          return undefined;
+        },
+        (error: unknown) => serializeError(error),
+      );
+      this.modules.set(module, loading);
+    }
+    return loading;
+  }
+
+  private resolveInline(spec: Extract<TaskSpec, { kind: 'inline' }>): Resolved {
+    let fn = this.inline.get(spec.fnId);
+    if (!fn && spec.source !== undefined) {
+      try {
+        fn = new Function(`"use strict"; return (${spec.source});`)() as AnyFunction;
+      } catch (error) {
+        return {
+          failure: { kind: 'inline', message: `The inline function could not be compiled: ${error}` },
+        };
+      }
+      this.inline.set(spec.fnId, fn);
+    }
+    if (!fn) return { failure: { kind: 'inline', message: `Inline function ${spec.fnId} was never sent` } };
+    return { fn };
+  }
+}
+
+function notFoundMessage(module: string, name: string): string {
+  if (!isRegistered(module)) {
+    return `Task module ${module} loaded, but it registered no tasks under that URL: call defineTasks(import.meta.url, { ${name}, ... }) in it`;
+  }
+  return `Task module ${module} has no task "${name}" (it defines: ${registeredNames(module).join(', ') || 'none'})`;
+}
+
+/**
+ * A batch's results. They are written straight into a Float64Array while every result is a
+ * number (the common numeric map), so sending them needs no second pass; the first value of
+ * another kind turns the store into a plain array.
+ */
+class Results {
+  private mode: 'empty' | 'undefined' | 'numbers' | 'array' = 'empty';
+  private numbers: Float64Array | undefined;
+  private array: unknown[] | undefined;
+
+  constructor(private readonly length: number) {}
+
+  set(offset: number, value: unknown): void {
+    if (this.mode === 'numbers' && typeof value === 'number') {
+      (this.numbers as Float64Array)[offset] = value;
+      return;
+    }
+    if (this.mode === 'array') {
+      (this.array as unknown[])[offset] = value;
+      return;
+    }
+    if (this.mode === 'empty' && typeof value === 'number') {
+      this.mode = 'numbers';
+      this.numbers = new Float64Array(this.length);
+      this.numbers[offset] = value;
+      return;
+    }
+    if ((this.mode === 'empty' || this.mode === 'undefined') && value === undefined) {
+      this.mode = 'undefined';
+      return;
+    }
+    // A value of another kind: from here on, a plain array.
+    const array = new Array(this.length);
+    if (this.mode === 'numbers') {
+      const numbers = this.numbers as Float64Array;
+      for (let i = 0; i < offset; i++) array[i] = numbers[i];
+    }
+    this.mode = 'array';
+    this.numbers = undefined;
+    this.array = array;
+    array[offset] = value;
+  }
+
+  /** The results ready to send; a Float64Array's buffer goes into `transfer`. */
+  packed(transfer: TransferListItem[]): Packed {
+    switch (this.mode) {
+      case 'numbers':
+        transfer.push((this.numbers as Float64Array).buffer as ArrayBuffer);
+        return this.numbers as Float64Array;
+      case 'array':
+        return this.array as unknown[];
+      default:
+        return { undefinedTimes: this.length };
+    }
+  }
+}
+
+/** One batch being run. */
+class BatchRun {
+  readonly items: Unpacked;
+  readonly results: Results;
+  failures: ItemFailure[] | undefined;
+  ran = 0;
+  stopped = false;
+  readonly state: BatchState;
+  private readonly sharedItem: ItemState;
+  private pendingProgress = 0;
+  private lastFlush = 0;
+
+  constructor(
+    readonly message: RunMessage,
+    private readonly fn: AnyFunction,
+    private readonly runtime: WorkerRuntime,
+    aborted: boolean,
+  ) {
+    this.items = unpack(message.items);
+    this.results = new Results(this.items.length);
+    this.state = {
+      id: message.id,
+      seed: message.seed,
+      context: message.context,
+      aborted,
+      controller: undefined,
+      report: (amount) => this.report(amount),
+    };
+    this.sharedItem = { batch: this.state, index: message.first, rng: undefined, view: undefined };
+  }
+
+  /** Run items from `from` on; returns a promise only when some task was async. */
+  run(from: number): Promise<void> | undefined {
+    const { spread, first, track, stopOnError, id } = this.message;
+    const { items, fn, state } = this;
+    const shared = this.runtime.options.sharedThread;
+    // In a worker, items run one at a time: one item state, updated in place, serves them all.
+    const item = this.sharedItem;
+    if (!shared) setCurrentItem(item);
+    for (let i = from; i < items.length; i++) {
+      if (state.aborted) return undefined;
+      if (track) this.runtime.send({ fanout: BRAND, t: 'start', id, offset: i });
+      let result: unknown;
+      try {
+        const args = items[i];
+        if (shared) {
+          const own: ItemState = { batch: state, index: first + i, rng: undefined, view: undefined };
+          result = runWithItem(own, spread ? () => fn(...(args as unknown[])) : () => fn(args));
+        } else {
+          item.index = first + i;
+          item.rng = undefined;
+          result = spread ? fn(...(args as unknown[])) : fn(args);
+        }
+      } catch (error) {
+        this.ran = i + 1;
+        this.fail(i, error);
+        if (stopOnError) return undefined;
+        continue;
+      }
+      if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
+        if (typeof (result as { then?: unknown }).then === 'function') return this.settleAsync(i, result);
+        if (!this.checkResult(i, result)) continue;
+      } else if (typeof result === 'symbol' && !this.checkResult(i, result)) {
+        continue;
+      }
+      this.ran = i + 1;
+      this.results.set(i, result);
+    }
+    return undefined;
+  }
+
+  /** An async task: wait for it, then go on with the next item. */
+  private settleAsync(offset: number, pending: unknown): Promise<void> {
+    return Promise.resolve(pending).then(
+      (value) => {
+        this.ran = offset + 1;
+        if (this.checkResult(offset, value)) this.results.set(offset, value);
+        return this.stopped ? undefined : this.run(offset + 1);
+      },
+      (error: unknown) => {
+        this.ran = offset + 1;
+        this.fail(offset, error);
+        return this.stopped ? undefined : this.run(offset + 1);
+      },
+    );
+  }
+
+  /** A result that cannot cross the boundary fails its item (with what and where). */
+  private checkResult(offset: number, value: unknown): boolean {
+    if (!this.runtime.options.crossesBoundary) return true;
+    const problem = findUncloneable(value);
+    if (!problem) return true;
+    this.ran = offset + 1;
+    (this.failures ??= []).push({ offset, kind: 'not-cloneable', message: `the result is ${problem}` });
+    return false;
+  }
+
+  private fail(offset: number, error: unknown): void {
+    (this.failures ??= []).push({ offset, kind: 'threw', error: serializeError(error) });
+    if (this.message.stopOnError) this.stopped = true;
+  }
+
+  private report(amount: number): void {
+    this.pendingProgress += amount;
+    const t = now();
+    if (t - this.lastFlush >= PROGRESS_FLUSH_MS) {
+      this.lastFlush = t;
+      this.flushProgress();
+    }
+  }
+
+  flushProgress(): void {
+    if (this.pendingProgress === 0) return;
+    const amount = this.pendingProgress;
+    this.pendingProgress = 0;
+    this.runtime.send({ fanout: BRAND, t: 'progress', id: this.message.id, amount });
+  }
+}
+
+class WorkerRuntime implements Runtime {
+  private readonly resolver = new TaskResolver((module) => this.send({ fanout: BRAND, t: 'loaded', module }));
+  private readonly queue: RunMessage[] = [];
+  /** The batch running now; `run` is unset while its task module is still loading. */
+  private running: { message: RunMessage; run?: BatchRun; aborted: boolean } | undefined;
+  private scheduled = false;
+  private stopping = false;
+  private lastHeapAt = 0;
+  private heapUsed = 0;
+
+  constructor(
+    private readonly channel: RuntimeChannel,
+    readonly options: RuntimeOptions,
+  ) {}
+
+  send(message: FromWorker, transfer?: TransferListItem[]): void {
+    this.channel.send(message, transfer);
+  }
+
+  receive(message: ToWorker): void {
+    switch (message.t) {
+      case 'run':
+        this.queue.push(message);
+        this.schedule();
+        return;
+      case 'cancel':
+        this.cancel(message.id);
+        return;
+      case 'stop':
+        this.stopping = true;
+        this.schedule();
+        return;
+    }
+  }
+
+  fatal(error: unknown): void {
+    try {
+      this.channel.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) });
+    } catch {
+      // The channel may already be gone; the exit code tells the rest.
+    }
+  }
+
+  private cancel(id: number): void {
+    const queued = this.queue.findIndex((m) => m.id === id);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      this.send({ fanout: BRAND, t: 'cancelled', id });
+      return;
+    }
+    const running = this.running;
+    if (running && running.message.id === id && !running.aborted) {
+      running.aborted = true;
+      if (running.run) {
+        running.run.state.aborted = true;
+        running.run.state.controller?.abort();
+      }
+    }
+  }
+
+  /**
+   * Batches start from setImmediate, never straight from a message handler: the channel first
+   * delivers every message already waiting, so a cancel that arrived behind queued batches is
+   * seen before they start.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.running) return;
+    const message = this.queue.shift();
+    if (!message) {
+      if (this.stopping) this.channel.exit();
+      return;
+    }
+    const startedAt = now();
+    const running: NonNullable<WorkerRuntime['running']> = { message, aborted: false };
+    this.running = running;
+    const resolved = this.resolver.resolve(message.task);
+    if (resolved instanceof Promise) resolved.then((r) => this.start(running, r, startedAt));
+    else this.start(running, resolved, startedAt);
+  }
+
+  private start(running: NonNullable<WorkerRuntime['running']>, resolved: Resolved, startedAt: number): void {
+    const { message } = running;
+    if ('failure' in resolved) {
+      this.running = undefined;
+      this.finish(message, { ran: 0, batchFailure: resolved.failure }, startedAt);
+      return;
+    }
+    const run = new BatchRun(message, resolved.fn, this, running.aborted);
+    running.run = run;
+    const pending = run.run(0);
+    if (pending) pending.then(() => this.complete(run, startedAt));
+    else this.complete(run, startedAt);
+  }
+
+  private complete(run: BatchRun, startedAt: number): void {
+    this.running = undefined;
+    run.flushProgress();
+    this.finish(run.message, { results: run.results, ran: run.ran, failures: run.failures }, startedAt);
+  }
+
+  private finish(
+    message: RunMessage,
+    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure'> & { results?: Results },
+    startedAt: number,
+  ): void {
+    const end = now();
+    if (end - this.lastHeapAt >= HEAP_SAMPLE_MS) {
+      this.lastHeapAt = end;
+      this.heapUsed = process.memoryUsage().heapUsed;
+    }
+    const transfer: TransferListItem[] = [];
+    const done: DoneMessage = {
+      fanout: BRAND,
+      t: 'done',
+      id: message.id,
+      ran: outcome.ran,
+      failures: outcome.failures,
+      batchFailure: outcome.batchFailure,
+      values: outcome.results ? outcome.results.packed(transfer) : [],
+      startedAt,
+      duration: end - startedAt,
+      heapUsed: this.heapUsed,
+    };
+    try {
+      this.send(done, transfer);
+    } catch (error) {
+      // A value passed the plain-data check but still cannot be cloned (say, a value that is
+      // only cloneable in some transports): find which ones, report them, send the rest.
+      this.send(withUnsendableValues(done, error));
+    }
+    this.schedule();
+  }
+}
+
+function withUnsendableValues(done: DoneMessage, error: unknown): DoneMessage {
+  const values = Array.from(unpack(done.values));
+  const failures = [...(done.failures ?? [])];
+  for (let i = 0; i < values.length; i++) {
+    try {
+      structuredClone(values[i]);
+    } catch {
+      values[i] = undefined;
+      failures.push({ offset: i, kind: 'not-cloneable', message: `the result cannot be cloned (${error})` });
+    }
+  }
+  return { ...done, values, failures };
+}
+
+/** Create the runtime for one worker (or for the inline backend's main thread). */
+export function createRuntime(channel: RuntimeChannel, options: RuntimeOptions): Runtime {
+  return new WorkerRuntime(channel, options);
+}

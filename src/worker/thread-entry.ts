@@ -1,0 +1,28 @@
+/** Entry of a worker thread: wires the parent port into the shared runtime. */
+
+import { parentPort } from 'node:worker_threads';
+import { BRAND, isProtocolMessage } from './protocol.js';
+import { createRuntime } from './runtime.js';
+
+const port = parentPort;
+if (!port) throw new Error('fanout: thread-entry must run in a worker thread');
+
+const runtime = createRuntime(
+  {
+    send: (message, transfer) => port.postMessage(message, transfer),
+    exit: () => process.exit(0),
+  },
+  { sharedThread: false, crossesBoundary: true },
+);
+
+const die = (error: unknown) => {
+  runtime.fatal(error);
+  process.exit(1);
+};
+process.on('uncaughtException', die);
+process.on('unhandledRejection', die);
+
+port.on('message', (message: unknown) => {
+  if (isProtocolMessage(message)) runtime.receive(message as never);
+});
+port.postMessage({ fanout: BRAND, t: 'ready' });

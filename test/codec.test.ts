@@ -1,0 +1,127 @@
+/** What crosses a boundary: errors rebuilt faithfully, plain-data checks, packed batches. */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findUncloneable } from '../src/codec/cloneable.js';
+import { deserializeError, serializeError } from '../src/codec/errors.js';
+import { pack, unpack } from '../src/codec/values.js';
+
+/** Serialize, clone as a worker message would be, rebuild. */
+const roundTrip = (value: unknown) => deserializeError(structuredClone(serializeError(value)));
+
+describe('errors', () => {
+  it('keeps the built-in class, name, message, remote stack, code and own properties', () => {
+    const original = Object.assign(new RangeError('out of range'), {
+      code: 'E_RANGE',
+      limit: 10,
+      meta: { a: [1] },
+    });
+    const rebuilt = roundTrip(original) as RangeError & Record<string, unknown>;
+    assert.ok(rebuilt instanceof RangeError);
+    assert.equal(rebuilt.name, 'RangeError');
+    assert.equal(rebuilt.message, 'out of range');
+    assert.equal(rebuilt.stack, original.stack);
+    assert.equal(rebuilt.code, 'E_RANGE');
+    assert.equal(rebuilt.limit, 10);
+    assert.deepEqual(rebuilt.meta, { a: [1] });
+  });
+
+  it('keeps the cause chain and AggregateError members', () => {
+    const original = new Error('top', {
+      cause: new TypeError('middle', { cause: new SyntaxError('bottom') }),
+    });
+    const rebuilt = roundTrip(original) as Error;
+    assert.ok(rebuilt.cause instanceof TypeError);
+    assert.ok((rebuilt.cause as Error).cause instanceof SyntaxError);
+    const aggregate = roundTrip(
+      new AggregateError([new Error('a'), new URIError('b')], 'many'),
+    ) as AggregateError;
+    assert.ok(aggregate instanceof AggregateError);
+    assert.equal(aggregate.errors.length, 2);
+    assert.ok(aggregate.errors[1] instanceof URIError);
+  });
+
+  it('keeps a custom class name on a plain Error, and drops properties that cannot cross', () => {
+    class DatabaseError extends Error {
+      override name = 'DatabaseError';
+      connection = { close() {} };
+    }
+    const rebuilt = roundTrip(new DatabaseError('gone')) as Error & { connection?: unknown };
+    assert.ok(rebuilt instanceof Error);
+    assert.equal(rebuilt.name, 'DatabaseError');
+    assert.equal(rebuilt.connection, undefined);
+  });
+
+  it('passes thrown non-errors through as values', () => {
+    assert.equal(roundTrip('plain string'), 'plain string');
+    assert.deepEqual(roundTrip({ reason: 42 }), { reason: 42 });
+    assert.equal(roundTrip(undefined), undefined);
+  });
+});
+
+describe('plain-data check', () => {
+  it('accepts plain data of every cloneable kind', () => {
+    for (const ok of [
+      1,
+      'a',
+      null,
+      undefined,
+      10n,
+      [1, [2, { a: 3 }]],
+      { nested: new Map([[1, new Set([2])]]) },
+      new Date(),
+      /re/g,
+      new Uint8Array(4),
+      new ArrayBuffer(8),
+      new SharedArrayBuffer(8),
+      new Error('e'),
+      Object.create(null),
+    ]) {
+      assert.equal(findUncloneable(ok), undefined, typeof ok);
+    }
+  });
+
+  it('names what cannot cross and where', () => {
+    assert.match(findUncloneable(() => 1) ?? '', /^a function \(anonymous\) at the top level/);
+    assert.match(
+      findUncloneable({ a: [0, { onDone() {} }] }) ?? '',
+      /a function \(onDone\) at \.a\[1\]\.onDone/,
+    );
+    assert.match(findUncloneable(Symbol('s')) ?? '', /a symbol/);
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    assert.match(findUncloneable({ p: new Point(1) }) ?? '', /an instance of class Point at \.p/);
+    assert.match(findUncloneable(new Map([['k', () => 0]])) ?? '', /\.get\(k\)/);
+  });
+
+  it('handles cycles', () => {
+    const a: Record<string, unknown> = { x: 1 };
+    a.self = a;
+    assert.equal(findUncloneable(a), undefined);
+  });
+});
+
+describe('packed batches', () => {
+  it('sends a batch of numbers as a transferable Float64Array, values unchanged', () => {
+    const values = [1, -0, Number.NaN, 2 ** 53, -1.5e-300, Number.POSITIVE_INFINITY, 7, 8];
+    const transfer: unknown[] = [];
+    const packed = pack(values, transfer as never);
+    assert.ok(packed instanceof Float64Array);
+    assert.equal(transfer.length, 1);
+    const back = Array.from(unpack(structuredClone(packed)));
+    assert.ok(Object.is(back[1], -0));
+    assert.ok(Number.isNaN(back[2]));
+    assert.deepEqual(back.slice(3), values.slice(3));
+  });
+
+  it('sends a batch of undefined as its length, anything else as it is', () => {
+    const transfer: unknown[] = [];
+    const none = pack(new Array(10).fill(undefined), transfer as never);
+    assert.deepEqual(none, { undefinedTimes: 10 });
+    assert.equal(unpack(none).length, 10);
+    const mixed = [1, 2, 3, 4, 5, 6, 7, 'eight'];
+    assert.equal(pack(mixed, transfer as never), mixed);
+    assert.equal(transfer.length, 0);
+  });
+});

@@ -1,0 +1,96 @@
+/** Pool and call options: good values normalise, bad ones are rejected with errors that name them. */
+
+import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
+import { describe, it } from 'node:test';
+import { FanoutError, Pool } from '../src/index.js';
+import tasks, { probes } from './fixtures/tasks.js';
+
+function throwsNamed(make: () => unknown, kind: typeof RangeError | typeof TypeError, name: string) {
+  assert.throws(make, (error: unknown) => {
+    assert.ok(error instanceof kind, `expected ${kind.name}, got ${error}`);
+    assert.ok(error instanceof FanoutError, 'option errors are FanoutErrors too');
+    assert.equal(
+      (error as { code: string }).code,
+      kind === RangeError ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE',
+    );
+    assert.match((error as Error).message, new RegExp(name));
+    return true;
+  });
+}
+
+describe('workers', () => {
+  const cores = availableParallelism();
+
+  it('accepts positive integers, auto and joblib negatives', () => {
+    assert.equal(new Pool({ workers: 3 }).workers, 3);
+    assert.equal(new Pool({ workers: 'auto' }).workers, cores);
+    assert.equal(new Pool().workers, cores);
+    assert.equal(new Pool({ workers: -1 }).workers, cores);
+    if (cores > 1) assert.equal(new Pool({ workers: -2 }).workers, cores - 1);
+  });
+
+  it('rejects 0, NaN, fractions, too-negative numbers and junk, naming `workers`', () => {
+    for (const bad of [0, Number.NaN, 1.5, -0.5, Number.POSITIVE_INFINITY, -(cores + 1)]) {
+      throwsNamed(() => new Pool({ workers: bad }), RangeError, '`workers`');
+    }
+    for (const bad of ['4', null, {}, true]) {
+      throwsNamed(() => new Pool({ workers: bad as never }), TypeError, '`workers`');
+    }
+  });
+
+  it('shows what it received', () => {
+    assert.throws(() => new Pool({ workers: 0 }), /got 0/);
+    assert.throws(() => new Pool({ workers: '4' as never }), /got "4"/);
+  });
+});
+
+describe('other pool options', () => {
+  it('rejects bad values, naming the option', () => {
+    const cases: [object, typeof RangeError | typeof TypeError, string][] = [
+      [{ backend: 'gpu' }, RangeError, 'backend'],
+      [{ backend: 3 }, TypeError, 'backend'],
+      [{ batchSize: 0 }, RangeError, 'batchSize'],
+      [{ batchSize: 'big' }, TypeError, 'batchSize'],
+      [{ preDispatch: -1 }, RangeError, 'preDispatch'],
+      [{ timeout: 0 }, RangeError, 'timeout'],
+      [{ timeout: '1s' }, TypeError, 'timeout'],
+      [{ retries: -1 }, RangeError, 'retries'],
+      [{ retries: 1.5 }, RangeError, 'retries'],
+      [{ retryOn: 'always' }, RangeError, 'retryOn'],
+      [{ seed: 1.5 }, RangeError, 'seed'],
+      [{ maxTasksPerWorker: 0 }, RangeError, 'maxTasksPerWorker'],
+      [{ maxWorkerMemory: -5 }, RangeError, 'maxWorkerMemory'],
+      [{ idleTimeout: Number.NaN }, RangeError, 'idleTimeout'],
+      [{ abortGrace: 0 }, RangeError, 'abortGrace'],
+      [{ loadTimeout: -1 }, RangeError, 'loadTimeout'],
+      [{ execArgv: '--foo' }, TypeError, 'execArgv'],
+      [{ resourceLimits: 5 }, TypeError, 'resourceLimits'],
+      [{ wrokers: 2 }, RangeError, 'Unknown option `wrokers`'],
+      [{ backend: 'inline', workers: 2 }, RangeError, 'concurrency'],
+      [{ backend: 'threads', concurrency: 2 }, RangeError, 'concurrency'],
+      [{ backend: 'inline', concurrency: 0 }, RangeError, 'concurrency'],
+    ];
+    for (const [options, kind, name] of cases) throwsNamed(() => new Pool(options as never), kind, name);
+  });
+
+  it('rejects bad call options and tasks at the call', async () => {
+    const pool = new Pool({ backend: 'inline' });
+    await assert.rejects(pool.map(tasks.square, [1], { ordered: 'yes' as never }), /`ordered`/);
+    await assert.rejects(pool.map(tasks.square, [1], { errors: 'ignore' as never }), /`errors`/);
+    await assert.rejects(pool.map(tasks.square, [1], { signal: {} as never }), /`signal`/);
+    await assert.rejects(pool.map(tasks.square, [1], { bogus: 1 } as never), /Unknown option `bogus`/);
+    await assert.rejects(pool.map(tasks.square, 5 as never), /`items` to be an array, an iterable/);
+    await assert.rejects(pool.map('square' as never, [1]), /`task` to be a task reference/);
+    assert.throws(() => pool.imap(tasks.square, [1], { ordered: 1 as never }), /Unknown|`ordered`/);
+    await pool.close();
+  });
+});
+
+describe('inline backend', () => {
+  it('overlaps async tasks up to `concurrency`, on the main thread', async () => {
+    await using pool = new Pool({ backend: 'inline', concurrency: 4 });
+    const maxima = await pool.map(probes.overlap, Array(12).fill(20), { batchSize: 1 });
+    assert.equal(Math.max(...maxima), 4);
+  });
+});
