@@ -318,7 +318,6 @@ export class CallRun {
       onStart: this.started || !o.onStart ? undefined : () => this.markStarted(),
       onProgress: o.onTaskProgress,
     };
-    console.error('dispatch', request.first, request.items.length, this.inFlight, this.slots.size);
     const ticket = this.dispatcher.submit(request);
     this.tickets.add(ticket);
     this.inFlight++;
