@@ -33,6 +33,7 @@ import {
   type Settled,
 } from './scheduler/call.js';
 import { assertIterable, readerOf } from './scheduler/input.js';
+import type { Engine } from './scheduler/types.js';
 import { type AnyFunction, isTaskRef, type TaskRef } from './tasks.js';
 import type { TaskSpec } from './worker/protocol.js';
 
@@ -230,8 +231,10 @@ const inlineIds = new WeakMap<AnyFunction, number>();
 let nextInlineId = 1;
 
 function taskSpecOf(task: unknown): { spec: TaskSpec; name: string } {
-  if (isTaskRef(task))
-    return { spec: { kind: 'task', module: task.module, name: task.taskName }, name: task.taskName };
+  if (isTaskRef(task)) {
+    const spec: TaskSpec = { kind: 'task', module: task.module, name: task.taskName, wrapper: task.wrapper };
+    return { spec, name: task.taskName };
+  }
   if (typeof task === 'function') {
     let fnId = inlineIds.get(task as AnyFunction);
     if (fnId === undefined) {
@@ -274,8 +277,7 @@ export class Pool {
   readonly workers: number;
   /** The backend's name. */
   readonly backend: LocalBackendName;
-  readonly #backend: LocalBackend;
-  readonly #set: WorkerSet;
+  readonly #engine: Engine;
   readonly #defaults: ResolvedDefaults;
   readonly #active = new Set<Promise<unknown>>();
   #closed = false;
@@ -339,8 +341,7 @@ export class Pool {
       options.maxWorkerMemory === undefined
         ? Infinity
         : duration('maxWorkerMemory', options.maxWorkerMemory, true);
-    this.#backend = makeBackend(this.backend, options);
-    this.#set = new WorkerSet(this.#backend, {
+    this.#engine = new WorkerSet(makeBackend(this.backend, options), {
       size: this.workers,
       maxTasksPerWorker:
         options.maxTasksPerWorker === undefined
@@ -357,7 +358,7 @@ export class Pool {
 
   /** Workers alive right now (they start on first use and after a crash). */
   get liveWorkers(): number {
-    return this.#set.liveWorkers;
+    return this.#engine.liveWorkers;
   }
 
   /** True after `close()` or `terminate()`. */
@@ -509,7 +510,7 @@ export class Pool {
     this.#closed = true;
     this.#closing ??= (async () => {
       while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
-      await this.#set.close();
+      await this.#engine.close();
     })();
     return this.#closing;
   }
@@ -524,7 +525,7 @@ export class Pool {
    */
   async terminate(): Promise<void> {
     this.#closed = true;
-    await this.#set.terminate();
+    await this.#engine.terminate();
     await Promise.allSettled([...this.#active]);
     await this.#closing;
   }
@@ -611,7 +612,7 @@ export class Pool {
   ): () => CallRun {
     checkKnownKeys('the call options', options, keys);
     const { spec, name } = taskSpecOf(task);
-    if (spec.kind === 'inline' && !this.#backend.supports.inlineFunctions) {
+    if (spec.kind === 'inline' && !this.#engine.supports.inlineFunctions) {
       throw new InvalidArgValueError(
         `Inline functions cannot run on the ${this.backend} backend; use a task module`,
       );
@@ -634,7 +635,7 @@ export class Pool {
       ...defaults,
       context: undefined,
       signal: options.signal === undefined ? undefined : abortSignal('signal', options.signal),
-      checkArgs: this.#backend.supports.crossesBoundary,
+      checkArgs: this.#engine.supports.crossesBoundary,
       onProgress: options.onProgress,
       onStart,
     };
@@ -643,7 +644,7 @@ export class Pool {
       if (this.#closed) {
         throw new PoolClosedError('The pool is closed: no new work is accepted after close() or terminate()');
       }
-      return new CallRun(this.#set, readerOf(items), callOptions);
+      return new CallRun(this.#engine, readerOf(items), callOptions);
     };
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
+import type { TaskWrapper } from './worker/protocol.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a task may take and return anything that crosses a boundary.
 export type AnyFunction = (...args: any[]) => any;
@@ -23,6 +24,8 @@ export type TaskRef<F extends AnyFunction = AnyFunction> = F & {
   readonly module: string;
   /** The task's name in its module. */
   readonly taskName: string;
+  /** A worker-side decorator applied to the task (set by `Memory.cache`, for example). */
+  readonly wrapper?: TaskWrapper | undefined;
 };
 
 /** The task references `defineTasks` returns, one per function, each typed as that function. */
@@ -102,8 +105,16 @@ export function defineTasks<T extends Record<string, AnyFunction>>(
   return refs as TaskRefs<T>;
 }
 
-/** Build a task reference; also used for tasks that wrap other tasks (e.g. a cached task). */
-export function makeRef<F extends AnyFunction>(module: string, taskName: string, fn: F): TaskRef<F> {
+/**
+ * Build a task reference. `fn` is what a local call runs; `wrapper` decorates the task in the
+ * worker (a cached task is the same task with a cache wrapper).
+ */
+export function makeRef<F extends AnyFunction>(
+  module: string,
+  taskName: string,
+  fn: F,
+  wrapper?: TaskWrapper,
+): TaskRef<F> {
   const ref = function (this: unknown, ...args: unknown[]) {
     return fn.apply(this, args);
   };
@@ -111,6 +122,7 @@ export function makeRef<F extends AnyFunction>(module: string, taskName: string,
     name: { value: taskName },
     module: { value: module, enumerable: true },
     taskName: { value: taskName, enumerable: true },
+    wrapper: { value: wrapper, enumerable: true },
     [taskBrand]: { value: true },
   });
   return ref as unknown as TaskRef<F>;

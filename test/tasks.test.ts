@@ -48,3 +48,18 @@ describe('randomStream', () => {
     assert.ok(Math.abs(sd - 5) < 0.1, `sd ${sd}`);
   });
 });
+
+describe('task wrappers', () => {
+  it('decorate a task where it runs, on every backend', async () => {
+    const { makeRef } = await import('../src/tasks.js');
+    const { Pool } = await import('../src/index.js');
+    const { decorators } = await import('./fixtures/tasks.js');
+    const wrapper = { module: decorators.times.module, name: 'times', options: { factor: 10 } };
+    const tripled = makeRef(tasks.square.module, 'square', (x: number) => tasks.square(x) * 10, wrapper);
+    for (const backend of ['inline', 'threads'] as const) {
+      await using pool = new Pool(backend === 'inline' ? { backend } : { backend, workers: 1 });
+      assert.deepEqual(await pool.map(tripled, [1, 2, 3]), [10, 40, 90]);
+      assert.deepEqual(await pool.map(tasks.square, [1, 2, 3]), [1, 4, 9], 'the plain task is unchanged');
+    }
+  });
+});

@@ -5,21 +5,10 @@
  */
 
 import type { TransferListItem } from 'node:worker_threads';
+import type { BackendSupports } from '../scheduler/types.js';
 import type { FromWorker, ToWorker } from '../worker/protocol.js';
 
-/** What a backend can do; optional parts of the conformance suite switch on these. */
-export interface BackendSupports {
-  /** Values cross a boundary (are copied): arguments and results must be plain data. */
-  readonly crossesBoundary: boolean;
-  /** A running task can be stopped by killing its worker (false for the main thread). */
-  readonly killRunning: boolean;
-  /** SharedArrayBuffer reaches the worker without a copy. */
-  readonly sharedMemory: boolean;
-  /** ArrayBuffers can be transferred (moved) instead of copied. */
-  readonly transfer: boolean;
-  /** Inline functions (source text) may be sent. */
-  readonly inlineFunctions: boolean;
-}
+export type { BackendSupports };
 
 export interface WorkerListener {
   message(message: FromWorker): void;

@@ -23,7 +23,7 @@ import {
   TaskTimeoutError,
   WorkerCrashedError,
 } from '../errors.js';
-import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../scheduler/types.js';
+import type { BackendSupports, BatchOutcome, BatchRequest, Engine, Ticket } from '../scheduler/types.js';
 import {
   type BatchFailure,
   BRAND,
@@ -82,7 +82,7 @@ interface WorkerState {
   markExited: () => void;
 }
 
-export class WorkerSet implements Dispatcher {
+export class WorkerSet implements Engine {
   private readonly workers = new Set<WorkerState>();
   private readonly pending: Entry[] = [];
   private nextEntryId = 1;
@@ -99,6 +99,10 @@ export class WorkerSet implements Dispatcher {
 
   get size(): number {
     return this.options.size;
+  }
+
+  get supports(): BackendSupports {
+    return this.backend.supports;
   }
 
   /** Workers alive now (for tests and reports). */

@@ -70,5 +70,33 @@ export interface Dispatcher {
   submit(batch: BatchRequest): Ticket;
 }
 
+/** What a backend can do; optional parts of the conformance suite switch on these. */
+export interface BackendSupports {
+  /** Values cross a boundary (are copied): arguments and results must be plain data. */
+  readonly crossesBoundary: boolean;
+  /** A running task can be stopped by killing its worker (false for the main thread). */
+  readonly killRunning: boolean;
+  /** SharedArrayBuffer reaches the worker without a copy. */
+  readonly sharedMemory: boolean;
+  /** ArrayBuffers can be transferred (moved) instead of copied. */
+  readonly transfer: boolean;
+  /** Inline functions (source text) may be sent. */
+  readonly inlineFunctions: boolean;
+}
+
+/**
+ * What a pool runs on: a dispatcher with a lifecycle. The worker set (threads, processes,
+ * inline) is one; a distributed backend is another.
+ */
+export interface Engine extends Dispatcher {
+  readonly supports: BackendSupports;
+  /** Workers alive now (0 before first use and after close). */
+  readonly liveWorkers: number;
+  /** Finish what was submitted, then stop every worker. */
+  close(): Promise<void>;
+  /** Stop now; what was not finished fails with ERR_POOL_CLOSED. */
+  terminate(): Promise<void>;
+}
+
 /** A monotonic clock in ms; tests pass a fake one. */
 export type Clock = () => number;

@@ -9,9 +9,20 @@ import type { Packed } from '../codec/values.js';
 
 export const BRAND = 'fanout/1' as const;
 
-/** What a batch runs: a registered task, or an inline function compiled from source. */
+/**
+ * A worker-side decorator of a task (a cache, for example): `module`/`name` name a registered
+ * factory `(fn, options, task) => decoratedFn`. Like tasks, wrappers travel by name only.
+ */
+export interface TaskWrapper {
+  readonly module: string;
+  readonly name: string;
+  /** Plain data handed to the factory. */
+  readonly options: unknown;
+}
+
+/** What a batch runs: a registered task (maybe decorated), or an inline function compiled from source. */
 export type TaskSpec =
-  | { readonly kind: 'task'; readonly module: string; readonly name: string }
+  | { readonly kind: 'task'; readonly module: string; readonly name: string; readonly wrapper?: TaskWrapper }
   | { readonly kind: 'inline'; readonly fnId: number; readonly source?: string; readonly name: string };
 
 /** A batch of items for one task. Items are contiguous in the caller's input, from `first`. */

@@ -57,18 +57,45 @@ type Resolved = { fn: AnyFunction } | { failure: BatchFailure };
 class TaskResolver {
   private readonly modules = new Map<string, Promise<SerializedError | undefined>>();
   private readonly inline = new Map<number, AnyFunction>();
+  private readonly wrapped = new Map<string, AnyFunction>();
 
   constructor(private readonly onLoaded: (module: string) => void) {}
 
   resolve(spec: TaskSpec): Resolved | Promise<Resolved> {
     if (spec.kind === 'inline') return this.resolveInline(spec);
-    const fn = lookupTask(spec.module, spec.name);
+    const base = this.resolveNamed(spec.module, spec.name);
+    const { wrapper } = spec;
+    if (!wrapper) return base;
+    // A decorated task (say, cached): the wrapper is itself a registered task, a factory that
+    // receives the task's function. Each decorated function is built once per worker.
+    const key = `${spec.module}#${spec.name}|${wrapper.module}#${wrapper.name}|${JSON.stringify(wrapper.options)}`;
+    const built = this.wrapped.get(key);
+    if (built) return { fn: built };
+    const wrap = (inner: Resolved, factory: Resolved): Resolved => {
+      if ('failure' in inner) return inner;
+      if ('failure' in factory) return factory;
+      const fn = factory.fn(inner.fn, wrapper.options, {
+        module: spec.module,
+        name: spec.name,
+      }) as AnyFunction;
+      this.wrapped.set(key, fn);
+      return { fn };
+    };
+    const factory = this.resolveNamed(wrapper.module, wrapper.name);
+    if (base instanceof Promise || factory instanceof Promise) {
+      return Promise.all([base, factory]).then(([b, f]) => wrap(b, f));
+    }
+    return wrap(base, factory);
+  }
+
+  private resolveNamed(module: string, name: string): Resolved | Promise<Resolved> {
+    const fn = lookupTask(module, name);
     if (fn) return { fn };
-    return this.load(spec.module).then((error): Resolved => {
-      if (error) return { failure: { kind: 'module-load', module: spec.module, error } };
-      const loaded = lookupTask(spec.module, spec.name);
+    return this.load(module).then((error): Resolved => {
+      if (error) return { failure: { kind: 'module-load', module, error } };
+      const loaded = lookupTask(module, name);
       if (loaded) return { fn: loaded };
-      return { failure: { kind: 'task-not-found', message: notFoundMessage(spec.module, spec.name) } };
+      return { failure: { kind: 'task-not-found', message: notFoundMessage(module, name) } };
     });
   }
 
