@@ -38,11 +38,11 @@ export interface BatchSizer {
   readonly current: number;
 }
 
-/** A sizer that always answers `size` (the `batchSize: n` option). Tail splitting still applies. */
-export function fixedBatchSizer(size: number, workers: number): BatchSizer {
+/** A sizer that always answers `size` (the `batchSize: n` option: exactly what was asked for). */
+export function fixedBatchSizer(size: number): BatchSizer {
   let estimate: number | undefined;
   return {
-    next: (remaining) => tail(size, remaining, workers),
+    next: () => size,
     observe(n, durationMs) {
       const perItem = durationMs / n;
       estimate = estimate === undefined ? perItem : SMOOTHING * estimate + (1 - SMOOTHING) * perItem;

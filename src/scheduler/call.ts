@@ -132,9 +132,7 @@ export class CallRun {
     private readonly options: CallOptions,
   ) {
     this.sizer =
-      options.batchSize === 'auto'
-        ? new AutoBatchSizer(dispatcher.size)
-        : fixedBatchSizer(options.batchSize, dispatcher.size);
+      options.batchSize === 'auto' ? new AutoBatchSizer(dispatcher.size) : fixedBatchSizer(options.batchSize);
     const { signal } = options;
     if (signal?.aborted) this.fail(abortReason(signal));
     else signal?.addEventListener('abort', this.onAbort, { once: true });

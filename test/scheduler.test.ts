@@ -1,0 +1,324 @@
+/**
+ * The scheduler as pure logic: a fake dispatcher stands in for the workers and decides when
+ * each batch finishes and how long the "worker" says it ran (the scheduler's only clock is the
+ * duration each batch reports, so these durations are the fake clock).
+ */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AbortError, TaskError, WorkerCrashedError } from '../src/index.js';
+import { AutoBatchSizer, fixedBatchSizer, MAX_ITEMS, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
+import { type CallOptions, CallRun, pipelineDepth } from '../src/scheduler/call.js';
+import { readerOf } from '../src/scheduler/input.js';
+import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/types.js';
+
+interface Submitted {
+  readonly request: BatchRequest;
+  cancelled: boolean;
+  settle(outcome: BatchOutcome): void;
+}
+
+/** A dispatcher whose batches finish only when the test says so. */
+class FakeDispatcher implements Dispatcher {
+  readonly submitted: Submitted[] = [];
+  constructor(readonly size = 2) {}
+  submit(request: BatchRequest): Ticket {
+    let settle!: (o: BatchOutcome) => void;
+    const outcome = new Promise<BatchOutcome>((resolve) => {
+      settle = resolve;
+    });
+    const entry: Submitted = { request, cancelled: false, settle };
+    this.submitted.push(entry);
+    return {
+      outcome,
+      cancel: () => {
+        entry.cancelled = true;
+        settle({ kind: 'cancelled' });
+      },
+    };
+  }
+  /** The batches submitted and not yet finished. */
+  get open(): Submitted[] {
+    return this.submitted.filter((s) => !s.cancelled && !finished.has(s));
+  }
+  /** Finish a batch as a worker would: each item's value computed by `value`. */
+  finish(entry: Submitted, durationMs: number, value = (item: unknown) => item): void {
+    finished.add(entry);
+    const values = entry.request.items.map((item) => value(item));
+    entry.settle({
+      kind: 'done',
+      values,
+      ran: values.length,
+      failures: undefined,
+      worker: 0,
+      startedAt: 0,
+      duration: durationMs,
+    });
+  }
+  settle(entry: Submitted, outcome: BatchOutcome): void {
+    finished.add(entry);
+    entry.settle(outcome);
+  }
+}
+const finished = new WeakSet<Submitted>();
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+function options(overrides: Partial<CallOptions> = {}): CallOptions {
+  return {
+    task: { kind: 'task', module: 'file:///fake.js', name: 'double' },
+    taskName: 'double',
+    spread: false,
+    ordered: true,
+    collect: false,
+    batchSize: 'auto',
+    preDispatch: 'auto',
+    timeout: undefined,
+    retries: 0,
+    retryOn: 'crash',
+    seed: 1,
+    signal: undefined,
+    checkArgs: true,
+    ...overrides,
+  };
+}
+
+async function drain(call: CallRun): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const chunk of call.chunks()) out.push(...chunk);
+  return out;
+}
+
+describe('AutoBatchSizer', () => {
+  it('starts at one item and at most doubles per finished batch while batches are short', () => {
+    const sizer = new AutoBatchSizer(2);
+    const sizes = [sizer.next(undefined)];
+    for (let i = 0; i < 12; i++) {
+      sizer.observe(sizer.current, sizer.current * 0.001); // 1 µs per item: far below the target
+      sizes.push(sizer.next(undefined));
+    }
+    assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
+  });
+
+  it('settles where one batch takes between MIN and MAX, then holds', () => {
+    const sizer = new AutoBatchSizer(2);
+    for (let i = 0; i < 40; i++) sizer.observe(sizer.current, sizer.current * 0.01); // 10 µs per item
+    const settled = sizer.current;
+    assert.ok(
+      settled * 0.01 >= MIN_BATCH_MS && settled * 0.01 <= 2 * 2 * MIN_BATCH_MS,
+      `settled at ${settled}`,
+    );
+    sizer.observe(settled, settled * 0.01);
+    assert.equal(sizer.current, settled);
+  });
+
+  it('shrinks at once when items get slow', () => {
+    const sizer = new AutoBatchSizer(2);
+    for (let i = 0; i < 40; i++) sizer.observe(sizer.current, sizer.current * 0.01);
+    const before = sizer.current;
+    for (let i = 0; i < 10; i++) sizer.observe(sizer.current, sizer.current * 5); // now 5 ms per item
+    assert.ok(sizer.current < before / 10, `${before} → ${sizer.current}`);
+    assert.ok(sizer.current >= 1);
+  });
+
+  it('smooths: one slow outlier does not collapse a settled size', () => {
+    const sizer = new AutoBatchSizer(2);
+    for (let i = 0; i < 40; i++) sizer.observe(sizer.current, sizer.current * 0.01);
+    const before = sizer.current;
+    sizer.observe(before, before * 0.01 * 2); // one batch twice as slow
+    assert.equal(sizer.current, before);
+  });
+
+  it('caps the size for near-free items', () => {
+    const sizer = new AutoBatchSizer(2);
+    for (let i = 0; i < 60; i++) sizer.observe(sizer.current, 0);
+    assert.equal(sizer.current, MAX_ITEMS);
+  });
+
+  it('splits the tail across workers when the remaining count is known', () => {
+    const sizer = new AutoBatchSizer(2);
+    for (let i = 0; i < 10; i++) sizer.observe(sizer.current, sizer.current * 0.001);
+    assert.equal(sizer.current, 1024);
+    assert.equal(sizer.next(100_000), 1024);
+    assert.equal(sizer.next(4000), 500);
+    assert.equal(sizer.next(80), 10);
+    assert.equal(sizer.next(3), 1);
+  });
+
+  it('gives exactly the size asked for when fixed', () => {
+    const sizer = fixedBatchSizer(1000);
+    assert.equal(sizer.next(3), 1000);
+    sizer.observe(1000, 5000);
+    assert.equal(sizer.next(undefined), 1000);
+  });
+
+  it('keeps more batches in flight when batches are short', () => {
+    assert.equal(pipelineDepth(undefined), 2);
+    assert.equal(pipelineDepth(50), 2);
+    assert.ok(pipelineDepth(0.01) > 2);
+    assert.equal(pipelineDepth(0.0001), 16);
+  });
+});
+
+describe('CallRun', () => {
+  it('keeps input order whatever order batches finish in', async () => {
+    const dispatcher = new FakeDispatcher();
+    const call = new CallRun(dispatcher, readerOf([1, 2, 3, 4, 5, 6]), options({ batchSize: 2 }));
+    const result = drain(call);
+    await tick();
+    const open = dispatcher.open;
+    assert.equal(open.length, 3);
+    for (const entry of [...open].reverse()) dispatcher.finish(entry, 1, (x) => (x as number) * 10);
+    assert.deepEqual(await result, [10, 20, 30, 40, 50, 60]);
+  });
+
+  it('yields in completion order when unordered', async () => {
+    const dispatcher = new FakeDispatcher();
+    const call = new CallRun(dispatcher, readerOf([1, 2, 3, 4]), options({ batchSize: 2, ordered: false }));
+    const result = drain(call);
+    await tick();
+    const [first, second] = dispatcher.open;
+    dispatcher.finish(second as Submitted, 1);
+    await tick();
+    dispatcher.finish(first as Submitted, 1);
+    assert.deepEqual(await result, [3, 4, 1, 2]);
+  });
+
+  it('grows batches as fast batches finish', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const n = 5000;
+    const call = new CallRun(dispatcher, readerOf(Array.from({ length: n }, (_, i) => i)), options());
+    const result = drain(call);
+    for (;;) {
+      await tick();
+      if (dispatcher.open.length === 0) break;
+      for (const entry of dispatcher.open) dispatcher.finish(entry, entry.request.items.length * 0.001);
+    }
+    assert.equal((await result).length, n);
+    const sizes = dispatcher.submitted.map((s) => s.request.items.length);
+    assert.equal(sizes[0], 1);
+    assert.ok(Math.max(...sizes) >= 256, `largest batch ${Math.max(...sizes)}`);
+  });
+
+  it('reads no further than the window allows while results are not consumed', async () => {
+    const dispatcher = new FakeDispatcher(2);
+    let read = 0;
+    function* endless() {
+      for (;;) yield read++;
+    }
+    const call = new CallRun(dispatcher, readerOf(endless()), options({ batchSize: 10, preDispatch: 4 }));
+    await tick();
+    assert.equal(read, 40, 'four batches of ten dispatched ahead');
+    // Finishing batches frees no window: their results wait for the consumer.
+    for (const entry of dispatcher.open) dispatcher.finish(entry, 1);
+    await tick();
+    assert.equal(read, 40);
+    const iterator = call.chunks();
+    await iterator.next();
+    await tick();
+    assert.equal(read, 50, 'consuming one batch lets one more in');
+    await iterator.return(undefined);
+  });
+
+  it('stops at the first error: rejects, reads and dispatches nothing more, cancels the rest', async () => {
+    const dispatcher = new FakeDispatcher(2);
+    let read = 0;
+    function* endless() {
+      for (;;) yield read++;
+    }
+    const call = new CallRun(dispatcher, readerOf(endless()), options({ batchSize: 5 }));
+    const result = drain(call);
+    await tick();
+    const [first, ...others] = dispatcher.open;
+    dispatcher.settle(first as Submitted, {
+      kind: 'done',
+      values: [0, 1, 2],
+      ran: 3,
+      failures: [{ offset: 2, kind: 'threw', error: { ctor: 'Error', name: 'Error', message: 'boom' } }],
+      worker: 0,
+      startedAt: 0,
+      duration: 1,
+    });
+    const error = await result.then(
+      () => assert.fail('should reject'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof TaskError);
+    assert.equal(error.index, 2);
+    const submittedBefore = dispatcher.submitted.length;
+    const readBefore = read;
+    await tick();
+    assert.equal(dispatcher.submitted.length, submittedBefore);
+    assert.equal(read, readBefore);
+    assert.ok(others.every((o) => o.cancelled));
+  });
+
+  it('after a crash whose item is unknown, re-runs the batch one item at a time to find it', async () => {
+    const dispatcher = new FakeDispatcher(2);
+    const call = new CallRun(dispatcher, readerOf([1, 2, 3]), options({ batchSize: 3, collect: true }));
+    const result = drain(call);
+    await tick();
+    const [batch] = dispatcher.open;
+    const crash = new WorkerCrashedError('exited with code 1');
+    dispatcher.settle(batch as Submitted, { kind: 'lost', error: crash, offset: undefined, started: true });
+    await tick();
+    const singles = dispatcher.open;
+    assert.deepEqual(
+      singles.map((s) => [s.request.items, s.request.track]),
+      [
+        [[1], true],
+        [[2], true],
+        [[3], true],
+      ],
+    );
+    dispatcher.finish(singles[0] as Submitted, 1);
+    dispatcher.settle(singles[1] as Submitted, { kind: 'lost', error: crash, offset: 0, started: true });
+    dispatcher.finish(singles[2] as Submitted, 1);
+    const settled = (await result) as { status: string; reason?: unknown }[];
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal(settled[1]?.reason, crash);
+  });
+
+  it('retries an item whose worker died, up to `retries` times', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const call = new CallRun(dispatcher, readerOf([7]), options({ retries: 2 }));
+    const result = drain(call);
+    const crash = new WorkerCrashedError('killed by signal SIGKILL');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await tick();
+      dispatcher.settle(dispatcher.open[0] as Submitted, {
+        kind: 'lost',
+        error: crash,
+        offset: 0,
+        started: true,
+      });
+    }
+    await tick();
+    dispatcher.finish(dispatcher.open[0] as Submitted, 1);
+    assert.deepEqual(await result, [7]);
+    assert.equal(dispatcher.submitted.length, 3);
+  });
+
+  it('aborts promptly on its signal with AbortError and cancels batches in flight', async () => {
+    const dispatcher = new FakeDispatcher(2);
+    const controller = new AbortController();
+    const call = new CallRun(
+      dispatcher,
+      readerOf([1, 2, 3, 4]),
+      options({ batchSize: 1, signal: controller.signal }),
+    );
+    const result = drain(call);
+    await tick();
+    controller.abort(new Error('user stop'));
+    const error = await result.then(
+      () => assert.fail('should reject'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof AbortError);
+    assert.equal((error.cause as Error).message, 'user stop');
+    assert.ok(dispatcher.submitted.every((s) => s.cancelled));
+  });
+});
