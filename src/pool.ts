@@ -249,15 +249,6 @@ function taskSpecOf(task: unknown): { spec: TaskSpec; name: string } {
   );
 }
 
-/** One array from the chunks of a call, filled in one pass (faster than growing it with push). */
-function concatenate(chunks: readonly Chunk[], total: number): unknown[] {
-  if (chunks.length === 1 && Array.isArray(chunks[0])) return chunks[0];
-  const results = new Array(total);
-  let k = 0;
-  for (const chunk of chunks) for (let i = 0; i < chunk.length; i++) results[k++] = chunk[i];
-  return results;
-}
-
 /**
  * A pool of workers that runs tasks in parallel: `run` one task, `map`/`starmap` many into an
  * array, `imap`/`istarmap` many as a stream.
@@ -551,13 +542,15 @@ export class Pool {
   ): Promise<unknown[]> {
     const call = this.startCall(task, items, spread, options, MAP_KEYS);
     const run = (async () => {
-      const chunks: Chunk[] = [];
-      let total = 0;
+      // Copy each chunk as it arrives, while workers still compute, rather than all at the end.
+      const total = call.total;
+      const results: unknown[] = total === undefined ? [] : new Array(total);
+      let k = 0;
       for await (const chunk of call.chunks()) {
-        chunks.push(chunk);
-        total += chunk.length;
+        for (let i = 0; i < chunk.length; i++) results[k++] = chunk[i];
       }
-      return concatenate(chunks, total);
+      results.length = k;
+      return results;
     })();
     this.track(run);
     return run;

@@ -139,6 +139,11 @@ export class CallRun {
     this.pump();
   }
 
+  /** The number of items, when the input says (an array). */
+  get total(): number | undefined {
+    return this.reader.total;
+  }
+
   /** The batch sizer's current size (exposed for tests and reports). */
   get batchSize(): number {
     return this.sizer.current;

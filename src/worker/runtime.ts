@@ -9,7 +9,7 @@ import { findUncloneable } from '../codec/cloneable.js';
 import { type SerializedError, serializeError } from '../codec/errors.js';
 import { type Packed, type Unpacked, unpack } from '../codec/values.js';
 import { type AnyFunction, isRegistered, lookupTask, registeredNames } from '../tasks.js';
-import { type BatchState, type ItemState, runWithItem, setCurrentItem } from './context.js';
+import { type BatchState, ItemState, runWithItem, setCurrentItem } from './context.js';
 import {
   type BatchFailure,
   BRAND,
@@ -223,7 +223,7 @@ class BatchRun {
       controller: undefined,
       report: (amount) => this.report(amount),
     };
-    this.sharedItem = { batch: this.state, index: message.first, rng: undefined, view: undefined };
+    this.sharedItem = new ItemState(this.state, message.first);
   }
 
   /** Run items from `from` on; returns a promise only when some task was async. */
@@ -241,11 +241,10 @@ class BatchRun {
       try {
         const args = items[i];
         if (shared) {
-          const own: ItemState = { batch: state, index: first + i, rng: undefined, view: undefined };
+          const own = new ItemState(state, first + i);
           result = runWithItem(own, spread ? () => fn(...(args as unknown[])) : () => fn(args));
         } else {
-          item.index = first + i;
-          item.rng = undefined;
+          item.moveTo(first + i);
           result = spread ? fn(...(args as unknown[])) : fn(args);
         }
       } catch (error) {
