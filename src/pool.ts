@@ -28,7 +28,6 @@ import { freshSeed } from './random.js';
 import {
   type CallOptions,
   CallRun,
-  type Chunk,
   type ProgressCounts,
   type Settled,
 } from './scheduler/call.js';
