@@ -25,12 +25,7 @@ import {
   show,
 } from './options.js';
 import { freshSeed } from './random.js';
-import {
-  type CallOptions,
-  CallRun,
-  type ProgressCounts,
-  type Settled,
-} from './scheduler/call.js';
+import { type CallOptions, CallRun, type ProgressCounts, type Settled } from './scheduler/call.js';
 import { assertIterable, readerOf } from './scheduler/input.js';
 import type { Engine } from './scheduler/types.js';
 import { type AnyFunction, isTaskRef, type TaskRef } from './tasks.js';
