@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { isProtocolMessage } from '../worker/protocol.js';
 import type { LocalBackend, WorkerChannel, WorkerListener } from './backend.js';
 import { entryUrl } from './entry.js';
+import { guardChild } from './orphans.js';
 
 export interface ProcessesOptions {
   readonly execArgv?: readonly string[] | undefined;
@@ -34,6 +35,7 @@ export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: options.env ?? process.env,
       });
+      guardChild(child);
       let error: unknown;
       let exited = false;
       child.on('message', (message: unknown) => {

@@ -300,7 +300,7 @@ export class WorkerSet implements Engine {
       spread: request.spread,
       items: this.backend.supports.crossesBoundary ? pack(request.items, transfer) : request.items,
       first: request.first,
-      track: request.track || request.timeout !== undefined,
+      track: isTracked(request),
       stopOnError: request.stopOnError,
       seed: request.seed,
       context: request.context,
@@ -329,7 +329,8 @@ export class WorkerSet implements Engine {
   private headStarted(worker: WorkerState): void {
     const entry = worker.queue[0];
     if (!entry) return;
-    entry.request.onStart?.();
+    // A tracked batch says exactly when its first item starts; an untracked one starts about now.
+    if (!isTracked(entry.request)) entry.request.onStart?.();
     if (entry.cancelled) this.armGrace(worker, entry);
     const { task } = entry.request;
     if (task.kind === 'task' && !worker.loaded.has(task.module)) {
@@ -390,6 +391,7 @@ export class WorkerSet implements Engine {
   private itemStarted(worker: WorkerState, id: number, offset: number): void {
     const entry = worker.queue[0];
     if (!entry || entry.id !== id) return;
+    if (entry.offset === undefined) entry.request.onStart?.();
     entry.offset = offset;
     const { timeout } = entry.request;
     if (timeout === undefined) return;
@@ -519,7 +521,7 @@ export class WorkerSet implements Engine {
     error: unknown,
   ): BatchOutcome {
     const { request, offset } = entry;
-    const tracked = request.track || request.timeout !== undefined;
+    const tracked = isTracked(request);
     const reason = `${exitReason(code, signal)}${error ? ` (${describe(error)})` : ''}`;
     return {
       kind: 'lost',
@@ -534,6 +536,11 @@ export class WorkerSet implements Engine {
       started: tracked ? offset !== undefined : true,
     };
   }
+}
+
+/** Whether the worker reports each item's start: for timeouts, and when the caller asked. */
+function isTracked(request: BatchRequest): boolean {
+  return request.track || request.timeout !== undefined;
 }
 
 function unassign(entry: Entry): Entry {

@@ -12,8 +12,9 @@
  *   which keeps cancellation, progress and the tail of a run responsive.
  * - MAX_BATCH_MS = 100: a batch longer than that shrinks again (the items got slower).
  * - SMOOTHING = 0.8 / 0.2 (joblib's): one noisy batch does not swing the size.
- * - GROWTH ≤ ×2 per finished batch (joblib's): the first measurements of a cold worker (JIT
- *   warm-up, module import) are pessimistic; doubling reaches 100,000 items in 17 steps.
+ * - GROWTH ≤ ×2 per finished batch of the current size (joblib's): the first measurements of
+ *   a cold worker (JIT warm-up, module import) are pessimistic; doubling reaches 100,000 items
+ *   in 17 rounds. Batches cut at an older size refine the estimate but do not move the size.
  * - MAX_ITEMS = 2^18: a batch of no-ops is cheap in the worker but its items are still cloned
  *   twice in the main thread; past ~250,000 items bigger batches only add memory and latency.
  * - TAIL_SPLIT = 4: when the number of items left is known, a batch takes at most
@@ -86,6 +87,9 @@ export class AutoBatchSizer implements BatchSizer {
     const perItem = Math.max(durationMs, 0) / size;
     this.perItemMs =
       this.perItemMs === undefined ? perItem : SMOOTHING * this.perItemMs + (1 - SMOOTHING) * perItem;
+    // Only a batch cut at the current size moves the size (joblib's rule): with many batches in
+    // flight, older, smaller ones finishing would otherwise double it again and again in one round.
+    if (size !== this.size) return;
     const estimated = this.perItemMs * this.size;
     const { minMs, maxMs, maxItems } = this.limits;
     if (estimated < minMs) {

@@ -314,7 +314,8 @@ export class CallRun {
         offset === 0 && count === slot.items.length ? slot.items : slot.items.slice(offset, offset + count),
       first: slot.first + offset,
       timeout: o.timeout,
-      track: job.track,
+      // A future's `running` must be exact, so its batch reports when it starts.
+      track: job.track || o.onStart !== undefined,
       stopOnError: !o.collect,
       seed: o.seed,
       context: o.context,
@@ -401,6 +402,11 @@ export class CallRun {
 
   private receiveLost(job: Job, outcome: Extract<BatchOutcome, { kind: 'lost' }>): void {
     const { slot, offset, count } = job;
+    if (outcome.offset === undefined && count === 1 && outcome.started) {
+      // A batch of one: its item is the one that killed the worker, no need to run it again to know.
+      this.receiveLost(job, { ...outcome, offset: 0 });
+      return;
+    }
     if (outcome.offset === undefined) {
       if (job.track && !outcome.started) {
         // Tracked and no item had started: the worker died loading the task, not in an item.

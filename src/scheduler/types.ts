@@ -21,7 +21,7 @@ export interface BatchRequest {
   readonly stopOnError: boolean;
   readonly seed: number;
   readonly context?: unknown;
-  /** Called when a worker starts the batch (known when the worker had nothing before it). */
+  /** Called when the batch starts: exactly when tracked, else when it reaches the head of its worker's queue. */
   readonly onStart?: () => void;
   readonly onProgress?: (amount: number) => void;
 }

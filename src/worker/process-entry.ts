@@ -2,6 +2,7 @@
 
 import { BRAND, type FromWorker, isProtocolMessage } from './protocol.js';
 import { createRuntime } from './runtime.js';
+import { watchParent } from './watch-parent.js';
 
 const send = process.send?.bind(process);
 if (!send) throw new Error('fanout: process-entry must run in a process started by fork()');
@@ -34,6 +35,7 @@ process.on('uncaughtException', die);
 process.on('unhandledRejection', die);
 // The pool went away (it exited or was killed): nobody is left to work for.
 process.on('disconnect', () => process.exit(0));
+watchParent();
 
 process.on('message', (message: unknown) => {
   if (isProtocolMessage(message)) runtime.receive(message as never);

@@ -16,7 +16,7 @@ import {
   WorkerCrashedError,
 } from '../../src/index.js';
 import tasks, { WithPrivateState } from '../fixtures/tasks.js';
-import { type BackendCase, isAlive, osThreadCount, range, rejectsWith } from '../helpers.js';
+import { type BackendCase, eventually, isAlive, osThreadCount, range, rejectsWith } from '../helpers.js';
 
 const broken = (name: string) => new URL(`../fixtures/broken/${name}`, import.meta.url).href;
 
@@ -292,9 +292,10 @@ export function conformanceSuite(backend: BackendCase): void {
     it('cancel() drops a task that has not started', async () => {
       const pool = backend.pool({ workers: 1 });
       try {
-        const first = pool.run(tasks.slowSquare, 2, 100);
+        const first = pool.run(tasks.slowSquare, 2, 300);
         const second = pool.run(tasks.square, 3);
-        assert.equal(first.running, true);
+        assert.equal(first.running, false, 'not running before a worker has it');
+        await eventually(() => first.running, 30_000, 'the first task to start');
         assert.equal(second.running, false);
         assert.equal(second.cancel(), true);
         assert.equal(second.cancelled, true);
