@@ -81,6 +81,8 @@ export class WorkerCrashedError extends FanoutError {
   readonly index: number | undefined;
   readonly exitCode: number | null;
   readonly signal: string | null;
+  /** What happened to the worker, without the location. */
+  readonly reason: string;
   constructor(
     reason: string,
     details: {
@@ -94,10 +96,21 @@ export class WorkerCrashedError extends FanoutError {
       ? ` while running task "${details.location.task}" on item ${details.location.index}`
       : '';
     super('ERR_WORKER_CRASHED', `Worker crashed${where}: ${reason}`, { cause: details.cause });
+    this.reason = reason;
     this.exitCode = details.exitCode ?? null;
     this.signal = details.signal ?? null;
     this.task = details.location?.task;
     this.index = details.location?.index;
+  }
+
+  /** The same crash, blamed on the item found to have caused it. */
+  at(location: TaskLocation): WorkerCrashedError {
+    return new WorkerCrashedError(this.reason, {
+      exitCode: this.exitCode,
+      signal: this.signal,
+      location,
+      cause: this.cause,
+    });
   }
 }
 

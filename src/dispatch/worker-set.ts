@@ -18,6 +18,7 @@ import {
   InlineFunctionError,
   NotCloneableError,
   PoolClosedError,
+  TaskError,
   TaskModuleLoadError,
   TaskNotFoundError,
   TaskTimeoutError,
@@ -416,7 +417,8 @@ export class WorkerSet implements Engine {
     const [entry] = worker.queue.splice(at, 1) as [Entry];
     worker.tasksRun += message.ran;
     if (entry.cancelled) entry.settle({ kind: 'cancelled' });
-    else if (message.batchFailure) entry.settle({ kind: 'failed', error: batchError(message.batchFailure) });
+    else if (message.batchFailure)
+      entry.settle({ kind: 'failed', error: batchError(message.batchFailure, entry.request.first) });
     else {
       entry.settle({
         kind: 'done',
@@ -555,7 +557,7 @@ function exitReason(code: number | null, signal: string | null): string {
   return `exited with code ${code ?? 'unknown'}`;
 }
 
-function batchError(failure: BatchFailure): Error {
+function batchError(failure: BatchFailure, first: number): Error {
   switch (failure.kind) {
     case 'module-load': {
       const cause = deserializeError(failure.error);
@@ -565,5 +567,7 @@ function batchError(failure: BatchFailure): Error {
       return new TaskNotFoundError(failure.message);
     case 'inline':
       return new InlineFunctionError(failure.message);
+    case 'wrapper':
+      return new TaskError({ task: failure.name, index: first }, deserializeError(failure.error));
   }
 }

@@ -11,7 +11,7 @@
 
 import { findUncloneable } from '../codec/cloneable.js';
 import { deserializeError } from '../codec/errors.js';
-import { AbortError, NotCloneableError, TaskError } from '../errors.js';
+import { AbortError, NotCloneableError, TaskError, WorkerCrashedError } from '../errors.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
 import { AutoBatchSizer, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
@@ -429,8 +429,16 @@ export class CallRun {
       });
     }
     const index = slot.first + culprit;
-    if (this.mayRetry(index)) this.retryQueue.unshift({ slot, offset: culprit, count: 1, track: true });
-    else this.settleError(slot, culprit, outcome.error);
+    if (this.mayRetry(index)) {
+      this.retryQueue.unshift({ slot, offset: culprit, count: 1, track: true });
+      return;
+    }
+    const { error } = outcome;
+    const located =
+      error instanceof WorkerCrashedError && error.index === undefined
+        ? error.at({ task: this.options.taskName, index })
+        : error;
+    this.settleError(slot, culprit, located);
   }
 
   private mayRetry(index: number): boolean {

@@ -88,7 +88,9 @@ export type ItemFailure =
 export type BatchFailure =
   | { readonly kind: 'module-load'; readonly module: string; readonly error: SerializedError }
   | { readonly kind: 'task-not-found'; readonly message: string }
-  | { readonly kind: 'inline'; readonly message: string };
+  | { readonly kind: 'inline'; readonly message: string }
+  /** A task decorator (a wrapper factory) threw while decorating the task. */
+  | { readonly kind: 'wrapper'; readonly name: string; readonly error: SerializedError };
 
 export interface DoneMessage {
   readonly fanout: typeof BRAND;

@@ -75,10 +75,14 @@ class TaskResolver {
     const wrap = (inner: Resolved, factory: Resolved): Resolved => {
       if ('failure' in inner) return inner;
       if ('failure' in factory) return factory;
-      const fn = factory.fn(inner.fn, wrapper.options, {
-        module: spec.module,
-        name: spec.name,
-      }) as AnyFunction;
+      let fn: AnyFunction;
+      try {
+        fn = factory.fn(inner.fn, wrapper.options, { module: spec.module, name: spec.name }) as AnyFunction;
+      } catch (error) {
+        return {
+          failure: { kind: 'wrapper', name: `${wrapper.name} of ${spec.name}`, error: serializeError(error) },
+        };
+      }
       this.wrapped.set(key, fn);
       return { fn };
     };
