@@ -279,7 +279,10 @@ describe('CallRun', () => {
       settled.map((s) => s.status),
       ['fulfilled', 'rejected', 'fulfilled'],
     );
-    assert.equal(settled[1]?.reason, crash);
+    const blamed = settled[1]?.reason as WorkerCrashedError;
+    assert.ok(blamed instanceof WorkerCrashedError);
+    assert.equal(blamed.index, 1, 'the crash is blamed on the item found to cause it');
+    assert.equal(blamed.reason, crash.reason);
   });
 
   it('retries an item whose worker died, up to `retries` times', async () => {
