@@ -163,6 +163,7 @@ export async function reduceSize(
     all.push(...(await entriesOf(folder)));
     await sweepTemporaries(folder, now);
   }
+  await sweepTemporaries(root, now); // task folders that clear() renamed aside
   await sweepSessions(root, keepSession, now);
   // Oldest first; the path breaks ties so the order is the same on every run.
   all.sort((a, b) => a.lastUsed - b.lastUsed || (a.path < b.path ? -1 : 1));

@@ -2,6 +2,8 @@
  * The cache reports trouble it recovers from as process warnings, never as failures of the
  * task: a damaged entry is recomputed, a result that cannot be stored is still returned.
  * Listen with `process.on('warning', ...)` and check `warning.code`.
+ * Write and uncacheable warnings are emitted once per task and thread (they tend to repeat for
+ * every call); each damaged entry is reported.
  */
 
 /** Codes of the warnings the cache emits (type `FanoutCacheWarning`). */
