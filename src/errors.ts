@@ -181,6 +181,16 @@ export class BackendUnavailableError extends FanoutError {
   }
 }
 
+/**
+ * `ERR_CACHE`: `Memory` could not use its cache as asked (an argument that cannot be hashed, a
+ * task module whose code cannot be read, a `validate` that cannot reach a worker).
+ */
+export class CacheError extends FanoutError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_CACHE', message, options);
+  }
+}
+
 /** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
 export class InvalidArgValueError extends RangeError {
   declare readonly code: 'ERR_INVALID_ARG_VALUE';

@@ -7,6 +7,7 @@
 export {
   AbortError,
   BackendUnavailableError,
+  CacheError,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,
@@ -21,6 +22,11 @@ export {
   WorkerCrashedError,
 } from './errors.js';
 export { TaskFuture } from './futures.js';
+export type { MemoryStats } from './memory/counters.js';
+export type { EntryMeta } from './memory/entry.js';
+export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
+export { type CacheOptions, Memory } from './memory/memory.js';
+export type { CacheWarningCode } from './memory/warnings.js';
 export {
   type CallDefaults,
   type CallOptionsInput,
