@@ -27,14 +27,17 @@ export type { EntryMeta } from './memory/entry.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
-export {
-  type CallDefaults,
-  type CallOptionsInput,
-  type CollectOptions,
-  type MapOptions,
-  Pool,
-  type PoolOptions,
-} from './pool.js';
+export type { ProgressOptions, ProgressState } from './observe/progress.js';
+export { Pool } from './pool.js';
+export type {
+  CallDefaults,
+  CallOptionsInput,
+  CollectOptions,
+  ItemsOf,
+  MapOptions,
+  PoolOptions,
+  Task,
+} from './pool-options.js';
 export { type RandomStream, randomStream } from './random.js';
 export type { ProgressCounts, Settled } from './scheduler/call.js';
 export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks.js';

@@ -3,7 +3,6 @@
  * call through the scheduler.
  */
 
-import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackend, LocalBackendName } from './backends/backend.js';
 import { inlineBackend } from './backends/inline.js';
 import { processesBackend } from './backends/processes.js';
@@ -11,200 +10,29 @@ import { threadsBackend } from './backends/threads.js';
 import { WorkerSet } from './dispatch/worker-set.js';
 import { InvalidArgTypeError, InvalidArgValueError, PoolClosedError } from './errors.js';
 import { TaskFuture } from './futures.js';
+import { checkKnownKeys, duration, oneOf, positiveInteger, resolveWorkers, show } from './options.js';
 import {
-  abortSignal,
-  autoOrPositiveInteger,
-  boolean,
-  checkKnownKeys,
-  duration,
-  nonNegativeInteger,
-  oneOf,
-  positiveInteger,
-  resolveWorkers,
-  seedOption,
-  show,
-} from './options.js';
+  CALL_KEYS,
+  type CallOptionsInput,
+  type CollectOptions,
+  type ItemsOf,
+  MAP_KEYS,
+  type MapOptions,
+  POOL_KEYS,
+  type PoolOptions,
+  type ResolvedDefaults,
+  resolveDefaults,
+  type Task,
+} from './pool-options.js';
+import { type CallSetup, prepareCall, type StartedCall } from './prepare-call.js';
 import { freshSeed } from './random.js';
-import { type CallOptions, CallRun, type ProgressCounts, type Settled } from './scheduler/call.js';
-import { assertIterable, readerOf } from './scheduler/input.js';
+import type { Settled } from './scheduler/call.js';
 import type { Engine } from './scheduler/types.js';
-import { type AnyFunction, isTaskRef, type TaskRef } from './tasks.js';
-import type { TaskSpec } from './worker/protocol.js';
+import type { AnyFunction } from './tasks.js';
 
-/** Options of a pool; the call options among them are defaults for every call. */
-export interface PoolOptions extends CallDefaults {
-  /**
-   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes) or `'inline'`
-   * (the main thread, for async I/O-bound work).
-   * @default 'threads'
-   */
-  backend?: LocalBackendName;
-  /**
-   * How many workers: a positive integer, `'auto'` (every core), or joblib's negative form
-   * (-1 every core, -2 all but one).
-   * @default 'auto'
-   * @example new Pool({ workers: -2 })
-   */
-  workers?: number | 'auto';
-  /**
-   * Inline backend only: how many tasks may be in progress at once (async tasks overlap).
-   * @default 1
-   * @example new Pool({ backend: 'inline', concurrency: 32 })
-   */
-  concurrency?: number;
-  /**
-   * Replace a worker after it has run this many items (frees what a task leaks).
-   * @default Infinity
-   */
-  maxTasksPerWorker?: number;
-  /**
-   * Replace a worker whose JavaScript heap grew past this many megabytes (checked between batches).
-   * @default Infinity
-   */
-  maxWorkerMemory?: number;
-  /**
-   * Stop a worker idle for this many ms (a new one starts on demand).
-   * @default Infinity
-   */
-  idleTimeout?: number;
-  /**
-   * After a cancel or abort, how long (ms) a running task has to notice its signal before its
-   * worker is replaced.
-   * @default 1000
-   */
-  abortGrace?: number;
-  /**
-   * How long (ms) a task module may take to import in a worker before the call fails with
-   * `ERR_TASK_MODULE_LOAD`.
-   * @default 60000
-   */
-  loadTimeout?: number;
-  /**
-   * Threads only: the V8 heap limits of each worker thread (an out-of-memory worker crashes
-   * with `ERR_WORKER_CRASHED`, the pool survives).
-   * @example new Pool({ resourceLimits: { maxOldGenerationSizeMb: 256 } })
-   */
-  resourceLimits?: ResourceLimits;
-  /**
-   * Extra Node.js flags for each worker, after the parent's own.
-   * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
-   */
-  execArgv?: string[];
-}
-
-/** Options every call accepts; set on the pool, they are the defaults. */
-export interface CallDefaults {
-  /**
-   * Items per batch: `'auto'` (adaptive, aiming at 10–100 ms per batch) or a fixed positive integer.
-   * @default 'auto'
-   */
-  batchSize?: number | 'auto';
-  /**
-   * How many batches may be dispatched ahead of the results consumed (bounds what is read
-   * from the input). `'auto'`: twice the batches in flight.
-   * @default 'auto'
-   */
-  preDispatch?: number | 'auto';
-  /**
-   * Per-item time limit in ms, counted from when the item starts running. Past it the item
-   * fails with `ERR_TASK_TIMEOUT` and its worker is replaced.
-   * @default undefined (no limit)
-   */
-  timeout?: number;
-  /**
-   * How many times to re-run an item whose worker died (crash or timeout). Delivery is then
-   * at-least-once: make such tasks idempotent.
-   * @default 0
-   */
-  retries?: number;
-  /**
-   * What `retries` applies to: `'crash'` (the worker died or timed out) or `'error'` (also
-   * tasks that threw).
-   * @default 'crash'
-   */
-  retryOn?: 'crash' | 'error';
-  /**
-   * Seed of `taskContext().random()`: item i of a call always gets the stream of `(seed, i)`.
-   * @default a random seed per pool
-   */
-  seed?: number;
-}
-
-/** Options of one call (`map`, `imap`, `run`, ...). */
-export interface CallOptionsInput extends CallDefaults {
-  /**
-   * Abort the call: queued items are dropped, running tasks see `taskContext().signal` abort,
-   * the call rejects with `AbortError` (`ABORT_ERR`).
-   */
-  signal?: AbortSignal;
-  /**
-   * Called with counts as items finish.
-   * @example pool.map(tasks.f, xs, { onProgress: ({ done, total }) => console.log(done, total) })
-   */
-  onProgress?: (counts: ProgressCounts) => void;
-}
-
-/** Options of `map`/`imap` and their star forms. */
-export interface MapOptions extends CallOptionsInput {
-  /**
-   * `imap`: yield results in input order (`true`) or as they complete (`false`).
-   * @default true
-   */
-  ordered?: boolean;
-  /**
-   * `'fail'`: the first error rejects the call and stops it. `'collect'`: settle every item,
-   * returning `{ status: 'fulfilled', value } | { status: 'rejected', reason }` records.
-   * @default 'fail'
-   */
-  errors?: 'fail' | 'collect';
-}
-
-/** The same options with `errors: 'collect'`, which changes the result type. */
-export type CollectOptions = MapOptions & { errors: 'collect' };
-
-type ItemsOf<T> = Iterable<T> | AsyncIterable<T>;
-type Task<F extends AnyFunction> = TaskRef<F> | F;
-
-const CALL_DEFAULT_KEYS = ['batchSize', 'preDispatch', 'timeout', 'retries', 'retryOn', 'seed'] as const;
-const POOL_KEYS = [
-  ...CALL_DEFAULT_KEYS,
-  'backend',
-  'workers',
-  'concurrency',
-  'maxTasksPerWorker',
-  'maxWorkerMemory',
-  'idleTimeout',
-  'abortGrace',
-  'loadTimeout',
-  'resourceLimits',
-  'execArgv',
-];
-const CALL_KEYS = [...CALL_DEFAULT_KEYS, 'signal', 'onProgress'];
-const MAP_KEYS = [...CALL_KEYS, 'ordered', 'errors'];
-
-interface ResolvedDefaults {
-  batchSize: number | 'auto';
-  preDispatch: number | 'auto';
-  timeout: number | undefined;
-  retries: number;
-  retryOn: 'crash' | 'error';
-  seed: number;
-}
-
-function resolveDefaults(input: CallDefaults, base: ResolvedDefaults): ResolvedDefaults {
-  return {
-    batchSize:
-      input.batchSize === undefined ? base.batchSize : autoOrPositiveInteger('batchSize', input.batchSize),
-    preDispatch:
-      input.preDispatch === undefined
-        ? base.preDispatch
-        : autoOrPositiveInteger('preDispatch', input.preDispatch),
-    timeout: input.timeout === undefined ? base.timeout : duration('timeout', input.timeout),
-    retries: input.retries === undefined ? base.retries : nonNegativeInteger('retries', input.retries),
-    retryOn: input.retryOn === undefined ? base.retryOn : oneOf('retryOn', input.retryOn, ['crash', 'error']),
-    seed: input.seed === undefined ? base.seed : seedOption('seed', input.seed),
-  };
-}
+/** Internal entry points for the rest of fanout (symbols, so they stay off the public surface). */
+export const callSetup = Symbol('fanout.callSetup');
+export const trackCall = Symbol('fanout.trackCall');
 
 function makeBackend(name: LocalBackendName, options: PoolOptions): LocalBackend {
   switch (name) {
@@ -218,29 +46,6 @@ function makeBackend(name: LocalBackendName, options: PoolOptions): LocalBackend
     case 'inline':
       return inlineBackend();
   }
-}
-
-/** Inline functions get a stable id per function object, so a worker compiles each once. */
-const inlineIds = new WeakMap<AnyFunction, number>();
-let nextInlineId = 1;
-
-function taskSpecOf(task: unknown): { spec: TaskSpec; name: string } {
-  if (isTaskRef(task)) {
-    const spec: TaskSpec = { kind: 'task', module: task.module, name: task.taskName, wrapper: task.wrapper };
-    return { spec, name: task.taskName };
-  }
-  if (typeof task === 'function') {
-    let fnId = inlineIds.get(task as AnyFunction);
-    if (fnId === undefined) {
-      fnId = nextInlineId++;
-      inlineIds.set(task as AnyFunction, fnId);
-    }
-    const name = (task as AnyFunction).name || 'inline function';
-    return { spec: { kind: 'inline', fnId, source: String(task), name }, name };
-  }
-  throw new InvalidArgTypeError(
-    `Expected \`task\` to be a task reference from defineTasks() or a function, got ${show(task)}`,
-  );
 }
 
 /**
@@ -376,19 +181,28 @@ export class Pool {
     args: Parameters<F>,
     options: CallOptionsInput = {},
   ): TaskFuture<Awaited<ReturnType<F>>> {
-    if (!Array.isArray(args))
-      throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
-    let call: CallRun | undefined;
-    const { future, control } = TaskFuture.create<Awaited<ReturnType<F>>>(() => call?.close());
+    let started: StartedCall | undefined;
+    const { future, control } = TaskFuture.create<Awaited<ReturnType<F>>>(() => started?.run.close());
     try {
-      call = this.startCall(task, [args], true, { ...options }, CALL_KEYS, () => control.markRunning());
+      if (!Array.isArray(args))
+        throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
+      started = prepareCall(
+        this.setup('pool.run', true, CALL_KEYS, () => control.markRunning()),
+        task,
+        [args],
+        options,
+      )();
     } catch (error) {
       control.reject(error);
       return future;
     }
-    const started = call;
+    const call = started;
     const done = (async () => {
-      for await (const chunk of started.chunks()) control.resolve(chunk[0] as Awaited<ReturnType<F>>);
+      try {
+        for await (const chunk of call.run.chunks()) control.resolve(chunk[0] as Awaited<ReturnType<F>>);
+      } finally {
+        call.finish();
+      }
     })().catch((error: unknown) => control.reject(error));
     this.track(done);
     return future;
@@ -402,6 +216,7 @@ export class Pool {
    * ```ts
    * const temps = await pool.map(tasks.simulateFrom, startTemps);
    * const settled = await pool.map(tasks.parse, lines, { errors: 'collect' });
+   * const scaled = await pool.map((x, ctx) => x * ctx.factor, xs, { context: { factor: 3 } });
    * ```
    */
   map<T, R>(
@@ -410,8 +225,13 @@ export class Pool {
     options: CollectOptions,
   ): Promise<Settled<Awaited<R>>[]>;
   map<T, R>(task: Task<(item: T) => R>, items: ItemsOf<T>, options?: MapOptions): Promise<Awaited<R>[]>;
-  map(task: Task<AnyFunction>, items: ItemsOf<unknown>, options: MapOptions = {}): Promise<unknown[]> {
-    return this.collect(task, items, false, options);
+  map<T, R, C>(
+    task: (item: T, context: C) => R,
+    items: ItemsOf<T>,
+    options: MapOptions & { context: C },
+  ): Promise<Awaited<R>[]>;
+  map(task: unknown, items: ItemsOf<unknown>, options: MapOptions = {}): Promise<unknown[]> {
+    return this.collect('pool.map', task, items, false, options);
   }
 
   /**
@@ -432,8 +252,8 @@ export class Pool {
     tuples: ItemsOf<A>,
     options?: MapOptions,
   ): Promise<Awaited<R>[]>;
-  starmap(task: Task<AnyFunction>, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): Promise<unknown[]> {
-    return this.collect(task, tuples, true, options);
+  starmap(task: unknown, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): Promise<unknown[]> {
+    return this.collect('pool.starmap', task, tuples, true, options);
   }
 
   /**
@@ -451,8 +271,13 @@ export class Pool {
     options: CollectOptions,
   ): AsyncIterable<Settled<Awaited<R>>>;
   imap<T, R>(task: Task<(item: T) => R>, items: ItemsOf<T>, options?: MapOptions): AsyncIterable<Awaited<R>>;
-  imap(task: Task<AnyFunction>, items: ItemsOf<unknown>, options: MapOptions = {}): AsyncIterable<unknown> {
-    return this.stream(task, items, false, options);
+  imap<T, R, C>(
+    task: (item: T, context: C) => R,
+    items: ItemsOf<T>,
+    options: MapOptions & { context: C },
+  ): AsyncIterable<Awaited<R>>;
+  imap(task: unknown, items: ItemsOf<unknown>, options: MapOptions = {}): AsyncIterable<unknown> {
+    return this.stream('pool.imap', task, items, false, options);
   }
 
   /**
@@ -473,12 +298,8 @@ export class Pool {
     tuples: ItemsOf<A>,
     options?: MapOptions,
   ): AsyncIterable<Awaited<R>>;
-  istarmap(
-    task: Task<AnyFunction>,
-    tuples: ItemsOf<unknown[]>,
-    options: MapOptions = {},
-  ): AsyncIterable<unknown> {
-    return this.stream(task, tuples, true, options);
+  istarmap(task: unknown, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): AsyncIterable<unknown> {
+    return this.stream('pool.istarmap', task, tuples, true, options);
   }
 
   /**
@@ -520,6 +341,35 @@ export class Pool {
     await this.close();
   }
 
+  /** @internal How other parts of fanout (parallel(), chunked reduce) start calls on this pool. */
+  [callSetup](callName: string, spread: boolean, keys: readonly string[], onStart?: () => void): CallSetup {
+    return this.setup(callName, spread, keys, onStart);
+  }
+
+  /** @internal Keep `close()` waiting for a call that runs outside the pool's own methods. */
+  [trackCall](promise: Promise<unknown>): void {
+    this.track(promise);
+  }
+
+  private setup(callName: string, spread: boolean, keys: readonly string[], onStart?: () => void): CallSetup {
+    return {
+      engine: this.#engine,
+      backendName: this.backend,
+      defaults: this.#defaults,
+      assertOpen: () => {
+        if (this.#closed) {
+          throw new PoolClosedError(
+            'The pool is closed: no new work is accepted after close() or terminate()',
+          );
+        }
+      },
+      callName,
+      spread,
+      keys,
+      onStart,
+    };
+  }
+
   private track(promise: Promise<unknown>): void {
     this.#active.add(promise);
     const forget = () => {
@@ -528,110 +378,77 @@ export class Pool {
     promise.then(forget, forget);
   }
 
-  private async collect(
+  private collect(
+    callName: string,
     task: unknown,
     items: ItemsOf<unknown>,
     spread: boolean,
     options: MapOptions,
   ): Promise<unknown[]> {
-    const call = this.startCall(task, items, spread, options, MAP_KEYS);
-    const run = (async () => {
-      // Copy each chunk as it arrives, while workers still compute, rather than all at the end.
-      const total = call.total;
-      const results: unknown[] = total === undefined ? [] : new Array(total);
-      let k = 0;
-      for await (const chunk of call.chunks()) {
-        for (let i = 0; i < chunk.length; i++) results[k++] = chunk[i];
-      }
-      results.length = k;
-      return results;
-    })();
+    let started: StartedCall;
+    try {
+      started = prepareCall(this.setup(callName, spread, MAP_KEYS), task, items, options)();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const run = collectResults(started);
     this.track(run);
     return run;
   }
 
   private stream(
+    callName: string,
     task: unknown,
     items: ItemsOf<unknown>,
     spread: boolean,
     options: MapOptions,
   ): AsyncIterable<unknown> {
     // Validate now, so a bad argument throws at the call and not at the first iteration.
-    const start = this.prepareCall(task, items, spread, options, MAP_KEYS);
-    return {
-      [Symbol.asyncIterator]: () => {
-        let finished!: () => void;
-        this.track(
-          new Promise<void>((resolve) => {
-            finished = resolve;
-          }),
-        );
-        return (async function* () {
-          try {
-            for await (const chunk of start().chunks()) yield* chunk;
-          } finally {
-            finished();
-          }
-        })();
-      },
-    };
+    return streamResults(prepareCall(this.setup(callName, spread, MAP_KEYS), task, items, options), (p) =>
+      this.track(p),
+    );
   }
+}
 
-  private startCall(
-    task: unknown,
-    items: ItemsOf<unknown>,
-    spread: boolean,
-    options: MapOptions,
-    keys: readonly string[],
-    onStart?: () => void,
-  ): CallRun {
-    return this.prepareCall(task, items, spread, options, keys, onStart)();
+/** A call's results as one array, copied chunk by chunk as they arrive (while workers still compute). */
+export async function collectResults(started: StartedCall): Promise<unknown[]> {
+  try {
+    const total = started.run.total;
+    const results: unknown[] = total === undefined ? [] : new Array(total);
+    let k = 0;
+    for await (const chunk of started.run.chunks()) {
+      for (let i = 0; i < chunk.length; i++) results[k++] = chunk[i];
+    }
+    results.length = k;
+    return results;
+  } finally {
+    started.finish();
   }
+}
 
-  /** Validate a call completely; the returned function starts it (and is where a closed pool says so). */
-  private prepareCall(
-    task: unknown,
-    items: ItemsOf<unknown>,
-    spread: boolean,
-    options: MapOptions,
-    keys: readonly string[],
-    onStart?: () => void,
-  ): () => CallRun {
-    checkKnownKeys('the call options', options, keys);
-    const { spec, name } = taskSpecOf(task);
-    if (spec.kind === 'inline' && !this.#engine.supports.inlineFunctions) {
-      throw new InvalidArgValueError(
-        `Inline functions cannot run on the ${this.backend} backend; use a task module`,
+/** A prepared call as an async iterable that starts when iterated; `track` sees it until it ends. */
+export function streamResults(
+  start: () => StartedCall,
+  track: (running: Promise<unknown>) => void,
+): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let finished!: () => void;
+      track(
+        new Promise<void>((resolve) => {
+          finished = resolve;
+        }),
       );
-    }
-    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-      throw new InvalidArgTypeError(
-        `Expected \`onProgress\` to be a function, got ${show(options.onProgress)}`,
-      );
-    }
-    const defaults = resolveDefaults(options, this.#defaults);
-    const callOptions: CallOptions = {
-      task: spec,
-      taskName: name,
-      spread,
-      ordered: options.ordered === undefined ? true : boolean('ordered', options.ordered),
-      collect:
-        options.errors === undefined
-          ? false
-          : oneOf('errors', options.errors, ['fail', 'collect']) === 'collect',
-      ...defaults,
-      context: undefined,
-      signal: options.signal === undefined ? undefined : abortSignal('signal', options.signal),
-      checkArgs: this.#engine.supports.crossesBoundary,
-      onProgress: options.onProgress,
-      onStart,
-    };
-    assertIterable(items);
-    return () => {
-      if (this.#closed) {
-        throw new PoolClosedError('The pool is closed: no new work is accepted after close() or terminate()');
-      }
-      return new CallRun(this.#engine, readerOf(items), callOptions);
-    };
-  }
+      return (async function* () {
+        let started: StartedCall | undefined;
+        try {
+          started = start();
+          for await (const chunk of started.run.chunks()) yield* chunk;
+        } finally {
+          started?.finish();
+          finished();
+        }
+      })();
+    },
+  };
 }

@@ -65,6 +65,12 @@ export interface CallOptions {
   readonly onBatch?: ((trace: BatchTrace) => void) | undefined;
   /** The first batch of the call started running. */
   readonly onStart?: (() => void) | undefined;
+  /**
+   * For calls whose items carry their own task (parallel() with several tasks): the task's
+   * name and the arguments of an item, for messages. Without it, `taskName` and the item.
+   */
+  readonly taskNameOf?: ((item: unknown) => string) | undefined;
+  readonly argsOf?: ((item: unknown) => unknown) | undefined;
 }
 
 /**
@@ -279,21 +285,27 @@ export class CallRun {
     }
   }
 
+  private nameOf(item: unknown): string {
+    return this.options.taskNameOf?.(item) ?? this.options.taskName;
+  }
+
   private argumentProblem(item: unknown, index: number): NotCloneableError | undefined {
-    const { taskName, spread } = this.options;
+    const { spread, argsOf } = this.options;
+    const taskName = this.nameOf(item);
+    const args = argsOf ? argsOf(item) : item;
     if (!spread) {
-      const problem = findUncloneable(item);
+      const problem = findUncloneable(args);
       return problem
         ? new NotCloneableError(`Task "${taskName}": the argument of item ${index} is ${problem}`)
         : undefined;
     }
-    if (!Array.isArray(item)) {
+    if (!Array.isArray(args)) {
       return new NotCloneableError(
-        `Task "${taskName}": item ${index} must be an array of arguments (starmap spreads it), got ${typeof item}`,
+        `Task "${taskName}": item ${index} must be an array of arguments (starmap spreads it), got ${typeof args}`,
       );
     }
-    for (let position = 0; position < item.length; position++) {
-      const problem = findUncloneable(item[position]);
+    for (let position = 0; position < args.length; position++) {
+      const problem = findUncloneable(args[position]);
       if (problem) {
         return new NotCloneableError(
           `Task "${taskName}": argument ${position} of item ${index} is ${problem}`,
@@ -436,7 +448,7 @@ export class CallRun {
     const { error } = outcome;
     const located =
       error instanceof WorkerCrashedError && error.index === undefined
-        ? error.at({ task: this.options.taskName, index })
+        ? error.at({ task: this.nameOf(slot.items[culprit]), index })
         : error;
     this.settleError(slot, culprit, located);
   }
@@ -450,7 +462,7 @@ export class CallRun {
 
   private itemFailed(slot: Slot, offset: number, failure: ItemFailure): void {
     const index = slot.first + offset;
-    const { taskName } = this.options;
+    const taskName = this.nameOf(slot.items[offset]);
     if (failure.kind === 'not-cloneable') {
       this.settleError(
         slot,

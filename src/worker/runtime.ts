@@ -414,7 +414,11 @@ class WorkerRuntime implements Runtime {
       this.finish(message, { ran: 0, batchFailure: resolved.failure }, startedAt);
       return;
     }
-    const run = new BatchRun(message, resolved.fn, this, running.aborted);
+    // An inline function gets the call's `context` as its last argument (it has no imports).
+    const { context } = message;
+    const fn =
+      message.task.kind === 'inline' ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
+    const run = new BatchRun(message, fn, this, running.aborted);
     running.run = run;
     const pending = run.run(0);
     if (pending) pending.then(() => this.complete(run, startedAt));

@@ -1,0 +1,204 @@
+/**
+ * The options of pools and calls: their types (documented where users see them) and their
+ * validation, done once at the facade so the engine can trust what it gets.
+ */
+
+import type { ResourceLimits } from 'node:worker_threads';
+import type { LocalBackendName } from './backends/backend.js';
+import type { ProgressOptions, ProgressState } from './observe/progress.js';
+import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, seedOption } from './options.js';
+import type { AnyFunction, TaskRef } from './tasks.js';
+
+/** Options of a pool; the call options among them are defaults for every call. */
+export interface PoolOptions extends CallDefaults {
+  /**
+   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes) or `'inline'`
+   * (the main thread, for async I/O-bound work).
+   * @default 'threads'
+   */
+  backend?: LocalBackendName;
+  /**
+   * How many workers: a positive integer, `'auto'` (every core), or joblib's negative form
+   * (-1 every core, -2 all but one).
+   * @default 'auto'
+   * @example new Pool({ workers: -2 })
+   */
+  workers?: number | 'auto';
+  /**
+   * Inline backend only: how many tasks may be in progress at once (async tasks overlap).
+   * @default 1
+   * @example new Pool({ backend: 'inline', concurrency: 32 })
+   */
+  concurrency?: number;
+  /**
+   * Replace a worker after it has run this many items (frees what a task leaks).
+   * @default Infinity
+   */
+  maxTasksPerWorker?: number;
+  /**
+   * Replace a worker whose JavaScript heap grew past this many megabytes (checked between batches).
+   * @default Infinity
+   */
+  maxWorkerMemory?: number;
+  /**
+   * Stop a worker idle for this many ms (a new one starts on demand).
+   * @default Infinity
+   */
+  idleTimeout?: number;
+  /**
+   * After a cancel or abort, how long (ms) a running task has to notice its signal before its
+   * worker is replaced.
+   * @default 1000
+   */
+  abortGrace?: number;
+  /**
+   * How long (ms) a task module may take to import in a worker before the call fails with
+   * `ERR_TASK_MODULE_LOAD`.
+   * @default 60000
+   */
+  loadTimeout?: number;
+  /**
+   * Threads only: the V8 heap limits of each worker thread (an out-of-memory worker crashes
+   * with `ERR_WORKER_CRASHED`, the pool survives).
+   * @example new Pool({ resourceLimits: { maxOldGenerationSizeMb: 256 } })
+   */
+  resourceLimits?: ResourceLimits;
+  /**
+   * Extra Node.js flags for each worker, after the parent's own.
+   * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
+   */
+  execArgv?: string[];
+}
+
+/** Options every call accepts; set on the pool, they are the defaults. */
+export interface CallDefaults {
+  /**
+   * Items per batch: `'auto'` (adaptive, aiming at 10–100 ms per batch) or a fixed positive integer.
+   * @default 'auto'
+   */
+  batchSize?: number | 'auto';
+  /**
+   * How many batches may be dispatched ahead of the results consumed (bounds what is read
+   * from the input). `'auto'`: twice the batches in flight.
+   * @default 'auto'
+   */
+  preDispatch?: number | 'auto';
+  /**
+   * Per-item time limit in ms, counted from when the item starts running. Past it the item
+   * fails with `ERR_TASK_TIMEOUT` and its worker is replaced.
+   * @default undefined (no limit)
+   */
+  timeout?: number;
+  /**
+   * How many times to re-run an item whose worker died (crash or timeout). Delivery is then
+   * at-least-once: make such tasks idempotent.
+   * @default 0
+   */
+  retries?: number;
+  /**
+   * What `retries` applies to: `'crash'` (the worker died or timed out) or `'error'` (also
+   * tasks that threw).
+   * @default 'crash'
+   */
+  retryOn?: 'crash' | 'error';
+  /**
+   * Seed of `taskContext().random()`: item i of a call always gets the stream of `(seed, i)`.
+   * @default a random seed per pool
+   */
+  seed?: number;
+}
+
+/** Options of one call (`map`, `imap`, `run`, ...). */
+export interface CallOptionsInput extends CallDefaults {
+  /**
+   * Abort the call: queued items are dropped, running tasks see `taskContext().signal` abort,
+   * the call rejects with `AbortError` (`ABORT_ERR`).
+   */
+  signal?: AbortSignal;
+  /**
+   * Called as items finish (and as tasks report partial progress), with counts, rate and ETA.
+   * @example pool.map(tasks.f, xs, { onProgress: ({ done, total, etaMs }) => log(done, total, etaMs) })
+   */
+  onProgress?: (state: ProgressState) => void;
+  /**
+   * Draw a progress bar on stderr (a live bar on a terminal, a line now and then elsewhere).
+   * @default false
+   * @example pool.map(tasks.f, xs, { progress: true })
+   */
+  progress?: boolean | ProgressOptions;
+  /**
+   * Values an inline function needs, passed to it as its last argument (a task reads them
+   * with `taskContext().context`). Plain data; sent with each batch.
+   * @example pool.map((x, ctx) => x * ctx.factor, xs, { context: { factor: 3 } })
+   */
+  context?: unknown;
+}
+
+/** Options of `map`/`imap` and their star forms. */
+export interface MapOptions extends CallOptionsInput {
+  /**
+   * `imap`: yield results in input order (`true`) or as they complete (`false`).
+   * @default true
+   */
+  ordered?: boolean;
+  /**
+   * `'fail'`: the first error rejects the call and stops it. `'collect'`: settle every item,
+   * returning `{ status: 'fulfilled', value } | { status: 'rejected', reason }` records.
+   * @default 'fail'
+   */
+  errors?: 'fail' | 'collect';
+}
+
+/** The same options with `errors: 'collect'`, which changes the result type. */
+export type CollectOptions = MapOptions & { errors: 'collect' };
+
+export type ItemsOf<T> = Iterable<T> | AsyncIterable<T>;
+export type Task<F extends AnyFunction> = TaskRef<F> | F;
+
+export const CALL_DEFAULT_KEYS = [
+  'batchSize',
+  'preDispatch',
+  'timeout',
+  'retries',
+  'retryOn',
+  'seed',
+] as const;
+export const POOL_KEYS = [
+  ...CALL_DEFAULT_KEYS,
+  'backend',
+  'workers',
+  'concurrency',
+  'maxTasksPerWorker',
+  'maxWorkerMemory',
+  'idleTimeout',
+  'abortGrace',
+  'loadTimeout',
+  'resourceLimits',
+  'execArgv',
+];
+export const CALL_KEYS = [...CALL_DEFAULT_KEYS, 'signal', 'onProgress', 'progress', 'context'];
+export const MAP_KEYS = [...CALL_KEYS, 'ordered', 'errors'];
+
+export interface ResolvedDefaults {
+  batchSize: number | 'auto';
+  preDispatch: number | 'auto';
+  timeout: number | undefined;
+  retries: number;
+  retryOn: 'crash' | 'error';
+  seed: number;
+}
+
+export function resolveDefaults(input: CallDefaults, base: ResolvedDefaults): ResolvedDefaults {
+  return {
+    batchSize:
+      input.batchSize === undefined ? base.batchSize : autoOrPositiveInteger('batchSize', input.batchSize),
+    preDispatch:
+      input.preDispatch === undefined
+        ? base.preDispatch
+        : autoOrPositiveInteger('preDispatch', input.preDispatch),
+    timeout: input.timeout === undefined ? base.timeout : duration('timeout', input.timeout),
+    retries: input.retries === undefined ? base.retries : nonNegativeInteger('retries', input.retries),
+    retryOn: input.retryOn === undefined ? base.retryOn : oneOf('retryOn', input.retryOn, ['crash', 'error']),
+    seed: input.seed === undefined ? base.seed : seedOption('seed', input.seed),
+  };
+}
