@@ -23,7 +23,8 @@ export type FanoutErrorCode =
   | 'ERR_INLINE_FUNCTION'
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_CACHE'
-  | 'ERR_CHUNK_PARSE';
+  | 'ERR_CHUNK_PARSE'
+  | 'ERR_WAIT_TIMEOUT';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -188,6 +189,13 @@ export class BackendUnavailableError extends FanoutError {
 export class CacheError extends FanoutError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_CACHE', message, options);
+  }
+}
+
+/** `ERR_WAIT_TIMEOUT`: `asCompleted` waited longer than its `timeout` (the futures keep running). */
+export class WaitTimeoutError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_WAIT_TIMEOUT', message);
   }
 }
 

@@ -2,7 +2,7 @@
  * concurrent.futures' Future in TypeScript's idiom: a Promise you can also ask about and cancel.
  */
 
-import { AbortError } from './errors.js';
+import { AbortError, InvalidArgValueError, WaitTimeoutError } from './errors.js';
 
 type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
 
@@ -94,4 +94,162 @@ export class TaskFuture<T> extends Promise<T> {
     super.then(undefined, () => {});
     return true;
   }
+}
+
+/** Options of `asCompleted`. */
+export interface AsCompletedOptions {
+  /** Give up after this many ms (from the call) with `ERR_WAIT_TIMEOUT`; the futures keep running. */
+  timeout?: number;
+}
+
+function validTimeout(timeout: unknown, what: string): number | undefined {
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new InvalidArgValueError(
+      `Expected \`timeout\` of ${what} to be a number of ms ≥ 0, got ${String(timeout)}`,
+    );
+  }
+  return timeout;
+}
+
+type Settled = { ok: true; value: unknown } | { ok: false; reason: unknown };
+
+/** Futures being watched: which settled (in order) and how; `next()` resolves at the next settling. */
+class Watch<F extends PromiseLike<unknown>> {
+  readonly all: F[];
+  /** In the order they settled; the value says whether it was fulfilled. */
+  readonly settled = new Map<F, boolean>();
+  readonly outcomes = new Map<F, Settled>();
+  readonly order: F[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(futures: Iterable<F>) {
+    this.all = [...futures];
+    for (const future of this.all) {
+      const mark = (ok: boolean, value: unknown) => {
+        if (this.settled.has(future)) return;
+        this.settled.set(future, ok);
+        this.outcomes.set(future, ok ? { ok, value } : { ok, reason: value });
+        this.order.push(future);
+        const wake = this.wake;
+        this.wake = undefined;
+        wake?.();
+      };
+      future.then(
+        (value) => mark(true, value),
+        (reason: unknown) => mark(false, reason),
+      );
+    }
+  }
+
+  /** Wait for the next settling; true when `deadline` (performance.now() ms) came first. */
+  async next(deadline: number | undefined): Promise<boolean> {
+    const settledNext = new Promise<false>((resolve) => {
+      this.wake = () => resolve(false);
+    });
+    if (deadline === undefined) return settledNext;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<true>((resolve) => {
+      timer = setTimeout(() => resolve(true), Math.max(0, deadline - performance.now()));
+    });
+    try {
+      return await Promise.race([settledNext, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A future that has settled, as `asCompleted` yields it: the future, and its value or error. */
+export type Completed<F extends PromiseLike<unknown>> =
+  | { readonly future: F; readonly status: 'fulfilled'; readonly value: Awaited<F> }
+  | { readonly future: F; readonly status: 'rejected'; readonly reason: unknown };
+
+/**
+ * concurrent.futures' `as_completed`: yields each future as it settles, with its value or its
+ * error (like `Promise.allSettled` records), so one failure does not end the loop.
+ *
+ * @throws {WaitTimeoutError} `ERR_WAIT_TIMEOUT` when `timeout` ms pass before all have settled.
+ * @example
+ * ```ts
+ * const futures = urls.map((u) => pool.run(tasks.fetchTitle, u));
+ * for await (const done of asCompleted(futures, { timeout: 30_000 })) {
+ *   if (done.status === 'fulfilled') console.log(done.value);
+ *   else console.error(done.reason);
+ * }
+ * ```
+ */
+export async function* asCompleted<F extends PromiseLike<unknown>>(
+  futures: Iterable<F>,
+  options: AsCompletedOptions = {},
+): AsyncGenerator<Completed<F>, void, undefined> {
+  const timeout = validTimeout(options.timeout, 'asCompleted');
+  const watch = new Watch(futures);
+  const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+  let yielded = 0;
+  while (yielded < watch.all.length) {
+    if (watch.order.length > yielded) {
+      const future = watch.order[yielded++] as F;
+      const outcome = watch.outcomes.get(future) as Settled;
+      yield outcome.ok
+        ? { future, status: 'fulfilled', value: outcome.value as Awaited<F> }
+        : { future, status: 'rejected', reason: outcome.reason };
+      continue;
+    }
+    if (await watch.next(deadline)) {
+      throw new WaitTimeoutError(
+        `${watch.all.length - yielded} of ${watch.all.length} futures did not settle within ${timeout} ms`,
+      );
+    }
+  }
+}
+
+/** When `waitFor` returns. */
+export type ReturnWhen = 'FIRST_COMPLETED' | 'FIRST_EXCEPTION' | 'ALL_COMPLETED';
+
+/** Options of `waitFor`. */
+export interface WaitForOptions {
+  /** @default 'ALL_COMPLETED' */
+  returnWhen?: ReturnWhen;
+  /** Return after this many ms even if the condition is not met (no error, as in Python). */
+  timeout?: number;
+}
+
+/**
+ * concurrent.futures' `wait`: resolves with the futures that settled (`done`) and those that
+ * did not (`notDone`) when `returnWhen` is met or `timeout` ms pass.
+ *
+ * @example
+ * ```ts
+ * const { done, notDone } = await waitFor(futures, { returnWhen: 'FIRST_EXCEPTION', timeout: 5000 });
+ * for (const f of notDone) f.cancel();
+ * ```
+ */
+export async function waitFor<F extends PromiseLike<unknown>>(
+  futures: Iterable<F>,
+  options: WaitForOptions = {},
+): Promise<{ done: Set<F>; notDone: Set<F> }> {
+  const returnWhen = options.returnWhen ?? 'ALL_COMPLETED';
+  if (!['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED'].includes(returnWhen)) {
+    throw new InvalidArgValueError(
+      `Expected \`returnWhen\` to be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got ${String(returnWhen)}`,
+    );
+  }
+  const timeout = validTimeout(options.timeout, 'waitFor');
+  const watch = new Watch(futures);
+  const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+  const met = () => {
+    if (watch.settled.size === watch.all.length) return true;
+    if (returnWhen === 'FIRST_COMPLETED') return watch.settled.size > 0;
+    if (returnWhen === 'FIRST_EXCEPTION') return [...watch.settled.values()].includes(false);
+    return false;
+  };
+  // Futures that are already settled report within two microtask turns; count them first.
+  await Promise.resolve();
+  await Promise.resolve();
+  while (!met()) {
+    if (await watch.next(deadline)) break;
+  }
+  const done = new Set<F>(watch.order);
+  return { done, notDone: new Set<F>(watch.all.filter((f) => !done.has(f))) };
 }

@@ -19,9 +19,27 @@ export {
   TaskModuleLoadError,
   TaskNotFoundError,
   TaskTimeoutError,
+  WaitTimeoutError,
   WorkerCrashedError,
 } from './errors.js';
-export { TaskFuture } from './futures.js';
+export {
+  type AsCompletedOptions,
+  asCompleted,
+  type Completed,
+  type ReturnWhen,
+  TaskFuture,
+  type WaitForOptions,
+  waitFor,
+} from './futures.js';
+export {
+  type Delayed,
+  delayed,
+  type ParallelConfig,
+  type ParallelOptions,
+  type ParallelRunner,
+  parallel,
+  parallelConfig,
+} from './joblib.js';
 export type { MemoryStats } from './memory/counters.js';
 export type { EntryMeta } from './memory/entry.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';

@@ -67,7 +67,7 @@ export function prepareSpecCall(
   name: string,
   items: ItemsOf<unknown>,
   options: MapOptions,
-  taskNameOf?: (item: unknown) => string,
+  hooks: Pick<CallOptions, 'taskNameOf' | 'argsOf' | 'toBatch'> = {},
 ): () => StartedCall {
   const { engine } = setup;
   if (spec.kind === 'inline' && !engine.supports.inlineFunctions) {
@@ -107,7 +107,7 @@ export function prepareSpecCall(
     signal: options.signal === undefined ? undefined : abortSignal('signal', options.signal),
     checkArgs: engine.supports.crossesBoundary,
     onStart: setup.onStart,
-    taskNameOf,
+    ...hooks,
   };
   assertIterable(items);
   return () => {

@@ -305,6 +305,7 @@ export class WorkerSet implements Engine {
       stopOnError: request.stopOnError,
       seed: request.seed,
       context: request.context,
+      taskIndex: request.taskIndex,
     };
     try {
       worker.channel.send(message, transfer);

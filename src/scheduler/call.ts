@@ -71,6 +71,10 @@ export interface CallOptions {
    */
   readonly taskNameOf?: ((item: unknown) => string) | undefined;
   readonly argsOf?: ((item: unknown) => unknown) | undefined;
+  /** Turn a run of items into what a batch carries (parallel(): arguments, and which task each calls). */
+  readonly toBatch?:
+    | ((items: readonly unknown[]) => { items: unknown[]; taskIndex?: Int32Array })
+    | undefined;
 }
 
 /**
@@ -318,12 +322,15 @@ export class CallRun {
   private dispatch(job: Job): void {
     const { slot, offset, count } = job;
     const o = this.options;
+    const items =
+      offset === 0 && count === slot.items.length ? slot.items : slot.items.slice(offset, offset + count);
+    const batch = o.toBatch ? o.toBatch(items) : { items, taskIndex: undefined };
     const request: BatchRequest = {
       task: o.task,
       taskName: o.taskName,
       spread: o.spread,
-      items:
-        offset === 0 && count === slot.items.length ? slot.items : slot.items.slice(offset, offset + count),
+      items: batch.items,
+      taskIndex: batch.taskIndex,
       first: slot.first + offset,
       timeout: o.timeout,
       // A future's `running` must be exact, so its batch reports when it starts.

@@ -24,6 +24,8 @@ export interface BatchRequest {
   /** Called when the batch starts: exactly when tracked, else when it reaches the head of its worker's queue. */
   readonly onStart?: () => void;
   readonly onProgress?: (amount: number) => void;
+  /** For a `mixed` task: which of its tasks each item calls. */
+  readonly taskIndex?: Int32Array | undefined;
 }
 
 /** Which worker ran a batch and when (for traces and reports). */

@@ -23,7 +23,9 @@ export interface TaskWrapper {
 /** What a batch runs: a registered task (maybe decorated), or an inline function compiled from source. */
 export type TaskSpec =
   | { readonly kind: 'task'; readonly module: string; readonly name: string; readonly wrapper?: TaskWrapper }
-  | { readonly kind: 'inline'; readonly fnId: number; readonly source?: string; readonly name: string };
+  | { readonly kind: 'inline'; readonly fnId: number; readonly source?: string; readonly name: string }
+  /** Several tasks in one call (parallel() over mixed delayed calls): `RunMessage.taskIndex` picks one per item. */
+  | { readonly kind: 'mixed'; readonly specs: readonly TaskSpec[]; readonly name: string };
 
 /** A batch of items for one task. Items are contiguous in the caller's input, from `first`. */
 export interface RunMessage {
@@ -44,6 +46,8 @@ export interface RunMessage {
   readonly seed: number;
   /** Values given in `context` for inline functions. */
   readonly context?: unknown;
+  /** For a `mixed` task: which of its tasks each item calls (absent: the first). */
+  readonly taskIndex?: Int32Array | undefined;
 }
 
 export interface CancelMessage {

@@ -52,7 +52,8 @@ const now = () => performance.timeOrigin + performance.now();
 const PROGRESS_FLUSH_MS = 50;
 const HEAP_SAMPLE_MS = 100;
 
-type Resolved = { fn: AnyFunction } | { failure: BatchFailure };
+/** A resolved task: its function, or for a mixed call the function of each of its tasks. */
+type Resolved = { fn: AnyFunction; fns?: AnyFunction[] } | { failure: BatchFailure };
 
 /** Imports task modules and finds functions, caching both. */
 class TaskResolver {
@@ -64,6 +65,7 @@ class TaskResolver {
 
   resolve(spec: TaskSpec): Resolved | Promise<Resolved> {
     if (spec.kind === 'inline') return this.resolveInline(spec);
+    if (spec.kind === 'mixed') return this.resolveMixed(spec.specs);
     const base = this.resolveNamed(spec.module, spec.name);
     const { wrapper } = spec;
     if (!wrapper) return base;
@@ -91,6 +93,19 @@ class TaskResolver {
       return Promise.all([base, factory]).then(([b, f]) => wrap(b, f));
     }
     return wrap(base, factory);
+  }
+
+  private resolveMixed(specs: readonly TaskSpec[]): Resolved | Promise<Resolved> {
+    const parts = specs.map((spec) => this.resolve(spec));
+    const combine = (resolved: Resolved[]): Resolved => {
+      const failed = resolved.find((r) => 'failure' in r);
+      if (failed) return failed;
+      const fns = resolved.map((r) => (r as { fn: AnyFunction }).fn);
+      return { fn: fns[0] as AnyFunction, fns };
+    };
+    return parts.some((p) => p instanceof Promise)
+      ? Promise.all(parts).then(combine)
+      : combine(parts as Resolved[]);
   }
 
   private resolveNamed(module: string, name: string): Resolved | Promise<Resolved> {
@@ -215,6 +230,7 @@ class BatchRun {
   constructor(
     readonly message: RunMessage,
     private readonly fn: AnyFunction,
+    private readonly fns: AnyFunction[] | undefined,
     private readonly runtime: WorkerRuntime,
     aborted: boolean,
   ) {
@@ -233,8 +249,8 @@ class BatchRun {
 
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
-    const { spread, first, track, stopOnError, id } = this.message;
-    const { items, fn, state } = this;
+    const { spread, first, track, stopOnError, id, taskIndex } = this.message;
+    const { items, state, fns } = this;
     const shared = this.runtime.options.sharedThread;
     // In a worker, items run one at a time: one item state, updated in place, serves them all.
     const item = this.sharedItem;
@@ -245,6 +261,7 @@ class BatchRun {
       let result: unknown;
       try {
         const args = items[i];
+        const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
         if (shared) {
           const own = new ItemState(state, first + i);
           result = runWithItem(own, spread ? () => fn(...(args as unknown[])) : () => fn(args));
@@ -418,7 +435,7 @@ class WorkerRuntime implements Runtime {
     const { context } = message;
     const fn =
       message.task.kind === 'inline' ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
-    const run = new BatchRun(message, fn, this, running.aborted);
+    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted);
     running.run = run;
     const pending = run.run(0);
     if (pending) pending.then(() => this.complete(run, startedAt));
