@@ -4,6 +4,7 @@
  * This file is the whole public surface; everything else is internal.
  */
 
+export type { BroadcastControl, BroadcastHandle } from './broadcast.js';
 export {
   AbortError,
   BackendUnavailableError,
@@ -58,5 +59,6 @@ export type {
 } from './pool-options.js';
 export { type RandomStream, randomStream } from './random.js';
 export type { ProgressCounts, Settled } from './scheduler/call.js';
+export { shared, transfer } from './shared.js';
 export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks.js';
 export { type TaskContext, taskContext } from './worker/context.js';

@@ -7,8 +7,10 @@ import type { LocalBackend, LocalBackendName } from './backends/backend.js';
 import { inlineBackend } from './backends/inline.js';
 import { processesBackend } from './backends/processes.js';
 import { threadsBackend } from './backends/threads.js';
+import type { BroadcastHandle } from './broadcast.js';
+import { containsSharedMemory, findUncloneable } from './codec/cloneable.js';
 import { WorkerSet } from './dispatch/worker-set.js';
-import { InvalidArgTypeError, InvalidArgValueError, PoolClosedError } from './errors.js';
+import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError, PoolClosedError } from './errors.js';
 import { TaskFuture } from './futures.js';
 import { checkKnownKeys, duration, oneOf, positiveInteger, resolveWorkers, show } from './options.js';
 import {
@@ -334,6 +336,35 @@ export class Pool {
     await this.#engine.terminate();
     await Promise.allSettled([...this.#active]);
     await this.#closing;
+  }
+
+  /**
+   * Send `value` once to each worker that needs it (lazily, and kept there) instead of once per
+   * task; pass the handle to tasks in its place (a top-level argument), and they receive the
+   * value. On threads, typed arrays on shared memory inside it are not even copied.
+   *
+   * @example
+   * ```ts
+   * const table = pool.broadcast(bigLookupTable);
+   * const out = await pool.starmap(tasks.lookup, keys.map((k) => [table, k]));
+   * table.release();   // frees it in every worker
+   * ```
+   */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    if (this.#closed) throw new PoolClosedError('The pool is closed');
+    if (!this.#engine.broadcast) {
+      throw new InvalidArgValueError(`broadcast() is not available on the ${this.backend} backend`);
+    }
+    if (this.#engine.supports.crossesBoundary) {
+      const problem = findUncloneable(value);
+      if (problem) throw new NotCloneableError(`The broadcast value is ${problem}`);
+      if (!this.#engine.supports.sharedMemory && containsSharedMemory(value)) {
+        throw new NotCloneableError(
+          `The broadcast value holds a SharedArrayBuffer, which cannot reach the ${this.backend} backend's workers (processes share no memory); use an ordinary typed array: it is copied once per worker`,
+        );
+      }
+    }
+    return this.#engine.broadcast(value);
   }
 
   /** `await using pool = new Pool()` closes it at the end of the scope. */

@@ -106,6 +106,7 @@ export function prepareSpecCall(
     context: options.context,
     signal: options.signal === undefined ? undefined : abortSignal('signal', options.signal),
     checkArgs: engine.supports.crossesBoundary,
+    noSharedMemory: engine.supports.crossesBoundary && !engine.supports.sharedMemory,
     onStart: setup.onStart,
     ...hooks,
   };

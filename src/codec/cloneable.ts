@@ -97,3 +97,18 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   }
   return undefined;
 }
+
+/** Whether a value holds a SharedArrayBuffer anywhere (it cannot reach another process). */
+export function containsSharedMemory(value: unknown, seen = new Set<unknown>(), depth = 0): boolean {
+  if (typeof value !== 'object' || value === null || seen.has(value) || depth > 32) return false;
+  seen.add(value);
+  if (value instanceof SharedArrayBuffer) return true;
+  if (ArrayBuffer.isView(value)) return value.buffer instanceof SharedArrayBuffer;
+  if (value instanceof Map) {
+    for (const [k, v] of value)
+      if (containsSharedMemory(k, seen, depth + 1) || containsSharedMemory(v, seen, depth + 1)) return true;
+    return false;
+  }
+  const children = value instanceof Set ? [...value] : Array.isArray(value) ? value : Object.values(value);
+  return children.some((child) => containsSharedMemory(child, seen, depth + 1));
+}

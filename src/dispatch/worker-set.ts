@@ -11,11 +11,13 @@
 
 import type { TransferListItem } from 'node:worker_threads';
 import type { LocalBackend, WorkerChannel } from '../backends/backend.js';
+import { type BroadcastHandle, Broadcasts, broadcastIdsIn } from '../broadcast.js';
 import { deserializeError } from '../codec/errors.js';
 import { pack, unpack } from '../codec/values.js';
 import {
   describe,
   InlineFunctionError,
+  InvalidArgValueError,
   NotCloneableError,
   PoolClosedError,
   TaskError,
@@ -25,6 +27,7 @@ import {
   WorkerCrashedError,
 } from '../errors.js';
 import type { BackendSupports, BatchOutcome, BatchRequest, Engine, Ticket } from '../scheduler/types.js';
+import { transferablesOf } from '../shared.js';
 import {
   type BatchFailure,
   BRAND,
@@ -72,6 +75,8 @@ interface WorkerState {
   readonly queue: Entry[];
   readonly loaded: Set<string>;
   readonly inlineSent: Set<number>;
+  /** Broadcast values this worker has received. */
+  readonly broadcastsSent: Set<number>;
   ready: boolean;
   retiring: boolean;
   killReason: KillReason | undefined;
@@ -92,6 +97,7 @@ export class WorkerSet implements Engine {
   private spawnBlockedUntil = 0;
   private spawnTimer: NodeJS.Timeout | undefined;
   private terminated = false;
+  private readonly broadcasts = new Broadcasts((id) => this.releaseEverywhere(id));
 
   constructor(
     private readonly backend: LocalBackend,
@@ -140,6 +146,26 @@ export class WorkerSet implements Engine {
       this.pump();
     }
     return { outcome, cancel: () => this.cancel(entry) };
+  }
+
+  /** A value sent once to each worker that needs it, instead of with every batch. */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    return this.broadcasts.create(value);
+  }
+
+  private releaseEverywhere(id: number): void {
+    for (const worker of this.workers) {
+      if (worker.broadcastsSent.delete(id)) this.trySend(worker, { fanout: BRAND, t: 'release', id });
+    }
+  }
+
+  /** Send the broadcast values a batch needs that this worker does not have yet. */
+  private sendBroadcasts(worker: WorkerState, ids: readonly number[]): void {
+    for (const id of ids) {
+      if (worker.broadcastsSent.has(id)) continue;
+      worker.channel.send({ fanout: BRAND, t: 'broadcast', id, value: this.broadcasts.valueOf(id) });
+      worker.broadcastsSent.add(id);
+    }
   }
 
   /** Stop every worker once its queue is empty; resolves when all have exited. */
@@ -238,6 +264,7 @@ export class WorkerSet implements Engine {
       queue: [] as Entry[],
       loaded: new Set<string>(),
       inlineSent: new Set<number>(),
+      broadcastsSent: new Set<number>(),
       ready: false,
       retiring: false,
       killReason: undefined,
@@ -293,6 +320,18 @@ export class WorkerSet implements Engine {
       worker.inlineSent.add(task.fnId);
     }
     const transfer: TransferListItem[] = [];
+    const handles = this.broadcasts.used ? broadcastIdsIn(request.items, request.spread) : [];
+    const released = handles.find((id) => !this.broadcasts.has(id));
+    if (released !== undefined) {
+      entry.settle({
+        kind: 'failed',
+        error: new InvalidArgValueError(
+          `Task "${request.taskName}" was given broadcast value ${released}, which was released`,
+        ),
+      });
+      return;
+    }
+    if (this.backend.supports.transfer) collectTransfers(request.items, request.spread, transfer);
     const message: RunMessage = {
       fanout: BRAND,
       t: 'run',
@@ -306,8 +345,10 @@ export class WorkerSet implements Engine {
       seed: request.seed,
       context: request.context,
       taskIndex: request.taskIndex,
+      handles: handles.length > 0 ? handles : undefined,
     };
     try {
+      this.sendBroadcasts(worker, handles);
       worker.channel.send(message, transfer);
     } catch (error) {
       const last = request.first + request.items.length - 1;
@@ -539,6 +580,17 @@ export class WorkerSet implements Engine {
       started: tracked ? offset !== undefined : true,
     };
   }
+}
+
+/** The buffers of arguments marked with transfer(): they move to the worker. */
+function collectTransfers(items: readonly unknown[], spread: boolean, into: TransferListItem[]): void {
+  const buffers: ArrayBuffer[] = [];
+  for (const item of items) {
+    if (typeof item !== 'object' || item === null) continue;
+    if (spread && Array.isArray(item)) for (const arg of item) transferablesOf(arg, buffers);
+    else transferablesOf(item, buffers);
+  }
+  into.push(...buffers);
 }
 
 /** Whether the worker reports each item's start: for timeouts, and when the caller asked. */

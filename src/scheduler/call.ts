@@ -9,7 +9,7 @@
  * the window are unaffected.
  */
 
-import { findUncloneable } from '../codec/cloneable.js';
+import { containsSharedMemory, findUncloneable } from '../codec/cloneable.js';
 import { deserializeError } from '../codec/errors.js';
 import { AbortError, NotCloneableError, TaskError, WorkerCrashedError } from '../errors.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
@@ -59,6 +59,8 @@ export interface CallOptions {
   readonly signal: AbortSignal | undefined;
   /** Check that arguments are plain data before they cross (false for the inline backend). */
   readonly checkArgs: boolean;
+  /** The workers share no memory with the caller: a SharedArrayBuffer argument is an error. */
+  readonly noSharedMemory?: boolean | undefined;
   readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
   /** Partial progress reported by tasks (`taskContext().progress(n)`). */
   readonly onTaskProgress?: ((amount: number) => void) | undefined;
@@ -294,9 +296,14 @@ export class CallRun {
   }
 
   private argumentProblem(item: unknown, index: number): NotCloneableError | undefined {
-    const { spread, argsOf } = this.options;
+    const { spread, argsOf, noSharedMemory } = this.options;
     const taskName = this.nameOf(item);
     const args = argsOf ? argsOf(item) : item;
+    if (noSharedMemory && containsSharedMemory(args)) {
+      return new NotCloneableError(
+        `Task "${taskName}": item ${index} holds a SharedArrayBuffer, which cannot reach a worker process (processes share no memory); pass an ordinary typed array (copied), or pool.broadcast() it (copied once per worker)`,
+      );
+    }
     if (!spread) {
       const problem = findUncloneable(args);
       return problem

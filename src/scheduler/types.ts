@@ -3,6 +3,7 @@
  * It never sees a thread, a process or a Redis client; tests drive it with a fake dispatcher.
  */
 
+import type { BroadcastHandle } from '../broadcast.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
 
 /** A contiguous run of items of one call, ready to run. */
@@ -98,6 +99,8 @@ export interface Engine extends Dispatcher {
   close(): Promise<void>;
   /** Stop now; what was not finished fails with ERR_POOL_CLOSED. */
   terminate(): Promise<void>;
+  /** A value sent once to each worker (absent when the backend cannot keep values in workers). */
+  broadcast?<T>(value: T): BroadcastHandle<T>;
 }
 
 /** A monotonic clock in ms; tests pass a fake one. */

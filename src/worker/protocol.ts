@@ -48,6 +48,23 @@ export interface RunMessage {
   readonly context?: unknown;
   /** For a `mixed` task: which of its tasks each item calls (absent: the first). */
   readonly taskIndex?: Int32Array | undefined;
+  /** Broadcast values the items refer to (sent to this worker before this batch). */
+  readonly handles?: readonly number[] | undefined;
+}
+
+/** A broadcast value, sent once to each worker before the first batch that needs it. */
+export interface BroadcastMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'broadcast';
+  readonly id: number;
+  readonly value: unknown;
+}
+
+/** Forget a broadcast value. */
+export interface ReleaseMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'release';
+  readonly id: number;
 }
 
 export interface CancelMessage {
@@ -61,7 +78,7 @@ export interface StopMessage {
   readonly t: 'stop';
 }
 
-export type ToWorker = RunMessage | CancelMessage | StopMessage;
+export type ToWorker = RunMessage | CancelMessage | StopMessage | BroadcastMessage | ReleaseMessage;
 
 export interface ReadyMessage {
   readonly fanout: typeof BRAND;

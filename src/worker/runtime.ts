@@ -9,7 +9,9 @@ import type { TransferListItem } from 'node:worker_threads';
 import { findUncloneable } from '../codec/cloneable.js';
 import { type SerializedError, serializeError } from '../codec/errors.js';
 import { type Packed, type Unpacked, unpack } from '../codec/values.js';
+import { transferablesOf } from '../shared.js';
 import { type AnyFunction, isRegistered, lookupTask, registeredNames } from '../tasks.js';
+import { broadcastCache, resolveBroadcast } from './broadcast-cache.js';
 import { type BatchState, ItemState, runWithItem, setCurrentItem } from './context.js';
 import {
   type BatchFailure,
@@ -249,7 +251,7 @@ class BatchRun {
 
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
-    const { spread, first, track, stopOnError, id, taskIndex } = this.message;
+    const { spread, first, track, stopOnError, id, taskIndex, handles } = this.message;
     const { items, state, fns } = this;
     const shared = this.runtime.options.sharedThread;
     // In a worker, items run one at a time: one item state, updated in place, serves them all.
@@ -260,7 +262,7 @@ class BatchRun {
       if (track) this.runtime.send({ fanout: BRAND, t: 'start', id, offset: i });
       let result: unknown;
       try {
-        const args = items[i];
+        const args = handles ? this.withBroadcasts(items[i], spread) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
         if (shared) {
           const own = new ItemState(state, first + i);
@@ -287,6 +289,14 @@ class BatchRun {
     return undefined;
   }
 
+  /** Put the broadcast values in place of their handles (top-level arguments only). */
+  private withBroadcasts(item: unknown, spread: boolean): unknown {
+    const cache = broadcastCache();
+    return spread && Array.isArray(item)
+      ? item.map((arg) => resolveBroadcast(arg, cache))
+      : resolveBroadcast(item, cache);
+  }
+
   /** An async task: wait for it, then go on with the next item. */
   private settleAsync(offset: number, pending: unknown): Promise<void> {
     return Promise.resolve(pending).then(
@@ -303,9 +313,13 @@ class BatchRun {
     );
   }
 
+  /** Buffers of results the task marked with transfer(): they move to the caller. */
+  readonly transfers: ArrayBuffer[] = [];
+
   /** A result that cannot cross the boundary fails its item (with what and where). */
   private checkResult(offset: number, value: unknown): boolean {
     if (!this.runtime.options.crossesBoundary) return true;
+    transferablesOf(value, this.transfers);
     const problem = findUncloneable(value);
     if (!problem) return true;
     this.ran = offset + 1;
@@ -366,6 +380,15 @@ class WorkerRuntime implements Runtime {
       case 'stop':
         this.stopping = true;
         this.schedule();
+        return;
+      case 'broadcast': {
+        const cache = broadcastCache();
+        cache.values.set(message.id, message.value);
+        cache.received.set(message.id, (cache.received.get(message.id) ?? 0) + 1);
+        return;
+      }
+      case 'release':
+        broadcastCache().values.delete(message.id);
         return;
     }
   }
@@ -445,12 +468,19 @@ class WorkerRuntime implements Runtime {
   private complete(run: BatchRun, startedAt: number): void {
     this.running = undefined;
     run.flushProgress();
-    this.finish(run.message, { results: run.results, ran: run.ran, failures: run.failures }, startedAt);
+    this.finish(
+      run.message,
+      { results: run.results, ran: run.ran, failures: run.failures, transfers: run.transfers },
+      startedAt,
+    );
   }
 
   private finish(
     message: RunMessage,
-    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure'> & { results?: Results },
+    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure'> & {
+      results?: Results;
+      transfers?: ArrayBuffer[];
+    },
     startedAt: number,
   ): void {
     const end = now();
@@ -459,7 +489,7 @@ class WorkerRuntime implements Runtime {
       this.lastHeapAt = end;
       this.heapUsed = getHeapStatistics().used_heap_size;
     }
-    const transfer: TransferListItem[] = [];
+    const transfer: TransferListItem[] = [...(outcome.transfers ?? [])];
     const done: DoneMessage = {
       fanout: BRAND,
       t: 'done',
