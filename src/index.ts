@@ -58,7 +58,7 @@ export type {
   Task,
 } from './pool-options.js';
 export { type RandomStream, randomStream } from './random.js';
-export type { ProgressCounts, Settled } from './scheduler/call.js';
+export type { BatchTrace, ProgressCounts, Settled } from './scheduler/call.js';
 export { shared, transfer } from './shared.js';
 export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks.js';
 export { type TaskContext, taskContext } from './worker/context.js';

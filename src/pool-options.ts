@@ -7,6 +7,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackendName } from './backends/backend.js';
 import type { ProgressOptions, ProgressState } from './observe/progress.js';
 import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, seedOption } from './options.js';
+import type { BatchTrace } from './scheduler/call.js';
 import type { AnyFunction, TaskRef } from './tasks.js';
 
 /** Options of a pool; the call options among them are defaults for every call. */
@@ -132,6 +133,18 @@ export interface CallOptionsInput extends CallDefaults {
    * @example pool.map((x, ctx) => x * ctx.factor, xs, { context: { factor: 3 } })
    */
   context?: unknown;
+  /**
+   * Record a trace of the call and write it to this file when the call ends: Chrome's Trace
+   * Event format, one track per worker, a span per batch and per task (open it in Perfetto).
+   * @example pool.map(tasks.f, xs, { trace: 'trace.json' })
+   */
+  trace?: string;
+  /**
+   * Called as each batch finishes: which worker ran it, when, for how long, which items. For
+   * dashboards and reports; `trace` writes the same to a file.
+   * @example pool.map(tasks.f, xs, { onBatch: (b) => histogram.record(b.duration) })
+   */
+  onBatch?: (batch: BatchTrace) => void;
 }
 
 /** Options of `map`/`imap` and their star forms. */
@@ -176,7 +189,15 @@ export const POOL_KEYS = [
   'resourceLimits',
   'execArgv',
 ];
-export const CALL_KEYS = [...CALL_DEFAULT_KEYS, 'signal', 'onProgress', 'progress', 'context'];
+export const CALL_KEYS = [
+  ...CALL_DEFAULT_KEYS,
+  'signal',
+  'onProgress',
+  'progress',
+  'context',
+  'trace',
+  'onBatch',
+];
 export const MAP_KEYS = [...CALL_KEYS, 'ordered', 'errors'];
 
 export interface ResolvedDefaults {

@@ -203,7 +203,7 @@ export class Pool {
       try {
         for await (const chunk of call.run.chunks()) control.resolve(chunk[0] as Awaited<ReturnType<F>>);
       } finally {
-        call.finish();
+        await call.finish();
       }
     })().catch((error: unknown) => control.reject(error));
     this.track(done);
@@ -453,7 +453,7 @@ export async function collectResults(started: StartedCall): Promise<unknown[]> {
     results.length = k;
     return results;
   } finally {
-    started.finish();
+    await started.finish();
   }
 }
 
@@ -476,7 +476,7 @@ export function streamResults(
           started = start();
           for await (const chunk of started.run.chunks()) yield* chunk;
         } finally {
-          started?.finish();
+          await started?.finish();
           finished();
         }
       })();

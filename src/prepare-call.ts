@@ -8,9 +8,10 @@ import { findUncloneable } from './codec/cloneable.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError } from './errors.js';
 import { inlineTask } from './inline-functions.js';
 import { ProgressRenderer, ProgressTracker } from './observe/progress.js';
+import { TraceRecorder } from './observe/trace.js';
 import { abortSignal, boolean, checkKnownKeys, oneOf, show } from './options.js';
 import { type ItemsOf, type MapOptions, type ResolvedDefaults, resolveDefaults } from './pool-options.js';
-import { type CallOptions, CallRun } from './scheduler/call.js';
+import { type BatchTrace, type CallOptions, CallRun } from './scheduler/call.js';
 import { assertIterable, readerOf } from './scheduler/input.js';
 import type { Engine } from './scheduler/types.js';
 import { type AnyFunction, isTaskRef } from './tasks.js';
@@ -30,10 +31,10 @@ export interface CallSetup {
   readonly onStart?: () => void;
 }
 
-/** A call in progress; `finish()` must run when the caller is done with it (it closes the progress bar). */
+/** A call in progress; `finish()` must run when the caller is done with it (progress bar, trace file). */
 export interface StartedCall {
   readonly run: CallRun;
-  finish(): void;
+  finish(): Promise<void>;
 }
 
 /** The task spec of a task reference, or of an inline function (checked for outer variables). */
@@ -110,12 +111,32 @@ export function prepareSpecCall(
     onStart: setup.onStart,
     ...hooks,
   };
+  if (options.onBatch !== undefined && typeof options.onBatch !== 'function') {
+    throw new InvalidArgTypeError(`Expected \`onBatch\` to be a function, got ${show(options.onBatch)}`);
+  }
+  if (options.trace !== undefined && typeof options.trace !== 'string') {
+    throw new InvalidArgTypeError(`Expected \`trace\` to be a file path, got ${show(options.trace)}`);
+  }
   assertIterable(items);
   return () => {
     setup.assertOpen();
     const reader = readerOf(items);
-    const { onProgress, progress } = options;
-    if (!onProgress && !progress) return { run: new CallRun(engine, reader, base), finish() {} };
+    const { onProgress, progress, trace } = options;
+    const recorder = trace === undefined ? undefined : new TraceRecorder();
+    const userOnBatch = options.onBatch;
+    const onBatch =
+      recorder && userOnBatch
+        ? (batch: BatchTrace) => {
+            recorder.record(batch);
+            userOnBatch(batch);
+          }
+        : (recorder?.record ?? userOnBatch);
+    const traced = { onBatch, timeItems: recorder !== undefined };
+    const writeTrace = async () => {
+      if (recorder && trace !== undefined) await recorder.write(trace);
+    };
+    if (!onProgress && !progress)
+      return { run: new CallRun(engine, reader, { ...base, ...traced }), finish: writeTrace };
     const tracker = new ProgressTracker(undefined, reader.total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
@@ -124,6 +145,7 @@ export function prepareSpecCall(
     };
     const run = new CallRun(engine, reader, {
       ...base,
+      ...traced,
       onProgress: (counts) => {
         tracker.update(counts);
         changed();
@@ -133,6 +155,12 @@ export function prepareSpecCall(
         changed();
       },
     });
-    return { run, finish: () => renderer?.finish() };
+    return {
+      run,
+      finish: async () => {
+        renderer?.finish();
+        await writeTrace();
+      },
+    };
   };
 }

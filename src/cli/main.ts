@@ -1,93 +1,91 @@
 #!/usr/bin/env node
-/** The `fanout` command line. */
+/**
+ * The `fanout` command line: run tasks over JSON lines, profile them, run the seed demos, serve
+ * a distributed pool. Each command lives in its own module and is loaded on demand.
+ */
 
-import { parseArgs } from 'node:util';
-import { weatherDemo } from '../demos/weather.js';
-import { resolveWorkers } from '../options.js';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { canImportTypeScript, isTypeScript, UsageError } from './flags.js';
 
 const USAGE = `Usage: fanout <command> [options]
 
 Commands:
-  demo <name>    run a demo of the seed experiments (weather)
+  run <module> <task>       run a task over JSON lines: one value in, one result out
+  profile <module> <task>   measure a task at 1..N workers, fit Amdahl's law, suggest settings
+  demo <name>               the seed experiments: weather, timeline, marshaling, strings, io, amdahl
 
 Run 'fanout <command> --help' for a command's options.`;
 
-const DEMO_USAGE = `Usage: fanout demo weather [--sims N] [--steps N] [--workers N] [--seed N]
-
-Seed 002's weather Monte Carlo: a serial loop, then pool.map with every core.
-  --sims N      number of simulations (default 5000000)
-  --steps N     days per simulation (default 10)
-  --workers N   workers: a positive integer, 'auto' or -1 (default 'auto')
-  --seed N      seed of the random streams (default 2024)`;
-
-/** A bad flag: print the message and usage, exit 2. */
-class UsageError extends Error {}
-
-function integer(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
+interface Command {
+  run(args: string[]): Promise<number>;
+  usage: string;
 }
 
-function workersFlag(value: string | undefined): number | 'auto' {
-  if (value === undefined || value === 'auto') return 'auto';
-  const n = Number(value);
+const commands: Record<string, () => Promise<Command>> = {
+  run: async () => {
+    const m = await import('./run.js');
+    return { run: m.runCommand, usage: m.RUN_USAGE };
+  },
+  profile: async () => {
+    const m = await import('./profile.js');
+    return { run: m.profileCommand, usage: m.PROFILE_USAGE };
+  },
+  demo: async () => {
+    const m = await import('./demo.js');
+    return { run: m.demoCommand, usage: m.DEMO_USAGE };
+  },
+};
+
+/**
+ * A `.ts` task module needs a TypeScript loader in this process and in every worker: run the
+ * command again under `--import tsx` (workers inherit it), if tsx can be found.
+ */
+async function reexecForTypeScript(argv: string[]): Promise<number | undefined> {
+  const [command, modulePath] = argv;
+  if ((command !== 'run' && command !== 'profile') || !modulePath || !isTypeScript(modulePath))
+    return undefined;
+  if (canImportTypeScript()) return undefined;
   try {
-    resolveWorkers(n, '--workers');
-  } catch (error) {
-    throw new UsageError((error as Error).message);
+    createRequire(pathToFileURL(`${process.cwd()}/`)).resolve('tsx');
+  } catch {
+    throw new UsageError(
+      `${modulePath} is TypeScript: install a loader (npm install --save-dev tsx) or pass the compiled .js module`,
+    );
   }
-  return n;
-}
-
-async function demo(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      sims: { type: 'string' },
-      steps: { type: 'string' },
-      workers: { type: 'string' },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', ...process.execArgv, process.argv[1] as string, ...argv],
+    {
+      stdio: 'inherit',
     },
+  );
+  return await new Promise<number>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1)));
   });
-  if (values.help) {
-    process.stdout.write(`${DEMO_USAGE}\n`);
-    return 0;
-  }
-  const name = positionals[0];
-  if (name !== 'weather')
-    throw new UsageError(`unknown demo ${JSON.stringify(name ?? '')}; available: weather`);
-  await weatherDemo({
-    sims: integer('sims', values.sims, 5_000_000),
-    steps: integer('steps', values.steps, 10),
-    workers: workersFlag(values.workers),
-    seed: integer('seed', values.seed, 2024),
-    out: (line) => process.stdout.write(`${line}\n`),
-  });
-  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  const load = commands[command];
+  if (!load) {
+    process.stderr.write(`fanout: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { run, usage } = await load();
   try {
-    switch (command) {
-      case 'demo':
-        return await demo(rest);
-      case undefined:
-      case '--help':
-      case '-h':
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-    }
+    const reexec = await reexecForTypeScript(argv);
+    if (reexec !== undefined) return reexec;
+    return await run(rest);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`fanout: ${(error as Error).message}\n\n${USAGE}\n`);
+    const code = (error as { code?: string }).code;
+    if (error instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`fanout ${command}: ${(error as Error).message}\n\n${usage}\n`);
       return 2;
     }
     throw error;

@@ -346,6 +346,7 @@ export class WorkerSet implements Engine {
       context: request.context,
       taskIndex: request.taskIndex,
       handles: handles.length > 0 ? handles : undefined,
+      timeItems: request.timeItems,
     };
     try {
       this.sendBroadcasts(worker, handles);
@@ -470,6 +471,7 @@ export class WorkerSet implements Engine {
         worker: worker.number,
         startedAt: message.startedAt,
         duration: message.duration,
+        itemTimes: message.itemTimes,
       });
     }
     if (

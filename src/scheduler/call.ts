@@ -35,11 +35,15 @@ export interface ProgressCounts {
 /** A batch as it ran, for traces and reports. */
 export interface BatchTrace {
   readonly worker: number;
+  /** Epoch ms. */
   readonly startedAt: number;
   readonly duration: number;
+  /** Index of the batch's first item in the input. */
   readonly first: number;
   readonly count: number;
   readonly taskName: string;
+  /** With `timeItems`: each item's start (ms after `startedAt`) and duration, in pairs. */
+  readonly itemTimes?: Float64Array | undefined;
 }
 
 export interface CallOptions {
@@ -65,6 +69,8 @@ export interface CallOptions {
   /** Partial progress reported by tasks (`taskContext().progress(n)`). */
   readonly onTaskProgress?: ((amount: number) => void) | undefined;
   readonly onBatch?: ((trace: BatchTrace) => void) | undefined;
+  /** Ask workers to time each item (for `onBatch` traces). */
+  readonly timeItems?: boolean | undefined;
   /** The first batch of the call started running. */
   readonly onStart?: (() => void) | undefined;
   /**
@@ -338,6 +344,7 @@ export class CallRun {
       spread: o.spread,
       items: batch.items,
       taskIndex: batch.taskIndex,
+      timeItems: o.timeItems,
       first: slot.first + offset,
       timeout: o.timeout,
       // A future's `running` must be exact, so its batch reports when it starts.
@@ -398,6 +405,7 @@ export class CallRun {
       first: slot.first + offset,
       count: outcome.ran,
       taskName: this.options.taskName,
+      itemTimes: outcome.itemTimes,
     });
     const { values, ran } = outcome;
     if (offset === 0 && ran === slot.items.length && !outcome.failures) {

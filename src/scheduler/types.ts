@@ -27,6 +27,8 @@ export interface BatchRequest {
   readonly onProgress?: (amount: number) => void;
   /** For a `mixed` task: which of its tasks each item calls. */
   readonly taskIndex?: Int32Array | undefined;
+  /** Time each item (for traces). */
+  readonly timeItems?: boolean | undefined;
 }
 
 /** Which worker ran a batch and when (for traces and reports). */
@@ -45,6 +47,8 @@ export type BatchOutcome =
       readonly values: ArrayLike<unknown> & Iterable<unknown>;
       readonly ran: number;
       readonly failures: readonly ItemFailure[] | undefined;
+      /** With `timeItems`: each item's start (ms after `startedAt`) and duration, in pairs. */
+      readonly itemTimes?: Float64Array | undefined;
     } & BatchTiming)
   /** The batch could not run at all (module failed to load, no such task): fatal for the call. */
   | { readonly kind: 'failed'; readonly error: Error }

@@ -50,6 +50,8 @@ export interface RunMessage {
   readonly taskIndex?: Int32Array | undefined;
   /** Broadcast values the items refer to (sent to this worker before this batch). */
   readonly handles?: readonly number[] | undefined;
+  /** Time each item (for traces): the reply carries `itemTimes`. */
+  readonly timeItems?: boolean | undefined;
 }
 
 /** A broadcast value, sent once to each worker before the first batch that needs it. */
@@ -129,6 +131,8 @@ export interface DoneMessage {
   readonly duration: number;
   /** The worker's heap after the batch, in bytes. */
   readonly heapUsed: number;
+  /** With `timeItems`: for each item that ran, its start (ms after `startedAt`) and its duration. */
+  readonly itemTimes?: Float64Array | undefined;
 }
 
 export interface CancelledMessage {

@@ -221,6 +221,8 @@ class Results {
 class BatchRun {
   readonly items: Unpacked;
   readonly results: Results;
+  /** Per-item start and duration, when the batch is traced. */
+  readonly itemTimes: Float64Array | undefined;
   failures: ItemFailure[] | undefined;
   ran = 0;
   stopped = false;
@@ -238,6 +240,7 @@ class BatchRun {
   ) {
     this.items = unpack(message.items);
     this.results = new Results(this.items.length);
+    this.itemTimes = message.timeItems ? new Float64Array(2 * this.items.length) : undefined;
     this.state = {
       id: message.id,
       seed: message.seed,
@@ -252,6 +255,7 @@ class BatchRun {
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
     const { spread, first, track, stopOnError, id, taskIndex, handles } = this.message;
+    const times = this.itemTimes;
     const { items, state, fns } = this;
     const shared = this.runtime.options.sharedThread;
     // In a worker, items run one at a time: one item state, updated in place, serves them all.
@@ -261,6 +265,7 @@ class BatchRun {
       if (state.aborted) return undefined;
       if (track) this.runtime.send({ fanout: BRAND, t: 'start', id, offset: i });
       let result: unknown;
+      if (times) times[2 * i] = performance.now();
       try {
         const args = handles ? this.withBroadcasts(items[i], spread) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
@@ -273,6 +278,7 @@ class BatchRun {
         }
       } catch (error) {
         this.ran = i + 1;
+        this.timeEnd(i);
         this.fail(i, error);
         if (stopOnError) return undefined;
         continue;
@@ -284,9 +290,15 @@ class BatchRun {
         continue;
       }
       this.ran = i + 1;
+      this.timeEnd(i);
       this.results.set(i, result);
     }
     return undefined;
+  }
+
+  private timeEnd(offset: number): void {
+    const times = this.itemTimes;
+    if (times) times[2 * offset + 1] = performance.now() - (times[2 * offset] as number);
   }
 
   /** Put the broadcast values in place of their handles (top-level arguments only). */
@@ -302,11 +314,13 @@ class BatchRun {
     return Promise.resolve(pending).then(
       (value) => {
         this.ran = offset + 1;
+        this.timeEnd(offset);
         if (this.checkResult(offset, value)) this.results.set(offset, value);
         return this.stopped ? undefined : this.run(offset + 1);
       },
       (error: unknown) => {
         this.ran = offset + 1;
+        this.timeEnd(offset);
         this.fail(offset, error);
         return this.stopped ? undefined : this.run(offset + 1);
       },
@@ -470,14 +484,20 @@ class WorkerRuntime implements Runtime {
     run.flushProgress();
     this.finish(
       run.message,
-      { results: run.results, ran: run.ran, failures: run.failures, transfers: run.transfers },
+      {
+        results: run.results,
+        ran: run.ran,
+        failures: run.failures,
+        transfers: run.transfers,
+        itemTimes: relativeTimes(run.itemTimes, startedAt - performance.timeOrigin),
+      },
       startedAt,
     );
   }
 
   private finish(
     message: RunMessage,
-    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure'> & {
+    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure' | 'itemTimes'> & {
       results?: Results;
       transfers?: ArrayBuffer[];
     },
@@ -490,6 +510,7 @@ class WorkerRuntime implements Runtime {
       this.heapUsed = getHeapStatistics().used_heap_size;
     }
     const transfer: TransferListItem[] = [...(outcome.transfers ?? [])];
+    if (outcome.itemTimes) transfer.push(outcome.itemTimes.buffer as ArrayBuffer);
     const done: DoneMessage = {
       fanout: BRAND,
       t: 'done',
@@ -498,6 +519,7 @@ class WorkerRuntime implements Runtime {
       failures: outcome.failures,
       batchFailure: outcome.batchFailure,
       values: outcome.results ? outcome.results.packed(transfer) : [],
+      itemTimes: outcome.itemTimes,
       startedAt,
       duration: end - startedAt,
       heapUsed: this.heapUsed,
@@ -525,6 +547,13 @@ function withUnsendableValues(done: DoneMessage, error: unknown): DoneMessage {
     }
   }
   return { ...done, values, failures };
+}
+
+/** Item start times made relative to the batch's start (both on the performance.now() clock). */
+function relativeTimes(times: Float64Array | undefined, batchStart: number): Float64Array | undefined {
+  if (!times) return undefined;
+  for (let i = 0; i < times.length; i += 2) times[i] = (times[i] as number) - batchStart;
+  return times;
 }
 
 /** Create the runtime for one worker (or for the inline backend's main thread). */

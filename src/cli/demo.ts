@@ -1,0 +1,65 @@
+/** `fanout demo <name>`: the seed experiments, each with a table on stdout and, with --report, an HTML page. */
+
+import { parseArgs } from 'node:util';
+import type { Demo } from '../demos/demo.js';
+import { writeReport } from '../observe/report.js';
+import { UsageError, workersFlag } from './flags.js';
+
+/** Demos load on demand: each brings its own tasks. */
+const demos: Record<string, () => Promise<Demo>> = {
+  weather: async () => (await import('../demos/weather.js')).weatherDemo,
+};
+
+/** The names of the demos, for help and tests. */
+export const demoNames = Object.keys(demos);
+
+export const DEMO_USAGE = `Usage: fanout demo <name> [--report FILE] [--workers N] [--quick] [demo flags]
+
+Demos of the seed experiments:
+  weather        seed 002's weather Monte Carlo: serial, threads, processes, vectorised
+
+  --report FILE  also write a self-contained HTML report (charts, tables)
+  --workers N    workers: a positive integer, 'auto', -1, -2 (default: every core)
+  --quick        small sizes: a first look in a few seconds
+  -h, --help     show this help (with a demo's name: its own flags)`;
+
+const COMMON = {
+  report: { type: 'string' },
+  workers: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function demoCommand(args: string[]): Promise<number> {
+  const name = args.find((a) => !a.startsWith('-'));
+  const load = name ? demos[name] : undefined;
+  if (!load) {
+    if (args.includes('--help') || args.includes('-h')) {
+      process.stdout.write(`${DEMO_USAGE}\n`);
+      return 0;
+    }
+    throw new UsageError(name ? `unknown demo ${JSON.stringify(name)}` : 'which demo? (weather, ...)');
+  }
+  const demo = await load();
+  const { values } = parseArgs({
+    args: args.filter((a) => a !== name),
+    options: { ...COMMON, ...(demo.flags ?? {}) },
+  });
+  if (values.help) {
+    process.stdout.write(
+      `Usage: fanout demo ${demo.name} [--report FILE] [--workers N] [--quick]\n${demo.summary}\n${demo.help ?? ''}\n`,
+    );
+    return 0;
+  }
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const report = await demo.run(values as Record<string, string | boolean | undefined>, {
+    out,
+    workers: workersFlag(values.workers as string | undefined),
+    quick: values.quick === true,
+  });
+  if (typeof values.report === 'string') {
+    await writeReport(values.report, report);
+    out(`report: ${values.report}`);
+  }
+  return 0;
+}

@@ -1,0 +1,99 @@
+/**
+ * What every command shares: flag errors (exit code 2), parsing of the common flags, and
+ * loading a task from a module path given on the command line.
+ */
+
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { resolveWorkers } from '../options.js';
+import { isRegistered, lookupTask, makeRef, registeredNames, type TaskRef } from '../tasks.js';
+
+/** A bad flag or argument: the message is printed with the command's usage, and the exit code is 2. */
+export class UsageError extends Error {}
+
+export function positiveIntegerFlag(name: string, value: string | undefined, fallback: number): number;
+export function positiveIntegerFlag(
+  name: string,
+  value: string | undefined,
+  fallback?: undefined,
+): number | undefined;
+export function positiveIntegerFlag(
+  name: string,
+  value: string | undefined,
+  fallback?: number,
+): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+export function nonNegativeIntegerFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** `--workers`: a positive integer, 'auto', or -1/-2... (checked against this machine's cores). */
+export function workersFlag(value: string | undefined): number | 'auto' {
+  if (value === undefined || value === 'auto') return 'auto';
+  const n = Number(value);
+  try {
+    resolveWorkers(n, '--workers');
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace('`--workers`', '--workers'));
+  }
+  return n;
+}
+
+export function choiceFlag<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+const TS_EXTENSION = /\.[mc]?ts$/;
+
+/** Whether this process can import TypeScript (it runs under a loader such as tsx). */
+export function canImportTypeScript(): boolean {
+  return [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((arg) => /tsx/.test(arg));
+}
+
+/** Whether a module path needs a TypeScript loader. */
+export function isTypeScript(path: string): boolean {
+  return TS_EXTENSION.test(path);
+}
+
+/**
+ * The task `name` of the module at `path` (relative to the working directory), as a task
+ * reference. The module registers its tasks as it loads, under its own URL.
+ */
+export async function loadTask(path: string, name: string): Promise<TaskRef> {
+  let file: string;
+  try {
+    file = realpathSync(resolve(path));
+  } catch {
+    throw new UsageError(`task module ${JSON.stringify(path)} not found`);
+  }
+  const url = pathToFileURL(file).href;
+  await import(url);
+  const fn = lookupTask(url, name);
+  if (!fn) {
+    if (!isRegistered(url)) {
+      throw new UsageError(`${path} registers no tasks: it must call defineTasks(import.meta.url, { ... })`);
+    }
+    throw new UsageError(`${path} has no task "${name}" (it defines: ${registeredNames(url).join(', ')})`);
+  }
+  return makeRef(url, name, fn);
+}

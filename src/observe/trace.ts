@@ -1,0 +1,106 @@
+/**
+ * Traces in Chrome's Trace Event format: one track per worker, a span per batch and one per
+ * task inside it, so Perfetto (ui.perfetto.dev) or chrome://tracing open them as they are.
+ *
+ * Per-task spans cost a timestamp per item in the worker, so they are only asked for when a
+ * trace is recorded, and a trace keeps at most `maxTaskEvents` of them (batches are always kept):
+ * a map of ten million items still gives a file that opens.
+ */
+
+import { writeFile } from 'node:fs/promises';
+import type { BatchTrace } from '../scheduler/call.js';
+
+/** One event of the Trace Event format (complete events and metadata). */
+export interface TraceEvent {
+  readonly name: string;
+  readonly cat?: string;
+  readonly ph: 'X' | 'M' | 'i';
+  /** Microseconds. */
+  readonly ts: number;
+  readonly dur?: number;
+  readonly pid: number;
+  readonly tid: number;
+  readonly args?: Record<string, unknown>;
+}
+
+export interface TraceFile {
+  readonly traceEvents: TraceEvent[];
+  readonly displayTimeUnit: 'ms';
+  readonly metadata?: Record<string, unknown>;
+}
+
+export const DEFAULT_MAX_TASK_EVENTS = 200_000;
+
+/** Collects batches as they finish; `toJSON()` gives the trace file. */
+export class TraceRecorder {
+  readonly batches: BatchTrace[] = [];
+  private taskEvents = 0;
+  private readonly events: TraceEvent[] = [];
+  private readonly workers = new Set<number>();
+  private readonly pid = process.pid;
+
+  constructor(private readonly maxTaskEvents = DEFAULT_MAX_TASK_EVENTS) {}
+
+  /** Feed it `onBatch` events. */
+  readonly record = (batch: BatchTrace): void => {
+    this.batches.push(batch);
+    const tid = batch.worker + 1;
+    this.workers.add(tid);
+    const ts = batch.startedAt * 1000;
+    this.events.push({
+      name: `${batch.taskName} ×${batch.count}`,
+      cat: 'batch',
+      ph: 'X',
+      ts,
+      dur: batch.duration * 1000,
+      pid: this.pid,
+      tid,
+      args: { first: batch.first, count: batch.count },
+    });
+    const times = batch.itemTimes;
+    if (!times) return;
+    for (let i = 0; i < batch.count && this.taskEvents < this.maxTaskEvents; i++, this.taskEvents++) {
+      this.events.push({
+        name: batch.taskName,
+        cat: 'task',
+        ph: 'X',
+        ts: ts + (times[2 * i] as number) * 1000,
+        dur: (times[2 * i + 1] as number) * 1000,
+        pid: this.pid,
+        tid,
+        args: { index: batch.first + i },
+      });
+    }
+  };
+
+  /** Whether task spans were dropped to keep the file small. */
+  get truncated(): boolean {
+    return this.taskEvents >= this.maxTaskEvents;
+  }
+
+  toJSON(): TraceFile {
+    const names: TraceEvent[] = [...this.workers]
+      .sort((a, b) => a - b)
+      .map((tid) => ({
+        name: 'thread_name',
+        ph: 'M',
+        ts: 0,
+        pid: this.pid,
+        tid,
+        args: { name: `worker ${tid}` },
+      }));
+    return {
+      traceEvents: [
+        { name: 'process_name', ph: 'M', ts: 0, pid: this.pid, tid: 0, args: { name: 'fanout' } },
+        ...names,
+        ...this.events,
+      ],
+      displayTimeUnit: 'ms',
+      metadata: { taskEventsDropped: this.truncated },
+    };
+  }
+
+  async write(path: string): Promise<void> {
+    await writeFile(path, JSON.stringify(this.toJSON()));
+  }
+}
