@@ -79,7 +79,9 @@ export function lineChart(spec: LineChartSpec): string {
       `<text x="${MARGIN.left - 6}" y="${sy(t) + 4}" text-anchor="end">${format(t)}</text>`,
     );
   }
-  for (const t of ticks(xMin, xMax, 6)) {
+  // Whole-number data (worker counts) gets whole-number ticks.
+  const integral = xs.every(Number.isInteger);
+  for (const t of ticks(xMin, xMax, 6).filter((v) => !integral || Number.isInteger(v))) {
     parts.push(
       `<text x="${sx(t)}" y="${HEIGHT - MARGIN.bottom + 16}" text-anchor="middle">${format(t)}</text>`,
     );
@@ -99,10 +101,11 @@ export function lineChart(spec: LineChartSpec): string {
         );
       }
     }
-    const ly = MARGIN.top + 14 + i * 16;
+    // The legend sits at the bottom right, clear of lines that start high on the left.
+    const ly = HEIGHT - MARGIN.bottom - 10 - (spec.series.length - 1 - i) * 16;
     parts.push(
-      `<line x1="${MARGIN.left + 10}" x2="${MARGIN.left + 30}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-      `<text x="${MARGIN.left + 36}" y="${ly}">${escapeXml(series.name)}</text>`,
+      `<line x1="${WIDTH - MARGIN.right - 200}" x2="${WIDTH - MARGIN.right - 180}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${WIDTH - MARGIN.right - 174}" y="${ly}">${escapeXml(series.name)}</text>`,
     );
   });
   return `<svg id="${escapeXml(spec.id)}" class="chart" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escapeXml(spec.title)}">
