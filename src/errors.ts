@@ -48,7 +48,12 @@ export class FanoutError extends Error {
     mark(this, code);
   }
 
+  /**
+   * `x instanceof FanoutError` is true for every fanout error (by brand); for a subclass the
+   * ordinary prototype check applies, so `new TaskError(...) instanceof PoolClosedError` is false.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== FanoutError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }
 

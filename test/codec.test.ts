@@ -125,3 +125,16 @@ describe('packed batches', () => {
     assert.equal(transfer.length, 0);
   });
 });
+
+describe('error classes', () => {
+  it('instanceof: FanoutError matches every fanout error, a subclass only its own', async () => {
+    const { FanoutError, InvalidArgValueError, PoolClosedError, TaskError } = await import('../src/index.js');
+    const task = new TaskError({ task: 't', index: 0 }, new Error('x'));
+    const range = new InvalidArgValueError('bad');
+    assert.ok(task instanceof FanoutError && range instanceof FanoutError && range instanceof RangeError);
+    assert.ok(task instanceof TaskError);
+    assert.equal(task instanceof PoolClosedError, false);
+    assert.equal(new PoolClosedError() instanceof TaskError, false);
+    assert.equal(new Error('plain') instanceof FanoutError, false);
+  });
+});
