@@ -53,6 +53,7 @@ export class FanoutError extends Error {
    * ordinary prototype check applies, so `new TaskError(...) instanceof PoolClosedError` is false.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of instanceof.
     if (this !== FanoutError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }
