@@ -7,6 +7,8 @@ import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackend, LocalBackendName } from './backends/backend.js';
 import { inlineBackend } from './backends/inline.js';
 import { processesBackend } from './backends/processes.js';
+import { RedisEngine } from './backends/redis/engine.js';
+import { isRedisBackend, type RedisBackendOptions, resolveRedisOptions } from './backends/redis/options.js';
 import { threadsBackend } from './backends/threads.js';
 import { WorkerSet } from './dispatch/worker-set.js';
 import { InvalidArgTypeError, InvalidArgValueError, PoolClosedError } from './errors.js';
@@ -40,14 +42,19 @@ import type { TaskSpec } from './worker/protocol.js';
 /** Options of a pool; the call options among them are defaults for every call. */
 export interface PoolOptions extends CallDefaults {
   /**
-   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes) or `'inline'`
-   * (the main thread, for async I/O-bound work).
+   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes), `'inline'`
+   * (the main thread, for async I/O-bound work), or `{ redis: URL }`: `fanout worker` processes
+   * on any machine, through a Redis queue (see `RedisBackendOptions`).
    * @default 'threads'
+   * @example new Pool({ backend: 'processes' })
+   * @example new Pool({ backend: { redis: 'redis://localhost:6379' }, workers: 16 })
    */
-  backend?: LocalBackendName;
+  backend?: LocalBackendName | RedisBackendOptions;
   /**
    * How many workers: a positive integer, `'auto'` (every core), or joblib's negative form
-   * (-1 every core, -2 all but one).
+   * (-1 every core, -2 all but one). On the redis backend: how many batches the cluster runs at
+   * once, the sum of the `--workers` of its `fanout worker` processes (a positive integer,
+   * default 8).
    * @default 'auto'
    * @example new Pool({ workers: -2 })
    */
@@ -212,6 +219,17 @@ function resolveDefaults(input: CallDefaults, base: ResolvedDefaults): ResolvedD
   };
 }
 
+function initialDefaults(): ResolvedDefaults {
+  return {
+    batchSize: 'auto',
+    preDispatch: 'auto',
+    timeout: undefined,
+    retries: 0,
+    retryOn: 'crash',
+    seed: freshSeed(),
+  };
+}
+
 function makeBackend(name: LocalBackendName, options: PoolOptions): LocalBackend {
   switch (name) {
     case 'threads':
@@ -276,7 +294,7 @@ export class Pool {
   /** The number of workers (or, inline, the concurrency). */
   readonly workers: number;
   /** The backend's name. */
-  readonly backend: LocalBackendName;
+  readonly backend: LocalBackendName | 'redis';
   readonly #engine: Engine;
   readonly #defaults: ResolvedDefaults;
   readonly #active = new Set<Promise<unknown>>();
@@ -293,6 +311,14 @@ export class Pool {
    */
   constructor(options: PoolOptions = {}) {
     checkKnownKeys('the Pool options', options, POOL_KEYS);
+    if (isRedisBackend(options.backend)) {
+      const redis = resolveRedisOptions(options.backend, options as Record<string, unknown>);
+      this.backend = 'redis';
+      this.workers = redis.size;
+      this.#defaults = resolveDefaults(options, initialDefaults());
+      this.#engine = new RedisEngine(redis);
+      return;
+    }
     this.backend =
       options.backend === undefined
         ? 'threads'
@@ -329,14 +355,7 @@ export class Pool {
         `Expected \`resourceLimits\` to be an object, got ${show(options.resourceLimits)}`,
       );
     }
-    this.#defaults = resolveDefaults(options, {
-      batchSize: 'auto',
-      preDispatch: 'auto',
-      timeout: undefined,
-      retries: 0,
-      retryOn: 'crash',
-      seed: freshSeed(),
-    });
+    this.#defaults = resolveDefaults(options, initialDefaults());
     const maxWorkerMemoryMb =
       options.maxWorkerMemory === undefined
         ? Infinity

@@ -9,6 +9,7 @@ const USAGE = `Usage: fanout <command> [options]
 
 Commands:
   demo <name>    run a demo of the seed experiments (weather)
+  worker         run tasks for pools on the redis backend (--redis URL --tasks FILE)
 
 Run 'fanout <command> --help' for a command's options.`;
 
@@ -77,6 +78,8 @@ async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'demo':
         return await demo(rest);
+      case 'worker':
+        return await (await import('./worker.js')).workerCommand(rest);
       case undefined:
       case '--help':
       case '-h':

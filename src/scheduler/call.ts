@@ -13,7 +13,7 @@ import { findUncloneable } from '../codec/cloneable.js';
 import { deserializeError } from '../codec/errors.js';
 import { AbortError, NotCloneableError, TaskError } from '../errors.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
-import { AutoBatchSizer, type BatchSizer, fixedBatchSizer } from './batch-size.js';
+import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
 
@@ -133,7 +133,7 @@ export class CallRun {
   ) {
     this.sizer =
       options.batchSize === 'auto'
-        ? new AutoBatchSizer(dispatcher.size)
+        ? new AutoBatchSizer(dispatcher.size, autoLimits(dispatcher.batchLimits))
         : fixedBatchSizer(options.batchSize, dispatcher.size);
     const { signal } = options;
     if (signal?.aborted) this.fail(abortReason(signal));
