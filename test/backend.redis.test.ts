@@ -6,10 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { defineTasks, Pool, type PoolOptions } from '../src/index.js';
@@ -18,6 +19,7 @@ import { range, rejectsWith } from './helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, until, WorkerProcess } from './redis-harness.js';
 
 const closedPort = 'redis://127.0.0.1:1';
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 describe('redis backend: options', () => {
   const bad: [unknown, string, RegExp][] = [
@@ -67,6 +69,33 @@ describe('redis backend: options', () => {
     assert.equal(a.workers, 8);
     assert.equal(b.workers, 3);
     assert.equal(a.liveWorkers, 0);
+  });
+
+  it('loads BullMQ and ioredis only once a redis pool has work to send', {
+    skip: !existsSync(dist) && 'run `npm run build` first',
+  }, async () => {
+    // Compiled code in a child process: this test process has loaded BullMQ itself.
+    const script = `
+      import { createRequire } from 'node:module';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /bullmq|ioredis/.test(k)).length;
+      const { Pool, defineTasks } = await import(${JSON.stringify(dist)});
+      const local = new Pool({ workers: 1 });
+      const remote = new Pool({ backend: { redis: 'redis://127.0.0.1:1', unavailableTimeout: 100, checkInterval: 20 } });
+      const before = loaded();
+      await local.close();
+      await remote.run(() => 0).catch(() => {});
+      const inline = loaded();
+      const tasks = defineTasks('file:///app/tasks.js', { f: () => 0 });
+      await remote.run(tasks.f).catch(() => {});
+      const working = loaded() > 0;
+      await remote.close();
+      console.log(JSON.stringify({ before, inline, working }));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    // Not even a refused inline function loads them; a task to send does.
+    assert.deepEqual(JSON.parse(stdout), { before: 0, inline: 0, working: true });
   });
 
   it('rejects inline functions before anything is sent (no Redis is even needed)', async () => {

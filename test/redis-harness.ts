@@ -58,7 +58,7 @@ export function redisTests(file: string): { skip: string | false } {
 }
 
 /** A free TCP port on loopback (bind to 0, read the port, close). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

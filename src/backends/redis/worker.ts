@@ -251,7 +251,7 @@ function batchOf(
   };
 }
 
-/** Log connection errors without flooding: the first, then a count every 10 s, and the recovery. */
+/** Log Redis errors without flooding: the first, then one with a count every 10 s, and the recovery. */
 function errorReporter(log: (line: string) => void): ((error: Error) => void) & { recovered(): void } {
   let failing = false;
   let quiet = 0;
@@ -262,7 +262,7 @@ function errorReporter(log: (line: string) => void): ((error: Error) => void) & 
       quiet++;
       return;
     }
-    log(`redis: ${describe(error)}${quiet > 0 ? ` (and ${quiet} more errors)` : ''}; retrying`);
+    log(`redis: ${describe(error)}${quiet > 0 ? ` (and ${quiet} more errors since)` : ''}`);
     failing = true;
     quiet = 0;
     lastLog = now;
