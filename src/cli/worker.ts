@@ -36,7 +36,8 @@ queue and runs them on this machine's cores (one worker thread per --workers).
   --max-stalled N         times a job may lose its worker before it fails with
                           ERR_WORKER_CRASHED (default: 3)
   --grace MS              on SIGINT or SIGTERM, time to finish running jobs before handing them
-                          back to the queue (default: 10000); a second signal hands back at once
+                          back to the queue (default: 10000); a second signal hands them back at
+                          once, a third exits at once
   -h, --help              show this help
 
 Anyone who can write to the queue's Redis keys can make this worker run the tasks of these

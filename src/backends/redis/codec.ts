@@ -106,10 +106,28 @@ export function decodeJob(data: unknown): { data: JobData; payload: BatchPayload
   } catch (error) {
     throw new Error(`the job's payload cannot be read: ${describe(error)}`);
   }
-  if (typeof payload !== 'object' || payload === null || typeof payload.first !== 'number') {
-    throw new Error("the job's payload is not a fanout batch");
-  }
+  if (!isBatchPayload(payload)) throw new Error("the job's payload is not a fanout batch");
   return { data: job as JobData, payload };
+}
+
+function isBatchPayload(value: unknown): value is BatchPayload {
+  if (typeof value !== 'object' || value === null) return false;
+  const p = value as Record<string, unknown>;
+  const items = p.items as { undefinedTimes?: unknown } | undefined;
+  const itemsOk =
+    Array.isArray(items) ||
+    items instanceof Float64Array ||
+    (typeof items === 'object' && items !== null && Number.isSafeInteger(items.undefinedTimes));
+  return (
+    itemsOk &&
+    Number.isSafeInteger(p.first) &&
+    (p.first as number) >= 0 &&
+    Number.isSafeInteger(p.seed) &&
+    typeof p.spread === 'boolean' &&
+    typeof p.stopOnError === 'boolean' &&
+    typeof p.track === 'boolean' &&
+    (p.timeout === undefined || (typeof p.timeout === 'number' && p.timeout > 0))
+  );
 }
 
 /** A batch's values, packed for the trip (Float64Array for numbers, a count for `undefined`s). */

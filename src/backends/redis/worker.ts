@@ -87,10 +87,31 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const running = new Set<Running>();
   const reported = new Set<string>();
   let handingBack = false;
+  /** Fail a job for good, logging each distinct reason once (a bounded number of them). */
+  const refuse = (job: Job, code: string, message: string): Error => {
+    const reason = failureMessage(code, message);
+    if (!reported.has(reason) && reported.size < 100) {
+      reported.add(reason);
+      log(`job ${job.id} failed: ${reason}`);
+    }
+    return new bull.UnrecoverableError(reason);
+  };
 
   const processor = async (job: Job, token?: string): Promise<string> => {
-    const { data, payload } = readJob(bull, job);
-    const ticket = local.submit(batchOf(bull, options.directory, data, payload));
+    let request: BatchRequest;
+    let task: string;
+    try {
+      const { data, payload } = decodeJob(job.data);
+      task = data.task;
+      request = batchOf(options.directory, data, payload);
+    } catch (error) {
+      const message =
+        error instanceof NotServed
+          ? error.message
+          : `this worker cannot run job ${job.id}: ${describe(error)}`;
+      throw refuse(job, 'ERR_TASK_NOT_FOUND', message);
+    }
+    const ticket = local.submit(request);
     const entry = { job, ticket };
     running.add(entry);
     if (handingBack) ticket.cancel();
@@ -112,7 +133,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
           worker: `${name}/${outcome.worker}`,
         });
       case 'lost':
-        log(`job ${job.id} (${data.task}): ${outcome.error.message}`);
+        log(`job ${job.id} (${task}): ${outcome.error.message}`);
         return encodeResult({
           k: 'lost',
           offset: outcome.offset,
@@ -123,12 +144,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
         const code = (outcome.error as { code?: string }).code ?? 'ERR_WORKER_CRASHED';
         // (By code: FanoutError's instanceof checks the brand, so any fanout error passes for any class.)
         if (code === 'ERR_POOL_CLOSED') return handBack(bull, job, token);
-        const message = failureMessage(code, outcome.error.message);
-        if (!reported.has(message)) {
-          reported.add(message);
-          log(`job ${job.id} failed: ${message}`);
-        }
-        throw new bull.UnrecoverableError(message);
+        throw refuse(job, code, outcome.error.message);
       }
       case 'cancelled':
         return handBack(bull, job, token);
@@ -190,47 +206,28 @@ async function handBack(bull: BullModule, job: Job, token: string | undefined): 
   throw new bull.WaitingError();
 }
 
-function readJob(bull: BullModule, job: Job): { data: JobData; payload: BatchPayload } {
-  try {
-    return decodeJob(job.data);
-  } catch (error) {
-    throw new bull.UnrecoverableError(
-      failureMessage('ERR_TASK_NOT_FOUND', `this worker cannot run job ${job.id}: ${describe(error)}`),
-    );
-  }
-}
+/** A job naming a module this worker does not run. */
+class NotServed extends Error {}
 
-/** `moduleId#name` → the task spec of a module this worker was started with, or an unrecoverable failure. */
-function specOf(
-  bull: BullModule,
-  directory: TaskDirectory,
-  qualified: string,
-): { module: string; name: string } {
+/** `moduleId#name` → the module of that id this worker was started with; anything else throws. */
+function specOf(directory: TaskDirectory, qualified: string): { module: string; name: string } {
   const at = qualified.indexOf('#');
   const id = qualified.slice(0, at);
   const name = qualified.slice(at + 1);
   const module = at > 0 && isModuleId(id) && isTaskName(name) ? directory.urlOf(id) : undefined;
   if (!module) {
-    const shown = JSON.stringify(qualified.slice(0, 200));
-    throw new bull.UnrecoverableError(
-      failureMessage(
-        'ERR_TASK_NOT_FOUND',
-        `No task module for task ${shown} on this worker: it runs only the modules it was started with ` +
-          `(${directory.ids.join(', ')}), known by file name; start it with --tasks for that module`,
-      ),
+    throw new NotServed(
+      `No task module for task ${JSON.stringify(qualified.slice(0, 200))} on this worker: it runs only ` +
+        `the modules it was started with (${directory.ids.join(', ')}), known by file name; start it ` +
+        'with --tasks for that module',
     );
   }
   return { module, name };
 }
 
-function batchOf(
-  bull: BullModule,
-  directory: TaskDirectory,
-  data: JobData,
-  payload: BatchPayload,
-): BatchRequest {
-  const task = specOf(bull, directory, data.task);
-  const wrapper = data.wrap === undefined ? undefined : specOf(bull, directory, data.wrap);
+function batchOf(directory: TaskDirectory, data: JobData, payload: BatchPayload): BatchRequest {
+  const task = specOf(directory, data.task);
+  const wrapper = data.wrap === undefined ? undefined : specOf(directory, data.wrap);
   const spec: TaskSpec = {
     kind: 'task',
     module: task.module,
@@ -240,13 +237,13 @@ function batchOf(
   return {
     task: spec,
     taskName: task.name,
-    spread: payload.spread === true,
+    spread: payload.spread,
     // A Float64Array of numbers serves as well as an array: the worker set reads items by index.
     items: unpack(payload.items) as unknown as readonly unknown[],
     first: payload.first,
-    timeout: typeof payload.timeout === 'number' ? payload.timeout : undefined,
-    track: payload.track === true,
-    stopOnError: payload.stopOnError !== false,
+    timeout: payload.timeout,
+    track: payload.track,
+    stopOnError: payload.stopOnError,
     seed: payload.seed,
   };
 }
