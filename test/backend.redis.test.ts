@@ -13,7 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
+import { REDIS_BATCH_LIMITS } from '../src/backends/redis/engine.js';
 import { defineTasks, Pool, type PoolOptions } from '../src/index.js';
+import { AutoBatchSizer, autoLimits, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
 import tasks from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, until, WorkerProcess } from './redis-harness.js';
@@ -96,6 +98,16 @@ describe('redis backend: options', () => {
     });
     // Not even a refused inline function loads them; a task to send does.
     assert.deepEqual(JSON.parse(stdout), { before: 0, inline: 0, working: true });
+  });
+
+  it('asks the scheduler for batches of at least 10 ms and at most 32,768 items', () => {
+    const limits = autoLimits(REDIS_BATCH_LIMITS);
+    assert.equal(limits.minMs, Math.max(MIN_BATCH_MS, 10));
+    assert.equal(limits.maxItems, 32_768);
+    // Items of no cost: the size doubles up to the cap, and no further.
+    const sizer = new AutoBatchSizer(4, limits);
+    for (let i = 0; i < 40; i++) sizer.observe(sizer.current, 0.001);
+    assert.equal(sizer.current, 32_768);
   });
 
   it('rejects inline functions before anything is sent (no Redis is even needed)', async () => {
@@ -252,6 +264,14 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
     // The worker is still there and serving.
     await using p = pool();
     assert.equal(await p.run(tasks.square, 5), 25);
+  });
+
+  it('enforces `timeout` on the worker: ERR_TASK_TIMEOUT, and the worker goes on', async () => {
+    await using p = pool({ timeout: 300 });
+    const error = await rejectsWith(p.run(tasks.busy, 20_000), 'ERR_TASK_TIMEOUT');
+    assert.match(error.message, /Task "busy" on item 0 ran longer than 300 ms/);
+    assert.equal(error.index, 0);
+    assert.equal(await p.run(tasks.square, 6), 36);
   });
 
   it('removes every job once its result is delivered', async () => {
