@@ -4,6 +4,7 @@
  * This file is the whole public surface; everything else is internal.
  */
 
+export type { RedisBackendOptions } from './backends/redis/options.js';
 export type { BroadcastControl, BroadcastHandle } from './broadcast.js';
 export {
   AbortError,

@@ -5,6 +5,7 @@
 
 import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackendName } from './backends/backend.js';
+import type { RedisBackendOptions } from './backends/redis/options.js';
 import type { ProgressOptions, ProgressState } from './observe/progress.js';
 import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, seedOption } from './options.js';
 import type { BatchTrace } from './scheduler/call.js';
@@ -13,14 +14,19 @@ import type { AnyFunction, TaskRef } from './tasks.js';
 /** Options of a pool; the call options among them are defaults for every call. */
 export interface PoolOptions extends CallDefaults {
   /**
-   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes) or `'inline'`
-   * (the main thread, for async I/O-bound work).
+   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes), `'inline'`
+   * (the main thread, for async I/O-bound work), or `{ redis: URL }`: `fanout worker` processes
+   * on any machine, through a Redis queue (see `RedisBackendOptions`).
    * @default 'threads'
+   * @example new Pool({ backend: 'processes' })
+   * @example new Pool({ backend: { redis: 'redis://localhost:6379' }, workers: 16 })
    */
-  backend?: LocalBackendName;
+  backend?: LocalBackendName | RedisBackendOptions;
   /**
    * How many workers: a positive integer, `'auto'` (every core), or joblib's negative form
-   * (-1 every core, -2 all but one).
+   * (-1 every core, -2 all but one). On the redis backend: how many batches the cluster runs at
+   * once, the sum of the `--workers` of its `fanout worker` processes (a positive integer,
+   * default 8).
    * @default 'auto'
    * @example new Pool({ workers: -2 })
    */

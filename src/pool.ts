@@ -6,6 +6,8 @@
 import type { LocalBackend, LocalBackendName } from './backends/backend.js';
 import { inlineBackend } from './backends/inline.js';
 import { processesBackend } from './backends/processes.js';
+import { RedisEngine } from './backends/redis/engine.js';
+import { isRedisBackend, resolveRedisOptions } from './backends/redis/options.js';
 import { threadsBackend } from './backends/threads.js';
 import type { BroadcastHandle } from './broadcast.js';
 import { containsSharedMemory, findUncloneable } from './codec/cloneable.js';
@@ -35,6 +37,17 @@ import type { AnyFunction } from './tasks.js';
 /** Internal entry points for the rest of fanout (symbols, so they stay off the public surface). */
 export const callSetup = Symbol('fanout.callSetup');
 export const trackCall = Symbol('fanout.trackCall');
+
+function initialDefaults(): ResolvedDefaults {
+  return {
+    batchSize: 'auto',
+    preDispatch: 'auto',
+    timeout: undefined,
+    retries: 0,
+    retryOn: 'crash',
+    seed: freshSeed(),
+  };
+}
 
 function makeBackend(name: LocalBackendName, options: PoolOptions): LocalBackend {
   switch (name) {
@@ -68,7 +81,7 @@ export class Pool {
   /** The number of workers (or, inline, the concurrency). */
   readonly workers: number;
   /** The backend's name. */
-  readonly backend: LocalBackendName;
+  readonly backend: LocalBackendName | 'redis';
   readonly #engine: Engine;
   readonly #defaults: ResolvedDefaults;
   readonly #active = new Set<Promise<unknown>>();
@@ -85,6 +98,14 @@ export class Pool {
    */
   constructor(options: PoolOptions = {}) {
     checkKnownKeys('the Pool options', options, POOL_KEYS);
+    if (isRedisBackend(options.backend)) {
+      const redis = resolveRedisOptions(options.backend, options as Record<string, unknown>);
+      this.backend = 'redis';
+      this.workers = redis.size;
+      this.#defaults = resolveDefaults(options, initialDefaults());
+      this.#engine = new RedisEngine(redis);
+      return;
+    }
     this.backend =
       options.backend === undefined
         ? 'threads'
@@ -121,14 +142,7 @@ export class Pool {
         `Expected \`resourceLimits\` to be an object, got ${show(options.resourceLimits)}`,
       );
     }
-    this.#defaults = resolveDefaults(options, {
-      batchSize: 'auto',
-      preDispatch: 'auto',
-      timeout: undefined,
-      retries: 0,
-      retryOn: 'crash',
-      seed: freshSeed(),
-    });
+    this.#defaults = resolveDefaults(options, initialDefaults());
     const maxWorkerMemoryMb =
       options.maxWorkerMemory === undefined
         ? Infinity

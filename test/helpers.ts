@@ -6,11 +6,17 @@ import { Pool, type PoolOptions } from '../src/index.js';
 
 /** The backends every conformance test runs against, with what each supports. */
 export interface BackendCase {
-  readonly name: 'inline' | 'threads' | 'processes';
+  readonly name: 'inline' | 'threads' | 'processes' | 'redis';
   /** Values are copied across a boundary (so plain-data checks and module loading apply). */
   readonly crossesBoundary: boolean;
   /** A worker can be killed (crashes and timeouts replace it). */
   readonly killable: boolean;
+  /** The pool starts and stops its workers (false: they are separate processes). Default true. */
+  readonly ownsWorkers?: boolean;
+  /** A task's start is known when it is submitted, so one still queued can be cancelled. Default true. */
+  readonly knowsStart?: boolean;
+  /** Workers run only the task modules they were started with: any other is ERR_TASK_NOT_FOUND. */
+  readonly registeredModulesOnly?: boolean;
   pool(options?: PoolOptions): Pool;
 }
 

@@ -15,6 +15,7 @@ Commands:
   run <module> <task>       run a task over JSON lines: one value in, one result out
   profile <module> <task>   measure a task at 1..N workers, fit Amdahl's law, suggest settings
   demo <name>               the seed experiments: weather, timeline, marshaling, strings, io, amdahl
+  worker                    run tasks for pools on the redis backend (--redis URL --tasks FILE)
 
 Run 'fanout <command> --help' for a command's options.`;
 
@@ -71,6 +72,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined ? 2 : 0;
+  }
+  if (command === 'worker') {
+    // It checks its own flags (exit code 2) and runs until SIGINT/SIGTERM.
+    return await (await import('./worker.js')).workerCommand(rest);
   }
   const load = commands[command];
   if (!load) {

@@ -22,12 +22,28 @@
  *   finishing a big batch while the others idle.
  */
 
+import type { BatchLimits } from './types.js';
+
 export const MIN_BATCH_MS = 10;
 export const MAX_BATCH_MS = 100;
 export const SMOOTHING = 0.8;
 export const MAX_GROWTH = 2;
 export const MAX_ITEMS = 1 << 18;
 export const TAIL_SPLIT = 4;
+
+/** The auto sizer's limits: the defaults above, tightened by what a dispatcher asks for. */
+export function autoLimits(needs: BatchLimits | undefined): {
+  minMs: number;
+  maxMs: number;
+  maxItems: number;
+} {
+  const minMs = Math.max(MIN_BATCH_MS, needs?.minMs ?? 0);
+  return {
+    minMs,
+    maxMs: Math.max(MAX_BATCH_MS, 10 * minMs),
+    maxItems: Math.max(1, Math.min(MAX_ITEMS, needs?.maxItems ?? MAX_ITEMS)),
+  };
+}
 
 export interface BatchSizer {
   /** The size of the next batch, given how many items are left (when known). */

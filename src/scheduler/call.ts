@@ -13,7 +13,7 @@ import { containsSharedMemory, findUncloneable } from '../codec/cloneable.js';
 import { deserializeError } from '../codec/errors.js';
 import { AbortError, NotCloneableError, TaskError, WorkerCrashedError } from '../errors.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
-import { AutoBatchSizer, type BatchSizer, fixedBatchSizer } from './batch-size.js';
+import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
 
@@ -150,7 +150,9 @@ export class CallRun {
     private readonly options: CallOptions,
   ) {
     this.sizer =
-      options.batchSize === 'auto' ? new AutoBatchSizer(dispatcher.size) : fixedBatchSizer(options.batchSize);
+      options.batchSize === 'auto'
+        ? new AutoBatchSizer(dispatcher.size, autoLimits(dispatcher.batchLimits))
+        : fixedBatchSizer(options.batchSize);
     const { signal } = options;
     if (signal?.aborted) this.fail(abortReason(signal));
     else signal?.addEventListener('abort', this.onAbort, { once: true });

@@ -74,7 +74,20 @@ export interface Ticket {
 export interface Dispatcher {
   /** How many batches can run at the same time (the number of workers). */
   readonly size: number;
+  /**
+   * What this dispatcher needs of adaptive batch sizes, beyond the scheduler's defaults: a remote
+   * backend pays a fixed cost per batch, so it asks for longer, bounded batches. Optional.
+   */
+  readonly batchLimits?: BatchLimits;
   submit(batch: BatchRequest): Ticket;
+}
+
+/** Bounds a dispatcher puts on adaptive batches; they only ever tighten the scheduler's own. */
+export interface BatchLimits {
+  /** Each batch should run at least this many ms (the scheduler's minimum applies when larger). */
+  readonly minMs?: number;
+  /** A batch never holds more items than this (the scheduler's maximum applies when smaller). */
+  readonly maxItems?: number;
 }
 
 /** What a backend can do; optional parts of the conformance suite switch on these. */

@@ -1,0 +1,225 @@
+/**
+ * `npm run bench:redis`: items through Redis on loopback, with 1 and 2 `fanout worker` processes.
+ *
+ * Starts its own redis-server (a free port, nothing written to disk) and the workers, then for
+ * each setup measures no-op items and seed 002's weather step (10 days) through `pool.map` with
+ * automatic batching (items/s), and the round trip of one job (`pool.run` of a no-op, one at a
+ * time, on an idle cluster). The threads backend on the same machine is measured for reference.
+ * Prints a table and writes bench/results/redis.json. Everything started is stopped at the end.
+ *
+ * Options: --items N (default 2,000,000), --runs N (best of N, default 3), --trips N (default 200).
+ */
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import weather from '../src/demos/weather-tasks.js';
+import { Pool, type TaskRef } from '../src/index.js';
+import bench from './redis-tasks.js';
+
+const { values } = parseArgs({
+  options: { items: { type: 'string' }, runs: { type: 'string' }, trips: { type: 'string' } },
+});
+const ITEMS = Number(values.items ?? 2_000_000);
+const RUNS = Number(values.runs ?? 3);
+const TRIPS = Number(values.trips ?? 200);
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+function start(command: string, args: string[], ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const seen = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) resolve(child);
+    };
+    child.stdout?.on('data', seen);
+    child.stderr?.on('data', seen);
+    child.once('exit', (code) =>
+      reject(new Error(`${command} exited (${code}) before it was ready:\n${output}`)),
+    );
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Best of RUNS: items per second of `pool.map(task, range(ITEMS))`. */
+async function throughput(pool: Pool, task: TaskRef<(item: number) => unknown>): Promise<number> {
+  const items = range(ITEMS);
+  await pool.map(task, range(50_000)); // warm: workers, JIT, batch sizes
+  let best = 0;
+  for (let run = 0; run < RUNS; run++) {
+    const t0 = performance.now();
+    const results = await pool.map(task, items);
+    const seconds = (performance.now() - t0) / 1000;
+    if (results.length !== ITEMS) throw new Error('lost results');
+    best = Math.max(best, ITEMS / seconds);
+  }
+  return best;
+}
+
+/** One job at a time: median and 90th percentile of submit → result, in ms. */
+async function roundTrip(pool: Pool): Promise<{ median: number; p90: number }> {
+  for (let i = 0; i < 20; i++) await pool.run(bench.noop);
+  const times: number[] = [];
+  for (let i = 0; i < TRIPS; i++) {
+    const t0 = performance.now();
+    await pool.run(bench.noop);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    median: times[Math.floor(times.length / 2)] as number,
+    p90: times[Math.floor(times.length * 0.9)] as number,
+  };
+}
+
+interface Row {
+  setup: string;
+  workerProcesses: number;
+  threads: number;
+  noopItemsPerSecond: number;
+  weather10ItemsPerSecond: number;
+  roundTripMs: { median: number; p90: number } | undefined;
+}
+
+async function main(): Promise<void> {
+  // The machine may be shared: record how busy it was when the run started.
+  const load = loadavg()[0];
+  const port = await freePort();
+  const redis = await start(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    /Ready to accept connections/,
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  const threadsPerWorker = availableParallelism();
+  const rows: Row[] = [];
+  try {
+    for (const processes of [1, 2]) {
+      const workers = await Promise.all(
+        range(processes).map(() =>
+          start(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              'src/cli/main.ts',
+              'worker',
+              '--redis',
+              url,
+              '--queue',
+              `bench${processes}`,
+              '--tasks',
+              'bench/redis-tasks.ts',
+              '--tasks',
+              'src/demos/weather-tasks.ts',
+            ],
+            /ready:/,
+          ),
+        ),
+      );
+      try {
+        await using pool = new Pool({
+          backend: { redis: url, queue: `bench${processes}` },
+          workers: processes * threadsPerWorker,
+        });
+        const noop = await throughput(pool, bench.noop);
+        const weather10 = await throughput(pool, weather.run10);
+        const trip = await roundTrip(pool);
+        rows.push({
+          setup: `redis, ${processes} worker process${processes > 1 ? 'es' : ''}`,
+          workerProcesses: processes,
+          threads: processes * threadsPerWorker,
+          noopItemsPerSecond: noop,
+          weather10ItemsPerSecond: weather10,
+          roundTripMs: trip,
+        });
+      } finally {
+        await Promise.all(workers.map(stop));
+      }
+    }
+    await using local = new Pool({ workers: threadsPerWorker });
+    rows.push({
+      setup: 'threads (local, reference)',
+      workerProcesses: 0,
+      threads: threadsPerWorker,
+      noopItemsPerSecond: await throughput(local, bench.noop),
+      weather10ItemsPerSecond: await throughput(local, weather.run10),
+      roundTripMs: undefined,
+    });
+  } finally {
+    await stop(redis);
+  }
+
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  console.log(
+    `\n${ITEMS.toLocaleString('en-US')} items per run, best of ${RUNS}; round trip over ${TRIPS} jobs\n`,
+  );
+  console.log(
+    'setup                            threads   no-op items/s   weather-10 items/s   job round trip (median / p90)',
+  );
+  for (const row of rows) {
+    const trip = row.roundTripMs
+      ? `${row.roundTripMs.median.toFixed(2)} / ${row.roundTripMs.p90.toFixed(2)} ms`
+      : '';
+    console.log(
+      `${row.setup.padEnd(32)} ${String(row.threads).padStart(7)} ${fmt(row.noopItemsPerSecond).padStart(15)} ` +
+        `${fmt(row.weather10ItemsPerSecond).padStart(20)}   ${trip}`,
+    );
+  }
+  const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL('./results/redis.json', import.meta.url),
+    `${JSON.stringify(
+      {
+        benchmark: 'redis backend on loopback',
+        date: new Date().toISOString(),
+        machine: {
+          cpus: cpus().length,
+          cpu: cpus()[0]?.model,
+          node: process.version,
+          redis: redisVersion,
+          loadAverageAtStart: load,
+        },
+        items: ITEMS,
+        runs: RUNS,
+        trips: TRIPS,
+        threadsPerWorkerProcess: threadsPerWorker,
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log('\nwritten: bench/results/redis.json');
+}
+
+await main();
