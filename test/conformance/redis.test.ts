@@ -7,11 +7,12 @@
  * A module the workers were not started with is ERR_TASK_NOT_FOUND rather than a load error.
  */
 
-import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
 import { Pool } from '../../src/index.js';
 import type { BackendCase } from '../helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, WorkerProcess } from '../redis-harness.js';
-import { conformanceSuite } from './suite.js';
+import { CONFORMANCE_TEST_COUNT, conformanceSuite, registeredTests } from './suite.js';
 
 let server: RedisServer | undefined;
 const workers: WorkerProcess[] = [];
@@ -46,4 +47,8 @@ describe('redis backend: conformance', redisTests('test/conformance/redis.test.t
   after(() => stopAll(workers, server));
 
   conformanceSuite(redis);
+
+  it('registered the whole suite', () => {
+    assert.equal(registeredTests.get('redis'), CONFORMANCE_TEST_COUNT);
+  });
 });
