@@ -10,7 +10,7 @@ import type { ProgressOptions, ProgressState } from './observe/progress.js';
 import { checkKnownKeys, oneOf, resolveWorkers, show } from './options.js';
 import { callSetup, collectResults, Pool, streamResults, trackCall } from './pool.js';
 import type { CallDefaults, ItemsOf, MapOptions } from './pool-options.js';
-import { MAP_KEYS } from './pool-options.js';
+import { CALL_DEFAULT_KEYS, MAP_KEYS } from './pool-options.js';
 import { prepareSpecCall, type StartedCall, taskSpecOf } from './prepare-call.js';
 import type { AnyFunction, TaskRef } from './tasks.js';
 import type { TaskSpec } from './worker/protocol.js';
@@ -99,18 +99,7 @@ export interface ParallelOptions extends ParallelConfig {
   progress?: boolean | ProgressOptions;
 }
 
-const CONFIG_KEYS = [
-  'nJobs',
-  'backend',
-  'verbose',
-  'pool',
-  'batchSize',
-  'preDispatch',
-  'timeout',
-  'retries',
-  'retryOn',
-  'seed',
-];
+const CONFIG_KEYS = ['nJobs', 'backend', 'verbose', 'pool', ...CALL_DEFAULT_KEYS];
 const PARALLEL_KEYS = [...CONFIG_KEYS, 'returnAs', 'signal', 'errors', 'onProgress', 'progress'];
 
 const ambient = new AsyncLocalStorage<ParallelConfig>();

@@ -182,10 +182,8 @@ export const CALL_DEFAULT_KEYS = [
   'retryOn',
   'seed',
 ] as const;
-export const POOL_KEYS = [
-  ...CALL_DEFAULT_KEYS,
-  'backend',
-  'workers',
+/** Pool options that configure local workers (a redis pool has none of its own). */
+export const LOCAL_WORKER_KEYS = [
   'concurrency',
   'maxTasksPerWorker',
   'maxWorkerMemory',
@@ -194,7 +192,8 @@ export const POOL_KEYS = [
   'loadTimeout',
   'resourceLimits',
   'execArgv',
-];
+] as const;
+export const POOL_KEYS = [...CALL_DEFAULT_KEYS, 'backend', 'workers', ...LOCAL_WORKER_KEYS];
 export const CALL_KEYS = [
   ...CALL_DEFAULT_KEYS,
   'signal',

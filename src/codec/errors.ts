@@ -4,7 +4,8 @@
  * and other own properties, and the whole `cause` chain (AggregateError's `errors` too).
  */
 
-const builtins = {
+/** JavaScript's built-in error classes, by name: what a rebuilt error keeps as its class. */
+export const BUILTIN_ERRORS = {
   Error,
   TypeError,
   RangeError,
@@ -14,7 +15,8 @@ const builtins = {
   URIError,
   AggregateError,
 } as const;
-type BuiltinName = keyof typeof builtins;
+const builtins = BUILTIN_ERRORS;
+type BuiltinName = keyof typeof BUILTIN_ERRORS;
 
 /** A thrown value in transit. `thrown` is set when the value was not an Error at all. */
 export interface SerializedError {

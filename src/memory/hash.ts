@@ -14,6 +14,7 @@
  */
 
 import { createHash, type Hash } from 'node:crypto';
+import { BUILTIN_ERRORS } from '../codec/errors.js';
 import { CacheError } from '../errors.js';
 
 /** The digest algorithm of keys and checksums: fast where CPUs have SHA extensions. */
@@ -339,15 +340,7 @@ class Walker {
   }
 }
 
-const builtinErrorProtos = new Set<unknown>([
-  Error.prototype,
-  TypeError.prototype,
-  RangeError.prototype,
-  SyntaxError.prototype,
-  ReferenceError.prototype,
-  EvalError.prototype,
-  URIError.prototype,
-]);
+const builtinErrorProtos = new Set<unknown>(Object.values(BUILTIN_ERRORS).map((Ctor) => Ctor.prototype));
 
 function isBuiltinErrorProto(proto: unknown): boolean {
   return builtinErrorProtos.has(proto);

@@ -12,7 +12,12 @@
  */
 
 import { deserialize, serialize } from 'node:v8';
-import { deserializeError, type SerializedError, serializeError } from '../../codec/errors.js';
+import {
+  BUILTIN_ERRORS,
+  deserializeError,
+  type SerializedError,
+  serializeError,
+} from '../../codec/errors.js';
 import { type Packed, pack, type Unpacked } from '../../codec/values.js';
 import {
   describe,
@@ -197,20 +202,11 @@ export function decodeFailure(reason: unknown): JobFailure {
   }
 }
 
-const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
-
 /** `SyntaxError: Unexpected token` → a SyntaxError with that message (the best a text can give). */
 function causeFromText(text: string): Error {
   const match = /^(\w*Error): ([\s\S]*)$/.exec(text);
-  const Ctor = (match && BUILTIN_ERRORS[match[1] as string]) || Error;
+  const Ctor =
+    (match && (BUILTIN_ERRORS as unknown as Record<string, ErrorConstructor>)[match[1] as string]) || Error;
   return new Ctor(match ? match[2] : text);
 }
 

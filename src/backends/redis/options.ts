@@ -6,6 +6,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { InvalidArgTypeError, InvalidArgValueError } from '../../errors.js';
 import { checkKnownKeys, duration, positiveInteger, show } from '../../options.js';
+import { LOCAL_WORKER_KEYS } from '../../pool-options.js';
 
 /**
  * Run a pool's tasks on `fanout worker` processes, on any machine, through a Redis queue
@@ -80,17 +81,7 @@ export const DEFAULT_REMOTE_WORKERS = 8;
 
 const KEYS = ['redis', 'queue', 'prefix', 'tls', 'unavailableTimeout', 'checkInterval'];
 
-/** Pool options that configure local workers, which a redis pool does not have. */
-const LOCAL_ONLY = [
-  'concurrency',
-  'maxTasksPerWorker',
-  'maxWorkerMemory',
-  'idleTimeout',
-  'abortGrace',
-  'loadTimeout',
-  'resourceLimits',
-  'execArgv',
-] as const;
+const LOCAL_ONLY = LOCAL_WORKER_KEYS;
 
 /** Whether a pool's `backend` option is the redis form (an object). */
 export function isRedisBackend(backend: unknown): backend is RedisBackendOptions {
