@@ -63,8 +63,12 @@ describe('redis backend: faults', redisTests('test/faults.redis.test.ts'), () =>
     await consuming;
     assert.equal(seen.length, n);
     assert.deepEqual(seen, squares(n));
-    // Their jobs were found stalled and run again, here by the survivor.
-    assert.match(survivor.stderr, /stalled \(its worker stopped responding\): queued again/);
+    // Their jobs were found stalled and run again, here by the survivor (its log line may reach
+    // us a moment after the results do: wait for it rather than race it).
+    await until(
+      async () => /stalled \(its worker stopped responding\): queued again/.test(survivor.stderr),
+      "the survivor's log of the stalled jobs",
+    );
     for (const victim of victims) assert.equal((await victim.exited).signal, 'SIGKILL');
   });
 
