@@ -170,9 +170,12 @@ export class WorkerSet implements Engine {
 
   /** Stop every worker once its queue is empty; resolves when all have exited. */
   async close(): Promise<void> {
-    const workers = [...this.workers];
-    for (const worker of workers) this.retire(worker);
-    await Promise.all(workers.map((w) => w.exited));
+    // A worker that crashes while closing hands its queue to a replacement: go round until none is left.
+    while (this.workers.size > 0) {
+      const workers = [...this.workers];
+      for (const worker of workers) this.retire(worker);
+      await Promise.all(workers.map((w) => w.exited));
+    }
     clearTimeout(this.spawnTimer);
   }
 
