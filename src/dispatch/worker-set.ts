@@ -34,6 +34,7 @@ import {
   type DoneMessage,
   type FromWorker,
   type RunMessage,
+  type TaskSpec,
 } from '../worker/protocol.js';
 
 export interface WorkerSetOptions {
@@ -74,7 +75,10 @@ interface WorkerState {
   readonly channel: WorkerChannel;
   readonly queue: Entry[];
   readonly loaded: Set<string>;
-  readonly inlineSent: Set<number>;
+  /** Batches assigned this tick, posted together at the end of it. */
+  readonly outbox: Outgoing[];
+  /** Task specs this worker knows, with their keys (a mixed spec also by how many tasks it had). */
+  readonly taskKeys: Map<TaskSpec, { key: number; size: number }>;
   /** Broadcast values this worker has received. */
   readonly broadcastsSent: Set<number>;
   ready: boolean;
@@ -92,6 +96,7 @@ export class WorkerSet implements Engine {
   private readonly workers = new Set<WorkerState>();
   private readonly pending: Entry[] = [];
   private nextEntryId = 1;
+  private nextTaskKey = 1;
   private nextWorkerNumber = 0;
   private startFailures = 0;
   private spawnBlockedUntil = 0;
@@ -157,6 +162,23 @@ export class WorkerSet implements Engine {
     for (const worker of this.workers) {
       if (worker.broadcastsSent.delete(id)) this.trySend(worker, { fanout: BRAND, t: 'release', id });
     }
+  }
+
+  /** The key of `spec` on this worker, registering it there first if it is new. */
+  private taskKey(worker: WorkerState, spec: TaskSpec): number {
+    // A mixed spec's table grows as a call reads new tasks: a longer table is a new registration.
+    const size = spec.kind === 'mixed' ? spec.specs.length : 0;
+    const known = worker.taskKeys.get(spec);
+    if (known && known.size === size) return known.key;
+    const key = this.nextTaskKey++;
+    worker.channel.send({
+      fanout: BRAND,
+      t: 'task',
+      key,
+      spec: spec.kind === 'mixed' ? { ...spec, specs: [...spec.specs] } : spec,
+    });
+    worker.taskKeys.set(spec, { key, size });
+    return key;
   }
 
   /** Send the broadcast values a batch needs that this worker does not have yet. */
@@ -266,7 +288,8 @@ export class WorkerSet implements Engine {
       number: this.nextWorkerNumber++,
       queue: [] as Entry[],
       loaded: new Set<string>(),
-      inlineSent: new Set<number>(),
+      taskKeys: new Map<TaskSpec, { key: number; size: number }>(),
+      outbox: [] as Outgoing[],
       broadcastsSent: new Set<number>(),
       ready: false,
       retiring: false,
@@ -317,11 +340,6 @@ export class WorkerSet implements Engine {
 
   private assign(worker: WorkerState, entry: Entry): void {
     const { request } = entry;
-    let task = request.task;
-    if (task.kind === 'inline') {
-      task = worker.inlineSent.has(task.fnId) ? { ...task, source: undefined } : task;
-      worker.inlineSent.add(task.fnId);
-    }
     const transfer: TransferListItem[] = [];
     const handles = this.broadcasts.used ? broadcastIdsIn(request.items, request.spread) : [];
     const released = handles.find((id) => !this.broadcasts.has(id));
@@ -335,41 +353,79 @@ export class WorkerSet implements Engine {
       return;
     }
     if (this.backend.supports.transfer) collectTransfers(request.items, request.spread, transfer);
-    const message: RunMessage = {
+    // Only what is set is sent: a run message is cloned once per batch.
+    const message: Mutable<RunMessage> = {
       fanout: BRAND,
       t: 'run',
       id: entry.id,
-      task,
-      spread: request.spread,
+      task: 0,
       items: this.backend.supports.crossesBoundary ? pack(request.items, transfer) : request.items,
       first: request.first,
-      track: isTracked(request),
-      stopOnError: request.stopOnError,
       seed: request.seed,
-      context: request.context,
-      taskIndex: request.taskIndex,
-      handles: handles.length > 0 ? handles : undefined,
-      timeItems: request.timeItems,
     };
+    if (request.spread) message.spread = true;
+    if (isTracked(request)) message.track = true;
+    if (request.stopOnError) message.stopOnError = true;
+    if (request.context !== undefined) message.context = request.context;
+    if (request.taskIndex) message.taskIndex = request.taskIndex;
+    if (handles.length > 0) message.handles = handles;
+    if (request.timeItems) message.timeItems = true;
     try {
+      message.task = this.taskKey(worker, request.task);
       this.sendBroadcasts(worker, handles);
-      worker.channel.send(message, transfer);
     } catch (error) {
-      const last = request.first + request.items.length - 1;
-      entry.settle({
-        kind: 'failed',
-        error: new NotCloneableError(
-          `Task "${request.taskName}": items ${request.first}–${last} could not be sent to a worker: ${describe(error)}`,
-          { cause: error },
-        ),
-      });
+      entry.settle({ kind: 'failed', error: unsendableError(request, error) });
       return;
     }
+    this.post(worker, { message, transfer, entry });
     entry.worker = worker;
     worker.queue.push(entry);
     clearTimeout(worker.idleTimer);
     worker.channel.setBusy(true);
     if (worker.queue.length === 1) this.headStarted(worker);
+  }
+
+  /**
+   * Batches assigned to a worker in one tick go in one message: with one-item batches the cost
+   * of posting (a wake-up of the worker each time) is most of the cost of a task.
+   */
+  private post(worker: WorkerState, outgoing: Outgoing): void {
+    worker.outbox.push(outgoing);
+    if (worker.outbox.length === 1) queueMicrotask(() => this.flush(worker));
+  }
+
+  private flush(worker: WorkerState): void {
+    const outbox = worker.outbox.splice(0);
+    if (outbox.length === 0 || worker.killReason) return;
+    try {
+      if (outbox.length === 1) {
+        const [only] = outbox as [Outgoing];
+        worker.channel.send(only.message, only.transfer);
+      } else {
+        worker.channel.send(
+          { fanout: BRAND, t: 'runs', messages: outbox.map((o) => o.message) },
+          outbox.flatMap((o) => o.transfer),
+        );
+      }
+    } catch {
+      // Nothing was sent (cloning failed first): send one by one, to fail only the batch at fault.
+      for (const o of outbox) {
+        try {
+          worker.channel.send(o.message, o.transfer);
+        } catch (error) {
+          this.unsent(worker, o.entry, error);
+        }
+      }
+    }
+  }
+
+  /** A batch that could not be posted after all: it fails, and its worker moves on. */
+  private unsent(worker: WorkerState, entry: Entry, error: unknown): void {
+    const at = worker.queue.indexOf(entry);
+    if (at >= 0) worker.queue.splice(at, 1);
+    entry.settle({ kind: 'failed', error: unsendableError(entry.request, error) });
+    if (at === 0) this.headStarted(worker);
+    this.afterBatch(worker);
   }
 
   /** The first batch in a worker's queue is the one it runs now. */
@@ -419,6 +475,9 @@ export class WorkerSet implements Engine {
         return;
       case 'done':
         this.batchDone(worker, message);
+        return;
+      case 'dones':
+        for (const done of message.messages) this.batchDone(worker, done);
         return;
       case 'cancelled': {
         const at = worker.queue.findIndex((e) => e.id === message.id);
@@ -527,6 +586,8 @@ export class WorkerSet implements Engine {
   }
 
   private trySend(worker: WorkerState, message: Parameters<WorkerChannel['send']>[0]): void {
+    // A cancel, a stop or a release must not overtake batches still in the outbox.
+    this.flush(worker);
     try {
       worker.channel.send(message);
     } catch {
@@ -539,6 +600,7 @@ export class WorkerSet implements Engine {
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.stopTimer);
     worker.markExited();
+    worker.outbox.length = 0;
     const queue = worker.queue.splice(0);
     if (!worker.ready && !worker.killReason) {
       // Died before it could take any work: a failed start. Its batches never ran.
@@ -601,6 +663,22 @@ function collectTransfers(items: readonly unknown[], spread: boolean, into: Tran
 /** Whether the worker reports each item's start: for timeouts, and when the caller asked. */
 function isTracked(request: BatchRequest): boolean {
   return request.track || request.timeout !== undefined;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface Outgoing {
+  readonly message: RunMessage;
+  readonly transfer: TransferListItem[];
+  readonly entry: Entry;
+}
+
+function unsendableError(request: BatchRequest, error: unknown): NotCloneableError {
+  const last = request.first + request.items.length - 1;
+  return new NotCloneableError(
+    `Task "${request.taskName}": items ${request.first}–${last} could not be sent to a worker: ${describe(error)}`,
+    { cause: error },
+  );
 }
 
 function unassign(entry: Entry): Entry {

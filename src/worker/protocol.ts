@@ -32,16 +32,17 @@ export interface RunMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'run';
   readonly id: number;
-  readonly task: TaskSpec;
+  /** The key of a task registered on this worker by a `task` message. */
+  readonly task: number;
   /** Call `task(...item)` instead of `task(item)`. */
-  readonly spread: boolean;
+  readonly spread?: boolean | undefined;
   readonly items: Packed;
   /** Index of `items[0]` in the caller's input; `taskContext().index` counts from here. */
   readonly first: number;
   /** Report the start of every item (needed to time items out one by one). */
-  readonly track: boolean;
+  readonly track?: boolean | undefined;
   /** Stop at the first item that throws (fail-fast calls). */
-  readonly stopOnError: boolean;
+  readonly stopOnError?: boolean | undefined;
   /** Seed of the call's random streams. */
   readonly seed: number;
   /** Values given in `context` for inline functions. */
@@ -69,6 +70,18 @@ export interface ReleaseMessage {
   readonly id: number;
 }
 
+/**
+ * A task this worker will be asked to run, sent once before the first batch that uses it, so
+ * batches carry a small key instead of the task's module URL (a run message is cloned per batch,
+ * and with one-item batches its size is most of the cost).
+ */
+export interface TaskMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'task';
+  readonly key: number;
+  readonly spec: TaskSpec;
+}
+
 export interface CancelMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'cancel';
@@ -80,7 +93,21 @@ export interface StopMessage {
   readonly t: 'stop';
 }
 
-export type ToWorker = RunMessage | CancelMessage | StopMessage | BroadcastMessage | ReleaseMessage;
+/** Several batches in one message: posting costs more than cloning a small batch. */
+export interface RunsMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'runs';
+  readonly messages: readonly RunMessage[];
+}
+
+export type ToWorker =
+  | RunMessage
+  | RunsMessage
+  | TaskMessage
+  | CancelMessage
+  | StopMessage
+  | BroadcastMessage
+  | ReleaseMessage;
 
 export interface ReadyMessage {
   readonly fanout: typeof BRAND;
@@ -156,8 +183,16 @@ export interface ProgressMessage {
   readonly amount: number;
 }
 
+/** Several results in one message (a worker finishing many short batches in a row). */
+export interface DonesMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'dones';
+  readonly messages: readonly DoneMessage[];
+}
+
 export type FromWorker =
   | ReadyMessage
+  | DonesMessage
   | LoadedMessage
   | StartMessage
   | DoneMessage

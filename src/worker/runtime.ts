@@ -52,6 +52,12 @@ export interface Runtime {
 
 const now = () => performance.timeOrigin + performance.now();
 const PROGRESS_FLUSH_MS = 50;
+/** Results are held back only after batches this short, ... */
+const HOLD_SHORTER_THAN_MS = 0.2;
+/** ... at most this many of them ... */
+const HOLD_AT_MOST = 64;
+/** ... and for at most this long. */
+const HOLD_FOR_MS = 1;
 const HEAP_SAMPLE_MS = 100;
 
 /** A resolved task: its function, or for a mixed call the function of each of its tasks. */
@@ -267,7 +273,7 @@ class BatchRun {
       let result: unknown;
       if (times) times[2 * i] = performance.now();
       try {
-        const args = handles ? this.withBroadcasts(items[i], spread) : items[i];
+        const args = handles ? this.withBroadcasts(items[i], spread === true) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
         if (shared) {
           const own = new ItemState(state, first + i);
@@ -366,6 +372,11 @@ class BatchRun {
 class WorkerRuntime implements Runtime {
   private readonly resolver = new TaskResolver((module) => this.send({ fanout: BRAND, t: 'loaded', module }));
   private readonly queue: RunMessage[] = [];
+  /** Results held back (see holdDone). */
+  private readonly outbox: { done: DoneMessage; transfer: TransferListItem[] }[] = [];
+  private outboxSince = 0;
+  /** Tasks registered by the pool, by key. */
+  private readonly tasks = new Map<number, TaskSpec>();
   /** The batch running now; `run` is unset while its task module is still loading. */
   private running: { message: RunMessage; run?: BatchRun; aborted: boolean } | undefined;
   private scheduled = false;
@@ -378,8 +389,53 @@ class WorkerRuntime implements Runtime {
     readonly options: RuntimeOptions,
   ) {}
 
+  /** Any message but a batch's result: results still held back go first, to keep the order. */
   send(message: FromWorker, transfer?: TransferListItem[]): void {
+    this.flushDone();
     this.channel.send(message, transfer);
+  }
+
+  /**
+   * Results of short batches are held back while more batches wait here, and posted together:
+   * posting (and waking the pool) costs more than a short batch. Anything else flushes them.
+   */
+  private holdDone(done: DoneMessage, transfer: TransferListItem[], tracked: boolean, ranMs: number): void {
+    if (this.outbox.length === 0) this.outboxSince = now();
+    this.outbox.push({ done, transfer });
+    const keep =
+      !tracked &&
+      this.queue.length > 0 &&
+      ranMs < HOLD_SHORTER_THAN_MS &&
+      this.outbox.length < HOLD_AT_MOST &&
+      now() - this.outboxSince < HOLD_FOR_MS;
+    if (!keep) this.flushDone();
+  }
+
+  private flushDone(): void {
+    const outbox = this.outbox.splice(0);
+    if (outbox.length === 0) return;
+    const post = (done: DoneMessage, transfer: TransferListItem[]) => {
+      try {
+        this.channel.send(done, transfer);
+      } catch (error) {
+        // A value passed the plain-data check but still cannot be cloned (say, a value that is
+        // only cloneable in some transports): find which ones, report them, send the rest.
+        this.channel.send(withUnsendableValues(done, error));
+      }
+    };
+    if (outbox.length === 1) {
+      const [only] = outbox as [(typeof outbox)[0]];
+      post(only.done, only.transfer);
+      return;
+    }
+    try {
+      this.channel.send(
+        { fanout: BRAND, t: 'dones', messages: outbox.map((o) => o.done) },
+        outbox.flatMap((o) => o.transfer),
+      );
+    } catch {
+      for (const o of outbox) post(o.done, o.transfer);
+    }
   }
 
   receive(message: ToWorker): void {
@@ -387,6 +443,13 @@ class WorkerRuntime implements Runtime {
       case 'run':
         this.queue.push(message);
         this.schedule();
+        return;
+      case 'runs':
+        for (const run of message.messages) this.queue.push(run);
+        this.schedule();
+        return;
+      case 'task':
+        this.tasks.set(message.key, message.spec);
         return;
       case 'cancel':
         this.cancel(message.id);
@@ -409,7 +472,7 @@ class WorkerRuntime implements Runtime {
 
   fatal(error: unknown): void {
     try {
-      this.channel.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) });
+      this.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) });
     } catch {
       // The channel may already be gone; the exit code tells the rest.
     }
@@ -450,13 +513,24 @@ class WorkerRuntime implements Runtime {
     if (this.running) return;
     const message = this.queue.shift();
     if (!message) {
-      if (this.stopping) this.channel.exit();
+      if (this.stopping) {
+        this.flushDone();
+        this.channel.exit();
+      }
       return;
     }
     const startedAt = now();
     const running: NonNullable<WorkerRuntime['running']> = { message, aborted: false };
     this.running = running;
-    const resolved = this.resolver.resolve(message.task);
+    const spec = this.tasks.get(message.task);
+    const resolved: Resolved | Promise<Resolved> = spec
+      ? this.resolver.resolve(spec)
+      : {
+          failure: {
+            kind: 'task-not-found',
+            message: `Task ${message.task} was never registered on this worker`,
+          },
+        };
     if (resolved instanceof Promise) resolved.then((r) => this.start(running, r, startedAt));
     else this.start(running, resolved, startedAt);
   }
@@ -470,8 +544,8 @@ class WorkerRuntime implements Runtime {
     }
     // An inline function gets the call's `context` as its last argument (it has no imports).
     const { context } = message;
-    const fn =
-      message.task.kind === 'inline' ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
+    const inline = this.tasks.get(message.task)?.kind === 'inline';
+    const fn = inline ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
     const run = new BatchRun(message, fn, resolved.fns, this, running.aborted);
     running.run = run;
     const pending = run.run(0);
@@ -511,26 +585,21 @@ class WorkerRuntime implements Runtime {
     }
     const transfer: TransferListItem[] = [...(outcome.transfers ?? [])];
     if (outcome.itemTimes) transfer.push(outcome.itemTimes.buffer as ArrayBuffer);
-    const done: DoneMessage = {
+    // Only what is set is sent: a done message is cloned once per batch.
+    const done: { -readonly [K in keyof DoneMessage]: DoneMessage[K] } = {
       fanout: BRAND,
       t: 'done',
       id: message.id,
       ran: outcome.ran,
-      failures: outcome.failures,
-      batchFailure: outcome.batchFailure,
       values: outcome.results ? outcome.results.packed(transfer) : [],
-      itemTimes: outcome.itemTimes,
       startedAt,
       duration: end - startedAt,
       heapUsed: this.heapUsed,
     };
-    try {
-      this.send(done, transfer);
-    } catch (error) {
-      // A value passed the plain-data check but still cannot be cloned (say, a value that is
-      // only cloneable in some transports): find which ones, report them, send the rest.
-      this.send(withUnsendableValues(done, error));
-    }
+    if (outcome.failures) done.failures = outcome.failures;
+    if (outcome.batchFailure) done.batchFailure = outcome.batchFailure;
+    if (outcome.itemTimes) done.itemTimes = outcome.itemTimes;
+    this.holdDone(done, transfer, message.track === true, end - startedAt);
     this.schedule();
   }
 }
