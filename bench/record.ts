@@ -1,0 +1,32 @@
+/** The shape of one result row in `bench/results/latest.json`. */
+
+export interface BenchRecord {
+  readonly workload: string;
+  readonly library: string;
+  readonly version?: string;
+  readonly workers: number;
+  readonly items: number;
+  /** Median wall-clock seconds of the timed runs. */
+  readonly seconds: number;
+  readonly itemsPerSecond: number;
+  /** Median serial seconds ÷ median seconds, the serial loop timed in the same process. */
+  readonly speedupVsSerial: number;
+  /** speedupVsSerial ÷ workers. */
+  readonly efficiency: number;
+  /**
+   * (seconds × workers − serial seconds) ÷ items, in ns: what each item cost beyond its own work,
+   * counting every worker's time as spent (negative would mean faster than the serial loop per core).
+   */
+  readonly perItemOverheadNs?: number;
+  /** The serial loop this row is compared to (median seconds). */
+  readonly serialSeconds?: number;
+  /** Every timed run, in seconds, in the order they ran. */
+  readonly samples?: readonly number[];
+  /** Main thread's event-loop utilisation during the timed runs (0–1): near 1 means it is the bottleneck. */
+  readonly mainThreadUtilization?: number;
+  /** CPU seconds of the whole process (all threads) per wall second during the timed runs. */
+  readonly coresUsed?: number;
+  /** Peak resident set size of the process, in MB, when it matters. */
+  readonly peakRssMb?: number;
+  readonly note?: string;
+}
