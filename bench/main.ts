@@ -5,13 +5,13 @@
  * bench/results/latest.json and bench/results/latest-extra.json.
  *
  *   npm run bench -- [--workloads weather-10,noop-auto] [--libraries fanout,piscina] [--repeat 3]
- *                    [--scale 1] [--workers N] [--no-joblib] [--no-extra] [--markdown]
+ *                    [--scale 1] [--workers N] [--timeout 300] [--no-joblib] [--no-extra] [--markdown]
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { listOption, numberOption, parseArgs } from './args.js';
-import { runChild } from './child.js';
+import { ChildTimeout, runChild } from './child.js';
 import { findPython, JOBLIB_MISSING, runJoblib } from './joblib.js';
 import type { BenchRecord } from './record.js';
 import { median, round } from './stats.js';
@@ -20,8 +20,50 @@ import { workloads } from './workloads.js';
 
 const resultsDir = new URL('../../bench/results/', import.meta.url);
 
+/**
+ * A library that cannot finish a workload in `--timeout` seconds is run again on a tenth of the
+ * items (its row says so): with every task submitted at once, some queues slow down as they grow,
+ * and an hour-long run tells nothing a shorter one does not.
+ */
+const FALLBACK_FRACTION = 0.1;
+
+async function runLibrary(
+  library: string,
+  workload: string,
+  options: { repeat: number; scale: number; workers: number; timeout: number },
+): Promise<BenchRecord> {
+  const args = (scale: number) => [
+    '--library',
+    library,
+    '--workload',
+    workload,
+    '--repeat',
+    String(options.repeat),
+    '--scale',
+    String(scale),
+    '--workers',
+    String(options.workers),
+  ];
+  try {
+    return await runChild<BenchRecord>('./run-one.js', args(options.scale), options.timeout);
+  } catch (error) {
+    if (!(error instanceof ChildTimeout)) throw error;
+    process.stderr.write(`  ${error.message}; running again on ${FALLBACK_FRACTION * 100}% of the items\n`);
+    const record = await runChild<BenchRecord>(
+      './run-one.js',
+      args(options.scale * FALLBACK_FRACTION),
+      options.timeout,
+    );
+    const note = `the full workload did not finish within ${options.timeout} s; this row ran ${record.items.toLocaleString('en-US')} items`;
+    return { ...record, note: record.note ? `${record.note}; ${note}` : note };
+  }
+}
+
 /** The serial loop's own row: the median of the serial times every library's process measured. */
-function serialRecord(rows: readonly BenchRecord[]): BenchRecord | undefined {
+function serialRecord(all: readonly BenchRecord[]): BenchRecord | undefined {
+  // Rows that fell back to fewer items timed a shorter serial loop: leave them out.
+  const items = Math.max(...all.map((r) => r.items));
+  const rows = all.filter((r) => r.items === items);
   const first = rows[0];
   const times = rows.flatMap((r) => (r.serialSeconds === undefined ? [] : [r.serialSeconds]));
   if (!first || times.length === 0) return undefined;
@@ -46,6 +88,7 @@ async function main(): Promise<void> {
   const repeat = numberOption(args, 'repeat', 3);
   const scale = numberOption(args, 'scale', 1);
   const workers = numberOption(args, 'workers', availableParallelism());
+  const timeout = numberOption(args, 'timeout', 300);
   const onlyWorkloads = listOption(args, 'workloads');
   const onlyLibraries = listOption(args, 'libraries');
   const common = ['--repeat', String(repeat), '--scale', String(scale), '--workers', String(workers)];
@@ -59,15 +102,7 @@ async function main(): Promise<void> {
       if (onlyLibraries && !onlyLibraries.includes(library)) continue;
       process.stderr.write(`${workload.name} · ${library}\n`);
       try {
-        rows.push(
-          await runChild<BenchRecord>('./run-one.js', [
-            '--library',
-            library,
-            '--workload',
-            workload.name,
-            ...common,
-          ]),
-        );
+        rows.push(await runLibrary(library, workload.name, { repeat, scale, workers, timeout }));
       } catch (error) {
         failures.push(String(error));
         process.stderr.write(`  FAILED: ${error}\n`);
@@ -101,7 +136,7 @@ async function main(): Promise<void> {
       if (onlyWorkloads && !onlyWorkloads.includes(name)) continue;
       process.stderr.write(`${name} · fanout\n`);
       try {
-        extra.push(...[await runChild<BenchRecord | BenchRecord[]>(script, common)].flat());
+        extra.push(...[await runChild<BenchRecord | BenchRecord[]>(script, common, timeout)].flat());
       } catch (error) {
         failures.push(String(error));
         process.stderr.write(`  FAILED: ${error}\n`);
@@ -117,6 +152,10 @@ async function main(): Promise<void> {
   if (records.length > 0) {
     writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(records, null, 2)}\n`);
     process.stdout.write(`\n${format(records)}\n`);
+    for (const r of records) {
+      if (r.note && r.library !== 'serial')
+        process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
+    }
   }
   if (extra.length > 0) {
     writeFileSync(new URL('latest-extra.json', resultsDir), `${JSON.stringify(extra, null, 2)}\n`);
