@@ -13,6 +13,8 @@ export interface Workload {
 }
 
 const ALL = ['fanout', 'piscina', 'tinypool', 'workerpool'];
+/** The hand-split reference: one chunk per worker, the ceiling on this machine right now. */
+const REFERENCE = 'hand-split';
 
 export const workloads: readonly Workload[] = [
   {
@@ -20,14 +22,14 @@ export const workloads: readonly Workload[] = [
     description: 'seed 002: one simulation of 10 steps per item',
     task: 'weather10',
     items: 2_000_000,
-    libraries: ALL,
+    libraries: [...ALL, REFERENCE],
   },
   {
     name: 'weather-100',
     description: 'seed 002: one simulation of 100 steps per item',
     task: 'weather100',
     items: 200_000,
-    libraries: ALL,
+    libraries: [...ALL, REFERENCE],
   },
   {
     name: 'noop-batch1',
@@ -42,7 +44,7 @@ export const workloads: readonly Workload[] = [
     description: 'no-op items, fanout automatic batching',
     task: 'noop',
     items: 2_000_000,
-    libraries: ['fanout'],
+    libraries: ['fanout', REFERENCE],
   },
 ];
 

@@ -1,6 +1,7 @@
 /** The libraries the benchmark knows, by the name used on the command line and in the records. */
 
 import { startFanout } from './fanout.js';
+import { startHandSplit } from './hand-split.js';
 import type { StartHarness } from './harness.js';
 import { startPiscina } from './piscina.js';
 import { startTinypool } from './tinypool.js';
@@ -11,4 +12,5 @@ export const libraries: Record<string, StartHarness> = {
   piscina: startPiscina,
   tinypool: startTinypool,
   workerpool: startWorkerpool,
+  'hand-split': startHandSplit,
 };
