@@ -4,14 +4,14 @@
  * measurements (imap memory, slow-item overhead). Prints tables and writes
  * bench/results/latest.json and bench/results/latest-extra.json.
  *
- *   npm run bench -- [--workloads weather-10,noop-auto] [--libraries fanout,piscina] [--repeat 3]
+ *   npm run bench -- [--workloads weather-10,noop-auto] [--libraries fanout,piscina] [--repeat 5]
  *                    [--scale 1] [--workers N] [--timeout 300] [--no-joblib] [--no-extra] [--markdown]
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { listOption, numberOption, parseArgs } from './args.js';
-import { ChildTimeout, runChild } from './child.js';
+import { ChildOutOfResources, runChild } from './child.js';
 import { findPython, JOBLIB_MISSING, runJoblib } from './joblib.js';
 import type { BenchRecord } from './record.js';
 import { median, round } from './stats.js';
@@ -21,9 +21,10 @@ import { workloads } from './workloads.js';
 const resultsDir = new URL('../../bench/results/', import.meta.url);
 
 /**
- * A library that cannot finish a workload in `--timeout` seconds is run again on a tenth of the
- * items (its row says so): with every task submitted at once, some queues slow down as they grow,
- * and an hour-long run tells nothing a shorter one does not.
+ * A library that cannot finish a workload within `--timeout` seconds, or runs out of memory,
+ * is run again on a tenth of the items (its row says so): with every task submitted at once,
+ * some queues slow down or grow past the heap as they fill, and an hour-long run tells nothing
+ * a shorter one does not.
  */
 const FALLBACK_FRACTION = 0.1;
 
@@ -47,14 +48,14 @@ async function runLibrary(
   try {
     return await runChild<BenchRecord>('./run-one.js', args(options.scale), options.timeout);
   } catch (error) {
-    if (!(error instanceof ChildTimeout)) throw error;
+    if (!(error instanceof ChildOutOfResources)) throw error;
     process.stderr.write(`  ${error.message}; running again on ${FALLBACK_FRACTION * 100}% of the items\n`);
     const record = await runChild<BenchRecord>(
       './run-one.js',
       args(options.scale * FALLBACK_FRACTION),
       options.timeout,
     );
-    const note = `the full workload did not finish within ${options.timeout} s; this row ran ${record.items.toLocaleString('en-US')} items`;
+    const note = `the full workload ${error.reason}; this row ran ${record.items.toLocaleString('en-US')} items`;
     return { ...record, note: record.note ? `${record.note}; ${note}` : note };
   }
 }
@@ -85,7 +86,7 @@ function serialRecord(all: readonly BenchRecord[]): BenchRecord | undefined {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const repeat = numberOption(args, 'repeat', 3);
+  const repeat = numberOption(args, 'repeat', 5);
   const scale = numberOption(args, 'scale', 1);
   const workers = numberOption(args, 'workers', availableParallelism());
   const timeout = numberOption(args, 'timeout', 300);

@@ -26,6 +26,10 @@ export interface BenchRecord {
   readonly mainThreadUtilization?: number;
   /** CPU seconds of the whole process (all threads) per wall second during the timed runs. */
   readonly coresUsed?: number;
+  /** A lower bound no scheduler can beat, computed from the workload (slow-items: items × ms ÷ workers). */
+  readonly idealSeconds?: number;
+  /** slow-items: this row's seconds ÷ the hand-batched row's seconds (issue 3's target: ≤ 1.02). */
+  readonly ratioToHandBatched?: number;
   /** Peak resident set size of the process, in MB, when it matters. */
   readonly peakRssMb?: number;
   readonly note?: string;

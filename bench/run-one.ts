@@ -2,7 +2,7 @@
  * One library on one workload, in a process of its own: time the serial loop and the library
  * alternately, `--repeat` times each, and print one JSON record on the last line of stdout.
  *
- *   node dist-bench/bench/run-one.js --library fanout --workload weather-10 [--repeat 3] [--scale 1] [--workers 2]
+ *   node dist-bench/bench/run-one.js --library fanout --workload weather-10 [--repeat 5] [--scale 1] [--workers 2]
  */
 
 import { availableParallelism } from 'node:os';
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const libraryName = args.get('library') ?? 'fanout';
   const workload = workloadNamed(args.get('workload') ?? 'weather-10');
-  const repeat = numberOption(args, 'repeat', 3);
+  const repeat = numberOption(args, 'repeat', 5);
   const workers = numberOption(args, 'workers', availableParallelism());
   const n = Math.max(1, Math.round(workload.items * numberOption(args, 'scale', 1)));
   const start = libraries[libraryName];

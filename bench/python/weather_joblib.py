@@ -116,7 +116,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sims10", type=int, default=2_000_000)
     parser.add_argument("--sims100", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     workers = joblib.cpu_count()
     records = measure("weather-10", run_simulation_10, args.sims10, args.repeat, workers)
