@@ -9,7 +9,7 @@
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { listOption, numberOption, parseArgs } from './args.js';
 import { ChildOutOfResources, runChild } from './child.js';
 import { findPython, JOBLIB_MISSING, runJoblib } from './joblib.js';
@@ -93,6 +93,7 @@ async function main(): Promise<void> {
   const onlyWorkloads = listOption(args, 'workloads');
   const onlyLibraries = listOption(args, 'libraries');
   const common = ['--repeat', String(repeat), '--scale', String(scale), '--workers', String(workers)];
+  const loadBefore = loadavg()[0] as number;
   const failures: string[] = [];
   const records: BenchRecord[] = [];
 
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
     for (const r of extra) if (r.note) process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
   }
   process.stdout.write(
-    `\n${workers} workers · Node ${process.version} · wrote bench/results/latest.json${extra.length ? ' and latest-extra.json' : ''}\n`,
+    `\n${workers} workers · Node ${process.version} · load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] as number).toFixed(1)} at the end · wrote bench/results/latest.json${extra.length ? ' and latest-extra.json' : ''}\n`,
   );
   if (failures.length > 0) {
     process.stderr.write(`\n${failures.length} benchmark(s) failed:\n${failures.join('\n')}\n`);

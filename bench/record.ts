@@ -32,5 +32,7 @@ export interface BenchRecord {
   readonly ratioToHandBatched?: number;
   /** Peak resident set size of the process, in MB, when it matters. */
   readonly peakRssMb?: number;
+  /** The machine's 1-minute load average when the row finished (2 cores: above 2, others were competing). */
+  readonly loadAverage?: number;
   readonly note?: string;
 }

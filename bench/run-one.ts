@@ -5,7 +5,7 @@
  *   node dist-bench/bench/run-one.js --library fanout --workload weather-10 [--repeat 5] [--scale 1] [--workers 2]
  */
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { numberOption, parseArgs } from './args.js';
 import { libraries } from './libraries/index.js';
 import type { BenchRecord } from './record.js';
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     coresUsed: round(median(parallel.map((t) => t.cores)), 3),
     // maxRSS is the peak of the whole process (worker threads included), in KB.
     peakRssMb: round(process.resourceUsage().maxRSS / 1024, 3),
+    loadAverage: round(loadavg()[0] as number, 2),
     ...(runOptions.batchSize ? { note: `batchSize ${runOptions.batchSize}` } : {}),
   };
   process.stdout.write(`${JSON.stringify(record)}\n`);

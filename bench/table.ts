@@ -18,6 +18,7 @@ const COLUMNS: readonly [string, (r: BenchRecord) => string][] = [
     (r) => (r.mainThreadUtilization === undefined ? '' : `${Math.round(r.mainThreadUtilization * 100)}%`),
   ],
   ['peak RSS MB', (r) => (r.peakRssMb === undefined ? '' : integer.format(r.peakRssMb))],
+  ['load', (r) => (r.loadAverage === undefined ? '' : r.loadAverage.toFixed(1))],
 ];
 
 function rows(records: readonly BenchRecord[]): string[][] {

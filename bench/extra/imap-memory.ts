@@ -4,7 +4,7 @@
  * must stay flat however many items pass (issue 3's target: under 200 MB).
  */
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Pool } from '../../src/index.js';
 import { numberOption, parseArgs } from '../args.js';
 import { versionOf } from '../libraries/versions.js';
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     mainThreadUtilization: round(run.utilization, 3),
     coresUsed: round(run.cores, 3),
     peakRssMb: round(peakRssMb),
+    loadAverage: round(loadavg()[0] as number, 2),
     note: `no-op task over an endless generator, ordered; RSS before the call ${mb(rssBefore).toFixed(0)} MB; target peak < 200 MB`,
   };
   process.stdout.write(`${JSON.stringify(record)}\n`);

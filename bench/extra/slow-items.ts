@@ -4,7 +4,7 @@
  * worker (the best any scheduler can do). Issue 3's target: within 2 % of the hand-batched run.
  */
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Pool } from '../../src/index.js';
 import { numberOption, parseArgs } from '../args.js';
 import { versionOf } from '../libraries/versions.js';
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       perItemOverheadNs: round(((seconds * workers - serial.seconds) / count) * 1e9),
       serialSeconds: round(serial.seconds),
       idealSeconds,
+      loadAverage: round(loadavg()[0] as number, 2),
       samples: samples.map((s) => round(s)),
       note,
     };

@@ -8,6 +8,7 @@ The simulation functions are the seed's own code, unchanged.
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -81,7 +82,7 @@ def measure(workload, fn, sims, repeat, workers):
             break
     serial_s = statistics.median(serial_runs)
     parallel_s = statistics.median(parallel_runs)
-    base = {"workload": workload, "workers": workers, "items": sims}
+    base = {"workload": workload, "workers": workers, "items": sims, "loadAverage": os.getloadavg()[0]}
     note = f"Python {sys.version.split()[0]} ({sys.executable}), numpy {np.__version__}"
     return [
         {
