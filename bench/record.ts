@@ -30,6 +30,13 @@ export interface BenchRecord {
   readonly idealSeconds?: number;
   /** slow-items: this row's seconds ÷ the hand-batched row's seconds (issue 3's target: ≤ 1.02). */
   readonly ratioToHandBatched?: number;
+  /**
+   * Serial CPU seconds ÷ this row's CPU seconds (process-wide, all threads; medians): the share of
+   * the CPU spent on the work itself. Unlike wall-clock speedups it hardly depends on how many
+   * cores other processes left free, so on a busy machine it is the steadier measure of overhead;
+   * with `workers` idle cores the speedup could reach about workers × cpuEfficiency.
+   */
+  readonly cpuEfficiency?: number;
   /** Peak resident set size of the process, in MB, when it matters. */
   readonly peakRssMb?: number;
   /** The machine's 1-minute load average when the row finished (2 cores: above 2, others were competing). */

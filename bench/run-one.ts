@@ -82,6 +82,10 @@ async function main(): Promise<void> {
     samples: parallel.map((t) => round(t.seconds)),
     mainThreadUtilization: round(median(parallel.map((t) => t.utilization)), 3),
     coresUsed: round(median(parallel.map((t) => t.cores)), 3),
+    cpuEfficiency: round(
+      median(serial.map((t) => t.cpuSeconds)) / median(parallel.map((t) => t.cpuSeconds)),
+      3,
+    ),
     // maxRSS is the peak of the whole process (worker threads included), in KB.
     peakRssMb: round(process.resourceUsage().maxRSS / 1024, 3),
     loadAverage: round(loadavg()[0] as number, 2),

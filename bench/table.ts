@@ -14,6 +14,7 @@ const COLUMNS: readonly [string, (r: BenchRecord) => string][] = [
   ['× serial', (r) => r.speedupVsSerial.toFixed(r.speedupVsSerial < 0.1 ? 3 : 2)],
   ['runs', (r) => String(r.samples?.length ?? 1)],
   ['cores used', (r) => (r.coresUsed === undefined ? '' : r.coresUsed.toFixed(2))],
+  ['CPU eff.', (r) => (r.cpuEfficiency === undefined ? '' : r.cpuEfficiency.toFixed(2))],
   [
     'main busy',
     (r) => (r.mainThreadUtilization === undefined ? '' : `${Math.round(r.mainThreadUtilization * 100)}%`),

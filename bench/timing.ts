@@ -10,6 +10,8 @@ export interface Timed<T> {
   readonly utilization: number;
   /** Process CPU seconds (all threads) per wall second. */
   readonly cores: number;
+  /** Process CPU seconds (all threads) during the run. */
+  readonly cpuSeconds: number;
 }
 
 export async function timed<T>(run: () => T | Promise<T>): Promise<Timed<T>> {
@@ -20,10 +22,12 @@ export async function timed<T>(run: () => T | Promise<T>): Promise<Timed<T>> {
   const value = await run();
   const seconds = (performance.now() - start) / 1000;
   const used = process.cpuUsage(cpu);
+  const cpuSeconds = (used.user + used.system) / 1e6;
   return {
     value,
     seconds,
     utilization: performance.eventLoopUtilization(elu).utilization,
-    cores: (used.user + used.system) / 1e6 / seconds,
+    cores: cpuSeconds / seconds,
+    cpuSeconds,
   };
 }

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     serialSeconds: round(serial.seconds),
     mainThreadUtilization: round(run.utilization, 3),
     coresUsed: round(run.cores, 3),
+    cpuEfficiency: round(serial.cpuSeconds / run.cpuSeconds, 3),
     peakRssMb: round(peakRssMb),
     loadAverage: round(loadavg()[0] as number, 2),
     note: `no-op task over an endless generator, ordered; RSS before the call ${mb(rssBefore).toFixed(0)} MB; target peak < 200 MB`,
