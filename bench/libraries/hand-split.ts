@@ -28,7 +28,7 @@ export const startHandSplit: StartHarness = async (workers) => {
         threads.map((thread, w) => runChunk(thread, task, items.slice(w * per, (w + 1) * per))),
       );
       const results = new Float64Array(items.length);
-      chunks.forEach((chunk, w) => results.set(chunk, w * per));
+      for (const [w, chunk] of chunks.entries()) results.set(chunk, w * per);
       return results;
     },
     close: async () => {
