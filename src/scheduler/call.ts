@@ -438,18 +438,15 @@ export class CallRun {
 
   private receiveLost(job: Job, outcome: Extract<BatchOutcome, { kind: 'lost' }>): void {
     const { slot, offset, count } = job;
-    if (outcome.offset === undefined && count === 1 && outcome.started) {
-      // A batch of one: its item is the one that killed the worker, no need to run it again to know.
-      this.receiveLost(job, { ...outcome, offset: 0 });
-      return;
-    }
     if (outcome.offset === undefined) {
       if (job.track && !outcome.started) {
         // Tracked and no item had started: the worker died loading the task, not in an item.
         this.fail(outcome.error);
         return;
       }
-      // Which item killed the worker is unknown: re-run them one by one, tracked, to find out.
+      // Which item killed the worker is unknown (an untracked batch — even one of a single item, as
+      // the worker may have finished it and been holding its result when a later batch crashed):
+      // re-run them one by one, tracked, to find out.
       for (let i = 0; i < count; i++)
         this.retryQueue.push({ slot, offset: offset + i, count: 1, track: true });
       return;

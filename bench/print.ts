@@ -1,0 +1,23 @@
+/**
+ * Print the saved results again, as text or as the README's Markdown table, without rerunning:
+ *
+ *   node dist-bench/bench/print.js [--markdown]
+ */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from './args.js';
+import type { BenchRecord } from './record.js';
+import { markdownTable, textTable } from './table.js';
+
+const args = parseArgs(process.argv.slice(2));
+const format = args.has('markdown') ? markdownTable : textTable;
+for (const name of ['latest.json', 'latest-extra.json']) {
+  const file = new URL(`../../bench/results/${name}`, import.meta.url);
+  if (!existsSync(file)) continue;
+  const records = JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[];
+  process.stdout.write(`${format(records)}\n\n`);
+  for (const r of records) {
+    if (r.note && r.library !== 'serial') process.stdout.write(`- ${r.workload} · ${r.library}: ${r.note}\n`);
+  }
+  process.stdout.write('\n');
+}

@@ -1,0 +1,28 @@
+/** Small numeric helpers for timings. */
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Round to `digits` significant digits, so the JSON stays readable. */
+export function round(value: number, digits = 4): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  return Number(value.toPrecision(digits));
+}
+
+/** The sum of a run's results, to check that a library computed what the serial loop did. */
+export function checksum(values: ArrayLike<unknown>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] as number;
+  return sum;
+}
+
+/** Run the garbage collector when node was started with --expose-gc, so one run's garbage is not the next one's pause. */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
