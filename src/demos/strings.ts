@@ -174,7 +174,7 @@ export const stringsDemo: Demo = {
         notes: [
           "The small load is the seed's example: 4 strings of 5 characters. Sending them to workers costs far more than making them.",
           '"pool started" includes starting and stopping the workers, as a multiprocessing.Pool opened for one call does; processes take much longer to start than threads.',
-          'Below the break-even line, parallel is slower than the loop. The strings cross back to the caller, so part of the large load is copying.',
+          'Below the break-even line, parallel is slower than the loop. The strings cross back to the caller, so part of the large load is copying: in memory for threads, through a pipe for processes, which costs more.',
           'Short runs: the median of 9; long runs: the median of 3 (one with --quick).',
         ],
       };
