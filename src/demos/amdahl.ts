@@ -92,10 +92,11 @@ export const amdahlDemo: Demo = {
       for (let w = 1; w <= maxWorkers; w++) {
         const pool = new Pool({ workers: w });
         pools.push(pool);
+        // Start the workers (and import the task module in each) before anything is timed.
         await pool.map(
           tasks.spin,
           Array.from({ length: 4 * w }, () => 1000),
-        ); // start the workers
+        );
       }
       for (let round = 0; round < rounds; round++) {
         // The program serially, its two parts timed apart: the parallel fraction we built in.

@@ -51,7 +51,9 @@ async function pooled(
       ? pool.starmap(tasks.reportWorkAsync, copies, callOptions)
       : pool.starmap(tasks.reportWork, copies, callOptions);
   };
-  await run(0, 0); // start every worker and import the task module before the clock starts
+  // Start every worker and import the task module before the clock starts. Twice: in the first
+  // round a worker that is up early may take every item while the others are still starting.
+  await run(0, 0);
   await run(0, 0);
   const used = new Set<number>();
   const runs = await run(wallClock(), bins, (batch) => used.add(batch.worker));
