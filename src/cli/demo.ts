@@ -8,6 +8,11 @@ import { UsageError, workersFlag } from './flags.js';
 /** Demos load on demand: each brings its own tasks. */
 const demos: Record<string, () => Promise<Demo>> = {
   weather: async () => (await import('../demos/weather.js')).weatherDemo,
+  timeline: async () => (await import('../demos/timeline.js')).timelineDemo,
+  marshaling: async () => (await import('../demos/marshaling.js')).marshalingDemo,
+  strings: async () => (await import('../demos/strings.js')).stringsDemo,
+  io: async () => (await import('../demos/io.js')).ioDemo,
+  amdahl: async () => (await import('../demos/amdahl.js')).amdahlDemo,
 };
 
 /** The names of the demos, for help and tests. */
@@ -17,6 +22,16 @@ export const DEMO_USAGE = `Usage: fanout demo <name> [--report FILE] [--workers 
 
 Demos of the seed experiments:
   weather        seed 002's weather Monte Carlo: serial, threads, processes, vectorised
+  timeline       seed 000's report_work: work over time by one thread, async tasks,
+                 worker threads and processes (Node's answer to the GIL)
+  marshaling     seed 000's marshaling cost: a sum in a typed array, a JS array, and
+                 across the worker boundary one item per message vs batched
+  strings        seed 001's random strings: serial vs parallel, small and large loads
+                 (when parallelism does not pay, and when it does)
+  io             seeds 001/004: fetching from a slow local server, sequential vs async
+                 concurrency vs worker threads
+  amdahl         seed 002's Amdahl's law: a known serial part at 1..N workers, the fitted
+                 parallel fraction, and the speedup it predicts on bigger machines
 
   --report FILE  also write a self-contained HTML report (charts, tables)
   --workers N    workers: a positive integer, 'auto', -1, -2 (default: every core)
