@@ -43,13 +43,13 @@ export function simulateVectorised(
 export default defineTasks(import.meta.url, {
   /** `simulate_weather(start, sd, steps)` with this item's deterministic random stream. */
   simulate(start: number, sd: number, steps: number): number {
-    return simulateWeather(taskContext(), start, sd, steps);
+    return simulateWeather(taskContext().randomStream(), start, sd, steps);
   },
   /** The seed's `run_simulation(i)`: one item per simulation, parameters fixed. */
   run10(_i: number): number {
-    return simulateWeather(taskContext(), 75, 5, 10);
+    return simulateWeather(taskContext().randomStream(), 75, 5, 10);
   },
   run100(_i: number): number {
-    return simulateWeather(taskContext(), 75, 5, 100);
+    return simulateWeather(taskContext().randomStream(), 75, 5, 100);
   },
 });
