@@ -9,6 +9,7 @@ export {
   AbortError,
   BackendUnavailableError,
   CacheError,
+  ChunkParseError,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,
