@@ -6,6 +6,33 @@
 
 export type { BroadcastControl, BroadcastHandle } from './broadcast.js';
 export {
+  type ChunkReducer,
+  type ColumnChunk,
+  type ColumnMinMax,
+  type ColumnMoments,
+  type ColumnSums,
+  columnMeans,
+  columnStats,
+  columnVariance,
+} from './chunks/column-stats.js';
+export type { ReduceChunksOptions } from './chunks/reduce.js';
+export {
+  type CsvOptions,
+  type CsvRecord,
+  chunks,
+  type FromIterableOptions,
+  type MatrixOptions,
+} from './chunks/sources.js';
+export type {
+  ArrayOf,
+  ChunkSource,
+  MatrixArray,
+  MatrixChunk,
+  MatrixDtype,
+  RecordChunk,
+  TextChunk,
+} from './chunks/types.js';
+export {
   AbortError,
   BackendUnavailableError,
   CacheError,
