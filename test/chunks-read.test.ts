@@ -171,11 +171,14 @@ describe('matrix ranges', () => {
       16,
     );
     assert.equal(ranges.length, 2);
+    const buffer = new ArrayBuffer(64); // larger than the chunk: the view covers the chunk only
     const first = await readMatrixChunk(
       reader as Extract<ReaderSpec, { kind: 'matrix' }>,
       ranges[1] as ByteRange,
+      buffer,
     );
     assert.ok(first.data instanceof Int32Array);
+    assert.equal(first.data.buffer, buffer);
     assert.deepEqual([...first.data], [-2147483648, 0]);
     assert.deepEqual([first.rows, first.columns, first.firstRow], [1, 2, 2]);
   });

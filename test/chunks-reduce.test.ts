@@ -70,6 +70,31 @@ for (const backend of backends) {
       }
     });
 
+    it('matrix: a chunk kept past its task is detached (its buffer is reused); a returned view is intact', async () => {
+      const values = new Float64Array(2 * 20).map((_, i) => i);
+      const path = file('reuse.f64', values);
+      const source = chunks.matrix(path, { columns: 2 });
+      await using one = backend.pool({ workers: 1 });
+      const lengths = await one.reduceChunks(source, {
+        map: tasks.keep,
+        combine: collect<number>,
+        initial: [],
+        chunkBytes: 16 * 4,
+      });
+      // Each chunk sees the data the chunk before kept: detached, so empty instead of overwritten.
+      assert.deepEqual(lengths.slice(1), [0, 0, 0, 0]);
+      const firstRows = await one.reduceChunks(source, {
+        map: tasks.firstRow,
+        combine: collect<Float64Array>,
+        initial: [],
+        chunkBytes: 16 * 4,
+      });
+      assert.deepEqual(
+        firstRows.map((row) => [...row]),
+        [0, 8, 16, 24, 32].map((i) => [i, i + 1]),
+      );
+    });
+
     it('ndjson: every record once, whatever the chunk size', async () => {
       const records = range(40).map((i) => ({ i, pad: 'x'.repeat(i % 7) }));
       const path = file('r.ndjson', records.map((r) => JSON.stringify(r)).join('\n'));

@@ -41,18 +41,20 @@ async function withFile<T>(path: string, use: (handle: FileHandle) => Promise<T>
   }
 }
 
-/** The rows of a matrix range, as a typed array of the file's dtype (native byte order). */
+/**
+ * The rows of a matrix range, read into `buffer` (at least the range's length) and viewed as a
+ * typed array of the file's dtype, in native byte order.
+ */
 export function readMatrixChunk(
   spec: Extract<ReaderSpec, { kind: 'matrix' }>,
   range: ByteRange,
+  buffer: ArrayBuffer,
 ): Promise<MatrixChunk<Float64Array | Float32Array | Int32Array>> {
   const length = range.end - range.start;
   const Kind = ARRAYS[spec.dtype];
-  // A fresh buffer per chunk: the task owns its chunk and may keep it (reusing one would let
-  // the next read overwrite what a task returned). Large allocations are zero pages until read.
-  const buffer = new ArrayBuffer(length);
   return withFile(spec.path, async (handle) => {
-    const read = await readFully(handle, new Uint8Array(buffer), range.start);
+    // Not zero-filled first: the read overwrites every byte, and a short read is an error.
+    const read = await readFully(handle, new Uint8Array(buffer, 0, length), range.start);
     if (read < length) {
       throw new ChunkParseError(
         spec.path,
@@ -60,10 +62,9 @@ export function readMatrixChunk(
         `the file ends ${length - read} bytes before this chunk does (byte ${range.end}); did it change after the call started?`,
       );
     }
-    const rowBytes = spec.columns * Kind.BYTES_PER_ELEMENT;
     return {
-      data: new Kind(buffer),
-      rows: length / rowBytes,
+      data: new Kind(buffer, 0, length / Kind.BYTES_PER_ELEMENT),
+      rows: length / (spec.columns * Kind.BYTES_PER_ELEMENT),
       columns: spec.columns,
       firstRow: range.firstRow ?? 0,
     };
@@ -74,13 +75,14 @@ export function readMatrixChunk(
 export function readTextRange(
   spec: Extract<ReaderSpec, { kind: 'ndjson' | 'csv' }>,
   range: ByteRange,
+  buffer: ArrayBuffer = new ArrayBuffer(range.end - range.start + 1),
 ): Promise<{ bytes: Buffer; firstByte: number }> {
   const atRecordStart = range.start === spec.dataStart;
   // One byte before the range tells whether a record starts exactly at `start`.
   const from = atRecordStart ? range.start : range.start - 1;
   const empty = { bytes: Buffer.alloc(0), firstByte: range.start };
   return withFile(spec.path, async (handle) => {
-    const head = Buffer.allocUnsafe(range.end - from);
+    const head = Buffer.from(buffer, 0, range.end - from);
     const read = await readFully(handle, head, from);
     const bytes = head.subarray(0, read);
     let first = 0;

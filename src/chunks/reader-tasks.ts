@@ -7,6 +7,7 @@
  */
 
 import { type AnyFunction, defineTasks } from '../tasks.js';
+import { readBuffer } from './buffers.js';
 import { readMatrixChunk, readTextRange } from './read.js';
 import { parseCsv, parseNdjson } from './text.js';
 import type { ByteRange, ReaderSpec } from './types.js';
@@ -16,16 +17,24 @@ export const readerTasks = defineTasks(import.meta.url, {
   chunkReader(map: AnyFunction, spec: ReaderSpec): AnyFunction {
     switch (spec.kind) {
       case 'matrix':
-        return async (range: ByteRange) => map(await readMatrixChunk(spec, range));
-      case 'ndjson':
         return async (range: ByteRange) => {
-          const { bytes, firstByte } = await readTextRange(spec, range);
-          return map({ records: parseNdjson(bytes, firstByte, spec.path), firstByte });
+          const buffer = readBuffer.take(range.end - range.start);
+          const result = await map(await readMatrixChunk(spec, range, buffer));
+          readBuffer.reclaim(buffer, result);
+          return result;
         };
+      case 'ndjson':
       case 'csv':
         return async (range: ByteRange) => {
-          const { bytes, firstByte } = await readTextRange(spec, range);
-          return map({ records: parseCsv(bytes, firstByte, spec), firstByte });
+          // One byte more than the range: the byte before it tells whether a record starts there.
+          const buffer = readBuffer.take(range.end - range.start + 1);
+          const { bytes, firstByte } = await readTextRange(spec, range, buffer);
+          const records =
+            spec.kind === 'ndjson'
+              ? parseNdjson(bytes, firstByte, spec.path)
+              : parseCsv(bytes, firstByte, spec);
+          readBuffer.reuse(buffer); // parsing copied everything out of it
+          return map({ records, firstByte });
         };
     }
   },
