@@ -2,6 +2,7 @@
 /** The `fanout` command line. */
 
 import { parseArgs } from 'node:util';
+import { outOfCoreCommand } from '../demos/out-of-core.js';
 import { weatherDemo } from '../demos/weather.js';
 import { resolveWorkers } from '../options.js';
 
@@ -76,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'demo':
+        if (rest[0] === 'out-of-core')
+          return await outOfCoreCommand(rest.slice(1), (line) => process.stdout.write(`${line}\n`));
         return await demo(rest);
       case undefined:
       case '--help':
