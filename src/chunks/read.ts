@@ -11,7 +11,9 @@
  * exactly once, by the range its first byte falls in.
  */
 
+import { closeSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { isMainThread } from 'node:worker_threads';
 import { ChunkParseError } from '../errors.js';
 import type { ByteRange, MatrixChunk, ReaderSpec } from './types.js';
 
@@ -21,21 +23,52 @@ const TAIL_STEP = 64 * 1024;
 
 const ARRAYS = { float64: Float64Array, float32: Float32Array, int32: Int32Array } as const;
 
-/** Fill `into` from `position`; returns the bytes read (fewer only at the end of the file). */
-async function readFully(handle: FileHandle, into: Uint8Array, position: number): Promise<number> {
-  let filled = 0;
-  while (filled < into.length) {
-    const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
+/** An open file that reads byte ranges; `read` fills `into` (fewer bytes only at the end of the file). */
+interface RangeFile {
+  read(into: Uint8Array, position: number): Promise<number>;
 }
 
-async function withFile<T>(path: string, use: (handle: FileHandle) => Promise<T>): Promise<T> {
-  const handle = await open(path, 'r');
+/**
+ * A worker thread reads synchronously: it runs one chunk at a time and has nothing else to do
+ * meanwhile, and a read in its own thread costs half of one handed to libuv's thread pool (an
+ * 8 MiB read from the page cache: ~0.7 ms against ~1.5 ms, measured). On the main thread (the
+ * inline backend) and in worker processes, where this module cannot tell it owns the thread,
+ * reads are asynchronous.
+ */
+const readInThisThread = !isMainThread;
+
+async function withFile<T>(path: string, use: (file: RangeFile) => Promise<T>): Promise<T> {
+  if (readInThisThread) {
+    const fd = openSync(path, 'r');
+    try {
+      return await use({
+        read: async (into, position) => {
+          let filled = 0;
+          while (filled < into.length) {
+            const got = readSync(fd, into, filled, into.length - filled, position + filled);
+            if (got === 0) break;
+            filled += got;
+          }
+          return filled;
+        },
+      });
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const handle: FileHandle = await open(path, 'r');
   try {
-    return await use(handle);
+    return await use({
+      read: async (into, position) => {
+        let filled = 0;
+        while (filled < into.length) {
+          const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        return filled;
+      },
+    });
   } finally {
     await handle.close();
   }
@@ -52,9 +85,9 @@ export function readMatrixChunk(
 ): Promise<MatrixChunk<Float64Array | Float32Array | Int32Array>> {
   const length = range.end - range.start;
   const Kind = ARRAYS[spec.dtype];
-  return withFile(spec.path, async (handle) => {
+  return withFile(spec.path, async (file) => {
     // Not zero-filled first: the read overwrites every byte, and a short read is an error.
-    const read = await readFully(handle, new Uint8Array(buffer, 0, length), range.start);
+    const read = await file.read(new Uint8Array(buffer, 0, length), range.start);
     if (read < length) {
       throw new ChunkParseError(
         spec.path,
@@ -81,9 +114,9 @@ export function readTextRange(
   // One byte before the range tells whether a record starts exactly at `start`.
   const from = atRecordStart ? range.start : range.start - 1;
   const empty = { bytes: Buffer.alloc(0), firstByte: range.start };
-  return withFile(spec.path, async (handle) => {
+  return withFile(spec.path, async (file) => {
     const head = Buffer.from(buffer, 0, range.end - from);
-    const read = await readFully(handle, head, from);
+    const read = await file.read(head, from);
     const bytes = head.subarray(0, read);
     let first = 0;
     if (!atRecordStart) {
@@ -100,7 +133,7 @@ export function readTextRange(
     let position = range.end;
     for (;;) {
       const piece = Buffer.allocUnsafe(TAIL_STEP);
-      const got = await readFully(handle, piece, position);
+      const got = await file.read(piece, position);
       const newline = piece.subarray(0, got).indexOf(NEWLINE);
       if (newline >= 0) {
         tail.push(piece.subarray(0, newline + 1));
