@@ -39,7 +39,7 @@ const { writeMatrixFile } = (await import(new URL('demos/out-of-core.js', dist).
 
 const MB = 1024 * 1024;
 const COLUMNS = 16;
-const CHUNK_BYTES = 8 * MB;
+const CHUNK_BYTES = 16 * MB;
 const HEAP_MB = 512;
 
 interface Measurement {
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     `reduceChunks vs a serial streaming loop: column sums of a float64 matrix (${COLUMNS} columns), ${CHUNK_BYTES / MB} MB chunks, ${workers} workers, heap capped at ${HEAP_MB} MB\n`,
   );
   console.log(
-    `${'file'.padEnd(9)}${'serial MB/s'.padStart(14)}${'parallel MB/s'.padStart(16)}${'speedup'.padStart(10)}${'CPU s/GB ser/par'.padStart(19)}${'peak RSS ser/par'.padStart(20)}`,
+    `${'file'.padEnd(9)}${'serial MB/s'.padStart(20)}${'parallel MB/s'.padStart(20)}${'speedup'.padStart(16)}${'CPU s/GB'.padStart(14)}${'peak RSS'.padStart(16)}\n${''.padEnd(9)}${'median (best)'.padStart(20)}${'median (best)'.padStart(20)}${'median (best)'.padStart(16)}${'ser / par'.padStart(14)}${'ser / par'.padStart(16)}`,
   );
   try {
     for (const sizeMb of sizes) {
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
         };
         rows.push(row);
         console.log(
-          `${`${sizeMb} MB`.padEnd(9)}${row.serialMbPerSecond.median.toFixed(0).padStart(14)}${row.parallelMbPerSecond.median.toFixed(0).padStart(16)}${`${row.speedup.median.toFixed(2)}×`.padStart(10)}${`${row.cpuSecondsPerGb.serial.toFixed(2)} / ${row.cpuSecondsPerGb.parallel.toFixed(2)}`.padStart(19)}${`${row.peakRssMb.serial.toFixed(0)} / ${row.peakRssMb.parallel.toFixed(0)} MB`.padStart(20)}`,
+          `${`${sizeMb} MB`.padEnd(9)}${`${row.serialMbPerSecond.median.toFixed(0)} (${row.serialMbPerSecond.best.toFixed(0)})`.padStart(20)}${`${row.parallelMbPerSecond.median.toFixed(0)} (${row.parallelMbPerSecond.best.toFixed(0)})`.padStart(20)}${`${row.speedup.median.toFixed(2)}× (${row.speedup.bestOverBest.toFixed(2)}×)`.padStart(16)}${`${row.cpuSecondsPerGb.serial.toFixed(2)} / ${row.cpuSecondsPerGb.parallel.toFixed(2)}`.padStart(14)}${`${row.peakRssMb.serial.toFixed(0)} / ${row.peakRssMb.parallel.toFixed(0)} MB`.padStart(16)}`,
         );
       } finally {
         rmSync(path, { force: true });
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
   }
   const loadAfter = loadavg();
   console.log(
-    `\nmedians of ${repeat} alternating runs (speedup: median of the per-pair ratios); peak RSS: the largest of the runs`,
+    `\nmedians of ${repeat} alternating runs, best in brackets (speedup: median of the per-pair ratios, and best over best);\nCPU: user + system time of the whole process per GB; peak RSS: the largest of the runs`,
   );
   console.log(
     `load average before/after: ${loadBefore[0]?.toFixed(1)} / ${loadAfter[0]?.toFixed(1)} on ${cpus().length} cores`,

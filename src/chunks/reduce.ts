@@ -47,7 +47,8 @@ export interface ReduceChunksOptions<C, P, A> {
    * File sources: the size of each chunk in bytes. A matrix chunk is rounded down to whole rows
    * (one row at least); a text chunk ends at the end of its last record. Not for `fromIterable`,
    * whose chunks hold `size` records.
-   * @default 8388608 (8 MiB)
+   * @default 16 MiB for matrices (fewer round trips; measured faster than 8 MiB), 4 MiB for CSV
+   * and NDJSON (parsed records take several times the bytes of their text)
    */
   chunkBytes?: number;
   /**
@@ -87,9 +88,6 @@ export interface PoolAccess {
   setup(callName: string, keys: readonly string[]): CallSetup;
   track(running: Promise<unknown>): void;
 }
-
-/** The default `chunkBytes`: large enough that a chunk's round trip is noise, small next to memory. */
-export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
 const KEYS = [
   'map',
@@ -167,9 +165,7 @@ async function run(
     );
   }
   const chunkBytes =
-    options.chunkBytes === undefined
-      ? DEFAULT_CHUNK_BYTES
-      : positiveInteger('chunkBytes', options.chunkBytes);
+    options.chunkBytes === undefined ? undefined : positiveInteger('chunkBytes', options.chunkBytes);
   const prefetch =
     options.prefetch === undefined ? pool.workers : nonNegativeInteger('prefetch', options.prefetch);
   if (fileSource) {

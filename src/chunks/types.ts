@@ -100,8 +100,8 @@ export interface ChunkSource<C> {
   readonly kind: 'matrix' | 'csv' | 'ndjson' | 'iterable';
   /** The file (an absolute path), or undefined for an iterable source. */
   readonly path: string | undefined;
-  /** @internal Plan the chunks (file sources cut ranges of about `chunkBytes`). */
-  readonly [planChunks]: (chunkBytes: number) => Promise<ChunkPlan>;
+  /** @internal Plan the chunks (file sources cut ranges of about `chunkBytes`, or their own default). */
+  readonly [planChunks]: (chunkBytes: number | undefined) => Promise<ChunkPlan>;
   /** @internal Type marker only: the chunk type. */
   readonly __chunk?: C;
 }

@@ -183,7 +183,7 @@ exact serial pass, report time, throughput and peak RSS, and remove the file.
   --size-mb N    size of the matrix file in MB (default 2048)
   --columns N    columns of the matrix (default 16)
   --workers N    workers: a positive integer, 'auto' or -1 (default 'auto')
-  --chunk-mb N   chunk size in MB (default 8)
+  --chunk-mb N   chunk size in MB (default 16)
   --heap-mb N    heap cap of the computing process, --max-old-space-size (default 512)
   --dir PATH     where to write the file (default the system's temporary folder)`;
 
@@ -231,7 +231,7 @@ export async function outOfCoreCommand(args: string[], out: (line: string) => vo
     sizeMb: positive('size-mb', values['size-mb'], 2048),
     columns: positive('columns', values.columns, 16),
     workers,
-    chunkMb: positive('chunk-mb', values['chunk-mb'], 8),
+    chunkMb: positive('chunk-mb', values['chunk-mb'], 16),
     heapMb: positive('heap-mb', values['heap-mb'], 512),
     dir: values.dir ?? tmpdir(),
     out,
