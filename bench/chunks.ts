@@ -6,8 +6,9 @@
  *   npm run bench:chunks                          # builds, runs, prints a table, writes bench/results/chunks.json
  *   npm run bench:chunks -- --sizes 64,128 --repeat 3
  *
- * Every measurement runs in a fresh child node process with its heap capped at 512 MB, so its
- * peak RSS (`resourceUsage().maxRSS`, main thread and worker threads) is its own. Serial and
+ * Every measurement runs in a fresh child node process (bench/chunks-child.mjs, plain JavaScript
+ * on dist/) with its heap capped at 512 MB, so its peak RSS (`resourceUsage().maxRSS`, main
+ * thread and worker threads) is its own. Serial and
  * parallel runs alternate, so both see the same load on a shared machine; the files are read
  * once before measuring, so both read from the page cache. The serial loop reads one chunk at a
  * time into one reused buffer and sums it with the same kernel the parallel map uses
@@ -16,25 +17,14 @@
  */
 
 import { execFile } from 'node:child_process';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import type * as Demo from '../src/demos/out-of-core.js';
-import type * as Fanout from '../src/index.js';
 
 const dist = new URL('../dist/', import.meta.url);
-const { Pool, chunks, columnStats } = (await import(new URL('index.js', dist).href)) as typeof Fanout;
 const { writeMatrixFile } = (await import(new URL('demos/out-of-core.js', dist).href)) as typeof Demo;
 
 const MB = 1024 * 1024;
@@ -50,84 +40,17 @@ interface Measurement {
   readonly firstSum: number;
 }
 
-interface Run {
-  readonly firstSum: number;
-  readonly seconds: number;
-  readonly cpuSeconds: number;
-}
-
-/** The serial baseline: one buffer, one chunk at a time, the same kernel as the parallel map. */
-function serial(path: string): Run {
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const rows = Math.floor(CHUNK_BYTES / (COLUMNS * 8));
-  const data = new Float64Array(rows * COLUMNS);
-  const bytes = new Uint8Array(data.buffer);
-  let total = columnStats.sum.initial;
-  const fd = openSync(path, 'r');
-  try {
-    for (let position = 0; ; ) {
-      const read = readSync(fd, bytes, 0, bytes.length, position);
-      if (read === 0) break;
-      position += read;
-      const chunk = {
-        data: data.subarray(0, read / 8),
-        rows: read / (COLUMNS * 8),
-        columns: COLUMNS,
-        firstRow: 0,
-      };
-      total = columnStats.sum.combine(total, columnStats.sum.map(chunk));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return {
-    firstSum: total.sum[0] as number,
-    seconds: (performance.now() - started) / 1000,
-    cpuSeconds: cpuSince(cpu),
-  };
-}
-
-async function parallel(path: string, workers: number): Promise<Run> {
-  await using pool = new Pool({ workers, resourceLimits: { maxOldGenerationSizeMb: HEAP_MB } });
-  // Start the workers and load the modules (a one-row chunk each) before the clock starts.
-  const warm = `${path}.warm`;
-  writeFileSync(warm, new Float64Array(workers * COLUMNS));
-  await pool.reduceChunks(chunks.matrix(warm, { columns: COLUMNS }), { ...columnStats.sum, chunkBytes: 1 });
-  rmSync(warm);
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const stats = await pool.reduceChunks(chunks.matrix(path, { columns: COLUMNS }), {
-    ...columnStats.sum,
-    chunkBytes: CHUNK_BYTES,
-  });
-  const seconds = (performance.now() - started) / 1000;
-  return { firstSum: stats.sum[0] as number, seconds, cpuSeconds: cpuSince(cpu) };
-}
-
-/** User + system CPU time of the whole process (every thread) since `start`, in seconds. */
-function cpuSince(start: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1e6;
-}
-
-/** In a child: measure one run and print it as JSON. */
-async function child(mode: string, path: string, workers: number): Promise<void> {
-  const run = mode === 'serial' ? serial(path) : await parallel(path, workers);
-  const result: Measurement = { ...run, peakRss: process.resourceUsage().maxRSS * 1024 };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
 async function measure(mode: 'serial' | 'parallel', path: string, workers: number): Promise<Measurement> {
-  const script = fileURLToPath(import.meta.url);
+  // Plain node: the child is JavaScript on dist/, with no TypeScript loader in its threads.
+  const child = fileURLToPath(new URL('./chunks-child.mjs', import.meta.url));
   const { stdout } = await promisify(execFile)(process.execPath, [
-    ...process.execArgv,
     `--max-old-space-size=${HEAP_MB}`,
-    script,
-    '--child',
+    child,
     mode,
     path,
     String(workers),
+    String(COLUMNS),
+    String(CHUNK_BYTES),
   ]);
   return JSON.parse(stdout) as Measurement;
 }
@@ -238,9 +161,4 @@ async function main(): Promise<void> {
   console.log('wrote bench/results/chunks.json');
 }
 
-const at = process.argv.indexOf('--child');
-if (at >= 0) {
-  await child(process.argv[at + 1] as string, process.argv[at + 2] as string, Number(process.argv[at + 3]));
-} else {
-  await main();
-}
+await main();

@@ -6,9 +6,10 @@
  * call's window is set explicitly (`preDispatch: workers + prefetch`): the scheduler never has
  * more than that many chunks dispatched and not yet folded. That is the memory bound:
  *
- * - File sources: an item is a byte range, and a worker reads it only when the task starts and
- *   drops it when the task returns. A worker runs one task at a time, so at most `workers`
- *   chunks are in memory, all in workers; the ranges queued behind them cost nothing.
+ * - File sources: an item is a byte range. A worker reads it when the task starts, into the one
+ *   read buffer it reuses from chunk to chunk (buffers.ts), and runs one task at a time, so at
+ *   most `workers` chunks are in memory, all in workers; the ranges queued behind them cost
+ *   nothing.
  * - `fromIterable`: chunks are grouped in the caller, so at most `workers + prefetch` of them
  *   (plus the one being filled) are held there, and the running ones are also copied into their
  *   workers.
