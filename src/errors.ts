@@ -198,6 +198,25 @@ export class CacheError extends FanoutError {
   }
 }
 
+/**
+ * `ERR_CHUNK_PARSE`: a chunked file does not hold what its source says (a malformed record, a
+ * partial row). Names the file and the byte offset where the bad record starts.
+ */
+export class ChunkParseError extends FanoutError {
+  /** The file, as given to the chunk source (resolved to an absolute path). */
+  readonly path: string;
+  /** Where the bad record (or partial row) starts, in bytes from the start of the file. */
+  readonly byteOffset: number;
+  /** What is wrong, without the location. */
+  readonly reason: string;
+  constructor(path: string, byteOffset: number, reason: string, options?: ErrorOptions) {
+    super('ERR_CHUNK_PARSE', `Cannot parse ${path} at byte ${byteOffset}: ${reason}`, options);
+    this.path = path;
+    this.byteOffset = byteOffset;
+    this.reason = reason;
+  }
+}
+
 /** `ERR_WAIT_TIMEOUT`: `asCompleted` waited longer than its `timeout` (the futures keep running). */
 export class WaitTimeoutError extends FanoutError {
   constructor(message: string) {

@@ -7,9 +7,37 @@
 export type { RedisBackendOptions } from './backends/redis/options.js';
 export type { BroadcastControl, BroadcastHandle } from './broadcast.js';
 export {
+  type ChunkReducer,
+  type ColumnChunk,
+  type ColumnMinMax,
+  type ColumnMoments,
+  type ColumnSums,
+  columnMeans,
+  columnStats,
+  columnVariance,
+} from './chunks/column-stats.js';
+export type { ReduceChunksOptions } from './chunks/reduce.js';
+export {
+  type CsvOptions,
+  type CsvRecord,
+  chunks,
+  type FromIterableOptions,
+  type MatrixOptions,
+} from './chunks/sources.js';
+export type {
+  ArrayOf,
+  ChunkSource,
+  MatrixArray,
+  MatrixChunk,
+  MatrixDtype,
+  RecordChunk,
+  TextChunk,
+} from './chunks/types.js';
+export {
   AbortError,
   BackendUnavailableError,
   CacheError,
+  ChunkParseError,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,

@@ -10,6 +10,8 @@ import { RedisEngine } from './backends/redis/engine.js';
 import { isRedisBackend, resolveRedisOptions } from './backends/redis/options.js';
 import { threadsBackend } from './backends/threads.js';
 import type { BroadcastHandle } from './broadcast.js';
+import { type ReduceChunksOptions, reduceChunks } from './chunks/reduce.js';
+import type { ChunkSource } from './chunks/types.js';
 import { containsSharedMemory, findUncloneable } from './codec/cloneable.js';
 import { WorkerSet } from './dispatch/worker-set.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError, PoolClosedError } from './errors.js';
@@ -379,6 +381,51 @@ export class Pool {
       }
     }
     return this.#engine.broadcast(value);
+  }
+
+  /**
+   * Map-reduce over data larger than memory: `map` each chunk of `source` in a worker (a file
+   * chunk is read by the worker itself, by byte range), and fold the partial results with
+   * `combine` in the caller as they arrive. At most `workers + prefetch` chunks are in flight,
+   * whatever the size of the input. See `chunks` for the sources and `columnStats` for ready
+   * reducers.
+   *
+   * @example
+   * ```ts
+   * import { chunks, columnMeans, columnStats, Pool } from 'fanout';
+   *
+   * await using pool = new Pool();
+   * const source = chunks.matrix('big.f64', { columns: 8 });
+   * const means = columnMeans(await pool.reduceChunks(source, columnStats.sum));
+   * const errors = await pool.reduceChunks(chunks.ndjson('log.ndjson'), {
+   *   map: tasks.countErrors,            // ({ records }) => number, in a task module
+   *   combine: (total: number, n: number) => total + n,
+   *   initial: 0,
+   *   ordered: false,                    // addition of integers: any order gives the same
+   * });
+   * ```
+   */
+  reduceChunks<C, P, A>(
+    source: ChunkSource<C>,
+    options: ReduceChunksOptions<C, P, A> & { initial: A },
+  ): Promise<A>;
+  reduceChunks<C, P>(
+    source: ChunkSource<C>,
+    options: ReduceChunksOptions<C, P, Awaited<P>>,
+  ): Promise<Awaited<P> | undefined>;
+  reduceChunks(
+    source: ChunkSource<unknown>,
+    options: ReduceChunksOptions<unknown, unknown, unknown>,
+  ): Promise<unknown> {
+    return reduceChunks(
+      {
+        workers: this.workers,
+        setup: (callName, keys) => this.setup(callName, false, keys),
+        track: (running) => this.track(running),
+      },
+      source,
+      options,
+    );
   }
 
   /** `await using pool = new Pool()` closes it at the end of the scope. */

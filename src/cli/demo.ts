@@ -32,6 +32,8 @@ Demos of the seed experiments:
                  concurrency vs worker threads
   amdahl         seed 002's Amdahl's law: a known serial part at 1..N workers, the fitted
                  parallel fraction, and the speedup it predicts on bigger machines
+  out-of-core    seed 004's question: column means of a matrix file larger than the heap,
+                 in chunks, in parallel (its own flags: fanout demo out-of-core --help)
 
   --report FILE  also write a self-contained HTML report (charts, tables)
   --workers N    workers: a positive integer, 'auto', -1, -2 (default: every core)
@@ -47,6 +49,14 @@ const COMMON = {
 
 export async function demoCommand(args: string[]): Promise<number> {
   const name = args.find((a) => !a.startsWith('-'));
+  if (name === 'out-of-core') {
+    // It runs its measured part in a heap-capped child process, so it has its own command.
+    const { outOfCoreCommand } = await import('../demos/out-of-core.js');
+    return await outOfCoreCommand(
+      args.filter((a) => a !== name),
+      (line) => process.stdout.write(`${line}\n`),
+    );
+  }
   const load = name ? demos[name] : undefined;
   if (!load) {
     if (args.includes('--help') || args.includes('-h')) {

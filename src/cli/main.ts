@@ -14,7 +14,8 @@ const USAGE = `Usage: fanout <command> [options]
 Commands:
   run <module> <task>       run a task over JSON lines: one value in, one result out
   profile <module> <task>   measure a task at 1..N workers, fit Amdahl's law, suggest settings
-  demo <name>               the seed experiments: weather, timeline, marshaling, strings, io, amdahl
+  demo <name>               the seed experiments: weather, timeline, marshaling, strings, io,
+                            amdahl, out-of-core
   worker                    run tasks for pools on the redis backend (--redis URL --tasks FILE)
 
 Run 'fanout <command> --help' for a command's options.`;

@@ -1,0 +1,276 @@
+/**
+ * Ready reducers for the seed's question (the mean of each column of a matrix too big for
+ * memory) and its relatives: counts, sums, min/max, and mean with variance. Each is a map task,
+ * registered here so workers import it, plus a combine function and an initial value, ready to
+ * pass to `pool.reduceChunks`.
+ *
+ * Variance uses per-chunk two-pass moments (mean, then squared deviations with the rounding
+ * correction of the corrected two-pass algorithm), merged with the pairwise update of Chan,
+ * Golub and LeVeque (1979): stable where the textbook sum-of-squares formula loses every digit
+ * (a large mean, a small spread).
+ */
+
+import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { checkKnownKeys, nonNegativeInteger } from '../options.js';
+import { defineTasks, type TaskRef } from '../tasks.js';
+import type { MatrixArray, MatrixChunk } from './types.js';
+
+/**
+ * What the column statistics accept: rows of a matrix, or records that are arrays of numbers
+ * (a CSV source with `numeric: true`, NDJSON arrays, iterable records).
+ */
+export type ColumnChunk = MatrixChunk<MatrixArray> | { readonly records: readonly (readonly number[])[] };
+
+/** Column sums and the number of rows they add up. */
+export interface ColumnSums {
+  readonly count: number;
+  readonly sum: Float64Array;
+}
+
+/** Column minima and maxima (NaN when the column holds a NaN, as numpy's min/max). */
+export interface ColumnMinMax {
+  readonly count: number;
+  readonly min: Float64Array;
+  readonly max: Float64Array;
+}
+
+/** Column means and sums of squared deviations from them (`m2`): what variance is made of. */
+export interface ColumnMoments {
+  readonly count: number;
+  readonly mean: Float64Array;
+  readonly m2: Float64Array;
+}
+
+/** A map task, a combine function and an initial value: the options `pool.reduceChunks` needs. */
+export interface ChunkReducer<C, P, A> {
+  readonly map: TaskRef<(chunk: C) => P>;
+  readonly combine: (accumulator: A, partial: P) => A;
+  readonly initial: A;
+}
+
+interface Block {
+  readonly data: ArrayLike<number>;
+  readonly rows: number;
+  readonly columns: number;
+}
+
+/** A chunk as row-major numbers (records are copied into a Float64Array, checked on the way). */
+function blockOf(chunk: ColumnChunk): Block {
+  if ('data' in chunk) return chunk;
+  const { records } = chunk;
+  const first = records[0];
+  if (first === undefined) return { data: new Float64Array(0), rows: 0, columns: 0 };
+  const columns = first.length;
+  const data = new Float64Array(records.length * columns);
+  for (let r = 0; r < records.length; r++) {
+    const record = records[r];
+    if (!Array.isArray(record) || record.length !== columns) {
+      throw new InvalidArgValueError(
+        `Column statistics need records that are arrays of ${columns} numbers, as the chunk's first; record ${r} of the chunk is ${Array.isArray(record) ? `an array of ${record.length}` : typeof record}`,
+      );
+    }
+    for (let c = 0; c < columns; c++) {
+      const value = record[c];
+      if (typeof value !== 'number') {
+        throw new InvalidArgTypeError(
+          `Column statistics need numbers; record ${r} of the chunk has a ${typeof value} in column ${c}`,
+        );
+      }
+      data[r * columns + c] = value;
+    }
+  }
+  return { data, rows: records.length, columns };
+}
+
+function sumsOf({ data, rows, columns }: Block): Float64Array {
+  const sum = new Float64Array(columns);
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++, i++) sum[c] = (sum[c] as number) + (data[i] as number);
+  }
+  return sum;
+}
+
+function minMaxOf(block: Block): ColumnMinMax {
+  const { data, rows, columns } = block;
+  const min = new Float64Array(columns).fill(Number.POSITIVE_INFINITY);
+  const max = new Float64Array(columns).fill(Number.NEGATIVE_INFINITY);
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++, i++) {
+      const v = data[i] as number;
+      if (v < (min[c] as number)) min[c] = v;
+      if (v > (max[c] as number)) max[c] = v;
+      // A NaN sticks: no comparison with it is true afterwards.
+      else if (Number.isNaN(v)) min[c] = max[c] = v;
+    }
+  }
+  return { count: rows, min, max };
+}
+
+function momentsOf(block: Block): ColumnMoments {
+  const { data, rows, columns } = block;
+  const mean = sumsOf(block);
+  for (let c = 0; c < columns; c++) mean[c] = (mean[c] as number) / rows;
+  const m2 = new Float64Array(columns);
+  const drift = new Float64Array(columns);
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++, i++) {
+      const d = (data[i] as number) - (mean[c] as number);
+      m2[c] = (m2[c] as number) + d * d;
+      drift[c] = (drift[c] as number) + d;
+    }
+  }
+  // The deviations should sum to 0; what they sum to is the rounding error of the mean. (The
+  // correction cannot exceed m2 in exact arithmetic; the clamp keeps rounding from going below 0.)
+  for (let c = 0; c < columns; c++) {
+    m2[c] = Math.max(0, (m2[c] as number) - (drift[c] as number) ** 2 / rows);
+  }
+  return { count: rows, mean, m2 };
+}
+
+function sameColumns(a: Float64Array, b: Float64Array): void {
+  if (a.length !== b.length) {
+    throw new InvalidArgValueError(
+      `Cannot combine column statistics of ${a.length} and ${b.length} columns: do all the records have the same length?`,
+    );
+  }
+}
+
+/** Add two column sums (a new object; the arguments are left as they are). */
+function combineSums(a: ColumnSums, b: ColumnSums): ColumnSums {
+  if (a.count === 0) return b;
+  if (b.count === 0) return a;
+  sameColumns(a.sum, b.sum);
+  const sum = new Float64Array(a.sum.length);
+  for (let c = 0; c < sum.length; c++) sum[c] = (a.sum[c] as number) + (b.sum[c] as number);
+  return { count: a.count + b.count, sum };
+}
+
+function combineMinMax(a: ColumnMinMax, b: ColumnMinMax): ColumnMinMax {
+  if (a.count === 0) return b;
+  if (b.count === 0) return a;
+  sameColumns(a.min, b.min);
+  const min = new Float64Array(a.min.length);
+  const max = new Float64Array(a.max.length);
+  // Math.min and Math.max give NaN when either side is NaN, as the per-chunk pass does.
+  for (let c = 0; c < min.length; c++) {
+    min[c] = Math.min(a.min[c] as number, b.min[c] as number);
+    max[c] = Math.max(a.max[c] as number, b.max[c] as number);
+  }
+  return { count: a.count + b.count, min, max };
+}
+
+/** Merge the moments of two disjoint sets of rows (Chan, Golub & LeVeque's pairwise update). */
+function combineMoments(a: ColumnMoments, b: ColumnMoments): ColumnMoments {
+  if (a.count === 0) return b;
+  if (b.count === 0) return a;
+  sameColumns(a.mean, b.mean);
+  const n = a.count + b.count;
+  const mean = new Float64Array(a.mean.length);
+  const m2 = new Float64Array(a.mean.length);
+  for (let c = 0; c < mean.length; c++) {
+    const delta = (b.mean[c] as number) - (a.mean[c] as number);
+    mean[c] = (a.mean[c] as number) + (delta * b.count) / n;
+    m2[c] = (a.m2[c] as number) + (b.m2[c] as number) + ((delta * delta * a.count) / n) * b.count;
+  }
+  return { count: n, mean, m2 };
+}
+
+const statTasks = defineTasks(import.meta.url, {
+  /** Rows of a matrix chunk, or records of any other chunk. */
+  count(chunk: { readonly rows: number } | { readonly records: readonly unknown[] }): number {
+    return 'rows' in chunk ? chunk.rows : chunk.records.length;
+  },
+  sum(chunk: ColumnChunk): ColumnSums {
+    const block = blockOf(chunk);
+    return { count: block.rows, sum: sumsOf(block) };
+  },
+  minMax(chunk: ColumnChunk): ColumnMinMax {
+    return minMaxOf(blockOf(chunk));
+  },
+  moments(chunk: ColumnChunk): ColumnMoments {
+    const block = blockOf(chunk);
+    return block.rows === 0 ? EMPTY_MOMENTS : momentsOf(block);
+  },
+});
+
+const EMPTY_SUMS: ColumnSums = Object.freeze({ count: 0, sum: new Float64Array(0) });
+const EMPTY_MIN_MAX: ColumnMinMax = Object.freeze({
+  count: 0,
+  min: new Float64Array(0),
+  max: new Float64Array(0),
+});
+const EMPTY_MOMENTS: ColumnMoments = Object.freeze({
+  count: 0,
+  mean: new Float64Array(0),
+  m2: new Float64Array(0),
+});
+
+/**
+ * Ready reducers for `pool.reduceChunks`: each is `{ map, combine, initial }`, where `map` is a
+ * task of fanout's own (it runs in the workers) and `combine` merges partial results in the
+ * caller. They accept matrix chunks and chunks of number-array records. An empty source gives
+ * `count: 0` and empty arrays. NaN propagates, as in numpy.
+ *
+ * - `count`: rows or records, a number (works on every source).
+ * - `sum`: `{ count, sum }`; `columnMeans(stats)` divides.
+ * - `minMax`: `{ count, min, max }`.
+ * - `moments`: `{ count, mean, m2 }`, merged with Chan et al.'s stable update;
+ *   `columnVariance(stats, { ddof })`.
+ *
+ * The combines are pure and exact in the order given: with `ordered: true` (the default), a
+ * file gives the same bits on every run, whatever the number of workers or the backend.
+ *
+ * @example
+ * ```ts
+ * const source = chunks.matrix('big.f64', { columns: 8 });
+ * const sums = await pool.reduceChunks(source, columnStats.sum);
+ * const stats = await pool.reduceChunks(source, { ...columnStats.moments, chunkBytes: 16 << 20 });
+ * console.log(columnMeans(sums), columnVariance(stats, { ddof: 1 }));
+ * ```
+ */
+export const columnStats: {
+  readonly count: ChunkReducer<
+    { readonly rows: number } | { readonly records: readonly unknown[] },
+    number,
+    number
+  >;
+  readonly sum: ChunkReducer<ColumnChunk, ColumnSums, ColumnSums>;
+  readonly minMax: ChunkReducer<ColumnChunk, ColumnMinMax, ColumnMinMax>;
+  readonly moments: ChunkReducer<ColumnChunk, ColumnMoments, ColumnMoments>;
+} = Object.freeze({
+  count: Object.freeze({ map: statTasks.count, combine: (a: number, b: number) => a + b, initial: 0 }),
+  sum: Object.freeze({ map: statTasks.sum, combine: combineSums, initial: EMPTY_SUMS }),
+  minMax: Object.freeze({ map: statTasks.minMax, combine: combineMinMax, initial: EMPTY_MIN_MAX }),
+  moments: Object.freeze({ map: statTasks.moments, combine: combineMoments, initial: EMPTY_MOMENTS }),
+});
+
+/**
+ * The mean of each column, from `columnStats.sum` or `columnStats.moments` results.
+ *
+ * @example
+ * ```ts
+ * const means = columnMeans(await pool.reduceChunks(chunks.matrix(path, { columns: 8 }), columnStats.sum));
+ * ```
+ */
+export function columnMeans(stats: ColumnSums | ColumnMoments): Float64Array {
+  if ('mean' in stats) return Float64Array.from(stats.mean);
+  return stats.sum.map((s) => s / stats.count);
+}
+
+/**
+ * The variance of each column, from `columnStats.moments` results: `m2 / (count - ddof)`
+ * (`ddof: 0`, the default, is the population variance, numpy's default; `ddof: 1` the sample
+ * variance). NaN where `count <= ddof`.
+ *
+ * @example
+ * ```ts
+ * const stats = await pool.reduceChunks(chunks.csv('x.csv', { header: 'skip', numeric: true }), columnStats.moments);
+ * const sd = columnVariance(stats, { ddof: 1 }).map(Math.sqrt);
+ * ```
+ */
+export function columnVariance(stats: ColumnMoments, options: { ddof?: number } = {}): Float64Array {
+  checkKnownKeys('the columnVariance options', options, ['ddof']);
+  const ddof = options.ddof === undefined ? 0 : nonNegativeInteger('ddof', options.ddof);
+  const dof = stats.count - ddof;
+  return stats.m2.map((m) => (dof > 0 ? m / dof : Number.NaN));
+}

@@ -1,0 +1,362 @@
+/**
+ * `chunks`: the sources `pool.reduceChunks` reads. Making a source only checks its options; the
+ * file is looked at (its size, a CSV header) when a call starts, and only its metadata: the
+ * chunks themselves are read by the workers (see read.ts), or for `fromIterable` grouped here
+ * as the scheduler asks for them.
+ */
+
+import { open, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ChunkParseError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { boolean, checkKnownKeys, nonNegativeInteger, oneOf, positiveInteger, show } from '../options.js';
+import { assertIterable } from '../scheduler/input.js';
+import { parseCsvHeader } from './text.js';
+import {
+  type ArrayOf,
+  type ByteRange,
+  type ChunkPlan,
+  type ChunkSource,
+  type MatrixChunk,
+  type MatrixDtype,
+  planChunks,
+  type RecordChunk,
+  type TextChunk,
+} from './types.js';
+
+const BYTES_PER_ELEMENT: Record<MatrixDtype, number> = { float64: 8, float32: 4, int32: 4 };
+
+/**
+ * Default chunk sizes. A matrix chunk costs its bytes and one round trip: 16 MiB makes the trip
+ * noise (2 × 16 MiB summed in parallel ran faster than 2 × 8 MiB on the development VM). A text
+ * chunk becomes strings and objects several times its size, so it is smaller.
+ */
+const MATRIX_CHUNK_BYTES = 16 * 1024 * 1024;
+const TEXT_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** Options of `chunks.matrix`. */
+export interface MatrixOptions<D extends MatrixDtype = MatrixDtype> {
+  /** Values per row. */
+  columns: number;
+  /**
+   * The element type, in the machine's native byte order (little-endian on x86-64 and arm64, as
+   * numpy's `tofile` writes there).
+   * @default 'float64'
+   */
+  dtype?: D;
+  /**
+   * Bytes to skip at the start of the file (a header, such as an `.npy` file's).
+   * @default 0
+   */
+  offset?: number;
+}
+
+/** Options of `chunks.csv`. */
+export interface CsvOptions {
+  /**
+   * The field separator, one character.
+   * @default ','
+   */
+  delimiter?: string;
+  /**
+   * `false`: every line is a record, an array of fields. `true`: the first line names the
+   * columns and records are objects keyed by those names. `'skip'`: the first line is a header
+   * and records stay arrays. With a header, every record must have as many fields as it has.
+   * @default false
+   */
+  header?: boolean | 'skip';
+  /**
+   * Parse every field as a number (an empty field is `NaN`; anything else that is not a number
+   * is a `ChunkParseError`).
+   * @default false
+   */
+  numeric?: boolean;
+}
+
+type CsvValue<O> = O extends { numeric: true } ? number : string;
+/** The record type of a CSV source with options `O`. */
+export type CsvRecord<O> = O extends { header: true } ? Record<string, CsvValue<O>> : CsvValue<O>[];
+
+/** Options of `chunks.fromIterable`. */
+export interface FromIterableOptions {
+  /** Records per chunk. */
+  size: number;
+}
+
+function filePath(path: unknown, what: string): string {
+  if (path instanceof URL) return fileURLToPath(path);
+  if (typeof path !== 'string' || path === '') {
+    throw new InvalidArgTypeError(
+      `Expected the path of ${what} to be a non-empty string or a file URL, got ${show(path)}`,
+    );
+  }
+  return resolve(path);
+}
+
+/** The file's size; it must be a regular file (a pipe has no byte ranges). */
+async function fileSize(path: string): Promise<number> {
+  const info = await stat(path);
+  if (!info.isFile()) {
+    throw new InvalidArgValueError(`${path} is not a regular file: chunked reading needs byte ranges`);
+  }
+  return info.size;
+}
+
+function* matrixRanges(
+  dataStart: number,
+  totalRows: number,
+  rowBytes: number,
+  chunkBytes: number,
+): Generator<ByteRange> {
+  // Whole rows only, at least one per chunk (a row wider than `chunkBytes` is a chunk alone).
+  const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / rowBytes));
+  for (let row = 0; row < totalRows; row += rowsPerChunk) {
+    const start = dataStart + row * rowBytes;
+    yield { start, end: start + Math.min(rowsPerChunk, totalRows - row) * rowBytes, firstRow: row };
+  }
+}
+
+function* textRanges(dataStart: number, size: number, chunkBytes: number): Generator<ByteRange> {
+  for (let start = dataStart; start < size; start += chunkBytes) {
+    yield { start, end: Math.min(size, start + chunkBytes) };
+  }
+}
+
+/**
+ * A binary file of a fixed-width numeric matrix, row-major, with no separators. Each chunk is a
+ * run of whole rows, read by the worker that maps it.
+ *
+ * @example
+ * ```ts
+ * const source = chunks.matrix('data.f64', { columns: 16 });          // float64
+ * const stats = await pool.reduceChunks(source, columnStats.sum);
+ * const means = columnMeans(stats);
+ * ```
+ */
+function matrix<D extends MatrixDtype = 'float64'>(
+  path: string | URL,
+  options: MatrixOptions<D>,
+): ChunkSource<MatrixChunk<ArrayOf<D>>> {
+  const file = filePath(path, 'chunks.matrix');
+  checkKnownKeys('the chunks.matrix options', options, ['columns', 'dtype', 'offset']);
+  const columns = positiveInteger('columns', options.columns);
+  const dtype =
+    options.dtype === undefined ? 'float64' : oneOf('dtype', options.dtype, ['float64', 'float32', 'int32']);
+  const offset = options.offset === undefined ? 0 : nonNegativeInteger('offset', options.offset);
+  const rowBytes = columns * BYTES_PER_ELEMENT[dtype];
+  return {
+    kind: 'matrix',
+    path: file,
+    async [planChunks](chunkBytes = MATRIX_CHUNK_BYTES): Promise<ChunkPlan> {
+      const size = await fileSize(file);
+      if (size < offset) {
+        throw new ChunkParseError(
+          file,
+          size,
+          `the file has ${size} bytes, fewer than the \`offset\` of ${offset}`,
+        );
+      }
+      const totalRows = Math.floor((size - offset) / rowBytes);
+      const partial = (size - offset) % rowBytes;
+      if (partial !== 0) {
+        throw new ChunkParseError(
+          file,
+          offset + totalRows * rowBytes,
+          `${partial} bytes at the end are not a whole row (${columns} × ${dtype} = ${rowBytes} bytes per row); check \`columns\`, \`dtype\` and \`offset\``,
+        );
+      }
+      return {
+        items: matrixRanges(offset, totalRows, rowBytes, chunkBytes),
+        reader: { kind: 'matrix', path: file, dtype, columns },
+      };
+    },
+  };
+}
+
+/**
+ * A text file of one JSON value per line (NDJSON, JSON Lines), split into byte ranges that
+ * each worker resolves to whole records (blank lines are skipped). A chunk says where it starts
+ * in bytes (`firstByte`), not its first record's number: that would take a pass over the whole
+ * file first.
+ *
+ * @example
+ * ```ts
+ * const source = chunks.ndjson<{ user: string; ms: number }>('events.ndjson');
+ * const slow = await pool.reduceChunks(source, {
+ *   map: tasks.countSlow,                      // ({ records }) => records.filter((r) => r.ms > 500).length
+ *   combine: (a: number, b: number) => a + b,
+ *   initial: 0,
+ * });
+ * ```
+ */
+function ndjson<R = unknown>(path: string | URL): ChunkSource<TextChunk<R>> {
+  const file = filePath(path, 'chunks.ndjson');
+  return {
+    kind: 'ndjson',
+    path: file,
+    async [planChunks](chunkBytes = TEXT_CHUNK_BYTES): Promise<ChunkPlan> {
+      const size = await fileSize(file);
+      return { items: textRanges(0, size, chunkBytes), reader: { kind: 'ndjson', path: file, dataStart: 0 } };
+    },
+  };
+}
+
+/** The first line of a file (without its newline) and where the next one starts. */
+async function firstLine(path: string): Promise<{ line: string; next: number }> {
+  const handle = await open(path, 'r');
+  try {
+    const pieces: Buffer[] = [];
+    let position = 0;
+    for (;;) {
+      const piece = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await handle.read(piece, 0, piece.length, position);
+      const newline = piece.subarray(0, bytesRead).indexOf(10);
+      if (newline >= 0 || bytesRead === 0) {
+        pieces.push(piece.subarray(0, newline >= 0 ? newline : bytesRead));
+        const length = position + (newline >= 0 ? newline + 1 : bytesRead);
+        let line = Buffer.concat(pieces).toString('utf8');
+        if (line.endsWith('\r')) line = line.slice(0, -1);
+        if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+        return { line, next: length };
+      }
+      pieces.push(piece.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A CSV file, split into byte ranges that each worker resolves to whole lines. Quoted fields
+ * (RFC 4180) may hold delimiters and `""`, but not newlines: a range boundary is found by looking
+ * for a newline. With a header, the caller reads the first line when the call starts (only that
+ * line). Like NDJSON chunks, a chunk gives its `firstByte`.
+ *
+ * @example
+ * ```ts
+ * const source = chunks.csv('prices.csv', { header: 'skip', numeric: true }); // records: number[]
+ * const stats = await pool.reduceChunks(source, columnStats.moments);
+ * ```
+ */
+function csv<const O extends CsvOptions = Record<never, never>>(
+  path: string | URL,
+  options?: O,
+): ChunkSource<TextChunk<CsvRecord<O>>> {
+  const file = filePath(path, 'chunks.csv');
+  const given: CsvOptions = options ?? {};
+  checkKnownKeys('the chunks.csv options', given, ['delimiter', 'header', 'numeric']);
+  const delimiter = given.delimiter ?? ',';
+  if (typeof delimiter !== 'string') {
+    throw new InvalidArgTypeError(`Expected \`delimiter\` to be a string, got ${show(delimiter)}`);
+  }
+  if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
+    throw new InvalidArgValueError(
+      `Expected \`delimiter\` to be one character other than a quote or a newline, got ${show(delimiter)}`,
+    );
+  }
+  const header = given.header ?? false;
+  if (header !== 'skip' && typeof header !== 'boolean') {
+    throw new InvalidArgTypeError(`Expected \`header\` to be true, false or 'skip', got ${show(header)}`);
+  }
+  const numeric = given.numeric === undefined ? false : boolean('numeric', given.numeric);
+  return {
+    kind: 'csv',
+    path: file,
+    async [planChunks](chunkBytes = TEXT_CHUNK_BYTES): Promise<ChunkPlan> {
+      const size = await fileSize(file);
+      let names: string[] | undefined;
+      let dataStart = 0;
+      if (header !== false && size > 0) {
+        const first = await firstLine(file);
+        names = parseCsvHeader(first.line, delimiter, file);
+        dataStart = first.next;
+      }
+      return {
+        items: textRanges(dataStart, size, chunkBytes),
+        reader: {
+          kind: 'csv',
+          path: file,
+          dataStart,
+          delimiter,
+          names: header === true ? names : undefined,
+          fields: names?.length,
+          numeric,
+        },
+      };
+    },
+  };
+}
+
+async function* grouped<R>(
+  records: Iterable<R> | AsyncIterable<R>,
+  size: number,
+): AsyncGenerator<RecordChunk<R>> {
+  let chunk: R[] = [];
+  let firstRecord = 0;
+  for await (const record of records) {
+    chunk.push(record);
+    if (chunk.length === size) {
+      yield { records: chunk, firstRecord };
+      firstRecord += size;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield { records: chunk, firstRecord };
+}
+
+/**
+ * Records from any iterable or async iterable (a database cursor, a line reader, a generator),
+ * grouped into chunks of `size` records in the caller and sent to the workers. The iterable is
+ * read only as fast as chunks are needed, so at most `workers + prefetch` chunks (plus the one
+ * being filled) are held at a time. Each chunk knows its first record's number.
+ *
+ * @example
+ * ```ts
+ * import { createInterface } from 'node:readline';
+ * const lines = createInterface({ input: process.stdin });
+ * const words = await pool.reduceChunks(chunks.fromIterable(lines, { size: 10_000 }), {
+ *   map: tasks.countWords,                     // ({ records }) => number
+ *   combine: (a: number, b: number) => a + b,
+ *   initial: 0,
+ * });
+ * ```
+ */
+function fromIterable<R>(
+  records: Iterable<R> | AsyncIterable<R>,
+  options: FromIterableOptions,
+): ChunkSource<RecordChunk<R>> {
+  assertIterable(records, 'records');
+  checkKnownKeys('the chunks.fromIterable options', options, ['size']);
+  const size = positiveInteger('size', options.size);
+  let planned = false;
+  return {
+    kind: 'iterable',
+    path: undefined,
+    async [planChunks](): Promise<ChunkPlan> {
+      // An iterator can be read once: a second call would silently see only what is left.
+      if (planned && !Array.isArray(records)) {
+        throw new InvalidArgValueError(
+          'This chunks.fromIterable source was already used: make a new one per call',
+        );
+      }
+      planned = true;
+      return { items: grouped(records, size), reader: undefined };
+    },
+  };
+}
+
+/**
+ * Chunk sources for `pool.reduceChunks`: binary matrices, CSV and NDJSON files (read by the
+ * workers, by byte range), and any iterable (grouped in the caller).
+ *
+ * @example
+ * ```ts
+ * import { chunks, columnMeans, columnStats, Pool } from 'fanout';
+ *
+ * await using pool = new Pool();
+ * const sums = await pool.reduceChunks(chunks.matrix('big.f64', { columns: 8 }), columnStats.sum);
+ * console.log(columnMeans(sums));
+ * ```
+ */
+export const chunks = { matrix, csv, ndjson, fromIterable } as const;
