@@ -41,5 +41,7 @@ export interface BenchRecord {
   readonly peakRssMb?: number;
   /** The machine's 1-minute load average when the row finished (2 cores: above 2, others were competing). */
   readonly loadAverage?: number;
+  /** joblib rows: the mean final temperature of the last timed run, a check that the work was done. */
+  readonly meanTemperature?: number;
   readonly note?: string;
 }

@@ -63,7 +63,7 @@ def timed(run, fn, sims):
     results = run(fn, sims)
     seconds = time.perf_counter() - start
     assert len(results) == sims
-    return seconds
+    return seconds, statistics.fmean(results)
 
 
 def measure(workload, fn, sims, repeat, workers):
@@ -71,8 +71,10 @@ def measure(workload, fn, sims, repeat, workers):
     serial(fn, min(sims, WARM_ITEMS))
     serial_runs, parallel_runs = [], []
     for r in range(repeat):
-        serial_runs.append(timed(serial, fn, sims))
-        parallel_runs.append(timed(parallel, fn, sims))
+        seconds, serial_mean = timed(serial, fn, sims)
+        serial_runs.append(seconds)
+        seconds, parallel_mean = timed(parallel, fn, sims)
+        parallel_runs.append(seconds)
         print(
             f"  [joblib {workload}] run {r + 1}/{repeat}: serial {serial_runs[-1]:.3f} s, "
             f"joblib {parallel_runs[-1]:.3f} s",
@@ -95,6 +97,7 @@ def measure(workload, fn, sims, repeat, workers):
             "speedupVsSerial": 1,
             "efficiency": 1,
             "samples": serial_runs,
+            "meanTemperature": serial_mean,
             "note": f"the seed's serial loop; {note}",
         },
         {
@@ -108,6 +111,7 @@ def measure(workload, fn, sims, repeat, workers):
             "perItemOverheadNs": (parallel_s * workers - serial_s) / sims * 1e9,
             "serialSeconds": serial_s,
             "samples": parallel_runs,
+            "meanTemperature": parallel_mean,
             "note": f"Parallel(n_jobs=-1) vs the Python serial loop; {note}",
         },
     ]
