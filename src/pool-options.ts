@@ -80,7 +80,7 @@ export interface PoolOptions extends CallDefaults {
 /** Options every call accepts; set on the pool, they are the defaults. */
 export interface CallDefaults {
   /**
-   * Items per batch: `'auto'` (adaptive, aiming at 10–100 ms per batch) or a fixed positive integer.
+   * Items per batch: `'auto'` (adaptive, aiming at 50–500 ms per batch) or a fixed positive integer.
    * @default 'auto'
    */
   batchSize?: number | 'auto';
