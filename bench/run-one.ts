@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const libraryName = args.get('library') ?? 'fanout';
   const workload = workloadNamed(args.get('workload') ?? 'weather-10');
-  const repeat = numberOption(args, 'repeat', 5);
+  const repeat = numberOption(args, 'repeat', 5) * (workload.repeatFactor ?? 1);
   const workers = numberOption(args, 'workers', availableParallelism());
   const n = Math.max(1, Math.round(workload.items * numberOption(args, 'scale', 1)));
   const start = libraries[libraryName];

@@ -9,6 +9,8 @@ export interface Workload {
   readonly items: number;
   /** fanout's fixed batch size, when the workload forces one. */
   readonly fanoutBatchSize?: number;
+  /** Timed runs are `--repeat` × this: a short workload needs more runs for a steady median. */
+  readonly repeatFactor?: number;
   readonly libraries: readonly string[];
 }
 
@@ -23,6 +25,14 @@ export const workloads: readonly Workload[] = [
     task: 'weather10',
     items: 2_000_000,
     libraries: [...ALL, REFERENCE],
+  },
+  {
+    name: 'weather-10-small',
+    description: 'seed 002, 10 steps, a short call: 50,000 items (~20 ms of serial work)',
+    task: 'weather10',
+    items: 50_000,
+    repeatFactor: 4,
+    libraries: ['fanout', 'piscina', REFERENCE],
   },
   {
     name: 'weather-100',

@@ -502,7 +502,13 @@ export class Pool {
   }
 }
 
-/** A call's results as one array, copied chunk by chunk as they arrive (while workers still compute). */
+/**
+ * A call's results as one array, copied chunk by chunk as they arrive (while workers still
+ * compute). Preallocated: pushing cost the main thread ~2.5× more per item (48 vs 20 ms for
+ * 2,000,000 numbers). The allocation, and the conversion to unboxed doubles at the first number
+ * written, take ~18 ms at that size before workers have much queued; that is the price of one
+ * array of 2,000,000 entries here, which the serial loop pays too.
+ */
 export async function collectResults(started: StartedCall): Promise<unknown[]> {
   try {
     const total = started.run.total;

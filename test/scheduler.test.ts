@@ -100,6 +100,21 @@ describe('AutoBatchSizer', () => {
     assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
   });
 
+  it('grows past doubling only as far as the items already timed, when older batches finished too', () => {
+    const sizer = new AutoBatchSizer(2);
+    sizer.observe(1, 0.001);
+    assert.equal(sizer.current, 2);
+    // Thirty more single-item batches, cut before the size grew, finish: they do not move it...
+    for (let i = 0; i < 30; i++) sizer.observe(1, 0.001);
+    assert.equal(sizer.current, 2);
+    // ...but the next batch of the current size may hold as many items as were timed in all.
+    sizer.observe(2, 0.002);
+    assert.equal(sizer.current, 1 + 30 + 2);
+    // With 1 µs items the ideal is far away, so the cap is the evidence, not the target.
+    sizer.observe(33, 0.033);
+    assert.equal(sizer.current, 66);
+  });
+
   it('settles where one batch takes between MIN and MAX, then holds', () => {
     const sizer = new AutoBatchSizer(2);
     for (let i = 0; i < 40; i++) sizer.observe(sizer.current, sizer.current * 0.01); // 10 µs per item

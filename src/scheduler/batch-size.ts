@@ -15,9 +15,14 @@
  *   cancellation, progress and the tail of a run responsive.
  * - MAX_BATCH_MS = 500: a batch longer than that shrinks again (the items got slower).
  * - SMOOTHING = 0.8 / 0.2 (joblib's): one noisy batch does not swing the size.
- * - GROWTH ≤ ×2 per finished batch of the current size (joblib's): the first measurements of
- *   a cold worker (JIT warm-up, module import) are pessimistic; doubling reaches 100,000 items
- *   in 17 rounds. Batches cut at an older size refine the estimate but do not move the size.
+ * - GROWTH per finished batch of the current size: to twice that size (joblib's rule), or to
+ *   as many items as have been timed in all, whichever is larger. A batch never holds more
+ *   items than the evidence behind it, so a few cheap first items cannot size a huge batch of
+ *   costly ones; but when many small batches are in flight, as they are while items are cheap,
+ *   their items count: weather-10 items reach 65,536 per batch in 9 rounds instead of 17, and
+ *   a pool.map of 50,000 of them (20 ms of serial work) went from 0.74–0.82× the serial loop
+ *   to 0.91–1.01×. Batches cut at an older size refine the estimate and add to the count, but
+ *   do not move the size themselves.
  * - MAX_ITEMS = 2^16: a batch of no-ops is cheap in the worker but its items still cross twice
  *   through the main thread; past ~65,000 items bigger batches save nothing measurable and
  *   hold more memory in the window (an imap over 10 M no-ops peaked at 326 MB RSS with 2^18,
@@ -85,6 +90,8 @@ function tail(size: number, remaining: number | undefined, workers: number): num
 export class AutoBatchSizer implements BatchSizer {
   private size = 1;
   private perItemMs: number | undefined;
+  /** Items in every batch observed so far: the most a batch may grow to beyond doubling. */
+  private timedItems = 0;
 
   constructor(
     private readonly workers: number,
@@ -105,6 +112,7 @@ export class AutoBatchSizer implements BatchSizer {
 
   observe(size: number, durationMs: number): void {
     if (size <= 0) return;
+    this.timedItems += size;
     const perItem = Math.max(durationMs, 0) / size;
     this.perItemMs =
       this.perItemMs === undefined ? perItem : SMOOTHING * this.perItemMs + (1 - SMOOTHING) * perItem;
@@ -116,7 +124,8 @@ export class AutoBatchSizer implements BatchSizer {
     if (estimated < minMs) {
       // Aim for twice the minimum (joblib does the same) so the size settles inside the band.
       const ideal = this.perItemMs > 0 ? Math.floor((2 * minMs) / this.perItemMs) : Number.POSITIVE_INFINITY;
-      this.size = Math.max(1, Math.min(this.size * MAX_GROWTH, ideal, maxItems));
+      const grown = Math.max(this.size * MAX_GROWTH, this.timedItems);
+      this.size = Math.max(1, Math.min(grown, ideal, maxItems));
     } else if (estimated > maxMs && this.size >= 2) {
       // Too slow: jump straight down (shrinking fast is safe, growing fast is not).
       this.size = Math.max(1, Math.floor((2 * minMs) / this.perItemMs));
