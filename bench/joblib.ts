@@ -11,12 +11,10 @@ import type { BenchRecord } from './record.js';
 import { round } from './stats.js';
 
 // Run from source (tsx, as the tests do) or compiled into dist-bench/bench/ (npm run bench).
-const script = [
-  new URL('python/weather_joblib.py', import.meta.url),
-  new URL('../../bench/python/weather_joblib.py', import.meta.url),
-]
-  .map((url) => fileURLToPath(url))
-  .find((path) => existsSync(path)) as string;
+const fromSource = fileURLToPath(new URL('python/weather_joblib.py', import.meta.url));
+const script = existsSync(fromSource)
+  ? fromSource
+  : fileURLToPath(new URL('../../bench/python/weather_joblib.py', import.meta.url));
 
 export const JOBLIB_MISSING =
   'joblib not installed: apt-get install python3-joblib python3-numpy (or pip install joblib numpy); skipping the joblib rows';
