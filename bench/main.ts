@@ -2,7 +2,8 @@
  * `npm run bench`: every (library, workload) pair in a process of its own, each timed against a
  * serial loop in that same process; then joblib on the seed's Python code, then the extra
  * measurements (imap memory, slow-item overhead). Prints tables and writes
- * bench/results/latest.json and bench/results/latest-extra.json.
+ * bench/results/latest.json and bench/results/latest-extra.json (partial.json and
+ * partial-extra.json for a run of some workloads or libraries, or a scaled run).
  *
  *   npm run bench -- [--workloads weather-10,noop-auto] [--libraries fanout,piscina] [--repeat 5]
  *                    [--scale 1] [--workers N] [--timeout 300] [--no-joblib] [--no-extra] [--markdown]
@@ -150,9 +151,12 @@ async function main(): Promise<void> {
   const order = (r: BenchRecord) => workloads.findIndex((w) => w.name === r.workload);
   records.sort((a, b) => order(a) - order(b));
   mkdirSync(resultsDir, { recursive: true });
+  // A run of some workloads or libraries, or of scaled items, must not replace the full results
+  // the README quotes: it writes partial*.json (git-ignored) instead.
+  const stem = onlyWorkloads || onlyLibraries || scale !== 1 ? 'partial' : 'latest';
   const format = args.has('markdown') ? markdownTable : textTable;
   if (records.length > 0) {
-    writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(records, null, 2)}\n`);
+    writeFileSync(new URL(`${stem}.json`, resultsDir), `${JSON.stringify(records, null, 2)}\n`);
     process.stdout.write(`\n${format(records)}\n`);
     for (const r of records) {
       if (r.note && r.library !== 'serial')
@@ -160,12 +164,12 @@ async function main(): Promise<void> {
     }
   }
   if (extra.length > 0) {
-    writeFileSync(new URL('latest-extra.json', resultsDir), `${JSON.stringify(extra, null, 2)}\n`);
+    writeFileSync(new URL(`${stem}-extra.json`, resultsDir), `${JSON.stringify(extra, null, 2)}\n`);
     process.stdout.write(`\n${format(extra)}\n`);
     for (const r of extra) if (r.note) process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
   }
   process.stdout.write(
-    `\n${workers} workers · Node ${process.version} · load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] as number).toFixed(1)} at the end · wrote bench/results/latest.json${extra.length ? ' and latest-extra.json' : ''}\n`,
+    `\n${workers} workers · Node ${process.version} · load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] as number).toFixed(1)} at the end · wrote bench/results/${stem}.json${extra.length ? ` and ${stem}-extra.json` : ''}\n`,
   );
   if (failures.length > 0) {
     process.stderr.write(`\n${failures.length} benchmark(s) failed:\n${failures.join('\n')}\n`);

@@ -1,7 +1,7 @@
 /**
  * Print the saved results again, as text or as the README's Markdown table, without rerunning:
  *
- *   node dist-bench/bench/print.js [--markdown]
+ *   node dist-bench/bench/print.js [--markdown] [--partial]   (--partial: the last limited run)
  */
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { markdownTable, textTable } from './table.js';
 
 const args = parseArgs(process.argv.slice(2));
 const format = args.has('markdown') ? markdownTable : textTable;
-for (const name of ['latest.json', 'latest-extra.json']) {
+const stem = args.has('partial') ? 'partial' : 'latest';
+for (const name of [`${stem}.json`, `${stem}-extra.json`]) {
   const file = new URL(`../../bench/results/${name}`, import.meta.url);
   if (!existsSync(file)) continue;
   const records = JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[];
