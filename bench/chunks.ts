@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import type * as Demo from '../src/demos/out-of-core.js';
+import { machineDescription } from './record.js';
 
 const dist = new URL('../dist/', import.meta.url);
 const { writeMatrixFile } = (await import(new URL('demos/out-of-core.js', dist).href)) as typeof Demo;
@@ -142,11 +143,7 @@ async function main(): Promise<void> {
     `load average before/after: ${loadBefore[0]?.toFixed(1)} / ${loadAfter[0]?.toFixed(1)} on ${cpus().length} cores`,
   );
   const results = {
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
+    ...machineDescription(),
     loadAverage: { before: loadBefore, after: loadAfter },
     columns: COLUMNS,
     chunkBytes: CHUNK_BYTES,

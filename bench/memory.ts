@@ -10,10 +10,11 @@
  */
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as Fanout from '../src/index.js';
 import type * as Hash from '../src/memory/hash.js';
+import { machineDescription } from './record.js';
 
 const dist = new URL('../dist/', import.meta.url);
 const { Memory, defineTasks } = (await import(new URL('index.js', dist).href)) as typeof Fanout;
@@ -85,11 +86,7 @@ try {
   const bigHitMs = time(20, () => echo(big)); // hashes the argument, reads, checks and decodes the result
 
   const results = {
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
+    ...machineDescription(),
     cases: rows,
     hashing: { bytes: big.byteLength, ms: hashMs, mbPerSecond: big.byteLength / MB / (hashMs / 1000) },
     largeHit: { bytes: big.byteLength, ms: bigHitMs, mbPerSecond: big.byteLength / MB / (bigHitMs / 1000) },

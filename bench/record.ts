@@ -1,3 +1,5 @@
+import { cpus } from 'node:os';
+
 /** The shape of one result row in `bench/results/latest.json`. */
 
 export interface BenchRecord {
@@ -44,4 +46,15 @@ export interface BenchRecord {
   /** joblib rows: the mean final temperature of the last timed run, a check that the work was done. */
   readonly meanTemperature?: number;
   readonly note?: string;
+}
+
+/** Where and when a result file was measured: the head of bench/results/{memory,chunks}.json. */
+export function machineDescription() {
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+  };
 }

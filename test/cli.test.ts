@@ -1,36 +1,16 @@
 /** The command line: fanout run, profile and demo, their exit codes, and what they write. */
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { cliPath, runCli, skipWithoutBuild } from './cli-harness.js';
 import { range } from './helpers.js';
 
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const tasksModule = fileURLToPath(new URL('./fixtures/tasks.ts', import.meta.url));
-const skip = !existsSync(cli) && 'run `npm run build` first';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the compiled CLI under plain node (a .ts task module makes it re-run itself under tsx). */
-async function fanout(args: string[], input?: string): Promise<Result> {
-  const child = execFile(process.execPath, [cli, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-  if (input !== undefined) child.stdin?.end(input);
-  else child.stdin?.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => (stdout += d));
-  child.stderr?.on('data', (d) => (stderr += d));
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  return { code, stdout, stderr };
-}
 
 const lines = (text: string) =>
   text
@@ -39,7 +19,7 @@ const lines = (text: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 
-describe('fanout run', { skip, timeout: 120_000 }, () => {
+describe('fanout run', { skip: skipWithoutBuild, timeout: 120_000 }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'fanout-cli-'));
@@ -55,7 +35,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
         .map((x) => JSON.stringify(x))
         .join('\n')}\n`,
     );
-    const r = await fanout([
+    const r = await runCli([
       'run',
       tasksModule,
       'square',
@@ -74,7 +54,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
   });
 
   it('reads stdin and writes stdout by default; --spread calls task(...line); --unordered keeps every result', async () => {
-    const r = await fanout(['run', tasksModule, 'add', '--spread', '--unordered'], '[1,2]\n[3,4]\n\n[5,6]\n');
+    const r = await runCli(['run', tasksModule, 'add', '--spread', '--unordered'], '[1,2]\n[3,4]\n\n[5,6]\n');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
       lines(r.stdout).sort((a, b) => a - b),
@@ -84,7 +64,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
 
   it('--errors collect writes error records and exits 1; fail stops at the first error', async () => {
     const input = '[1,3]\n[2,3]\n[3,3]\n[4,3]\n';
-    const collected = await fanout(['run', tasksModule, 'failOn', '--spread', '--errors', 'collect'], input);
+    const collected = await runCli(['run', tasksModule, 'failOn', '--spread', '--errors', 'collect'], input);
     assert.equal(collected.code, 1);
     const out = lines(collected.stdout);
     assert.deepEqual([out[0], out[1], out[3]], [1, 2, 4]);
@@ -92,7 +72,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
     assert.equal(out[2].error.index, 2);
     assert.match(out[2].error.message, /bad item 3/);
     assert.match(collected.stderr, /1 of 4 items failed/);
-    const failing = await fanout(['run', tasksModule, 'failOn', '--spread'], input);
+    const failing = await runCli(['run', tasksModule, 'failOn', '--spread'], input);
     assert.equal(failing.code, 1);
     assert.match(failing.stderr, /Task "failOn" failed on item 2/);
   });
@@ -108,15 +88,15 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
       ['run', join(dir, 'missing.js'), 'square'],
       ['nosuchcommand'],
     ]) {
-      const r = await fanout(args, '1\n');
+      const r = await runCli(args, '1\n');
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /fanout/);
     }
-    const notJson = await fanout(['run', tasksModule, 'square'], 'not json\n');
+    const notJson = await runCli(['run', tasksModule, 'square'], 'not json\n');
     assert.notEqual(notJson.code, 0);
     assert.match(notJson.stderr, /line 1: not JSON/);
     for (const command of ['run', 'profile', 'demo']) {
-      const help = await fanout([command, '--help']);
+      const help = await runCli([command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /Usage: fanout/);
     }
@@ -125,7 +105,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
   it('streams: a result comes out before the input has ended', async () => {
     const child: ChildProcess = spawn(
       process.execPath,
-      [cli, 'run', tasksModule, 'square', '--workers', '1'],
+      [cliPath, 'run', tasksModule, 'square', '--workers', '1'],
       {
         env: { ...process.env, NODE_OPTIONS: '' },
       },
@@ -147,7 +127,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
 
   it('--trace writes a Chrome trace: one track per worker, spans for batches and tasks', async () => {
     const trace = join(dir, 'trace.json');
-    const r = await fanout(
+    const r = await runCli(
       ['run', tasksModule, 'slowSquare', '--workers', '2', '--trace', trace],
       `${range(20).join('\n')}\n`,
     );
@@ -165,7 +145,7 @@ describe('fanout run', { skip, timeout: 120_000 }, () => {
   });
 });
 
-describe('fanout profile and demo', { skip, timeout: 300_000 }, () => {
+describe('fanout profile and demo', { skip: skipWithoutBuild, timeout: 300_000 }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'fanout-cli-'));
@@ -181,7 +161,7 @@ describe('fanout profile and demo', { skip, timeout: 300_000 }, () => {
         .join('\n')}\n`,
     );
     const report = join(dir, 'profile.html');
-    const r = await fanout([
+    const r = await runCli([
       'profile',
       tasksModule,
       'busy',
@@ -204,7 +184,7 @@ describe('fanout profile and demo', { skip, timeout: 300_000 }, () => {
 
   it('demo weather --quick prints its table and writes a report', async () => {
     const report = join(dir, 'weather.html');
-    const r = await fanout(['demo', 'weather', '--quick', '--report', report]);
+    const r = await runCli(['demo', 'weather', '--quick', '--report', report]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /serial loop/);
     assert.match(r.stdout, /pool\.map, processes/);

@@ -5,33 +5,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const skip = !existsSync(cli) && 'run `npm run build` first';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the compiled CLI under plain node. */
-async function fanout(args: string[]): Promise<Result> {
-  const child = execFile(process.execPath, [cli, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-  child.stdin?.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => (stdout += d));
-  child.stderr?.on('data', (d) => (stderr += d));
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  return { code, stdout, stderr };
-}
+import { runCli, skipWithoutBuild } from './cli-harness.js';
 
 /** The cells of the table row that starts with `label` (columns are two or more spaces apart). */
 function row(stdout: string, label: string): string[] {
@@ -43,7 +21,7 @@ function row(stdout: string, label: string): string[] {
 /** A number as printed in a table: 1,234,567 or 0.0140 or 1.93×. */
 const numberIn = (cell: string | undefined): number => Number((cell ?? '').replace(/[,×%]/g, ''));
 
-describe('fanout demo', { skip, timeout: 300_000 }, () => {
+describe('fanout demo', { skip: skipWithoutBuild, timeout: 300_000 }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'fanout-demos-'));
@@ -53,7 +31,7 @@ describe('fanout demo', { skip, timeout: 300_000 }, () => {
   /** Run a demo at --quick size with a report; return its stdout and the report's HTML. */
   async function demo(name: string, ...extra: string[]): Promise<{ stdout: string; html: string }> {
     const report = join(dir, `${name}.html`);
-    const r = await fanout(['demo', name, '--quick', '--workers', '2', '--report', report, ...extra]);
+    const r = await runCli(['demo', name, '--quick', '--workers', '2', '--report', report, ...extra]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.match(r.stdout, new RegExp(`report: ${report.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
@@ -61,11 +39,11 @@ describe('fanout demo', { skip, timeout: 300_000 }, () => {
   }
 
   it('--help lists every demo, and each demo has its own help', async () => {
-    const help = await fanout(['demo', '--help']);
+    const help = await runCli(['demo', '--help']);
     assert.equal(help.code, 0);
     for (const name of ['weather', 'timeline', 'marshaling', 'strings', 'io', 'amdahl']) {
       assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
-      const own = await fanout(['demo', name, '--help']);
+      const own = await runCli(['demo', name, '--help']);
       assert.equal(own.code, 0, own.stderr);
       assert.match(own.stdout, new RegExp(`Usage: fanout demo ${name}`));
     }
@@ -78,7 +56,7 @@ describe('fanout demo', { skip, timeout: 300_000 }, () => {
       [['demo', 'io', '--requests', 'many'], '--requests'],
       [['demo', 'marshaling', '--items', '-3'], '--items'],
     ] as const) {
-      const r = await fanout([...args]);
+      const r = await runCli([...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(flag));
     }
