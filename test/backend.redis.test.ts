@@ -194,10 +194,7 @@ describe('redis backend: options', () => {
       await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
       assert.equal(warnings.length, 1, 'once per server and process');
       assert.equal(warnings[0]?.code, 'FANOUT_REDIS_EXPOSED');
-      assert.match(
-        warnings[0]?.message ?? '',
-        /redis:\/\/fanout-test\.invalid:6379 is reached in plaintext/,
-      );
+      assert.match(warnings[0]?.message ?? '', /redis:\/\/fanout-test\.invalid:6379 is reached in plaintext/);
     } finally {
       process.off('warning', listen);
     }
