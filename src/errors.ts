@@ -24,7 +24,9 @@ export type FanoutErrorCode =
   | 'ERR_BACKEND_UNAVAILABLE'
   | 'ERR_CACHE'
   | 'ERR_CHUNK_PARSE'
-  | 'ERR_WAIT_TIMEOUT';
+  | 'ERR_WAIT_TIMEOUT'
+  | 'ERR_JOB_MALFORMED'
+  | 'ERR_WRAPPER_NOT_ALLOWED';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -221,6 +223,28 @@ export class ChunkParseError extends FanoutError {
 export class WaitTimeoutError extends FanoutError {
   constructor(message: string) {
     super('ERR_WAIT_TIMEOUT', message);
+  }
+}
+
+/**
+ * `ERR_JOB_MALFORMED`: a redis worker refused a job it cannot read as a fanout batch: another
+ * job format (caller and worker run different fanout versions), a payload its Node.js cannot
+ * deserialize, or counts that do not match the payload or pass the limits. Nothing of it ran.
+ */
+export class MalformedJobError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_JOB_MALFORMED', message);
+  }
+}
+
+/**
+ * `ERR_WRAPPER_NOT_ALLOWED`: a redis worker refused a job whose task is decorated (by
+ * `memory.cache`, or a file source of `pool.reduceChunks`) because its operator did not allow
+ * that decoration (`fanout worker --allow`), or because the job named something else as one.
+ */
+export class WrapperNotAllowedError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_WRAPPER_NOT_ALLOWED', message);
   }
 }
 

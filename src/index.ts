@@ -43,6 +43,7 @@ export {
   InlineFunctionError,
   InvalidArgTypeError,
   InvalidArgValueError,
+  MalformedJobError,
   NotCloneableError,
   PoolClosedError,
   TaskError,
@@ -51,6 +52,7 @@ export {
   TaskTimeoutError,
   WaitTimeoutError,
   WorkerCrashedError,
+  WrapperNotAllowedError,
 } from './errors.js';
 export {
   type AsCompletedOptions,

@@ -12,10 +12,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { serialize } from 'node:v8';
 import { Queue } from 'bullmq';
+import { MAX_JOB_ITEMS, MAX_SPREAD_ARGS } from '../src/backends/redis/codec.js';
 import { REDIS_BATCH_LIMITS } from '../src/backends/redis/engine.js';
-import { defineTasks, Pool, type PoolOptions } from '../src/index.js';
+import { exposureWarning, redactUrl } from '../src/backends/redis/options.js';
+import { defineTasks, Memory, Pool, type PoolOptions, WrapperNotAllowedError } from '../src/index.js';
 import { AutoBatchSizer, autoLimits, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
+import memoryTasks from './fixtures/memory-tasks.js';
 import tasks from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, until, WorkerProcess } from './redis-harness.js';
@@ -110,6 +114,92 @@ describe('redis backend: options', () => {
     assert.equal(sizer.current, 32_768);
   });
 
+  it('refuses, before sending, a batch a worker would refuse: too many items, too many spread arguments', async () => {
+    await using pool = new Pool({
+      backend: { redis: closedPort, unavailableTimeout: 500 },
+      batchSize: MAX_JOB_ITEMS + 1,
+    });
+    const error = await rejectsWith(
+      pool.map(tasks.square, range(MAX_JOB_ITEMS + 1)),
+      'ERR_INVALID_ARG_VALUE',
+    );
+    assert.match(
+      error.message,
+      /Cannot send a batch of 1048577 items to the redis workers: .*more than the 1048576 items a job may hold/,
+    );
+    const args = new Array(MAX_SPREAD_ARGS + 1).fill(1);
+    const spread = await rejectsWith(
+      pool.starmap(tasks.add, [args as [number, number]]),
+      'ERR_INVALID_ARG_VALUE',
+    );
+    assert.match(spread.message, /item 0 is spread into 65537 arguments, more than the 65536 allowed/);
+  });
+
+  it('warns of a plaintext, password-less Redis on another machine; not of loopback, TLS or a password', () => {
+    const exposed = [
+      'redis://10.0.0.5:6379',
+      'redis://redis.internal',
+      'redis://user@redis.internal:6379/0',
+      'redis://[2001:db8::1]:6379',
+      'redis://127.example.com:6379',
+    ];
+    for (const url of exposed) {
+      const warning = exposureWarning(url);
+      assert.match(
+        warning ?? '',
+        /is reached in plaintext \(redis:\/\/\) with no password\. Anyone who can reach that address/,
+        url,
+      );
+      assert.match(warning ?? '', /run any task of their modules on arguments of their choosing/, url);
+      assert.match(
+        warning ?? '',
+        /TLS and a password or ACL user \(rediss:\/\/user:password@host:port\)/,
+        url,
+      );
+    }
+    const safe = [
+      'redis://127.0.0.1:6379',
+      'redis://127.3.2.1:6379',
+      'redis://localhost:6379',
+      'redis://LOCALHOST:6379',
+      'redis://[::1]:6379',
+      'redis://[::ffff:127.0.0.1]:6379',
+      'redis://:s3cret@10.0.0.5:6379',
+      'redis://fanout:s3cret@redis.internal:6379',
+      'redis://redis.internal:6379?password=s3cret',
+      'rediss://redis.internal:6380',
+    ];
+    for (const url of safe) assert.equal(exposureWarning(url), undefined, url);
+  });
+
+  it('hides a password given as ?password= too', () => {
+    assert.equal(redactUrl('redis://h:1/?password=hunter2'), 'redis://h:1/?password=***');
+    assert.equal(redactUrl('redis://u:hunter2@h:1'), 'redis://u:***@h:1');
+  });
+
+  it('a pool warns once per server, as a FanoutSecurityWarning, when it connects to an exposed Redis', async () => {
+    const warnings: (Error & { code?: string })[] = [];
+    const listen = (warning: Error & { code?: string }) => {
+      if (warning.name === 'FanoutSecurityWarning') warnings.push(warning);
+    };
+    process.on('warning', listen);
+    try {
+      // `.invalid` never resolves (RFC 2606): nothing is reached, nothing is bound.
+      for (let i = 0; i < 2; i++) {
+        await using pool = new Pool({
+          backend: { redis: 'redis://fanout-test.invalid:6379', unavailableTimeout: 300 },
+        });
+        await rejectsWith(pool.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      assert.equal(warnings.length, 1, 'once per server and process');
+      assert.equal(warnings[0]?.code, 'FANOUT_REDIS_EXPOSED');
+      assert.match(warnings[0]?.message ?? '', /redis:\/\/fanout-test\.invalid:6379 is reached in plaintext/);
+    } finally {
+      process.off('warning', listen);
+    }
+  });
+
   it('rejects inline functions before anything is sent (no Redis is even needed)', async () => {
     await using pool = new Pool({ backend: { redis: closedPort } });
     const error = await rejectsWith(
@@ -144,6 +234,7 @@ describe('fanout worker: command line', () => {
       '--stalled-interval MS',
       '--max-stalled N',
       '--grace MS',
+      '--allow cache|files',
       '--help',
       'FANOUT_REDIS_URL',
     ]) {
@@ -164,6 +255,10 @@ describe('fanout worker: command line', () => {
     ],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--queue', 'a:b'], /--queue must be/],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--nope'], /Unknown option '--nope'/],
+    [
+      ['--redis', 'redis://localhost', '--tasks', tasksFile, '--allow', 'tasks'],
+      /--allow must be one of cache, files, got "tasks"/,
+    ],
   ];
   for (const [args, pattern] of badFlags) {
     it(`exits with code 2 on ${args.slice(-2).join(' ')}`, async () => {
@@ -173,6 +268,37 @@ describe('fanout worker: command line', () => {
       assert.match(stderr, /Usage: fanout worker/);
     });
   }
+
+  it('warns once, on stderr, when its Redis is plaintext and password-less on another machine', async () => {
+    // `.invalid` never resolves (RFC 2606): the worker keeps trying to connect, nothing is bound.
+    const exposed = WorkerProcess.spawn([
+      '--redis',
+      'redis://fanout-test.invalid:6379',
+      '--tasks',
+      tasksFile,
+    ]);
+    const guarded = WorkerProcess.spawn(['--tasks', tasksFile], {
+      FANOUT_REDIS_URL: 'redis://:s3cret@fanout-test.invalid:6379',
+    });
+    try {
+      // Its first connection error is logged after the warning; the warning is not repeated.
+      await exposed.waitFor(/redis: /);
+      const warnings = exposed.stderr.match(/WARNING: .*/g) ?? [];
+      assert.equal(warnings.length, 1, exposed.stderr);
+      assert.match(
+        warnings[0] as string,
+        /WARNING: Redis at redis:\/\/fanout-test\.invalid:6379 is reached in plaintext \(redis:\/\/\) with no password\. Anyone who can reach that address can queue jobs that make the workers run any task/,
+      );
+      assert.match(warnings[0] as string, /rediss:\/\/user:password@host:port/);
+      await guarded.waitFor(/redis: /);
+      assert.doesNotMatch(guarded.stderr, /WARNING/);
+      assert.doesNotMatch(guarded.stderr, /s3cret/);
+    } finally {
+      exposed.kill('SIGTERM');
+      guarded.kill('SIGTERM');
+      await Promise.all([exposed.exited, guarded.exited]);
+    }
+  });
 
   it('exits with code 2 when two task modules have the same file name', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fanout-'));
@@ -234,36 +360,186 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
     assert.match(error.message, /No task module for task "other#f" on this worker: it runs only .*\(tasks\)/);
   });
 
-  it('a job naming a path, or malformed, fails as unrecoverable; the worker runs nothing of it', async () => {
-    const queue = new Queue('fanout', {
-      connection: { host: '127.0.0.1', port: server.port },
-      prefix: 'fanout',
-    });
+  /** Put jobs straight on a queue (as anyone who can write to Redis can); resolves to how each one ended. */
+  const craft = async (datas: readonly unknown[], name = 'fanout'): Promise<string[]> => {
+    const queue = new Queue(name, { connection: { host: '127.0.0.1', port: server.port }, prefix: 'fanout' });
     try {
-      const p = Buffer.from('not v8').toString('base64');
-      const evil = [
-        { task: '../../../tmp/evil#run', v: 1, n: 1, p },
-        { task: '/tmp/evil.js#run', v: 1, n: 1, p },
-        { task: 'file:///tmp/evil.js#run', v: 1, n: 1, p },
-        { task: 'tasks#square', v: 2, n: 1, p },
-        { task: 'tasks#square', v: 1, n: 1, p },
-        { source: 'process.exit(1)' },
-      ];
-      const jobs = await Promise.all(evil.map((data, i) => queue.add(`evil${i}`, data)));
+      const jobs = await Promise.all(datas.map((data, i) => queue.add(`crafted${i}`, data)));
+      const endings: string[] = [];
       for (const job of jobs) {
         const id = job.id as string;
-        await until(async () => (await queue.getJobState(id)) === 'failed', `job ${id} to fail`);
-        const failed = await queue.getJob(job.id as string);
-        assert.match(failed?.failedReason ?? '', /^ERR_TASK_NOT_FOUND: /);
-        assert.equal(failed?.attemptsMade, 1, 'not retried');
+        const ended = async () => ['failed', 'completed'].includes(await queue.getJobState(id));
+        await until(ended, `job ${id} to end`);
+        const done = await queue.getJob(id);
+        assert.equal(done?.attemptsMade, 1, 'a refused job is not retried');
+        endings.push(
+          done?.failedReason || `completed (not refused): ${String(done?.returnvalue).slice(0, 80)}`,
+        );
       }
       await queue.obliterate({ force: true });
+      return endings;
     } finally {
       await queue.close();
     }
+  };
+  /** A job's base64 payload: a good batch of one item, with `over` in place. */
+  const payload = (over: Record<string, unknown> = {}) =>
+    serialize({
+      items: [3],
+      first: 0,
+      spread: false,
+      seed: 1,
+      stopOnError: false,
+      track: false,
+      timeout: undefined,
+      ...over,
+    }).toString('base64');
+  const job = (over: Record<string, unknown> = {}, n = 1, envelope: Record<string, unknown> = {}) => ({
+    v: 1,
+    task: 'tasks#square',
+    n,
+    p: payload(over),
+    ...envelope,
+  });
+  /** An array of 2^32 - 1 holes: 25 bytes serialized. */
+  const holes = (): unknown[] => {
+    const array: unknown[] = [];
+    array.length = 2 ** 32 - 1;
+    return array;
+  };
+
+  it('refuses a job naming a path (ERR_TASK_NOT_FOUND) or not a fanout batch (ERR_JOB_MALFORMED), each saying so', async () => {
+    const p = Buffer.from('not v8').toString('base64');
+    const endings = await craft([
+      { task: '../../../tmp/evil#run', v: 1, n: 1, p },
+      { task: '/tmp/evil.js#run', v: 1, n: 1, p },
+      { task: 'file:///tmp/evil.js#run', v: 1, n: 1, p },
+      { task: 'tasks#square', v: 2, n: 1, p },
+      { task: 'tasks#square', v: 1, n: 1, p },
+      { source: 'process.exit(1)' },
+    ]);
+    const expected = [
+      /^ERR_TASK_NOT_FOUND: No task module for task "\.\.\/\.\.\/\.\.\/tmp\/evil#run" on this worker/,
+      /^ERR_TASK_NOT_FOUND: No task module for task "\/tmp\/evil\.js#run"/,
+      /^ERR_TASK_NOT_FOUND: No task module for task "file:\/\/\/tmp\/evil\.js#run"/,
+      /^ERR_JOB_MALFORMED: this worker refuses job \S+: the job has format version 2; this worker reads version 1/,
+      /^ERR_JOB_MALFORMED: this worker refuses job \S+: its payload cannot be read/,
+      /^ERR_JOB_MALFORMED: this worker refuses job \S+: the job is not a fanout batch/,
+    ];
+    for (const [i, ending] of endings.entries()) assert.match(ending, expected[i] as RegExp, `job ${i}`);
     // The worker is still there and serving.
+    await using p2 = pool();
+    assert.equal(await p2.run(tasks.square, 5), 25);
+  });
+
+  it('refuses a job whose counts do not match its payload or pass the limits, and runs none of it', async () => {
+    const endings = await craft([
+      // 132 bytes that asked a worker to loop over 4.29e9 items.
+      job({ items: { undefinedTimes: 2 ** 32 - 1 } }, 1),
+      job({ items: { undefinedTimes: 2 ** 32 - 1 } }, 2 ** 32 - 1),
+      job({ items: holes() }, 1),
+      job({ items: [1, 2, 3] }, 5),
+      job({ items: new Float64Array(4) }, 2),
+      job({ items: [holes()], spread: true }, 1, { task: 'tasks#add' }),
+      job({ items: [[1, 2], 7], spread: true }, 2, { task: 'tasks#add' }),
+      job({ items: new Float64Array(2), spread: true }, 2, { task: 'tasks#add' }),
+      job({ items: 'abc' }, 3),
+      job({ first: -1 }),
+      job({ first: Number.MAX_SAFE_INTEGER }),
+      job({ timeout: 2 ** 31 }),
+      job({ spread: 'yes' }),
+      job({}, 1, { n: 'many' }),
+    ]);
+    const expected = [
+      /its item count `n` is 1, but its payload holds 4294967295 items/,
+      /its item count `n` is 4294967295, more than the 1048576 items a job may hold/,
+      /its item count `n` is 1, but its payload holds 4294967295 items/,
+      /its item count `n` is 5, but its payload holds 3 items/,
+      /its item count `n` is 2, but its payload holds 4 items/,
+      /item 0 is spread into 4294967295 arguments, more than the 65536 allowed/,
+      /item 1 is spread into arguments but is not an array/,
+      /its items are spread into arguments but are not arrays/,
+      /its items are not a packed list of values/,
+      /the index of its first item is not a count: -1/,
+      /the index of its last item is too large/,
+      /its timeout is not a number of milliseconds from 1 to 2147483647: 2147483648/,
+      /its `spread` is not a boolean/,
+      /its item count `n` is not a count: many/,
+    ];
+    assert.equal(endings.length, expected.length);
+    for (const [i, ending] of endings.entries()) {
+      assert.match(ending, /^ERR_JOB_MALFORMED: this worker refuses job \S+: /, `job ${i}`);
+      assert.match(ending, expected[i] as RegExp, `job ${i}`);
+    }
+    // Each reason is logged by the worker, which is still there and serving.
+    assert.match(worker.stderr, /failed: ERR_JOB_MALFORMED: .*4294967295/);
     await using p = pool();
-    assert.equal(await p.run(tasks.square, 5), 25);
+    assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
+  });
+
+  it("applies no served task as a wrapper, and fanout's own only when allowed: ERR_WRAPPER_NOT_ALLOWED", async () => {
+    const endings = await craft([
+      // `times` is a served task that works as a factory: it must not be applied as one.
+      job({ wrapOptions: { factor: 1000 } }, 1, { wrap: 'tasks#times' }),
+      job({ wrapOptions: { factor: 1000 } }, 1, { wrap: 'times' }),
+      job({}, 1, { wrap: 'cache' }),
+      job({}, 1, { wrap: 'files' }),
+      job({}, 1, { wrap: 42 }),
+    ]);
+    const expected = [
+      /^ERR_WRAPPER_NOT_ALLOWED: The job asks for wrapper "tasks#times", which is not a fanout wrapper \(cache, files\); a task is never applied as one/,
+      /^ERR_WRAPPER_NOT_ALLOWED: The job asks for wrapper "times", which is not a fanout wrapper/,
+      /^ERR_WRAPPER_NOT_ALLOWED: The task is decorated by memory\.cache \(wrapper "cache"\), which this worker does not apply: .*reads and writes cache entries.*--allow cache/,
+      /^ERR_WRAPPER_NOT_ALLOWED: The task is decorated by a file source of pool\.reduceChunks \(wrapper "files"\), .*--allow files/,
+      /^ERR_JOB_MALFORMED: this worker refuses job \S+: the job's wrapper is not named by a string/,
+    ];
+    for (const [i, ending] of endings.entries()) assert.match(ending, expected[i] as RegExp, `job ${i}`);
+    await using p = pool();
+    assert.equal(await p.run(tasks.square, 4), 16);
+  });
+
+  it('a cached task on a worker that does not allow the cache: WrapperNotAllowedError naming --allow cache', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fanout-cache-'));
+    try {
+      await using p = pool();
+      const cached = new Memory(dir).cache(tasks.square);
+      const error = await rejectsWith(p.run(cached, 3), 'ERR_WRAPPER_NOT_ALLOWED');
+      assert.ok(error instanceof WrapperNotAllowedError);
+      assert.match(
+        error.message,
+        /memory\.cache \(wrapper "cache"\), which this worker does not apply.*--allow cache/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a worker started with --allow cache runs cached tasks: the second run is served from the cache', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fanout-cache-'));
+    const own = await WorkerProcess.start(server.url, {
+      queue: 'cached',
+      tasks: [fixture('memory-tasks.ts')],
+      flags: ['--allow', 'cache'],
+    });
+    try {
+      assert.match(own.stderr, /wrappers allowed: cache/);
+      await using p = pool({}, { queue: 'cached' });
+      const nonce = new Memory(dir).cache(memoryTasks.nonce);
+      const first = await p.map(nonce, [1, 2, 3]);
+      const second = await p.map(nonce, [1, 2, 3]);
+      assert.deepEqual(
+        second.map((r) => r.nonce),
+        first.map((r) => r.nonce),
+        'computed once, then read from the cache',
+      );
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a worker on loopback Redis does not warn about exposure', () => {
+    assert.doesNotMatch(worker.stderr, /WARNING/);
   });
 
   it('enforces `timeout` on the worker: ERR_TASK_TIMEOUT, and the worker goes on', async () => {

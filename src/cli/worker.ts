@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { TaskDirectory } from '../backends/redis/identity.js';
 import { keyPartProblem, redactUrl, redisUrlProblem } from '../backends/redis/options.js';
 import { type RedisWorker, startRedisWorker } from '../backends/redis/worker.js';
+import { isWrapperId, WRAPPER_IDS, type WrapperId } from '../backends/redis/wrappers.js';
 import { resolveWorkers } from '../options.js';
 
 export const WORKER_USAGE = `Usage: fanout worker --redis URL --tasks FILE [--tasks FILE ...] [options]
@@ -35,13 +36,19 @@ queue and runs them on this machine's cores (one worker thread per --workers).
                           jobs restart within about lock-duration + 2 × stalled-interval
   --max-stalled N         times a job may lose its worker before it fails with
                           ERR_WORKER_CRASHED (default: 3)
+  --allow cache|files     let jobs use a feature that acts on a path the job names; repeat for
+                          both. cache: memory.cache (reads and writes cache entries under the
+                          job's folder); files: file sources of pool.reduceChunks (reads the
+                          job's file). Default: neither; such jobs fail with
+                          ERR_WRAPPER_NOT_ALLOWED
   --grace MS              on SIGINT or SIGTERM, time to finish running jobs before handing them
                           back to the queue (default: 10000); a second signal hands them back at
                           once, a third exits at once
   -h, --help              show this help
 
 Anyone who can write to the queue's Redis keys can make this worker run the tasks of these
-modules with any arguments: protect Redis (password or ACL user, TLS, network).`;
+modules with any arguments: protect Redis (password or ACL user, TLS, network). A worker
+warns when its Redis is plaintext (redis://) with no password on another machine.`;
 
 /** A bad flag: the message is printed with the usage, and the exit code is 2. */
 class FlagError extends Error {}
@@ -52,6 +59,7 @@ interface WorkerFlags {
   readonly prefix: string;
   readonly directory: TaskDirectory;
   readonly files: readonly string[];
+  readonly allowedWrappers: ReadonlySet<WrapperId>;
   readonly threads: number;
   readonly concurrency: number;
   readonly lockDuration: number;
@@ -84,6 +92,7 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
       'stalled-interval': { type: 'string' },
       'max-stalled': { type: 'string' },
       grace: { type: 'string' },
+      allow: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -114,6 +123,12 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     const problem = values[flag] === undefined ? undefined : keyPartProblem(values[flag]);
     if (problem) throw new FlagError(`--${flag} must be ${problem}`);
   }
+  const allowedWrappers = new Set<WrapperId>();
+  for (const id of values.allow ?? []) {
+    if (!isWrapperId(id))
+      throw new FlagError(`--allow must be one of ${WRAPPER_IDS.join(', ')}, got ${JSON.stringify(id)}`);
+    allowedWrappers.add(id);
+  }
   let threads: number;
   try {
     const workers = values.workers;
@@ -130,6 +145,7 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     prefix: values.prefix ?? 'fanout',
     directory,
     files,
+    allowedWrappers,
     threads,
     concurrency: positive('concurrency', values.concurrency, 2 * threads),
     lockDuration: positive('lock-duration', values['lock-duration'], 10_000),
@@ -213,6 +229,7 @@ export async function workerCommand(args: string[]): Promise<number> {
       queue: options.queue,
       prefix: options.prefix,
       directory: options.directory,
+      allowedWrappers: options.allowedWrappers,
       threads: options.threads,
       concurrency: options.concurrency,
       lockDuration: options.lockDuration,

@@ -9,6 +9,9 @@
  *
  * The JSON around the payload names the task in clear (`tasks#simulate`), so a queue can be
  * inspected, and so a worker decides whether it runs a job before decoding anything else.
+ * Anyone who can write to Redis can write a job, so a worker trusts nothing in one: every
+ * count is checked against the payload and bounded before anything loops over it, and each
+ * refusal keeps its own code (a malformed job, an unknown task, a wrapper not allowed).
  */
 
 import { deserialize, serialize } from 'node:v8';
@@ -22,11 +25,14 @@ import { type Packed, pack, type Unpacked } from '../../codec/values.js';
 import {
   describe,
   InlineFunctionError,
+  InvalidArgValueError,
+  MalformedJobError,
   NotCloneableError,
   TaskModuleLoadError,
   TaskNotFoundError,
   TaskTimeoutError,
   WorkerCrashedError,
+  WrapperNotAllowedError,
 } from '../../errors.js';
 import type { ItemFailure } from '../../worker/protocol.js';
 
@@ -38,9 +44,9 @@ export interface JobData {
   readonly v: number;
   /** `moduleId#taskName`. */
   readonly task: string;
-  /** `moduleId#name` of a worker-side decorator of the task (a cache, say). */
+  /** The id of a worker-side decorator of the task (`cache`, say: see wrappers.ts), never a module. */
   readonly wrap?: string | undefined;
-  /** How many items the batch has (for people inspecting the queue). */
+  /** How many items the batch has (for people inspecting the queue); must match the payload. */
   readonly n: number;
   /** base64 of the V8-serialized `BatchPayload`. */
   readonly p: string;
@@ -87,52 +93,145 @@ export function encodeJob(
   items: readonly unknown[],
   payload: Omit<BatchPayload, 'items'>,
 ): JobData {
+  const full: BatchPayload = { ...payload, items: pack(items, []) };
+  const problem = payloadProblem(full, items.length);
+  if (problem) {
+    throw new InvalidArgValueError(
+      `Cannot send a batch of ${items.length} items to the redis workers: ${problem}`,
+    );
+  }
   return {
     v: JOB_VERSION,
     task,
     ...(wrap === undefined ? {} : { wrap }),
     n: items.length,
-    p: toBase64({ ...payload, items: pack(items, []) } satisfies BatchPayload),
+    p: toBase64(full),
   };
 }
 
-/** A job's data, checked; throws a message for the job's failure when it is not one of ours. */
-export function decodeJob(data: unknown): { data: JobData; payload: BatchPayload } {
-  const job = data as Partial<JobData> | null;
-  if (typeof job !== 'object' || job === null || typeof job.p !== 'string' || typeof job.task !== 'string') {
-    throw new Error('the job is not a fanout batch');
+/**
+ * Bounds on what one job may ask of a worker. A job's counts are checked against its payload
+ * and against these, so that a few crafted bytes cannot make a worker loop over billions of
+ * items (`{ undefinedTimes: 2 ** 32 - 1 }`, or a sparse array of that length, fit in 30 bytes)
+ * or spread billions of arguments. They are far above what a caller sends: automatic batches
+ * hold at most 32,768 items, and a call spreads a handful of arguments.
+ */
+/** Items in one job: 2^20, 32 times the largest automatic batch (`batchSize: n` may ask for more). */
+export const MAX_JOB_ITEMS = 1 << 20;
+/** Arguments of one starmap item: 2^16 (V8 cannot spread many more than 2^17 into a call). */
+export const MAX_SPREAD_ARGS = 1 << 16;
+/** A job's `timeout`: the longest delay a Node.js timer honours (a longer one fires at once). */
+export const MAX_JOB_TIMEOUT = 2 ** 31 - 1;
+
+/** Why a worker refuses a job without running any of it; each has its own code, reported to the caller. */
+export type RefusalCode = 'ERR_JOB_MALFORMED' | 'ERR_TASK_NOT_FOUND' | 'ERR_WRAPPER_NOT_ALLOWED';
+
+/** A job a worker will not run: `code` and message become the job's failure (see decodeFailure). */
+export class JobRefusal extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+  ) {
+    super(message);
   }
-  if (job.v !== JOB_VERSION) {
-    throw new Error(`the job has format version ${String(job.v)}; this worker reads version ${JOB_VERSION}`);
-  }
-  let payload: BatchPayload;
-  try {
-    payload = fromBase64(job.p) as BatchPayload;
-  } catch (error) {
-    throw new Error(`the job's payload cannot be read: ${describe(error)}`);
-  }
-  if (!isBatchPayload(payload)) throw new Error("the job's payload is not a fanout batch");
-  return { data: job as JobData, payload };
 }
 
-function isBatchPayload(value: unknown): value is BatchPayload {
-  if (typeof value !== 'object' || value === null) return false;
+const malformed = (problem: string) => new JobRefusal('ERR_JOB_MALFORMED', problem);
+
+/**
+ * A job's data, checked before anything of it is decoded: the envelope that names the task,
+ * the wrapper and the item count. Throws a JobRefusal (ERR_JOB_MALFORMED) when it is not one of ours.
+ */
+export function readJob(data: unknown): JobData {
+  const job = data as Partial<JobData> | null;
+  if (typeof job !== 'object' || job === null || typeof job.p !== 'string' || typeof job.task !== 'string') {
+    throw malformed('the job is not a fanout batch');
+  }
+  if (job.v !== JOB_VERSION) {
+    throw malformed(
+      `the job has format version ${JSON.stringify(job.v)?.slice(0, 20)}; this worker reads version ` +
+        `${JOB_VERSION} (run the same fanout version on the caller and the workers)`,
+    );
+  }
+  if (job.wrap !== undefined && typeof job.wrap !== 'string') {
+    throw malformed(`the job's wrapper is not named by a string, got ${typeof job.wrap}`);
+  }
+  const countProblem = itemCountProblem(job.n);
+  if (countProblem) throw malformed(`its item count \`n\` is ${countProblem}`);
+  return job as JobData;
+}
+
+/**
+ * A job's payload, decoded and checked against the job's own item count and the bounds above.
+ * Throws a JobRefusal (ERR_JOB_MALFORMED) naming what is wrong.
+ */
+export function readPayload(job: JobData): BatchPayload {
+  let payload: unknown;
+  try {
+    payload = fromBase64(job.p);
+  } catch (error) {
+    throw malformed(`its payload cannot be read: ${describe(error)}`);
+  }
+  const problem = payloadProblem(payload, job.n);
+  if (problem) throw malformed(problem);
+  return payload as BatchPayload;
+}
+
+function itemCountProblem(n: unknown): string | undefined {
+  if (!Number.isSafeInteger(n) || (n as number) < 0) return `not a count: ${String(n).slice(0, 40)}`;
+  if ((n as number) > MAX_JOB_ITEMS) return `${n}, more than the ${MAX_JOB_ITEMS} items a job may hold`;
+  return undefined;
+}
+
+/** How many items a packed batch holds, or undefined when it is not a packed batch. */
+function packedLength(items: unknown): number | undefined {
+  if (Array.isArray(items) || items instanceof Float64Array) return items.length;
+  if (typeof items !== 'object' || items === null || Object.getPrototypeOf(items) !== Object.prototype) {
+    return undefined;
+  }
+  const times = (items as { undefinedTimes?: unknown }).undefinedTimes;
+  return Number.isSafeInteger(times) && (times as number) >= 0 ? (times as number) : undefined;
+}
+
+/**
+ * What is wrong with a batch's payload for a job of `n` items, or undefined when nothing is.
+ * The one check of a payload: the worker runs it on what it decoded, the caller on what it is
+ * about to send (so a caller's batch that a worker would refuse fails before it is sent).
+ */
+export function payloadProblem(value: unknown, n: number): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'its payload is not a fanout batch';
   const p = value as Record<string, unknown>;
-  const items = p.items as { undefinedTimes?: unknown } | undefined;
-  const itemsOk =
-    Array.isArray(items) ||
-    items instanceof Float64Array ||
-    (typeof items === 'object' && items !== null && Number.isSafeInteger(items.undefinedTimes));
-  return (
-    itemsOk &&
-    Number.isSafeInteger(p.first) &&
-    (p.first as number) >= 0 &&
-    Number.isSafeInteger(p.seed) &&
-    typeof p.spread === 'boolean' &&
-    typeof p.stopOnError === 'boolean' &&
-    typeof p.track === 'boolean' &&
-    (p.timeout === undefined || (typeof p.timeout === 'number' && p.timeout > 0))
-  );
+  const count = packedLength(p.items);
+  if (count === undefined) return 'its items are not a packed list of values';
+  // A count is checked before anything loops over it.
+  if (count !== n) return `its item count \`n\` is ${n}, but its payload holds ${count} items`;
+  const countProblem = itemCountProblem(count);
+  if (countProblem) return `its item count is ${countProblem}`;
+  if (!Number.isSafeInteger(p.first) || (p.first as number) < 0) {
+    return `the index of its first item is not a count: ${String(p.first).slice(0, 40)}`;
+  }
+  if (!Number.isSafeInteger((p.first as number) + count)) return 'the index of its last item is too large';
+  if (!Number.isSafeInteger(p.seed)) return `its seed is not an integer: ${String(p.seed).slice(0, 40)}`;
+  for (const flag of ['spread', 'stopOnError', 'track'] as const) {
+    if (typeof p[flag] !== 'boolean') return `its \`${flag}\` is not a boolean`;
+  }
+  const { timeout } = p;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout <= MAX_JOB_TIMEOUT)) {
+    return `its timeout is not a number of milliseconds from 1 to ${MAX_JOB_TIMEOUT}: ${String(timeout).slice(0, 40)}`;
+  }
+  if (p.spread === true) {
+    // Each item is spread into the task's arguments: an array, of a bounded length.
+    if (!Array.isArray(p.items)) return 'its items are spread into arguments but are not arrays';
+    const items = p.items as readonly unknown[];
+    for (let i = 0; i < count; i++) {
+      const args = items[i];
+      if (!Array.isArray(args)) return `item ${i} is spread into arguments but is not an array`;
+      if (args.length > MAX_SPREAD_ARGS) {
+        return `item ${i} is spread into ${args.length} arguments, more than the ${MAX_SPREAD_ARGS} allowed`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** A batch's values, packed for the trip (Float64Array for numbers, a count for `undefined`s). */
@@ -183,6 +282,10 @@ export function decodeFailure(reason: unknown): JobFailure {
   switch (code) {
     case 'ERR_TASK_NOT_FOUND':
       return { lost: false, error: new TaskNotFoundError(message) };
+    case 'ERR_JOB_MALFORMED':
+      return { lost: false, error: new MalformedJobError(message) };
+    case 'ERR_WRAPPER_NOT_ALLOWED':
+      return { lost: false, error: new WrapperNotAllowedError(message) };
     case 'ERR_INLINE_FUNCTION':
       return { lost: false, error: new InlineFunctionError(message) };
     case 'ERR_NOT_CLONEABLE':

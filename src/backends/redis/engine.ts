@@ -46,7 +46,8 @@ import {
 } from './codec.js';
 import { atMost, type BullModule, closeClient, loadDrivers } from './connection.js';
 import { ModuleIds } from './identity.js';
-import { type ResolvedRedisOptions, redactUrl } from './options.js';
+import { exposureWarning, type ResolvedRedisOptions, redactUrl } from './options.js';
+import { wrapperIdOf } from './wrappers.js';
 
 /**
  * Batch bounds for Redis. A job costs ~0.2–0.4 ms of CPU (caller, Redis and worker together)
@@ -55,6 +56,18 @@ import { type ResolvedRedisOptions, redactUrl } from './options.js';
  * event stream): 2^15 numbers is ~350 kB of base64 per copy.
  */
 export const REDIS_BATCH_LIMITS: BatchLimits = { minMs: 10, maxItems: 1 << 15 };
+
+/** Servers already warned about in this process (by redacted URL): the warning is said once. */
+const warnedAbout = new Set<string>();
+
+/** Warn (once per server and process) when Redis is reached in plaintext without a password on another machine. */
+function warnIfExposed(url: string): void {
+  const warning = exposureWarning(url);
+  const key = redactUrl(url);
+  if (!warning || warnedAbout.has(key)) return;
+  warnedAbout.add(key);
+  process.emitWarning(warning, { type: 'FanoutSecurityWarning', code: 'FANOUT_REDIS_EXPOSED' });
+}
 
 /** Events kept in the queue's stream (~5 per job); older ones are trimmed, and the check covers them. */
 const EVENTS_MAX_LEN = 500;
@@ -210,7 +223,14 @@ export class RedisEngine implements Engine {
     if (task.kind !== 'task')
       throw new InlineFunctionError('Inline functions cannot run on the redis backend');
     const name = `${this.ids.idOf(task.module)}#${task.name}`;
-    const wrap = task.wrapper ? `${this.ids.idOf(task.wrapper.module)}#${task.wrapper.name}` : undefined;
+    // A wrapper travels by its id, never by module: a worker applies only fanout's own (wrappers.ts).
+    const wrap = task.wrapper ? wrapperIdOf(task.wrapper) : undefined;
+    if (task.wrapper && wrap === undefined) {
+      throw new InvalidArgValueError(
+        `Task "${task.name}" is decorated by ${task.wrapper.name}, which the redis backend cannot send: ` +
+          'its workers apply only the decorations of memory.cache and file sources',
+      );
+    }
     return encodeJob(name, wrap, request.items, {
       first: request.first,
       spread: request.spread,
@@ -233,6 +253,7 @@ export class RedisEngine implements Engine {
     const { bull, connect } = await loadDrivers();
     if (this.closed) throw new PoolClosedError('The pool is closed');
     const { url, tls } = this.options;
+    warnIfExposed(url);
     const client = connect(url, {
       name: `fanout-caller-${this.run}`,
       tls,

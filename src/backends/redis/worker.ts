@@ -4,8 +4,9 @@
  * uses. Crashes, timeouts and module errors are therefore detected exactly as they are locally;
  * this module only translates between BullMQ jobs and the engine's batches.
  *
- * A job may name only a task module the worker was started with (`TaskDirectory`); anything
- * else fails as unrecoverable, so BullMQ never retries it.
+ * A job may name only a task module the worker was started with (`TaskDirectory`), and only a
+ * wrapper its operator allowed (`wrappers.ts`); its counts must match its payload (`codec.ts`).
+ * Anything else fails as unrecoverable, so BullMQ never retries it, with a code saying which.
  */
 
 import { hostname } from 'node:os';
@@ -20,16 +21,19 @@ import type { TaskSpec } from '../../worker/protocol.js';
 import { threadsBackend } from '../threads.js';
 import {
   type BatchPayload,
-  decodeJob,
   encodeLostError,
   encodeResult,
   failureMessage,
   type JobData,
+  JobRefusal,
   packValues,
+  readJob,
+  readPayload,
 } from './codec.js';
 import { atMost, type BullModule, closeClient, loadDrivers } from './connection.js';
 import { isModuleId, isTaskName, type TaskDirectory } from './identity.js';
-import { redactUrl } from './options.js';
+import { exposureWarning, redactUrl } from './options.js';
+import { isWrapperId, WRAPPER_IDS, WRAPPERS, type WrapperId } from './wrappers.js';
 
 export interface RedisWorkerOptions {
   readonly url: string;
@@ -37,6 +41,8 @@ export interface RedisWorkerOptions {
   readonly prefix: string;
   readonly tls?: TlsOptions | undefined;
   readonly directory: TaskDirectory;
+  /** The wrappers (task decorations) jobs may ask for; any other is refused. */
+  readonly allowedWrappers: ReadonlySet<WrapperId>;
   /** Worker threads that run the batches. */
   readonly threads: number;
   /** Jobs taken at once (a few more than threads, so a thread never waits for Redis). */
@@ -73,6 +79,8 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const { log } = options;
   const name = `${hostname()}:${process.pid}`;
   const errors = errorReporter(log);
+  const exposure = exposureWarning(options.url);
+  if (exposure) log(`WARNING: ${exposure}`);
   const client = connect(options.url, { name: `fanout-worker-${name}`, tls: options.tls, onError: errors });
   client.on('ready', () => errors.recovered());
   const local = new WorkerSet(threadsBackend({}), {
@@ -101,15 +109,18 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     let request: BatchRequest;
     let task: string;
     try {
-      const { data, payload } = decodeJob(job.data);
+      const data = readJob(job.data);
       task = data.task;
-      request = batchOf(options.directory, data, payload);
+      request = batchOf(options, data);
     } catch (error) {
-      const message =
-        error instanceof NotServed
-          ? error.message
-          : `this worker cannot run job ${job.id}: ${describe(error)}`;
-      throw refuse(job, 'ERR_TASK_NOT_FOUND', message);
+      if (error instanceof JobRefusal) {
+        const message =
+          error.code === 'ERR_JOB_MALFORMED'
+            ? `this worker refuses job ${job.id}: ${error.message}`
+            : error.message;
+        throw refuse(job, error.code, message);
+      }
+      throw refuse(job, 'ERR_JOB_MALFORMED', `this worker cannot run job ${job.id}: ${describe(error)}`);
     }
     const ticket = local.submit(request);
     const entry = { job, ticket };
@@ -173,7 +184,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   log(
     `ready: queue ${options.prefix}:${options.queue} on ${redactUrl(options.url)}, ` +
       `${options.threads} threads, ${options.concurrency} jobs at once, ` +
-      `tasks: ${options.directory.ids.join(', ')}`,
+      `tasks: ${options.directory.ids.join(', ')}; wrappers allowed: ${[...options.allowedWrappers].join(', ') || 'none'}`,
   );
 
   let stopping: Promise<void> | undefined;
@@ -206,9 +217,6 @@ async function handBack(bull: BullModule, job: Job, token: string | undefined): 
   throw new bull.WaitingError();
 }
 
-/** A job naming a module this worker does not run. */
-class NotServed extends Error {}
-
 /** `moduleId#name` → the module of that id this worker was started with; anything else throws. */
 function specOf(directory: TaskDirectory, qualified: string): { module: string; name: string } {
   const at = qualified.indexOf('#');
@@ -216,7 +224,8 @@ function specOf(directory: TaskDirectory, qualified: string): { module: string; 
   const name = qualified.slice(at + 1);
   const module = at > 0 && isModuleId(id) && isTaskName(name) ? directory.urlOf(id) : undefined;
   if (!module) {
-    throw new NotServed(
+    throw new JobRefusal(
+      'ERR_TASK_NOT_FOUND',
       `No task module for task ${JSON.stringify(qualified.slice(0, 200))} on this worker: it runs only ` +
         `the modules it was started with (${directory.ids.join(', ')}), known by file name; start it ` +
         'with --tasks for that module',
@@ -225,9 +234,35 @@ function specOf(directory: TaskDirectory, qualified: string): { module: string; 
   return { module, name };
 }
 
-function batchOf(directory: TaskDirectory, data: JobData, payload: BatchPayload): BatchRequest {
-  const task = specOf(directory, data.task);
-  const wrapper = data.wrap === undefined ? undefined : specOf(directory, data.wrap);
+/**
+ * A job's wrapper id → this worker's copy of that wrapper factory, if its operator allowed it.
+ * Never a served task: a task used as a factory would get a function and options of the job's choosing.
+ */
+function wrapperOf(allowed: ReadonlySet<WrapperId>, id: string): { module: string; name: string } {
+  if (!isWrapperId(id)) {
+    throw new JobRefusal(
+      'ERR_WRAPPER_NOT_ALLOWED',
+      `The job asks for wrapper ${JSON.stringify(id.slice(0, 200))}, which is not a fanout wrapper ` +
+        `(${WRAPPER_IDS.join(', ')}); a task is never applied as one`,
+    );
+  }
+  const entry = WRAPPERS[id];
+  if (!allowed.has(id)) {
+    throw new JobRefusal(
+      'ERR_WRAPPER_NOT_ALLOWED',
+      `The task is decorated by ${entry.feature} (wrapper "${id}"), which this worker does not apply: ` +
+        `a job using it ${entry.reach} on the worker's machine. Start the worker with --allow ${id} ` +
+        'to let it, or call the task undecorated',
+    );
+  }
+  return { module: entry.module, name: entry.name };
+}
+
+/** A job → the batch the local worker set runs; the task and wrapper are checked before the payload is even decoded. */
+function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
+  const task = specOf(options.directory, data.task);
+  const wrapper = data.wrap === undefined ? undefined : wrapperOf(options.allowedWrappers, data.wrap);
+  const payload: BatchPayload = readPayload(data);
   const spec: TaskSpec = {
     kind: 'task',
     module: task.module,
