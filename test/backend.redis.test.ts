@@ -9,7 +9,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
@@ -19,6 +19,7 @@ import { AutoBatchSizer, autoLimits, MIN_BATCH_MS } from '../src/scheduler/batch
 import tasks from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, until, WorkerProcess } from './redis-harness.js';
+import { gate, requirement } from './requirements.js';
 
 const closedPort = 'redis://127.0.0.1:1';
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -195,7 +196,11 @@ describe('fanout worker: command line', () => {
   });
 });
 
-describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => {
+/** The tests below need a redis-server of their own; without one they are registered as skipped. */
+const redisSkip = redisTests('test/backend.redis.test.ts');
+const redis = gate(redisSkip);
+
+redis.describe('redis backend: jobs', () => {
   let server: RedisServer;
   let worker: WorkerProcess;
   const pool = (options: PoolOptions = {}, backend: Record<string, unknown> = {}) =>
@@ -206,20 +211,25 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
       /:[\w-]+-\d+(?::|$)/.test(key.slice(`fanout:${queue}:`.length - 1)),
     );
 
-  before(async () => {
+  redis.before(async () => {
     server = await RedisServer.start();
     worker = await WorkerProcess.start(server.url, { tasks: [fixture('tasks.ts')] });
   });
-  after(() => stopAll([worker], server));
+  redis.after(() => stopAll([worker], server));
 
-  it('names a task module by its file name: any tasks.* of the caller is the worker tasks.ts', async () => {
-    await using p = pool();
-    const elsewhere = defineTasks('file:///some/other/checkout/dist/tasks.js', { square: (x: number) => x });
-    // The caller's local function is never sent: the worker runs its own tasks.ts.
-    assert.deepEqual(await p.map(elsewhere.square, [1, 2, 3]), [1, 4, 9]);
-  });
+  redis.it(
+    'names a task module by its file name: any tasks.* of the caller is the worker tasks.ts',
+    async () => {
+      await using p = pool();
+      const elsewhere = defineTasks('file:///some/other/checkout/dist/tasks.js', {
+        square: (x: number) => x,
+      });
+      // The caller's local function is never sent: the worker runs its own tasks.ts.
+      assert.deepEqual(await p.map(elsewhere.square, [1, 2, 3]), [1, 4, 9]);
+    },
+  );
 
-  it('refuses two modules with the same file name in one pool', async () => {
+  redis.it('refuses two modules with the same file name in one pool', async () => {
     await using p = pool();
     await p.run(tasks.square, 2);
     const twin = defineTasks('file:///elsewhere/tasks.ts', { square: (x: number) => x });
@@ -227,46 +237,55 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
     assert.match(error.message, /both named "tasks"/);
   });
 
-  it('a module the workers were not started with is ERR_TASK_NOT_FOUND, naming what they run', async () => {
-    await using p = pool();
-    const other = defineTasks('file:///srv/app/other.ts', { f: (x: number) => x });
-    const error = await rejectsWith(p.run(other.f, 1), 'ERR_TASK_NOT_FOUND');
-    assert.match(error.message, /No task module for task "other#f" on this worker: it runs only .*\(tasks\)/);
-  });
+  redis.it(
+    'a module the workers were not started with is ERR_TASK_NOT_FOUND, naming what they run',
+    async () => {
+      await using p = pool();
+      const other = defineTasks('file:///srv/app/other.ts', { f: (x: number) => x });
+      const error = await rejectsWith(p.run(other.f, 1), 'ERR_TASK_NOT_FOUND');
+      assert.match(
+        error.message,
+        /No task module for task "other#f" on this worker: it runs only .*\(tasks\)/,
+      );
+    },
+  );
 
-  it('a job naming a path, or malformed, fails as unrecoverable; the worker runs nothing of it', async () => {
-    const queue = new Queue('fanout', {
-      connection: { host: '127.0.0.1', port: server.port },
-      prefix: 'fanout',
-    });
-    try {
-      const p = Buffer.from('not v8').toString('base64');
-      const evil = [
-        { task: '../../../tmp/evil#run', v: 1, n: 1, p },
-        { task: '/tmp/evil.js#run', v: 1, n: 1, p },
-        { task: 'file:///tmp/evil.js#run', v: 1, n: 1, p },
-        { task: 'tasks#square', v: 2, n: 1, p },
-        { task: 'tasks#square', v: 1, n: 1, p },
-        { source: 'process.exit(1)' },
-      ];
-      const jobs = await Promise.all(evil.map((data, i) => queue.add(`evil${i}`, data)));
-      for (const job of jobs) {
-        const id = job.id as string;
-        await until(async () => (await queue.getJobState(id)) === 'failed', `job ${id} to fail`);
-        const failed = await queue.getJob(job.id as string);
-        assert.match(failed?.failedReason ?? '', /^ERR_TASK_NOT_FOUND: /);
-        assert.equal(failed?.attemptsMade, 1, 'not retried');
+  redis.it(
+    'a job naming a path, or malformed, fails as unrecoverable; the worker runs nothing of it',
+    async () => {
+      const queue = new Queue('fanout', {
+        connection: { host: '127.0.0.1', port: server.port },
+        prefix: 'fanout',
+      });
+      try {
+        const p = Buffer.from('not v8').toString('base64');
+        const evil = [
+          { task: '../../../tmp/evil#run', v: 1, n: 1, p },
+          { task: '/tmp/evil.js#run', v: 1, n: 1, p },
+          { task: 'file:///tmp/evil.js#run', v: 1, n: 1, p },
+          { task: 'tasks#square', v: 2, n: 1, p },
+          { task: 'tasks#square', v: 1, n: 1, p },
+          { source: 'process.exit(1)' },
+        ];
+        const jobs = await Promise.all(evil.map((data, i) => queue.add(`evil${i}`, data)));
+        for (const job of jobs) {
+          const id = job.id as string;
+          await until(async () => (await queue.getJobState(id)) === 'failed', `job ${id} to fail`);
+          const failed = await queue.getJob(job.id as string);
+          assert.match(failed?.failedReason ?? '', /^ERR_TASK_NOT_FOUND: /);
+          assert.equal(failed?.attemptsMade, 1, 'not retried');
+        }
+        await queue.obliterate({ force: true });
+      } finally {
+        await queue.close();
       }
-      await queue.obliterate({ force: true });
-    } finally {
-      await queue.close();
-    }
-    // The worker is still there and serving.
-    await using p = pool();
-    assert.equal(await p.run(tasks.square, 5), 25);
-  });
+      // The worker is still there and serving.
+      await using p = pool();
+      assert.equal(await p.run(tasks.square, 5), 25);
+    },
+  );
 
-  it('enforces `timeout` on the worker: ERR_TASK_TIMEOUT, and the worker goes on', async () => {
+  redis.it('enforces `timeout` on the worker: ERR_TASK_TIMEOUT, and the worker goes on', async () => {
     await using p = pool({ timeout: 300 });
     const error = await rejectsWith(p.run(tasks.busy, 20_000), 'ERR_TASK_TIMEOUT');
     assert.match(error.message, /Task "busy" on item 0 ran longer than 300 ms/);
@@ -274,7 +293,7 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
     assert.equal(await p.run(tasks.square, 6), 36);
   });
 
-  it('removes every job once its result is delivered', async () => {
+  redis.it('removes every job once its result is delivered', async () => {
     await using p = pool();
     const results = await p.map(tasks.square, range(3000));
     assert.equal(results.length, 3000);
@@ -284,7 +303,7 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
     assert.equal(await server.command('ZCARD', 'fanout:fanout:completed'), 0);
   });
 
-  it('cancelling a queued task removes its job from Redis', async () => {
+  redis.it('cancelling a queued task removes its job from Redis', async () => {
     // A queue no worker serves: the job waits until cancelled.
     await using p = pool({}, { queue: 'nobody' });
     const future = p.run(tasks.square, 3);
@@ -298,64 +317,74 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
     );
   });
 
-  it('delivers results by checking job ids when events are missed (here: the caller may not read them)', async () => {
-    // An ACL user without XREAD: the caller's event stream never works, only the check does.
-    await server.command('ACL', 'SETUSER', 'noevents', 'on', '>pw', '~*', '&*', '+@all', '-xread');
-    await using p = new Pool({
-      backend: { redis: `redis://noevents:pw@127.0.0.1:${server.port}`, checkInterval: 100 },
-      workers: 2,
-    });
-    assert.deepEqual(
-      await p.map(tasks.square, range(200)),
-      range(200).map((x) => x * x),
-    );
-    assert.equal(await p.run(tasks.add, 1, 2), 3);
-  });
-
-  it('works with an ACL user and password; a wrong password is ERR_BACKEND_UNAVAILABLE naming why', async () => {
-    await server.command(
-      'ACL',
-      'SETUSER',
-      'fanout',
-      'on',
-      '>s3cret',
-      '~fanout:*',
-      '&*',
-      '+@all',
-      '-@dangerous',
-      '+info',
-    );
-    const url = `redis://fanout:s3cret@127.0.0.1:${server.port}`;
-    const own = await WorkerProcess.start(url, { queue: 'acl' });
-    try {
-      await using p = new Pool({ backend: { redis: url, queue: 'acl' }, workers: 2 });
-      assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
-      await using wrong = new Pool({
-        backend: {
-          redis: `redis://fanout:nope@127.0.0.1:${server.port}`,
-          queue: 'acl',
-          unavailableTimeout: 500,
-        },
+  redis.it(
+    'delivers results by checking job ids when events are missed (here: the caller may not read them)',
+    async () => {
+      // An ACL user without XREAD: the caller's event stream never works, only the check does.
+      await server.command('ACL', 'SETUSER', 'noevents', 'on', '>pw', '~*', '&*', '+@all', '-xread');
+      await using p = new Pool({
+        backend: { redis: `redis://noevents:pw@127.0.0.1:${server.port}`, checkInterval: 100 },
+        workers: 2,
       });
-      const error = await rejectsWith(wrong.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
-      assert.match(error.message, /WRONGPASS/);
-      assert.doesNotMatch(error.message, /nope/);
-    } finally {
-      await own.stop();
-    }
-  });
+      assert.deepEqual(
+        await p.map(tasks.square, range(200)),
+        range(200).map((x) => x * x),
+      );
+      assert.equal(await p.run(tasks.add, 1, 2), 3);
+    },
+  );
+
+  redis.it(
+    'works with an ACL user and password; a wrong password is ERR_BACKEND_UNAVAILABLE naming why',
+    async () => {
+      await server.command(
+        'ACL',
+        'SETUSER',
+        'fanout',
+        'on',
+        '>s3cret',
+        '~fanout:*',
+        '&*',
+        '+@all',
+        '-@dangerous',
+        '+info',
+      );
+      const url = `redis://fanout:s3cret@127.0.0.1:${server.port}`;
+      const own = await WorkerProcess.start(url, { queue: 'acl' });
+      try {
+        await using p = new Pool({ backend: { redis: url, queue: 'acl' }, workers: 2 });
+        assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
+        await using wrong = new Pool({
+          backend: {
+            redis: `redis://fanout:nope@127.0.0.1:${server.port}`,
+            queue: 'acl',
+            unavailableTimeout: 500,
+          },
+        });
+        const error = await rejectsWith(wrong.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
+        assert.match(error.message, /WRONGPASS/);
+        assert.doesNotMatch(error.message, /nope/);
+      } finally {
+        await own.stop();
+      }
+    },
+  );
 });
 
-const openssl = spawnSync('openssl', ['version']).status === 0;
+/** The TLS tests also need openssl, to make their certificates; FANOUT_REQUIRE_OPENSSL=1 demands it. */
+const opensslSkip = requirement('test/backend.redis.test.ts (TLS)', {
+  missing: spawnSync('openssl', ['version']).status === 0 ? undefined : 'openssl is not on PATH',
+  env: 'FANOUT_REQUIRE_OPENSSL',
+  install: 'apt-get install openssl',
+});
+const tls = gate(redisSkip || opensslSkip);
 
-describe('redis backend: TLS', redisTests('test/backend.redis.test.ts'), () => {
+tls.describe('redis backend: TLS', () => {
   let dir: string;
   let server: RedisServer;
   let worker: WorkerProcess;
-  const skip = !openssl && 'openssl is not installed (it makes the test certificates)';
 
-  before(async () => {
-    if (skip) return;
+  tls.before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fanout-tls-'));
     const sh = promisify(execFile);
     await sh('openssl', [
@@ -409,23 +438,23 @@ describe('redis backend: TLS', redisTests('test/backend.redis.test.ts'), () => {
     });
     worker = await WorkerProcess.start(server.tlsUrl, { env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
   });
-  after(async () => {
-    if (skip) return;
+  tls.after(async () => {
     await stopAll([worker], server);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs over rediss:// with a private CA (worker: NODE_EXTRA_CA_CERTS, caller: `tls.ca`)', {
-    skip,
-  }, async () => {
-    await using p = new Pool({
-      backend: { redis: server.tlsUrl, tls: { ca: readFileSync(join(dir, 'ca.crt')) } },
-      workers: 2,
-    });
-    assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
-  });
+  tls.it(
+    'runs over rediss:// with a private CA (worker: NODE_EXTRA_CA_CERTS, caller: `tls.ca`)',
+    async () => {
+      await using p = new Pool({
+        backend: { redis: server.tlsUrl, tls: { ca: readFileSync(join(dir, 'ca.crt')) } },
+        workers: 2,
+      });
+      assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
+    },
+  );
 
-  it('refuses a server it cannot verify: ERR_BACKEND_UNAVAILABLE', { skip }, async () => {
+  tls.it('refuses a server it cannot verify: ERR_BACKEND_UNAVAILABLE', async () => {
     await using p = new Pool({ backend: { redis: server.tlsUrl, unavailableTimeout: 500 } });
     const error = await rejectsWith(p.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
     assert.match(error.message, /certificate/i);
