@@ -201,6 +201,7 @@ const redisSkip = redisTests('test/backend.redis.test.ts');
 const redis = gate(redisSkip);
 
 redis.describe('redis backend: jobs', () => {
+  const { it, before, after } = redis;
   let server: RedisServer;
   let worker: WorkerProcess;
   const pool = (options: PoolOptions = {}, backend: Record<string, unknown> = {}) =>
@@ -211,25 +212,20 @@ redis.describe('redis backend: jobs', () => {
       /:[\w-]+-\d+(?::|$)/.test(key.slice(`fanout:${queue}:`.length - 1)),
     );
 
-  redis.before(async () => {
+  before(async () => {
     server = await RedisServer.start();
     worker = await WorkerProcess.start(server.url, { tasks: [fixture('tasks.ts')] });
   });
-  redis.after(() => stopAll([worker], server));
+  after(() => stopAll([worker], server));
 
-  redis.it(
-    'names a task module by its file name: any tasks.* of the caller is the worker tasks.ts',
-    async () => {
-      await using p = pool();
-      const elsewhere = defineTasks('file:///some/other/checkout/dist/tasks.js', {
-        square: (x: number) => x,
-      });
-      // The caller's local function is never sent: the worker runs its own tasks.ts.
-      assert.deepEqual(await p.map(elsewhere.square, [1, 2, 3]), [1, 4, 9]);
-    },
-  );
+  it('names a task module by its file name: any tasks.* of the caller is the worker tasks.ts', async () => {
+    await using p = pool();
+    const elsewhere = defineTasks('file:///some/other/checkout/dist/tasks.js', { square: (x: number) => x });
+    // The caller's local function is never sent: the worker runs its own tasks.ts.
+    assert.deepEqual(await p.map(elsewhere.square, [1, 2, 3]), [1, 4, 9]);
+  });
 
-  redis.it('refuses two modules with the same file name in one pool', async () => {
+  it('refuses two modules with the same file name in one pool', async () => {
     await using p = pool();
     await p.run(tasks.square, 2);
     const twin = defineTasks('file:///elsewhere/tasks.ts', { square: (x: number) => x });
@@ -237,55 +233,46 @@ redis.describe('redis backend: jobs', () => {
     assert.match(error.message, /both named "tasks"/);
   });
 
-  redis.it(
-    'a module the workers were not started with is ERR_TASK_NOT_FOUND, naming what they run',
-    async () => {
-      await using p = pool();
-      const other = defineTasks('file:///srv/app/other.ts', { f: (x: number) => x });
-      const error = await rejectsWith(p.run(other.f, 1), 'ERR_TASK_NOT_FOUND');
-      assert.match(
-        error.message,
-        /No task module for task "other#f" on this worker: it runs only .*\(tasks\)/,
-      );
-    },
-  );
+  it('a module the workers were not started with is ERR_TASK_NOT_FOUND, naming what they run', async () => {
+    await using p = pool();
+    const other = defineTasks('file:///srv/app/other.ts', { f: (x: number) => x });
+    const error = await rejectsWith(p.run(other.f, 1), 'ERR_TASK_NOT_FOUND');
+    assert.match(error.message, /No task module for task "other#f" on this worker: it runs only .*\(tasks\)/);
+  });
 
-  redis.it(
-    'a job naming a path, or malformed, fails as unrecoverable; the worker runs nothing of it',
-    async () => {
-      const queue = new Queue('fanout', {
-        connection: { host: '127.0.0.1', port: server.port },
-        prefix: 'fanout',
-      });
-      try {
-        const p = Buffer.from('not v8').toString('base64');
-        const evil = [
-          { task: '../../../tmp/evil#run', v: 1, n: 1, p },
-          { task: '/tmp/evil.js#run', v: 1, n: 1, p },
-          { task: 'file:///tmp/evil.js#run', v: 1, n: 1, p },
-          { task: 'tasks#square', v: 2, n: 1, p },
-          { task: 'tasks#square', v: 1, n: 1, p },
-          { source: 'process.exit(1)' },
-        ];
-        const jobs = await Promise.all(evil.map((data, i) => queue.add(`evil${i}`, data)));
-        for (const job of jobs) {
-          const id = job.id as string;
-          await until(async () => (await queue.getJobState(id)) === 'failed', `job ${id} to fail`);
-          const failed = await queue.getJob(job.id as string);
-          assert.match(failed?.failedReason ?? '', /^ERR_TASK_NOT_FOUND: /);
-          assert.equal(failed?.attemptsMade, 1, 'not retried');
-        }
-        await queue.obliterate({ force: true });
-      } finally {
-        await queue.close();
+  it('a job naming a path, or malformed, fails as unrecoverable; the worker runs nothing of it', async () => {
+    const queue = new Queue('fanout', {
+      connection: { host: '127.0.0.1', port: server.port },
+      prefix: 'fanout',
+    });
+    try {
+      const p = Buffer.from('not v8').toString('base64');
+      const evil = [
+        { task: '../../../tmp/evil#run', v: 1, n: 1, p },
+        { task: '/tmp/evil.js#run', v: 1, n: 1, p },
+        { task: 'file:///tmp/evil.js#run', v: 1, n: 1, p },
+        { task: 'tasks#square', v: 2, n: 1, p },
+        { task: 'tasks#square', v: 1, n: 1, p },
+        { source: 'process.exit(1)' },
+      ];
+      const jobs = await Promise.all(evil.map((data, i) => queue.add(`evil${i}`, data)));
+      for (const job of jobs) {
+        const id = job.id as string;
+        await until(async () => (await queue.getJobState(id)) === 'failed', `job ${id} to fail`);
+        const failed = await queue.getJob(job.id as string);
+        assert.match(failed?.failedReason ?? '', /^ERR_TASK_NOT_FOUND: /);
+        assert.equal(failed?.attemptsMade, 1, 'not retried');
       }
-      // The worker is still there and serving.
-      await using p = pool();
-      assert.equal(await p.run(tasks.square, 5), 25);
-    },
-  );
+      await queue.obliterate({ force: true });
+    } finally {
+      await queue.close();
+    }
+    // The worker is still there and serving.
+    await using p = pool();
+    assert.equal(await p.run(tasks.square, 5), 25);
+  });
 
-  redis.it('enforces `timeout` on the worker: ERR_TASK_TIMEOUT, and the worker goes on', async () => {
+  it('enforces `timeout` on the worker: ERR_TASK_TIMEOUT, and the worker goes on', async () => {
     await using p = pool({ timeout: 300 });
     const error = await rejectsWith(p.run(tasks.busy, 20_000), 'ERR_TASK_TIMEOUT');
     assert.match(error.message, /Task "busy" on item 0 ran longer than 300 ms/);
@@ -293,7 +280,7 @@ redis.describe('redis backend: jobs', () => {
     assert.equal(await p.run(tasks.square, 6), 36);
   });
 
-  redis.it('removes every job once its result is delivered', async () => {
+  it('removes every job once its result is delivered', async () => {
     await using p = pool();
     const results = await p.map(tasks.square, range(3000));
     assert.equal(results.length, 3000);
@@ -303,7 +290,7 @@ redis.describe('redis backend: jobs', () => {
     assert.equal(await server.command('ZCARD', 'fanout:fanout:completed'), 0);
   });
 
-  redis.it('cancelling a queued task removes its job from Redis', async () => {
+  it('cancelling a queued task removes its job from Redis', async () => {
     // A queue no worker serves: the job waits until cancelled.
     await using p = pool({}, { queue: 'nobody' });
     const future = p.run(tasks.square, 3);
@@ -317,58 +304,52 @@ redis.describe('redis backend: jobs', () => {
     );
   });
 
-  redis.it(
-    'delivers results by checking job ids when events are missed (here: the caller may not read them)',
-    async () => {
-      // An ACL user without XREAD: the caller's event stream never works, only the check does.
-      await server.command('ACL', 'SETUSER', 'noevents', 'on', '>pw', '~*', '&*', '+@all', '-xread');
-      await using p = new Pool({
-        backend: { redis: `redis://noevents:pw@127.0.0.1:${server.port}`, checkInterval: 100 },
-        workers: 2,
-      });
-      assert.deepEqual(
-        await p.map(tasks.square, range(200)),
-        range(200).map((x) => x * x),
-      );
-      assert.equal(await p.run(tasks.add, 1, 2), 3);
-    },
-  );
+  it('delivers results by checking job ids when events are missed (here: the caller may not read them)', async () => {
+    // An ACL user without XREAD: the caller's event stream never works, only the check does.
+    await server.command('ACL', 'SETUSER', 'noevents', 'on', '>pw', '~*', '&*', '+@all', '-xread');
+    await using p = new Pool({
+      backend: { redis: `redis://noevents:pw@127.0.0.1:${server.port}`, checkInterval: 100 },
+      workers: 2,
+    });
+    assert.deepEqual(
+      await p.map(tasks.square, range(200)),
+      range(200).map((x) => x * x),
+    );
+    assert.equal(await p.run(tasks.add, 1, 2), 3);
+  });
 
-  redis.it(
-    'works with an ACL user and password; a wrong password is ERR_BACKEND_UNAVAILABLE naming why',
-    async () => {
-      await server.command(
-        'ACL',
-        'SETUSER',
-        'fanout',
-        'on',
-        '>s3cret',
-        '~fanout:*',
-        '&*',
-        '+@all',
-        '-@dangerous',
-        '+info',
-      );
-      const url = `redis://fanout:s3cret@127.0.0.1:${server.port}`;
-      const own = await WorkerProcess.start(url, { queue: 'acl' });
-      try {
-        await using p = new Pool({ backend: { redis: url, queue: 'acl' }, workers: 2 });
-        assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
-        await using wrong = new Pool({
-          backend: {
-            redis: `redis://fanout:nope@127.0.0.1:${server.port}`,
-            queue: 'acl',
-            unavailableTimeout: 500,
-          },
-        });
-        const error = await rejectsWith(wrong.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
-        assert.match(error.message, /WRONGPASS/);
-        assert.doesNotMatch(error.message, /nope/);
-      } finally {
-        await own.stop();
-      }
-    },
-  );
+  it('works with an ACL user and password; a wrong password is ERR_BACKEND_UNAVAILABLE naming why', async () => {
+    await server.command(
+      'ACL',
+      'SETUSER',
+      'fanout',
+      'on',
+      '>s3cret',
+      '~fanout:*',
+      '&*',
+      '+@all',
+      '-@dangerous',
+      '+info',
+    );
+    const url = `redis://fanout:s3cret@127.0.0.1:${server.port}`;
+    const own = await WorkerProcess.start(url, { queue: 'acl' });
+    try {
+      await using p = new Pool({ backend: { redis: url, queue: 'acl' }, workers: 2 });
+      assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
+      await using wrong = new Pool({
+        backend: {
+          redis: `redis://fanout:nope@127.0.0.1:${server.port}`,
+          queue: 'acl',
+          unavailableTimeout: 500,
+        },
+      });
+      const error = await rejectsWith(wrong.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
+      assert.match(error.message, /WRONGPASS/);
+      assert.doesNotMatch(error.message, /nope/);
+    } finally {
+      await own.stop();
+    }
+  });
 });
 
 /** The TLS tests also need openssl, to make their certificates; FANOUT_REQUIRE_OPENSSL=1 demands it. */
@@ -380,11 +361,12 @@ const opensslSkip = requirement('test/backend.redis.test.ts (TLS)', {
 const tls = gate(redisSkip || opensslSkip);
 
 tls.describe('redis backend: TLS', () => {
+  const { it, before, after } = tls;
   let dir: string;
   let server: RedisServer;
   let worker: WorkerProcess;
 
-  tls.before(async () => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fanout-tls-'));
     const sh = promisify(execFile);
     await sh('openssl', [
@@ -438,23 +420,20 @@ tls.describe('redis backend: TLS', () => {
     });
     worker = await WorkerProcess.start(server.tlsUrl, { env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
   });
-  tls.after(async () => {
+  after(async () => {
     await stopAll([worker], server);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  tls.it(
-    'runs over rediss:// with a private CA (worker: NODE_EXTRA_CA_CERTS, caller: `tls.ca`)',
-    async () => {
-      await using p = new Pool({
-        backend: { redis: server.tlsUrl, tls: { ca: readFileSync(join(dir, 'ca.crt')) } },
-        workers: 2,
-      });
-      assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
-    },
-  );
+  it('runs over rediss:// with a private CA (worker: NODE_EXTRA_CA_CERTS, caller: `tls.ca`)', async () => {
+    await using p = new Pool({
+      backend: { redis: server.tlsUrl, tls: { ca: readFileSync(join(dir, 'ca.crt')) } },
+      workers: 2,
+    });
+    assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
+  });
 
-  tls.it('refuses a server it cannot verify: ERR_BACKEND_UNAVAILABLE', async () => {
+  it('refuses a server it cannot verify: ERR_BACKEND_UNAVAILABLE', async () => {
     await using p = new Pool({ backend: { redis: server.tlsUrl, unavailableTimeout: 500 } });
     const error = await rejectsWith(p.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
     assert.match(error.message, /certificate/i);
