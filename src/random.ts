@@ -26,29 +26,62 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-class Xoshiro128 implements RandomStream {
+/** SplitMix32's increment: 2^32 divided by the golden ratio, so successive states spread evenly. */
+const GOLDEN = 0x9e3779b9;
+
+/**
+ * The 32-bit key of the stream of `(seed, index)`: a hash of the seed and both halves of the
+ * index, so neighbouring indices get unrelated keys. Exported for the known-answer tests only.
+ */
+export function streamKey(seed: number, index: number): number {
+  const lo = index >>> 0;
+  const hi = Math.floor(index / 4294967296) >>> 0;
+  return fmix32((seed >>> 0) ^ fmix32(lo ^ GOLDEN) ^ fmix32(hi + 0x7f4a7c15));
+}
+
+/**
+ * xoshiro128** (Blackman & Vigna, 2018) with the stream methods on top. Exported (not from the
+ * package) for the known-answer tests, which check the generator and its seeding separately.
+ */
+export class Xoshiro128 implements RandomStream {
   private a: number;
   private b: number;
   private c: number;
   private d: number;
   private spare = Number.NaN;
 
-  constructor(seed: number, index: number) {
-    const lo = index >>> 0;
-    const hi = Math.floor(index / 4294967296) >>> 0;
-    // SplitMix32 over a hash of (seed, index) fills the four state words (never all zero).
-    let s = fmix32((seed >>> 0) ^ fmix32(lo ^ 0x9e3779b9) ^ fmix32(hi + 0x7f4a7c15));
-    s = (s + 0x9e3779b9) | 0;
-    this.a = fmix32(s);
-    s = (s + 0x9e3779b9) | 0;
-    this.b = fmix32(s);
-    s = (s + 0x9e3779b9) | 0;
-    this.c = fmix32(s);
-    s = (s + 0x9e3779b9) | 0;
-    this.d = fmix32(s);
+  /** The generator in the state of these four words (not all zero). */
+  constructor(a: number, b: number, c: number, d: number) {
+    this.a = a;
+    this.b = b;
+    this.c = c;
+    this.d = d;
   }
 
-  private nextUint32(): number {
+  /**
+   * The generator SplitMix32 seeds from `key`: its first four outputs (add the golden ratio, then
+   * MurmurHash3's fmix32 finaliser) fill the state. fmix32 is a bijection and the four states it
+   * mixes differ, so at most one word is zero, never all four.
+   */
+  static seeded(key: number): Xoshiro128 {
+    let s = key | 0;
+    s = (s + GOLDEN) | 0;
+    const a = fmix32(s);
+    s = (s + GOLDEN) | 0;
+    const b = fmix32(s);
+    s = (s + GOLDEN) | 0;
+    const c = fmix32(s);
+    s = (s + GOLDEN) | 0;
+    return new Xoshiro128(a, b, c, fmix32(s));
+  }
+
+  /** The four state words, unsigned. */
+  state(): [number, number, number, number] {
+    return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+  }
+
+  /** The next 32-bit output, unsigned. */
+  nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
     const t = this.b << 9;
     this.c ^= this.a;
@@ -102,7 +135,7 @@ function rotl(x: number, k: number): number {
  * ```
  */
 export function randomStream(seed: number, index: number): RandomStream {
-  return new Xoshiro128(seed, index);
+  return Xoshiro128.seeded(streamKey(seed, index));
 }
 
 /** A fresh seed for calls that give none (runs are then not reproducible, but still independent per item). */

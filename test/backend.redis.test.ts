@@ -9,7 +9,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { serialize } from 'node:v8';
@@ -23,6 +23,7 @@ import memoryTasks from './fixtures/memory-tasks.js';
 import tasks from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, until, WorkerProcess } from './redis-harness.js';
+import { gate, requirement } from './requirements.js';
 
 const closedPort = 'redis://127.0.0.1:1';
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -321,7 +322,12 @@ describe('fanout worker: command line', () => {
   });
 });
 
-describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => {
+/** The tests below need a redis-server of their own; without one they are registered as skipped. */
+const redisSkip = redisTests('test/backend.redis.test.ts');
+const redis = gate(redisSkip);
+
+redis.describe('redis backend: jobs', () => {
+  const { it, before, after } = redis;
   let server: RedisServer;
   let worker: WorkerProcess;
   const pool = (options: PoolOptions = {}, backend: Record<string, unknown> = {}) =>
@@ -622,16 +628,21 @@ describe('redis backend: jobs', redisTests('test/backend.redis.test.ts'), () => 
   });
 });
 
-const openssl = spawnSync('openssl', ['version']).status === 0;
+/** The TLS tests also need openssl, to make their certificates; FANOUT_REQUIRE_OPENSSL=1 demands it. */
+const opensslSkip = requirement('test/backend.redis.test.ts (TLS)', {
+  missing: spawnSync('openssl', ['version']).status === 0 ? undefined : 'openssl is not on PATH',
+  env: 'FANOUT_REQUIRE_OPENSSL',
+  install: 'apt-get install openssl',
+});
+const tls = gate(redisSkip || opensslSkip);
 
-describe('redis backend: TLS', redisTests('test/backend.redis.test.ts'), () => {
+tls.describe('redis backend: TLS', () => {
+  const { it, before, after } = tls;
   let dir: string;
   let server: RedisServer;
   let worker: WorkerProcess;
-  const skip = !openssl && 'openssl is not installed (it makes the test certificates)';
 
   before(async () => {
-    if (skip) return;
     dir = mkdtempSync(join(tmpdir(), 'fanout-tls-'));
     const sh = promisify(execFile);
     await sh('openssl', [
@@ -686,14 +697,11 @@ describe('redis backend: TLS', redisTests('test/backend.redis.test.ts'), () => {
     worker = await WorkerProcess.start(server.tlsUrl, { env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
   });
   after(async () => {
-    if (skip) return;
     await stopAll([worker], server);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs over rediss:// with a private CA (worker: NODE_EXTRA_CA_CERTS, caller: `tls.ca`)', {
-    skip,
-  }, async () => {
+  it('runs over rediss:// with a private CA (worker: NODE_EXTRA_CA_CERTS, caller: `tls.ca`)', async () => {
     await using p = new Pool({
       backend: { redis: server.tlsUrl, tls: { ca: readFileSync(join(dir, 'ca.crt')) } },
       workers: 2,
@@ -701,7 +709,7 @@ describe('redis backend: TLS', redisTests('test/backend.redis.test.ts'), () => {
     assert.deepEqual(await p.map(tasks.square, [1, 2, 3]), [1, 4, 9]);
   });
 
-  it('refuses a server it cannot verify: ERR_BACKEND_UNAVAILABLE', { skip }, async () => {
+  it('refuses a server it cannot verify: ERR_BACKEND_UNAVAILABLE', async () => {
     await using p = new Pool({ backend: { redis: server.tlsUrl, unavailableTimeout: 500 } });
     const error = await rejectsWith(p.run(tasks.square, 2), 'ERR_BACKEND_UNAVAILABLE');
     assert.match(error.message, /certificate/i);

@@ -8,14 +8,15 @@
 
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { findPython, JOBLIB_MISSING, runJoblib } from '../bench/joblib.js';
+import { findPython, runJoblib } from '../bench/joblib.js';
+import { requirement } from './requirements.js';
 
 const python = findPython();
-if (!python) {
-  if (process.env.FANOUT_REQUIRE_JOBLIB === '1')
-    throw new Error(`FANOUT_REQUIRE_JOBLIB=1 but ${JOBLIB_MISSING}`);
-  process.stderr.write(`\n*** SKIPPED: ${JOBLIB_MISSING} ***\n\n`);
-}
+const skip = requirement('test/joblib-reference.test.ts', {
+  missing: python ? undefined : 'no Python here imports joblib and numpy',
+  env: 'FANOUT_REQUIRE_JOBLIB',
+  install: 'apt-get install python3-joblib python3-numpy',
+});
 
 /**
  * The seed's process: x₀ = 75, xₜ₊₁ ~ Normal((72 + xₜ) / 2, 5). Its mean after n steps is
@@ -28,7 +29,7 @@ function expectedMean(steps: number): number {
 const STD_DEV = 5 / Math.sqrt(1 - 1 / 4);
 
 it('the joblib reference runs the seed’s weather simulation, serially and with Parallel(n_jobs=-1)', {
-  skip: !python && 'no Python with joblib',
+  skip,
   timeout: 120_000,
 }, async () => {
   const sims10 = 400;

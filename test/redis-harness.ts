@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { requirement } from './requirements.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -38,23 +39,15 @@ export const redisMissing: string | undefined = (() => {
 })();
 
 /**
- * The options for a redis test file's top-level `describe`: skip (with a loud notice) when
- * redis-server is missing, unless FANOUT_REQUIRE_REDIS=1 demands the tests.
+ * The skip reason for a redis test file's tests when redis-server is missing (with a loud notice),
+ * or false; FANOUT_REQUIRE_REDIS=1 makes a missing redis-server fail the file. Give it to `gate`.
  */
-export function redisTests(file: string): { skip: string | false } {
-  if (!redisMissing) return { skip: false };
-  if (process.env.FANOUT_REQUIRE_REDIS === '1') {
-    throw new Error(
-      `${file}: FANOUT_REQUIRE_REDIS=1 but ${redisMissing}; install it (apt-get install redis-server)`,
-    );
-  }
-  const line = '#'.repeat(78);
-  process.stderr.write(
-    `\n${line}\n# SKIPPED: the redis backend tests in ${file}: ${redisMissing}.\n` +
-      '# Install redis-server (apt-get install redis-server) to run them; CI sets FANOUT_REQUIRE_REDIS=1.\n' +
-      `${line}\n\n`,
-  );
-  return { skip: `SKIPPED: ${redisMissing}` };
+export function redisTests(file: string): string | false {
+  return requirement(file, {
+    missing: redisMissing,
+    env: 'FANOUT_REQUIRE_REDIS',
+    install: 'apt-get install redis-server',
+  });
 }
 
 /** A free TCP port on loopback (bind to 0, read the port, close). */

@@ -16,17 +16,17 @@ import { type BatchTrace, Pool } from '../src/index.js';
 import { writeReport } from '../src/observe/report.js';
 import tasks from './fixtures/tasks.js';
 import { range } from './helpers.js';
+import { requirement } from './requirements.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available) {
-  const message = `SKIPPED: the report browser test needs Chromium at ${CHROMIUM} (apt-get install chromium)`;
-  if (process.env.FANOUT_REQUIRE_BROWSER === '1') throw new Error(message);
-  process.stderr.write(`\n*** ${message} ***\n\n`);
-}
+const skip = requirement('test/report.e2e.test.ts', {
+  missing: existsSync(CHROMIUM) ? undefined : `there is no Chromium at ${CHROMIUM}`,
+  env: 'FANOUT_REQUIRE_BROWSER',
+  install: 'apt-get install chromium, or set CHROMIUM_PATH',
+});
 
 it('a report renders its charts in headless Chromium', {
-  skip: !available && 'no Chromium',
+  skip,
   timeout: 120_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fanout-report-'));

@@ -14,14 +14,26 @@ export interface DemoContext {
 
 export type DemoFlags = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
-export interface Demo {
+/**
+ * What a demo's run returns: its report (written with --report) and, for demos whose variants
+ * must agree, the results each variant computed, so that a test can check them against a
+ * reference of its own instead of taking the demo's word ("every variant agrees") for it.
+ */
+export interface DemoResult<Computed = unknown> extends ReportData {
+  readonly computed?: Computed;
+}
+
+export interface Demo<Computed = unknown> {
   readonly name: string;
   /** One line for `fanout demo --help`. */
   readonly summary: string;
   /** The demo's own flags (besides --report, --workers, --quick), and their help lines. */
   readonly flags?: DemoFlags;
   readonly help?: string;
-  run(flags: Record<string, string | boolean | undefined>, context: DemoContext): Promise<ReportData>;
+  run(
+    flags: Record<string, string | boolean | undefined>,
+    context: DemoContext,
+  ): Promise<DemoResult<Computed>>;
 }
 
 /** A table printed with aligned columns. */

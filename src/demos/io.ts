@@ -22,7 +22,16 @@ interface Variant {
   readonly run: (urls: string[]) => Promise<string[]>;
 }
 
-export const ioDemo: Demo = {
+/** What each variant fetched: the URLs it asked for and the answers it returned, in that order. */
+export interface IoComputed {
+  readonly answers: readonly {
+    readonly variant: string;
+    readonly urls: readonly string[];
+    readonly bodies: readonly string[];
+  }[];
+}
+
+export const ioDemo: Demo<IoComputed> = {
   name: 'io',
   summary: 'seeds 001/004: fetching from a slow local server, sequential vs async vs threads',
   flags: { requests: { type: 'string' }, delay: { type: 'string' } },
@@ -78,6 +87,7 @@ export const ioDemo: Demo = {
       const columns = ['variant', 'how', 'at once', 'seconds', 'speedup'];
       const rows: (string | number)[][] = [];
       let sequential = 0;
+      const answers: { variant: string; urls: string[]; bodies: string[] }[] = [];
       let allAnswered = true;
       for (const variant of variants) {
         const urls = urlsFor(variant.name.replace(/\W+/g, '-'));
@@ -87,6 +97,7 @@ export const ioDemo: Demo = {
         allAnswered &&= run.value.every(
           (body, i) => body === `answer to ${new URL(urls[i] as string).pathname}`,
         );
+        answers.push({ variant: variant.name, urls, bodies: run.value });
         if (sequential === 0) sequential = run.seconds;
         rows.push([
           variant.name,
@@ -103,6 +114,7 @@ export const ioDemo: Demo = {
           : 'WARNING: some answers were missing or out of order.',
       );
       return {
+        computed: { answers },
         title: 'Waiting is not computing (seeds 001/004)',
         subtitle: `${requests} requests to a local server that answers after ${delayMs} ms, on ${machine}`,
         tables: [{ caption: 'One batch of requests, four ways', columns, rows }],

@@ -44,7 +44,13 @@ async function perPass(passes: number, fn: () => number): Promise<{ seconds: num
   return { seconds: run.seconds / passes, value: run.value };
 }
 
-export const marshalingDemo: Demo = {
+/** What each variant computed: the sum of the first `items` numbers of the random stream of (seed, 0). */
+export interface MarshalingComputed {
+  readonly seed: number;
+  readonly sums: readonly { readonly variant: string; readonly items: number; readonly sum: number }[];
+}
+
+export const marshalingDemo: Demo<MarshalingComputed> = {
   name: 'marshaling',
   summary: "seed 000's marshaling cost: a sum in a typed array, a JS array, and across the worker boundary",
   flags: { items: { type: 'string' }, 'one-by-one': { type: 'string' } },
@@ -148,6 +154,7 @@ export const marshalingDemo: Demo = {
     out(agree ? 'Every variant computed the same sum.' : 'WARNING: a variant computed a different sum.');
 
     return {
+      computed: { seed: SEED, sums: rows.map((r) => ({ variant: r.name, items: r.items, sum: r.sum })) },
       title: 'The cost of crossing (seed 000)',
       subtitle: `Summing ${countText(items)} random numbers in one thread, and through ${n} worker threads, on ${machine}`,
       tables: [{ caption: 'One sum, every way', columns, rows: tableRows }],

@@ -36,7 +36,17 @@ function msText(seconds: number): string {
 const sameStrings = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((s, i) => s === b[i]);
 
-export const stringsDemo: Demo = {
+/** The strings each variant made for each load: string i draws from the random stream of (seed, i). */
+export interface StringsComputed {
+  readonly seed: number;
+  readonly strings: readonly {
+    readonly load: string;
+    readonly variant: string;
+    readonly strings: readonly string[];
+  }[];
+}
+
+export const stringsDemo: Demo<StringsComputed> = {
   name: 'strings',
   summary: "seed 001's random strings: serial vs parallel, a small load and a large one",
   flags: { count: { type: 'string' }, length: { type: 'string' } },
@@ -60,6 +70,7 @@ export const stringsDemo: Demo = {
     const pools = new Map<LocalBackendName, Pool>();
     const columns = ['load', 'variant', 'ms', 'speedup'];
     const rows: (string | number)[][] = [];
+    const made: { load: string; variant: string; strings: string[] }[] = [];
     let identical = true;
     try {
       for (const backend of BACKENDS) {
@@ -78,10 +89,12 @@ export const stringsDemo: Demo = {
         randStrings(SEED, load.count, Math.min(load.length, 1000)); // compiled before it is timed
         const serial = await medianTimed(repeats, () => randStrings(SEED, load.count, load.length));
         rows.push([label, 'serial loop', msText(serial.seconds), '1.00×']);
+        made.push({ load: label, variant: 'serial loop', strings: serial.value });
         for (const backend of BACKENDS) {
           const pool = pools.get(backend) as Pool;
           const warm = await medianTimed(repeats, () => pool.map(tasks.randString, lengths()));
           identical &&= sameStrings(warm.value, serial.value);
+          made.push({ load: label, variant: `${n} ${backend}, pool running`, strings: warm.value });
           rows.push([
             label,
             `${n} ${backend}, pool running`,
@@ -96,6 +109,7 @@ export const stringsDemo: Demo = {
             return await pool.map(tasks.randString, lengths());
           });
           identical &&= sameStrings(cold.value, serial.value);
+          made.push({ load: label, variant: `${n} ${backend}, pool started`, strings: cold.value });
           rows.push([
             label,
             `${n} ${backend}, pool started`,
@@ -152,6 +166,7 @@ export const stringsDemo: Demo = {
       printTable(out, sweepColumns, sweepRows);
 
       return {
+        computed: { seed: SEED, strings: made },
         title: 'Random strings: when parallelism pays (seed 001)',
         subtitle: `Serial vs ${n} workers on ${machine}`,
         charts: [
