@@ -208,6 +208,20 @@ describe('Memory: entries must be yours, and links inside are never followed', (
     assert.deepEqual(readdirSync(outside), [], 'nothing written outside');
   });
 
+  it('checks again at the write: a link planted while the task runs gets nothing', {
+    skip: NEEDS_LINKS,
+  }, async () => {
+    const memory = new Memory(dir);
+    memory.cache(tasks.square)(1); // the cache folder exists
+    const outside = join(root, 'outside');
+    mkdirSync(outside, { mode: 0o700 });
+    const nonce = memory.cache(tasks.nonceAsync);
+    const pending = nonce(1); // looked up (a miss) before it returns; stored when it resolves
+    symlinkSync(outside, taskFolder(nonce));
+    await assert.rejects(pending, refusal(taskFolder(nonce), /symbolic link/));
+    assert.deepEqual(readdirSync(outside), [], 'nothing written outside');
+  });
+
   it('never follows a linked entry folder or entry file', { skip: NEEDS_LINKS }, () => {
     const nonce = new Memory(dir).cache(tasks.nonce);
     nonce(1);
