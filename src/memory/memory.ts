@@ -100,9 +100,9 @@ export class Memory {
    * @param dir - the cache folder, created owner-only (0o700) on first write; a path or a
    *   `file:` URL. `null` gives a cache that does nothing: `cache(task)` returns the task itself.
    *   It must be yours alone: see the README's "Trust" passage.
-   * @throws `CacheError` (`ERR_CACHE`) when the folder exists and is not safe to use: another
-   *   user owns it, group or others may write it, or another user could swap it (the same
-   *   checks run again wherever the cache is used, workers included).
+   * @throws `CacheError` (`ERR_CACHE`) when the folder is not safe to use: another user owns it,
+   *   group or others may write it, or someone else could swap it or a folder on the way to it
+   *   (the same checks run again wherever the cache is used, workers included).
    * @example
    * ```ts
    * const memory = new Memory('./cache');
@@ -275,8 +275,8 @@ export class Memory {
 }
 
 /**
- * Fail at construction, not at the first call, when an existing root is not safe. Other
- * problems (a folder that cannot be read) surface where the cache is used, as they always did.
+ * Fail at construction, not at the first call, when the root or the path to it is not safe.
+ * Other problems (a folder that cannot be read) surface where the cache is used, as before.
  */
 function refuseUnsafeRoot(dir: string): void {
   try {

@@ -64,7 +64,7 @@ export function isCode(error: unknown, ...codes: string[]): boolean {
 }
 
 /**
- * The user this thread acts as, read once; undefined where there are no uids (Windows). A
+ * The user this process acts as, read once; undefined where there are no uids (Windows). A
  * process that changes its effective uid later fails closed: what the new uid writes is refused.
  */
 const ME = process.geteuid?.();
@@ -170,22 +170,21 @@ const walked = new Set<string>();
  */
 export function trustRoot(root: string, create: boolean): boolean {
   const me = currentUser();
+  // Walk first, with lstat: a planted link is refused here, before anything follows it.
+  if (me !== undefined && !walked.has(root)) checkPathTo(root, me);
   let stats: Stats | undefined;
   try {
-    stats = statSync(root); // follows a link at the root itself: the path walk vets it
+    stats = statSync(root); // follows a link at the root itself, which the walk has vetted
   } catch (error) {
     if (!isCode(error, 'ENOENT')) throw error;
     walked.delete(root);
     if (!create) return false;
-    if (me !== undefined) checkPathTo(root, me); // refuse before creating anything there
     mkdirSync(root, { recursive: true, mode: DIR_MODE });
+    if (me !== undefined) checkPathTo(root, me); // what was missing, now made (by us, or first by someone else)
     stats = statSync(root);
   }
   if (me === undefined) return true;
-  if (!walked.has(root)) {
-    checkPathTo(root, me);
-    walked.add(root);
-  }
+  walked.add(root);
   const reason = distrust(stats, me);
   if (reason !== undefined) {
     const fix =
