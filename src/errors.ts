@@ -192,7 +192,9 @@ export class BackendUnavailableError extends FanoutError {
 
 /**
  * `ERR_CACHE`: `Memory` could not use its cache as asked (an argument that cannot be hashed, a
- * task module whose code cannot be read, a `validate` that cannot reach a worker).
+ * task module whose code cannot be read, a `validate` that cannot reach a worker), or refused a
+ * cache folder or entry that is not safe to use: another user's, writable by group or others, or
+ * a link inside the cache (the message names the path, why, and the fix).
  */
 export class CacheError extends FanoutError {
   constructor(message: string, options?: ErrorOptions) {

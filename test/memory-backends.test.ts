@@ -6,12 +6,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Memory, Pool, type TaskRef } from '../src/index.js';
+import { taskFolderName } from '../src/memory/store.js';
 import tasks from './fixtures/memory-tasks.js';
 import { backends, range, rejectsWith } from './helpers.js';
 
@@ -143,6 +146,37 @@ for (const backend of backends) {
       assert.equal((error.cause as { code?: string }).code, 'ERR_CACHE');
       assert.match((error.cause as Error).message, /defineTasks/);
       assert.equal(nonce(1).x, 1, 'local calls still work');
+    });
+
+    it('refuses an unsafe root, a forged entry and a linked task folder where tasks run', {
+      skip:
+        process.platform === 'win32' ? 'Windows has no permission bits, and links need privileges' : false,
+    }, async () => {
+      const memory = new Memory(dir);
+      const nonce = memory.cache(tasks.nonce);
+      await pool.map(nonce, [1]);
+      const refused = async (run: Promise<unknown>, path: string, why: RegExp) => {
+        const cause = (await rejectsWith(run, 'ERR_TASK_FAILED')).cause as Error & { code?: string };
+        assert.equal(cause.code, 'ERR_CACHE', cause.stack);
+        assert.ok(cause.message.includes(path), cause.message);
+        assert.match(cause.message, why);
+      };
+
+      chmodSync(dir, 0o777); // after the workers have used it: their next write checks again
+      await refused(pool.map(nonce, [2]), dir, /others may write it/);
+      chmodSync(dir, 0o700);
+
+      const output = join(entriesOf('nonce')[0] as string, 'output.bin');
+      chmodSync(output, 0o666); // anyone could have rewritten it
+      await refused(pool.map(nonce, [1]), output, /others may write it/);
+
+      const square = memory.cache(tasks.square);
+      const outside = join(root, 'outside');
+      mkdirSync(outside, { mode: 0o700 });
+      const linked = join(dir, taskFolderName({ module: square.module, name: square.taskName }));
+      symlinkSync(outside, linked);
+      await refused(pool.map(square, [1, 2]), linked, /symbolic link/);
+      assert.deepEqual(readdirSync(outside), [], 'nothing written outside the cache');
     });
 
     it('Memory(null) runs the task every time', async () => {

@@ -106,6 +106,7 @@ export function cachedFunction(parts: CachedParts): AnyFunction {
     try {
       meta = folder.readMeta(key);
     } catch (error) {
+      if (error instanceof CacheError) throw error; // not damage: a forged or redirected file
       return { corrupt: `${META_FILE}: ${(error as Error).message}` };
     }
     const verdict = validate(meta);
@@ -143,6 +144,8 @@ export function cachedFunction(parts: CachedParts): AnyFunction {
     try {
       folder.write(key, encoded.bytes, meta);
     } catch (error) {
+      // A cache found unsafe is refused, loudly; any other failure to store costs only the entry.
+      if (error instanceof CacheError) throw error;
       warn(
         'FANOUT_CACHE_WRITE',
         `A result of task "${task.name}" could not be written to the cache in ${spec.dir}: ${describe(error)}`,

@@ -10,11 +10,13 @@
  * writer, so no locking is needed.
  */
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, readdirSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { DIR_MODE, FILE_MODE, STATS_DIR } from './store.js';
+import { CacheError } from '../errors.js';
+import { STATS_DIR } from './store.js';
+import { ensureFolder, inspect, openForWriting, readInside, trustRoot } from './trust.js';
 
 /**
  * Hit and miss counts of a `Memory`, over every thread and process its tasks ran in.
@@ -73,7 +75,7 @@ export function counterFor(dir: string, session: string): Counter {
   }
   let counter = fileCounters.get(`${dir}\0${session}`);
   if (!counter) {
-    counter = new FileCounter(join(dir, STATS_DIR, session));
+    counter = new FileCounter(dir, session);
     fileCounters.set(`${dir}\0${session}`, counter);
   }
   return counter;
@@ -85,17 +87,25 @@ class FileCounter implements Counter {
   private fd: number | undefined;
   private broken = false;
 
-  constructor(private readonly folder: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly session: string,
+  ) {}
 
   count(field: keyof MemoryStats): void {
     this.stats[field]++;
     if (this.broken) return;
     try {
       // Opened once and left open: the file belongs to this thread, which closes it by exiting.
+      // An unsafe cache (trust.ts) loses counts here; the lookup that counts has refused it.
       if (this.fd === undefined) {
-        mkdirSync(this.folder, { recursive: true, mode: DIR_MODE });
+        trustRoot(this.dir, true);
+        const stats = join(this.dir, STATS_DIR);
+        ensureFolder(stats, 'counter folder');
+        const folder = join(stats, this.session);
+        ensureFolder(folder, 'counter folder');
         const name = `${hostname().replace(/[^\w.-]/g, '_')}-${process.pid}-${threadId}`;
-        this.fd = openSync(join(this.folder, name), 'w', FILE_MODE);
+        this.fd = openForWriting(join(folder, name), 'counter file');
       }
       FIELDS.forEach((f, i) => {
         this.record[i] = this.stats[f];
@@ -110,9 +120,17 @@ class FileCounter implements Counter {
   }
 }
 
-/** Add up a session's counter files (unreadable or partial ones count as zero). */
+/**
+ * Add up a session's counter files (unreadable or partial ones count as zero).
+ *
+ * @throws `CacheError` when the cache or a counter file in it is not safe to read (trust.ts).
+ */
 export function readSessionStats(dir: string, session: string, into: MemoryStats): MemoryStats {
-  const folder = join(dir, STATS_DIR, session);
+  const stats = join(dir, STATS_DIR);
+  const folder = join(stats, session);
+  if (!trustRoot(dir, false) || !inspect(stats, 'counter folder') || !inspect(folder, 'counter folder')) {
+    return into;
+  }
   let names: string[];
   try {
     names = readdirSync(folder);
@@ -120,13 +138,14 @@ export function readSessionStats(dir: string, session: string, into: MemoryStats
     return into;
   }
   for (const name of names) {
-    let bytes: Buffer;
+    let bytes: Buffer | undefined;
     try {
-      bytes = readFileSync(join(folder, name));
-    } catch {
+      bytes = readInside(join(folder, name), 'counter file');
+    } catch (error) {
+      if (error instanceof CacheError) throw error;
       continue;
     }
-    if (bytes.byteLength !== RECORD_BYTES) continue;
+    if (bytes === undefined || bytes.byteLength !== RECORD_BYTES) continue;
     FIELDS.forEach((f, i) => {
       into[f] += bytes.readDoubleLE(i * 8);
     });

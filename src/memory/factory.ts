@@ -3,7 +3,9 @@
  * names this module and `cacheWrapper`, with a `CacheSpec` as its options. A worker imports
  * this module like a task module, and its runtime calls the factory with the task's function
  * to get the cached function, once per worker. Lookups and writes therefore happen where the
- * task runs, and a parallel run fills the cache in parallel.
+ * task runs, and a parallel run fills the cache in parallel. The trust checks (trust.ts) live in
+ * the store that both sides use, so they hold in every worker as in the caller, against the
+ * user the worker runs as.
  */
 
 import { CacheError } from '../errors.js';

@@ -3,13 +3,19 @@
  * They walk the layout described in store.ts and never read results, only file metadata, so
  * they are cheap even for a large cache. Everything is removed by renaming it aside first,
  * so a concurrent reader sees an entry whole or not at all.
+ *
+ * Each first checks the root (trust.ts): a root someone else controls could be a link to a folder
+ * of the user's, whose contents `clear()` would then delete. Inside, nothing is followed: the
+ * listing skips links (a `Dirent` describes the link, not its target), sizes come from `lstat`,
+ * and renaming or removing a link acts on the link.
  */
 
 import { randomUUID } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STATS_DIR, TASK_FILE, TMP_PREFIX, TRASH_PREFIX } from './store.js';
+import { readInside, trustRoot } from './trust.js';
 
 const ENTRY_NAME = /^[0-9a-f]{32}$/;
 /** Temporary folders older than this belong to a writer that died: safe to sweep. */
@@ -114,9 +120,9 @@ async function taskFolders(root: string): Promise<string[]> {
 
 async function entryRecord(path: string): Promise<EntryRecord | undefined> {
   try {
-    const folder = await stat(path);
+    const folder = await lstat(path);
     let bytes = 0;
-    for (const file of await children(path)) bytes += (await stat(join(path, file.name))).size;
+    for (const file of await children(path)) bytes += (await lstat(join(path, file.name))).size;
     return { path, bytes, lastUsed: folder.mtimeMs };
   } catch {
     return undefined; // removed while we looked
@@ -147,6 +153,7 @@ async function removeFolder(path: string, besideIn: string): Promise<void> {
 
 /** Remove the given task folders, or all of them; hit and miss counts are kept. */
 export async function clearFolders(root: string, folders?: readonly string[]): Promise<void> {
+  if (!trustRoot(root, false)) return;
   for (const name of folders ?? (await taskFolders(root))) await removeFolder(join(root, name), root);
 }
 
@@ -156,6 +163,7 @@ export async function reduceSize(
   limits: ReduceSizeOptions,
   keepSession: string,
 ): Promise<ReduceSizeResult> {
+  if (!trustRoot(root, false)) return { removed: 0, removedBytes: 0, entries: 0, bytes: 0 };
   const now = Date.now();
   const all: EntryRecord[] = [];
   for (const name of await taskFolders(root)) {
@@ -191,7 +199,7 @@ async function sweepTemporaries(folder: string, now: number): Promise<void> {
     if (!d.name.startsWith(TMP_PREFIX) && !d.name.startsWith(TRASH_PREFIX)) continue;
     const path = join(folder, d.name);
     try {
-      if (now - (await stat(path)).mtimeMs > STALE_TEMP_MS) await rm(path, { recursive: true, force: true });
+      if (now - (await lstat(path)).mtimeMs > STALE_TEMP_MS) await rm(path, { recursive: true, force: true });
     } catch {
       // Gone already.
     }
@@ -206,9 +214,9 @@ async function sweepSessions(root: string, keep: string, now: number): Promise<v
     const path = join(stats, d.name);
     let newest = 0;
     try {
-      newest = (await stat(path)).mtimeMs;
+      newest = (await lstat(path)).mtimeMs;
       for (const f of await children(path))
-        newest = Math.max(newest, (await stat(join(path, f.name))).mtimeMs);
+        newest = Math.max(newest, (await lstat(join(path, f.name))).mtimeMs);
     } catch {
       continue;
     }
@@ -219,17 +227,18 @@ async function sweepSessions(root: string, keep: string, now: number): Promise<v
 /** Describe every task folder of the cache. */
 export async function describeCache(root: string): Promise<MemoryInfo> {
   const tasks: TaskCacheInfo[] = [];
+  if (!trustRoot(root, false)) return { dir: root, entries: 0, bytes: 0, tasks };
   for (const name of await taskFolders(root)) {
     const folder = join(root, name);
     const records = await entriesOf(folder);
     let module: string | undefined;
     let taskName: string | undefined;
     try {
-      const described = JSON.parse(await readFile(join(folder, TASK_FILE), 'utf8'));
+      const described = JSON.parse(readInside(join(folder, TASK_FILE), 'cache file')?.toString('utf8') ?? '');
       if (typeof described.module === 'string') module = described.module;
       if (typeof described.name === 'string') taskName = described.name;
     } catch {
-      // task.json is for people; the folder still counts without it.
+      // task.json is for people (and never read through a link); the folder counts without it.
     }
     const newest = records.reduce((m, r) => Math.max(m, r.lastUsed), Number.NEGATIVE_INFINITY);
     tasks.push({

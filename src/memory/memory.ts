@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { CacheError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import { type AnyFunction, isTaskRef, makeRef, type TaskRef } from '../tasks.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
@@ -22,6 +22,7 @@ import {
   reduceSize,
 } from './maintenance.js';
 import { taskFolderName } from './store.js';
+import { trustRoot } from './trust.js';
 
 /**
  * Options of `memory.cache(task, options)`.
@@ -98,6 +99,10 @@ export class Memory {
   /**
    * @param dir - the cache folder, created owner-only (0o700) on first write; a path or a
    *   `file:` URL. `null` gives a cache that does nothing: `cache(task)` returns the task itself.
+   *   It must be yours alone: see the README's "Trust" passage.
+   * @throws `CacheError` (`ERR_CACHE`) when the folder is not safe to use: another user owns it,
+   *   group or others may write it, or someone else could swap it or a folder on the way to it
+   *   (the same checks run again wherever the cache is used, workers included).
    * @example
    * ```ts
    * const memory = new Memory('./cache');
@@ -122,6 +127,7 @@ export class Memory {
         `Expected \`dir\` of Memory to be a folder path, a file: URL or null, got ${typeof dir}`,
       );
     }
+    refuseUnsafeRoot(this.dir);
     registerLocalSession(this.#session, this.#stats);
   }
 
@@ -133,7 +139,8 @@ export class Memory {
    * a canonical hash of the arguments. Results are stored with the V8 serializer; an async
    * task is cached by its resolved value; a call that throws or rejects is not cached.
    *
-   * @throws `CacheError` (`ERR_CACHE`) when the task module's source cannot be read.
+   * @throws `CacheError` (`ERR_CACHE`) when the task module's source cannot be read. A call of
+   *   the cached task throws it when the cache, or the entry it finds, is not safe to use.
    * @example
    * ```ts
    * const slowSquare = memory.cache(tasks.slowSquare);
@@ -183,6 +190,7 @@ export class Memory {
    * thread and process they ran in (workers keep their counts in small files under
    * `<dir>/.stats/`). Always zero for `new Memory(null)`.
    *
+   * @throws `CacheError` (`ERR_CACHE`) when the cache folder or a counter file is not safe to use.
    * @example
    * ```ts
    * await pool.map(cached, items);
@@ -196,8 +204,9 @@ export class Memory {
 
   /**
    * Remove every stored result, or only those of one task (a task reference, cached or not).
-   * Hit and miss counts are kept.
+   * Hit and miss counts are kept. Links inside the cache are never followed.
    *
+   * @throws `CacheError` (`ERR_CACHE`) when the cache folder is not safe to use.
    * @example
    * ```ts
    * await memory.clear(tasks.simulate); // one task
@@ -219,6 +228,7 @@ export class Memory {
    * at most `bytes` bytes and `items` entries and nothing unused for longer than `age` ms.
    * Also sweeps what crashed writers left behind.
    *
+   * @throws `CacheError` (`ERR_CACHE`) when the cache folder is not safe to use.
    * @example
    * ```ts
    * const { removed } = await memory.reduceSize({ bytes: 500e6, age: 30 * 86_400_000 });
@@ -249,8 +259,9 @@ export class Memory {
   }
 
   /**
-   * What the cache folder holds, task by task, read from disk (whoever filled it).
+   * What the cache folder holds, task by task, read from disk (links inside are not followed).
    *
+   * @throws `CacheError` (`ERR_CACHE`) when the cache folder is not safe to use.
    * @example
    * ```ts
    * const info = await memory.info();
@@ -260,6 +271,18 @@ export class Memory {
   async info(): Promise<MemoryInfo> {
     if (this.dir === null) return { dir: null, entries: 0, bytes: 0, tasks: [] };
     return describeCache(this.dir);
+  }
+}
+
+/**
+ * Fail at construction, not at the first call, when the root or the path to it is not safe.
+ * Other problems (a folder that cannot be read) surface where the cache is used, as before.
+ */
+function refuseUnsafeRoot(dir: string): void {
+  try {
+    trustRoot(dir, false);
+  } catch (error) {
+    if (error instanceof CacheError) throw error;
   }
 }
 

@@ -22,28 +22,20 @@
  * set when it is written and again on every hit. File access times are not used: most
  * systems mount with `relatime` or `noatime`, which keeps them from being updated.
  *
+ * Nothing is read, written or followed before trust.ts has vetted it: the cache uses only a
+ * root and entries of the current user that nobody else may write, and never follows a link
+ * inside the cache.
+ *
  * Everything here is synchronous: the lookup runs inside the task's call (a sync task stays
  * sync), in a worker where blocking only that worker is what should happen.
  */
 
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lutimesSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CacheError } from '../errors.js';
 import { decodeOutput, type EntryMeta, parseMeta } from './entry.js';
-
-/** Mode of every folder the cache creates: only the owner may read cached results. */
-export const DIR_MODE = 0o700;
-/** Mode of every file the cache creates. */
-export const FILE_MODE = 0o600;
+import { ensureFolder, FILE_MODE, inspect, isCode, readInside, trustRoot } from './trust.js';
 
 export const OUTPUT_FILE = 'output.bin';
 export const META_FILE = 'meta.json';
@@ -69,13 +61,19 @@ export type Lookup =
   | { readonly kind: 'hit'; readonly value: unknown; readonly async: boolean }
   | { readonly kind: 'corrupt'; readonly reason: string };
 
-function isCode(error: unknown, ...codes: string[]): boolean {
-  return codes.includes((error as { code?: unknown } | null)?.code as string);
-}
+const MISS: Lookup = { kind: 'miss' };
 
 /** One task's folder in one cache. */
 export class TaskFolder {
   readonly path: string;
+  /**
+   * Whether this thread has vetted the root (trust.ts). Reads then vet the task folder, the
+   * entry and its file on every call: an entry is known by its place (its key is its folder
+   * name), so anyone who could rename things inside a task folder could swap one result for
+   * another. The root holds only task folders, and whatever someone put there instead of one
+   * shows at that folder's own check (its owner, or a link). Writes vet the root every time.
+   */
+  private rootVetted = false;
 
   constructor(
     readonly root: string,
@@ -88,24 +86,35 @@ export class TaskFolder {
     return join(this.path, key);
   }
 
-  /** Read an entry's result. A missing entry is a miss; anything unreadable is `corrupt`. */
+  /**
+   * Read an entry's result. A missing entry is a miss; anything unreadable is `corrupt`.
+   * Every step is checked against the trust rules (trust.ts) before it is taken: the root (once
+   * per thread, see `rootVetted`), the task folder and the entry without following a link, and
+   * `output.bin` on its open descriptor, so a forged or redirected entry is refused
+   * (`CacheError`) before a byte of it is deserialized.
+   */
   read(key: string): Lookup {
     const entry = this.entryPath(key);
     const output = join(entry, OUTPUT_FILE);
-    let bytes: Buffer;
+    let bytes: Buffer | undefined;
     try {
-      bytes = readFileSync(output);
-    } catch (error) {
-      if (!isCode(error, 'ENOENT', 'ENOTDIR')) return { kind: 'corrupt', reason: String(error) };
-      // The usual miss. But an entry folder without its output is damaged; and a writer may
-      // have renamed the entry in between our two looks, in which case read it again.
-      if (!existsSync(entry)) return { kind: 'miss' };
-      if (!existsSync(output)) return { kind: 'corrupt', reason: `${OUTPUT_FILE} is missing` };
-      try {
-        bytes = readFileSync(output);
-      } catch (again) {
-        return { kind: 'corrupt', reason: String(again) };
+      if (!this.rootVetted) {
+        if (!trustRoot(this.root, false)) return MISS;
+        this.rootVetted = true;
       }
+      if (!inspect(this.path, 'task folder')) return MISS;
+      if (!inspect(entry, 'cache entry')) return MISS;
+      bytes = readInside(output, 'cache file');
+      if (bytes === undefined) {
+        // A complete entry is renamed into place whole, so its output should be there. It may
+        // have been removed (and perhaps written again) between our two looks: look again.
+        if (!inspect(entry, 'cache entry')) return MISS;
+        bytes = readInside(output, 'cache file');
+        if (bytes === undefined) return { kind: 'corrupt', reason: `${OUTPUT_FILE} is missing` };
+      }
+    } catch (error) {
+      if (error instanceof CacheError) throw error;
+      return { kind: 'corrupt', reason: String(error) };
     }
     try {
       const { value, async } = decodeOutput(bytes);
@@ -115,16 +124,18 @@ export class TaskFolder {
     }
   }
 
-  /** An entry's metadata; throws when it is missing or damaged. */
+  /** An entry's metadata; throws when it is missing or damaged, `CacheError` when not safe. */
   readMeta(key: string): EntryMeta {
-    return parseMeta(readFileSync(join(this.entryPath(key), META_FILE), 'utf8'));
+    const bytes = readInside(join(this.entryPath(key), META_FILE), 'cache file');
+    if (bytes === undefined) throw new Error(`${META_FILE} is missing`);
+    return parseMeta(bytes.toString('utf8'));
   }
 
   /** Record a use of the entry (its folder's mtime); a vanished entry is not an error. */
   touch(key: string): void {
     const now = new Date();
     try {
-      utimesSync(this.entryPath(key), now, now);
+      lutimesSync(this.entryPath(key), now, now); // never through a link
     } catch {
       // Removed meanwhile by eviction or by another process replacing it: nothing to record.
     }
@@ -135,10 +146,20 @@ export class TaskFolder {
    * place first (its entry stays; this copy is dropped).
    */
   write(key: string, output: Buffer, meta: EntryMeta): 'written' | 'exists' {
-    const tmp = this.makeTemp();
+    // Checked again, not trusted from the lookup: the root may have been made (or swapped)
+    // since, and a task folder that is a link would send the write outside the cache.
+    trustRoot(this.root, true);
+    this.rootVetted = true;
+    ensureFolder(this.path, 'task folder');
+    this.describeTask();
+    const tmp = mkdtempSync(join(this.path, TMP_PREFIX));
     try {
-      writeFileSync(join(tmp, OUTPUT_FILE), output, { mode: FILE_MODE });
-      writeFileSync(join(tmp, META_FILE), `${JSON.stringify(meta, null, 2)}\n`, { mode: FILE_MODE });
+      // 'wx': a fresh file in a fresh owner-only folder; never through anything already there.
+      writeFileSync(join(tmp, OUTPUT_FILE), output, { mode: FILE_MODE, flag: 'wx' });
+      writeFileSync(join(tmp, META_FILE), `${JSON.stringify(meta, null, 2)}\n`, {
+        mode: FILE_MODE,
+        flag: 'wx',
+      });
       try {
         renameSync(tmp, this.entryPath(key));
         return 'written';
@@ -166,24 +187,12 @@ export class TaskFolder {
     rmSync(aside, { recursive: true, force: true });
   }
 
-  /** A fresh temporary folder in the task folder, creating the folders on first use. */
-  private makeTemp(): string {
-    try {
-      return mkdtempSync(join(this.path, TMP_PREFIX));
-    } catch (error) {
-      if (!isCode(error, 'ENOENT')) throw error;
-    }
-    mkdirSync(this.path, { recursive: true, mode: DIR_MODE });
-    this.describeTask();
-    return mkdtempSync(join(this.path, TMP_PREFIX));
-  }
-
   /** Write task.json (atomically, since another process may be writing it too). */
   private describeTask(): void {
     const target = join(this.path, TASK_FILE);
     if (existsSync(target)) return;
     const tmp = join(this.path, `${TMP_PREFIX}${randomUUID()}.json`);
-    writeFileSync(tmp, `${JSON.stringify(this.task, null, 2)}\n`, { mode: FILE_MODE });
+    writeFileSync(tmp, `${JSON.stringify(this.task, null, 2)}\n`, { mode: FILE_MODE, flag: 'wx' });
     renameSync(tmp, target);
   }
 }
