@@ -9,7 +9,14 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { flagRole, inheritedExecArgv, parseNodeFlags, workerExecArgv } from '../src/backends/exec-argv.js';
+import {
+  flagRole,
+  inheritedEnv,
+  inheritedExecArgv,
+  parseNodeFlags,
+  splitNodeOptions,
+  workerExecArgv,
+} from '../src/backends/exec-argv.js';
 import { Pool } from '../src/index.js';
 
 describe('the Node flags a worker inherits', () => {
@@ -114,6 +121,32 @@ describe('the Node flags a worker inherits', () => {
     assert.equal(flagRole(''), 'program'); // a script
   });
 
+  it('applies the same rule to NODE_OPTIONS, split as node splits it', () => {
+    assert.deepEqual(splitNodeOptions(' --import tsx  --title "a b" --title "q\\"\\\\" --title ""'), [
+      '--import',
+      'tsx',
+      '--title',
+      'a b',
+      '--title',
+      'q"\\',
+      '--title',
+      '',
+    ]);
+    const env = { PATH: '/bin', NODE_OPTIONS: '--import tsx --max-old-space-size=512' };
+    assert.equal(inheritedEnv(env), env, 'nothing dropped: left as it was');
+    assert.deepEqual(
+      inheritedEnv({
+        PATH: '/bin',
+        NODE_OPTIONS: '--input-type=module --import "./my loader.mjs" --inspect',
+      }),
+      {
+        PATH: '/bin',
+        NODE_OPTIONS: '--import "./my loader.mjs"',
+      },
+    );
+    assert.deepEqual(inheritedEnv({ PATH: '/bin' }), { PATH: '/bin' });
+  });
+
   it("a pool's execArgv may not choose the program, but may ask for the caller-only flags", () => {
     for (const extra of [
       ['-e', '1'],
@@ -187,7 +220,7 @@ async function runNode(args: string[], env: Record<string, string>, stdin = ''):
 }
 
 describe('workers run only the worker entry, however node ran the caller', () => {
-  const modes: { name: string; args: string[]; stdin?: string }[] = [
+  const modes: { name: string; args: string[]; stdin?: string; env?: Record<string, string> }[] = [
     { name: 'node -e', args: ['-e', `import(${JSON.stringify(callerUrl)})`] },
     { name: 'node -p', args: ['-p', `import(${JSON.stringify(callerUrl)})`] },
     {
@@ -200,15 +233,17 @@ describe('workers run only the worker entry, however node ran the caller', () =>
       stdin: `await import(${JSON.stringify(callerUrl)})`,
     },
     { name: 'node --test', args: ['--test', fileURLToPath(callerUrl)] },
+    {
+      name: 'NODE_OPTIONS=--input-type=module node -e',
+      args: ['-e', `await import(${JSON.stringify(callerUrl)})`],
+      env: { NODE_OPTIONS: '--input-type=module' },
+    },
   ];
   for (const backend of ['processes', 'threads']) {
     for (const mode of modes) {
       it(`${backend}: ${mode.name}`, async () => {
-        const run = await runNode(
-          ['--import', 'tsx', ...mode.args],
-          { FANOUT_TEST_BACKEND: backend },
-          mode.stdin,
-        );
+        const env = { ...mode.env, FANOUT_TEST_BACKEND: backend };
+        const run = await runNode(['--import', 'tsx', ...mode.args], env, mode.stdin);
         const shown = `exit ${run.code}\n${run.stdout}\n${run.stderr}`;
         assert.doesNotMatch(run.stdout, /RERUN/, `a worker ran the caller's program:\n${shown}`);
         const outs = [...run.stdout.matchAll(/OUT (\{.*\})/g)].map((m) => JSON.parse(m[1] as string));

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseNodeFlags } from './exec-argv.js';
+import { parseNodeFlags, splitNodeOptions } from './exec-argv.js';
 
 /** `.ts` when fanout itself runs from source under a TypeScript loader, `.js` when compiled. */
 const ownExtension = extname(new URL(import.meta.url).pathname) || '.js';
@@ -23,7 +23,7 @@ export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
 }
 
 function preloadSpecifiers(): string[] {
-  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])];
+  const args = [...process.execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
   return parseNodeFlags(args).flatMap((flag) => (flag.name === '--import' && flag.value ? [flag.value] : []));
 }
 

@@ -137,6 +137,47 @@ export function inheritedExecArgv(args: readonly string[] = process.execArgv): s
 }
 
 /**
+ * `NODE_OPTIONS` split as node splits it: at spaces, except inside double quotes, where a
+ * backslash escapes the next character.
+ */
+export function splitNodeOptions(value: string): string[] {
+  const tokens: string[] = [];
+  let token: string | undefined;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i] as string;
+    if (quoted && c === '\\' && i + 1 < value.length) token = (token ?? '') + value[++i];
+    else if (c === '"') {
+      quoted = !quoted;
+      token ??= '';
+    } else if (c === ' ' && !quoted) {
+      if (token !== undefined) tokens.push(token);
+      token = undefined;
+    } else token = (token ?? '') + c;
+  }
+  if (token !== undefined) tokens.push(token);
+  return tokens;
+}
+
+function quoteNodeOption(token: string): string {
+  return token !== '' && !/[ "\\]/.test(token) ? token : `"${token.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/**
+ * The environment of a worker process: `env`, with the same rule applied to `NODE_OPTIONS`
+ * (node reads it in every process, so `NODE_OPTIONS=--input-type=module` would otherwise stop
+ * every worker from loading its entry). Left as it was when nothing is dropped.
+ */
+export function inheritedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const options = env.NODE_OPTIONS;
+  if (options === undefined) return env;
+  const tokens = splitNodeOptions(options);
+  const kept = inheritedExecArgv(tokens);
+  if (kept.length === tokens.length) return env;
+  return { ...env, NODE_OPTIONS: kept.map(quoteNodeOption).join(' ') };
+}
+
+/**
  * The flags a worker starts with: the caller's runtime flags, then the pool's `execArgv`, which
  * may not choose the worker's program.
  */

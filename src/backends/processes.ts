@@ -6,7 +6,7 @@ import { isProtocolMessage } from '../worker/protocol.js';
 import { refuseWorkersBeforeEntry, startingWorkerEnv } from '../worker/starting.js';
 import type { LocalBackend, WorkerChannel, WorkerListener } from './backend.js';
 import { entryUrl } from './entry.js';
-import { workerExecArgv } from './exec-argv.js';
+import { inheritedEnv, workerExecArgv } from './exec-argv.js';
 import { guardChild } from './orphans.js';
 
 export interface ProcessesOptions {
@@ -37,7 +37,7 @@ export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
         execArgv,
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: startingWorkerEnv(options.env ?? process.env),
+        env: startingWorkerEnv(inheritedEnv(options.env ?? process.env)),
       });
       guardChild(child);
       let error: unknown;
