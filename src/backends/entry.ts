@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseNodeFlags, splitNodeOptions } from './exec-argv.js';
 
 /** `.ts` when fanout itself runs from source under a TypeScript loader, `.js` when compiled. */
 const ownExtension = extname(new URL(import.meta.url).pathname) || '.js';
@@ -22,19 +23,8 @@ export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
 }
 
 function preloadSpecifiers(): string[] {
-  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [])];
-  const found: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    if (arg === '--import') {
-      const next = args[i + 1];
-      if (next) found.push(next);
-      i++;
-    } else if (arg.startsWith('--import=')) {
-      found.push(arg.slice('--import='.length));
-    }
-  }
-  return found;
+  const args = [...process.execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
+  return parseNodeFlags(args).flatMap((flag) => (flag.name === '--import' && flag.value ? [flag.value] : []));
 }
 
 function resolvePreload(specifier: string): string {
@@ -79,14 +69,18 @@ export function threadPreloads(): Preload[] {
   return cachedPreloads;
 }
 
-/** The code a worker thread is started with: import the preloads, then the entry. */
+/**
+ * The code a worker thread is started with: import the preloads, then the entry. Node reads it
+ * as a CommonJS script or as an ES module depending on the caller's flags (`--input-type=module`
+ * makes it a module), so it is written to mean the same as either: no `require`, no top-level
+ * `await`, no `import` statement.
+ */
 export const threadBootstrap = `
-const { workerData } = require('node:worker_threads');
-(async () => {
+import('node:worker_threads').then(async ({ workerData }) => {
   for (const preload of workerData.preloads) {
     const loaded = await import(preload.url);
     if (preload.register) (loaded[preload.register] ?? loaded.default[preload.register])();
   }
   await import(workerData.entry);
-})().catch((error) => { process.nextTick(() => { throw error; }); });
+}).catch((error) => { process.nextTick(() => { throw error; }); });
 `;

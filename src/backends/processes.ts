@@ -3,8 +3,10 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { isProtocolMessage } from '../worker/protocol.js';
+import { refuseWorkersBeforeEntry, startingWorkerEnv } from '../worker/starting.js';
 import type { LocalBackend, WorkerChannel, WorkerListener } from './backend.js';
 import { entryUrl } from './entry.js';
+import { inheritedEnv, workerExecArgv } from './exec-argv.js';
 import { guardChild } from './orphans.js';
 
 export interface ProcessesOptions {
@@ -16,7 +18,8 @@ export interface ProcessesOptions {
 
 export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
   const entry = fileURLToPath(entryUrl('process-entry'));
-  const execArgv = [...process.execArgv, ...(options.execArgv ?? [])];
+  // The caller's runtime flags (loaders, memory), never the ones that chose the caller's program.
+  const execArgv = workerExecArgv(options.execArgv);
   if (options.maxOldSpaceMb !== undefined) execArgv.push(`--max-old-space-size=${options.maxOldSpaceMb}`);
   return {
     name: 'processes',
@@ -28,12 +31,13 @@ export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
       inlineFunctions: true,
     },
     spawn(listener: WorkerListener): WorkerChannel {
+      refuseWorkersBeforeEntry();
       // stdin is not inherited: a worker must never read the caller's input (`fanout run --input -`).
       const child = fork(entry, [], {
         execArgv,
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: options.env ?? process.env,
+        env: startingWorkerEnv(inheritedEnv(options.env ?? process.env)),
       });
       guardChild(child);
       let error: unknown;

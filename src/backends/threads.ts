@@ -2,8 +2,10 @@
 
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { isProtocolMessage } from '../worker/protocol.js';
+import { refuseWorkersBeforeEntry } from '../worker/starting.js';
 import type { LocalBackend, WorkerChannel, WorkerListener } from './backend.js';
 import { entryUrl, threadBootstrap, threadPreloads } from './entry.js';
+import { workerExecArgv } from './exec-argv.js';
 
 export interface ThreadsOptions {
   readonly resourceLimits?: ResourceLimits | undefined;
@@ -12,6 +14,11 @@ export interface ThreadsOptions {
 
 export function threadsBackend(options: ThreadsOptions = {}): LocalBackend {
   const entry = entryUrl('thread-entry').href;
+  // Without extra flags a thread shares the caller's (Node copies the ones a thread can have).
+  // With them, Node takes the list as given, so it gets the caller's runtime flags first, like
+  // a worker process. A thread runs its bootstrap whatever the flags say, but `--input-type`
+  // would still decide how that bootstrap is read: see threadBootstrap.
+  const execArgv = options.execArgv ? workerExecArgv(options.execArgv) : undefined;
   return {
     name: 'threads',
     supports: {
@@ -22,11 +29,12 @@ export function threadsBackend(options: ThreadsOptions = {}): LocalBackend {
       inlineFunctions: true,
     },
     spawn(listener: WorkerListener): WorkerChannel {
+      refuseWorkersBeforeEntry();
       const worker = new Worker(threadBootstrap, {
         eval: true,
         workerData: { entry, preloads: threadPreloads() },
         resourceLimits: options.resourceLimits,
-        ...(options.execArgv ? { execArgv: [...process.execArgv, ...options.execArgv] } : {}),
+        ...(execArgv ? { execArgv } : {}),
       });
       let error: unknown;
       worker.on('message', (message: unknown) => {

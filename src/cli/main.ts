@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { inheritedExecArgv } from '../backends/exec-argv.js';
 import { canImportTypeScript, isTypeScript, UsageError } from './flags.js';
 
 const USAGE = `Usage: fanout <command> [options]
@@ -58,7 +59,7 @@ async function reexecForTypeScript(argv: string[]): Promise<number | undefined> 
   }
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', ...process.execArgv, process.argv[1] as string, ...argv],
+    ['--import', 'tsx', ...inheritedExecArgv(), process.argv[1] as string, ...argv],
     {
       stdio: 'inherit',
     },

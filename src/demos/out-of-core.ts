@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { inheritedExecArgv } from '../backends/exec-argv.js';
 import { UsageError } from '../cli/flags.js';
 import { InvalidArgValueError } from '../errors.js';
 import { resolveWorkers } from '../options.js';
@@ -92,7 +93,7 @@ async function runCapped(input: RunInput): Promise<RunResult> {
   );
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [...process.execArgv, `--max-old-space-size=${input.heapMb}`, child, JSON.stringify(input)],
+    [...inheritedExecArgv(), `--max-old-space-size=${input.heapMb}`, child, JSON.stringify(input)],
     { maxBuffer: 16 * MB },
   );
   return JSON.parse(stdout) as RunResult;

@@ -2,7 +2,10 @@
 
 import { BRAND, type FromWorker, isProtocolMessage } from './protocol.js';
 import { createRuntime } from './runtime.js';
+import { workerEntryStarted } from './starting.js';
 import { watchParent } from './watch-parent.js';
+
+workerEntryStarted();
 
 const send = process.send?.bind(process);
 if (!send) throw new Error('fanout: process-entry must run in a process started by fork()');
