@@ -6,10 +6,20 @@
  */
 
 import { once } from 'node:events';
-import { open } from 'node:fs/promises';
+import { createReadStream, createWriteStream, open } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { IoFailure } from './flags.js';
+
+/**
+ * A file descriptor for a stream (which closes it): the classic fs streams on a descriptor cost
+ * the main thread less per write than a FileHandle's, and every result line is a write.
+ */
+const openFd = promisify(open);
+
+/** What `toItem` returns for a line that holds no item (a blank line). */
+export const SKIP: unique symbol = Symbol('skip');
 
 /** The lines of a file or of stdin, numbered from 1, until the end or `stop()`. */
 export class InputLines {
@@ -28,13 +38,18 @@ export class InputLines {
   static async open(path: string): Promise<InputLines> {
     if (path === '-') return new InputLines(process.stdin, 'stdin');
     try {
-      return new InputLines((await open(path, 'r')).createReadStream(), path);
+      return new InputLines(createReadStream('', { fd: await openFd(path, 'r') }), path);
     } catch (error) {
       throw new IoFailure('read', path, error);
     }
   }
 
-  async *lines(): AsyncGenerator<{ line: number; text: string }, void, undefined> {
+  /**
+   * The items of the input: `toItem` turns each line (numbered from 1) into one, or into `SKIP`.
+   * One generator over readline, not a chain of them: each level costs promises per line, and
+   * the main thread reads every line.
+   */
+  async *items(toItem: (text: string, line: number) => unknown): AsyncGenerator<unknown, void, undefined> {
     if (this.stopped) return;
     // Made here, not when opened: readline starts reading at once, and lines read before an
     // iterator listens are lost.
@@ -43,8 +58,8 @@ export class InputLines {
     try {
       for await (const text of this.reader) {
         if (this.stopped) return;
-        line++;
-        yield { line, text };
+        const item = toItem(text, ++line);
+        if (item !== SKIP) yield item;
       }
     } catch (error) {
       this.failure = new IoFailure('read', this.name, error);
@@ -83,7 +98,7 @@ export class Output {
   static async open(path: string): Promise<Output> {
     if (path === '-') return new Output(process.stdout, 'stdout');
     try {
-      return new Output((await open(path, 'w')).createWriteStream(), path);
+      return new Output(createWriteStream('', { fd: await openFd(path, 'w') }), path);
     } catch (error) {
       throw new IoFailure('write', path, error);
     }

@@ -44,7 +44,8 @@ export function encodeLine(value: unknown): string {
   return JSON.stringify(new Encoder().encode(value));
 }
 
-function exactNumber(n: number): boolean {
+/** Whether JSON writes `n` exactly (and `String(n)` is its JSON). */
+export function exactNumber(n: number): boolean {
   return Number.isFinite(n) && !Object.is(n, -0);
 }
 

@@ -4,13 +4,13 @@
  * the cost over the workers, and a result that no line can hold fails there, as its own item,
  * with the item's index, whatever the backend or the order of results.
  *
- * A wrapped task answers with its line (a string) or with a `LineFailure`, never with the raw
- * value.
+ * A wrapped task answers with its line (a string, or a number that is its own line) or with a
+ * `LineFailure`, never with any other value.
  */
 
 import { type AnyFunction, defineTasks } from '../tasks.js';
 import { taskContext } from '../worker/context.js';
-import { encodeLine, Unwritable } from './json-line.js';
+import { encodeLine, exactNumber, Unwritable } from './json-line.js';
 
 /**
  * An item with no result line: its input line was not a valid item (`input`), or its result
@@ -36,7 +36,13 @@ function isInvalidItem(args: unknown[]): boolean {
   return args.length === 1 && args[0] === undefined;
 }
 
-function lineOf(value: unknown, index: number): string | LineFailure {
+/**
+ * The item's line, or why it has none. A number JSON writes exactly is returned as it is: a batch
+ * of numbers then crosses as one Float64Array instead of a string per item, and the command
+ * writes its decimal form, which is its line.
+ */
+function lineOf(value: unknown, index: () => number): string | number | LineFailure {
+  if (typeof value === 'number' && exactNumber(value)) return value;
   try {
     return encodeLine(value);
   } catch (error) {
@@ -44,9 +50,12 @@ function lineOf(value: unknown, index: number): string | LineFailure {
       error instanceof Unwritable
         ? error.message
         : `reading it failed (${error instanceof RangeError ? 'nested too deeply' : safeDescription(error)})`;
-    return { failed: 'result', index, problem };
+    return { failed: 'result', index: index(), problem };
   }
 }
+
+/** The running item's index: asked only when a line fails, while that item is still current. */
+const currentIndex = () => taskContext().index;
 
 function safeDescription(error: unknown): string {
   try {
@@ -60,14 +69,15 @@ export const lineTasks = defineTasks(import.meta.url, {
   /** `(fn) => fn whose result is its output line`: the factory signature of the runtime's wrappers. */
   jsonLine(fn: AnyFunction): AnyFunction {
     return function (this: unknown, ...args: unknown[]): unknown {
-      const { index } = taskContext();
-      if (isInvalidItem(args)) return { failed: 'input', index } satisfies LineFailure;
+      if (isInvalidItem(args)) return { failed: 'input', index: currentIndex() } satisfies LineFailure;
       const result: unknown = fn.apply(this, args);
-      // As the runtime does: anything with a `then` method is awaited.
+      // As the runtime does: anything with a `then` method is awaited. By the time it settles,
+      // another item may be current: take the index now.
       if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-        return Promise.resolve(result).then((value: unknown) => lineOf(value, index));
+        const index = currentIndex();
+        return Promise.resolve(result).then((value: unknown) => lineOf(value, () => index));
       }
-      return lineOf(result, index);
+      return lineOf(result, currentIndex);
     };
   },
 });
