@@ -2,11 +2,20 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliPath, numberIn, rows, runCli, skipWithoutBuild } from './cli-harness.js';
+import {
+  cliPath,
+  decodeRunLine,
+  FailedLine,
+  numberIn,
+  rows,
+  runCli,
+  skipWithoutBuild,
+} from './cli-harness.js';
+import { sample } from './fixtures/cli-values.js';
 import { range } from './helpers.js';
 import { gate } from './requirements.js';
 
@@ -14,6 +23,18 @@ import { gate } from './requirements.js';
 const { after, before, describe, it } = gate(skipWithoutBuild);
 
 const tasksModule = fileURLToPath(new URL('./fixtures/tasks.ts', import.meta.url));
+const valuesModule = fileURLToPath(new URL('./fixtures/cli-values.ts', import.meta.url));
+
+/** Every output line decoded (results, and error records as `FailedLine`). */
+const decoded = (text: string) => text.split('\n').filter(Boolean).map(decodeRunLine);
+
+/** The error record of a decoded line (fails the test when the line is a result). */
+function failure(line: unknown): FailedLine['error'] {
+  assert.ok(line instanceof FailedLine, `expected an error record, got ${JSON.stringify(line)}`);
+  return line.error;
+}
+
+const jsonLines = (values: unknown[]) => `${values.map((v) => JSON.stringify(v)).join('\n')}\n`;
 
 const lines = (text: string) =>
   text
@@ -65,19 +86,181 @@ describe('fanout run', { timeout: 120_000 }, () => {
     );
   });
 
-  it('--errors collect writes error records and exits 1; fail stops at the first error', async () => {
+  it('--errors collect writes error records and exits 1; fail stops reading at the first error and keeps every result', async () => {
     const input = '[1,3]\n[2,3]\n[3,3]\n[4,3]\n';
     const collected = await runCli(['run', tasksModule, 'failOn', '--spread', '--errors', 'collect'], input);
     assert.equal(collected.code, 1);
-    const out = lines(collected.stdout);
+    const out = decoded(collected.stdout);
     assert.deepEqual([out[0], out[1], out[3]], [1, 2, 4]);
-    assert.equal(out[2].error.code, 'ERR_TASK_FAILED');
-    assert.equal(out[2].error.index, 2);
-    assert.match(out[2].error.message, /bad item 3/);
+    const record = failure(out[2]);
+    assert.equal(record.code, 'ERR_TASK_FAILED');
+    assert.equal(record.index, 2);
+    assert.equal(record.line, 3);
+    assert.match(record.message, /bad item 3/);
     assert.match(collected.stderr, /1 of 4 items failed/);
     const failing = await runCli(['run', tasksModule, 'failOn', '--spread'], input);
     assert.equal(failing.code, 1);
-    assert.match(failing.stderr, /Task "failOn" failed on item 2/);
+    assert.match(failing.stderr, /stdin, line 3: Task "failOn" failed on item 2/);
+    // Every result before the failure is written, then its record; items already read follow.
+    const partial = decoded(failing.stdout);
+    assert.deepEqual(partial.slice(0, 2), [1, 2]);
+    assert.equal(failure(partial[2]).index, 2);
+    assert.ok(partial.length === 3 || (partial.length === 4 && partial[3] === 4), failing.stdout);
+  });
+
+  it('writes every result without loss: values JSON cannot represent are tagged, and decode to what the task returns (threads, processes, inline)', async () => {
+    const kinds = [
+      'undefined',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '-0',
+      'bigint',
+      'Map',
+      'Set',
+      'Float64Array',
+      'BigInt64Array',
+      'Uint8Array',
+      'ArrayBuffer',
+      'Date',
+      'invalid Date',
+      'RegExp',
+      'Error',
+      'boxed',
+      'nested',
+      'sparse',
+      'looks like a tag',
+      'looks like an error record',
+      'plain',
+      'shared',
+    ];
+    for (const backend of ['threads', 'processes', 'inline']) {
+      const r = await runCli(['run', valuesModule, 'value', '--backend', backend], jsonLines(kinds));
+      assert.equal(r.code, 0, `${backend}: ${r.stderr}`);
+      const lines = r.stdout.split('\n').filter(Boolean);
+      assert.equal(lines.length, kinds.length, backend);
+      kinds.forEach((kind, i) => {
+        const value = decodeRunLine(lines[i] as string);
+        // assert compares dates with ===, and NaN !== NaN.
+        if (kind === 'invalid Date') assert.ok(value instanceof Date && Number.isNaN(value.getTime()), kind);
+        else assert.deepStrictEqual(value, sample(kind), `${backend}: ${kind}`);
+      });
+      // What JSON represents exactly stays plain JSON.
+      assert.equal(lines[kinds.indexOf('plain')], JSON.stringify(sample('plain')));
+    }
+  });
+
+  it('a result no line can hold is an error record naming its item and line; every other result is written', async () => {
+    const kinds = ['plain', 'function', 'bigint', 'cycle', 'class instance', '-0'];
+    const input = `${kinds.map((k) => JSON.stringify(k)).join('\n\n')}\n`; // blank lines between
+    for (const order of [[], ['--unordered']]) {
+      const r = await runCli(['run', valuesModule, 'value', '--errors', 'collect', ...order], input);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /3 of 6 items failed/);
+      const out = decoded(r.stdout);
+      assert.equal(out.length, kinds.length);
+      const records = out.filter((line) => line instanceof FailedLine).map(failure);
+      assert.deepEqual(
+        records
+          .map(({ index, line, code }) => ({ index, line, code }))
+          .sort((a, b) => (a.index ?? 0) - (b.index ?? 0)),
+        [1, 3, 4].map((index) => ({ index, line: 2 * index + 1, code: 'ERR_NOT_CLONEABLE' })),
+      );
+      const messages = records.map((e) => e.message).join('\n');
+      assert.match(messages, /item 1 .*a function \(callback\) at \.callback/);
+      assert.match(messages, /item 3 .*cycle\) at \.self\.back/);
+      assert.match(messages, /item 4 .*class Point.* at \[0\]/);
+      const values = out.filter((line) => !(line instanceof FailedLine));
+      assert.equal(values.length, 3);
+      for (const kind of ['plain', 'bigint', '-0']) {
+        assert.ok(
+          values.some((v) => {
+            try {
+              assert.deepStrictEqual(v, sample(kind));
+              return true;
+            } catch {
+              return false;
+            }
+          }),
+          kind,
+        );
+      }
+    }
+  });
+
+  it('a line that is not JSON is an error record with its line number, and every other result is kept', async () => {
+    // 5,000 items (a blank line among them), a bad line, then 10 more: the run used to stop with
+    // a usage error and write only the results it had reached.
+    const text = `${range(2500).join('\n')}\n\n${range(2500)
+      .map((x) => x + 2500)
+      .join('\n')}\nnot json\n${range(10).join('\n')}\n`;
+    const input = join(dir, 'bad-line.jsonl');
+    writeFileSync(input, text);
+    const collected = await runCli(['run', tasksModule, 'square', '--input', input, '--errors', 'collect']);
+    assert.equal(collected.code, 1, collected.stderr);
+    const all = decoded(collected.stdout);
+    assert.equal(all.length, 5011);
+    assert.deepEqual(
+      all.slice(0, 5000),
+      range(5000).map((x) => x * x),
+    );
+    assert.deepEqual(
+      all.slice(5001),
+      range(10).map((x) => x * x),
+    );
+    const record = failure(all[5000]);
+    assert.deepEqual([record.index, record.line, record.code], [5000, 5002, 'ERR_CHUNK_PARSE']);
+    assert.match(record.message, /not JSON/);
+
+    const failing = await runCli(['run', tasksModule, 'square', '--input', input]);
+    assert.equal(failing.code, 1);
+    assert.equal(failing.stderr.trim().split('\n').length, 1, failing.stderr);
+    assert.match(failing.stderr, /^fanout run: .*bad-line\.jsonl, line 5002: not JSON/);
+    const kept = decoded(failing.stdout);
+    assert.deepEqual(
+      kept.slice(0, 5000),
+      range(5000).map((x) => x * x),
+    );
+    assert.equal(failure(kept[5000]).line, 5002);
+    // Lines read before the run stopped still get their results, in order.
+    assert.deepEqual(
+      kept.slice(5001),
+      range(kept.length - 5001).map((x) => x * x),
+    );
+
+    const spread = await runCli(
+      ['run', tasksModule, 'add', '--spread', '--errors', 'collect'],
+      '[1,2]\n3\n[3,4]\n',
+    );
+    assert.equal(spread.code, 1);
+    const spreadOut = decoded(spread.stdout);
+    assert.deepEqual([spreadOut[0], spreadOut[2]], [3, 7]);
+    assert.match(failure(spreadOut[1]).message, /not an array of arguments/);
+  });
+
+  it('a file that cannot be read or written: one line on stderr and exit code 3', async () => {
+    const input = join(dir, 'three.jsonl');
+    writeFileSync(input, '1\n2\n3\n');
+    const folder = join(dir, 'a-folder');
+    mkdirSync(folder, { recursive: true });
+    const cases: [string[], RegExp][] = [
+      [['--input', join(dir, 'missing.jsonl')], /cannot read .*missing\.jsonl: ENOENT/],
+      [['--input', folder], /cannot read .*a-folder: EISDIR/],
+      [
+        ['--input', input, '--output', join(dir, 'no-such-folder', 'out.jsonl')],
+        /cannot write .*out\.jsonl: ENOENT/,
+      ],
+    ];
+    if (existsSync('/dev/full'))
+      cases.push([['--input', input, '--output', '/dev/full'], /cannot write \/dev\/full: ENOSPC/]);
+    for (const [flags, message] of cases) {
+      const r = await runCli(['run', tasksModule, 'square', ...flags]);
+      assert.equal(r.code, 3, `${flags.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^fanout run: /);
+      assert.match(r.stderr, message);
+    }
+    assert.equal(existsSync(join(dir, 'no-such-folder')), false);
   });
 
   it('bad flags get a clear message and exit code 2; --help exits 0', async () => {
@@ -95,14 +278,14 @@ describe('fanout run', { timeout: 120_000 }, () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /fanout/);
     }
-    const notJson = await runCli(['run', tasksModule, 'square'], 'not json\n');
-    assert.notEqual(notJson.code, 0);
-    assert.match(notJson.stderr, /line 1: not JSON/);
     for (const command of ['run', 'profile', 'demo']) {
       const help = await runCli([command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /Usage: fanout/);
     }
+    const help = await runCli(['run', '--help']);
+    assert.match(help.stdout, /Exit code: 0 .* 1 .*\n2 .* 3 when an input or output file/);
+    assert.match(help.stdout, /"\$fanout":"error"/);
   });
 
   it('streams: a result comes out before the input has ended', async () => {

@@ -1,6 +1,6 @@
 /**
- * What every command shares: flag errors (exit code 2), parsing of the common flags, and
- * loading a task from a module path given on the command line.
+ * What every command shares: exit codes, flag errors (exit code 2), file errors (exit code 3),
+ * parsing of the common flags, and loading a task from a module path given on the command line.
  */
 
 import { realpathSync } from 'node:fs';
@@ -9,8 +9,33 @@ import { pathToFileURL } from 'node:url';
 import { resolveWorkers } from '../options.js';
 import { isRegistered, lookupTask, makeRef, registeredNames, type TaskRef } from '../tasks.js';
 
+/** Exit codes of every command (`fanout run --help` and the README's CLI section list them). */
+export const EXIT = {
+  /** Everything succeeded. */
+  ok: 0,
+  /** Some items failed, or the run could not complete. */
+  failed: 1,
+  /** A bad flag or argument. */
+  usage: 2,
+  /** An input or output file could not be read or written. */
+  io: 3,
+} as const;
+
 /** A bad flag or argument: the message is printed with the command's usage, and the exit code is 2. */
 export class UsageError extends Error {}
+
+/**
+ * A file that cannot be read or written: the message (one line, naming the file and the system's
+ * reason) is printed alone, and the exit code is 3.
+ */
+export class IoFailure extends Error {
+  constructor(verb: 'read' | 'write', name: string, cause: unknown) {
+    const message = (cause as { message?: unknown } | undefined)?.message;
+    // Node says "ENOSPC: no space left on device, write" or "..., open '/x'": the file is named already.
+    const reason = typeof message === 'string' ? message.replace(/, [a-z]+( '.*')?$/, '') : String(cause);
+    super(`cannot ${verb} ${name}: ${reason}`, { cause });
+  }
+}
 
 export function positiveIntegerFlag(name: string, value: string | undefined, fallback: number): number;
 export function positiveIntegerFlag(

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { inheritedExecArgv } from '../backends/exec-argv.js';
-import { canImportTypeScript, isTypeScript, UsageError } from './flags.js';
+import { canImportTypeScript, EXIT, IoFailure, isTypeScript, UsageError } from './flags.js';
 
 const USAGE = `Usage: fanout <command> [options]
 
@@ -93,7 +93,11 @@ async function main(argv: string[]): Promise<number> {
     const code = (error as { code?: string }).code;
     if (error instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`fanout ${command}: ${(error as Error).message}\n\n${usage}\n`);
-      return 2;
+      return EXIT.usage;
+    }
+    if (error instanceof IoFailure) {
+      process.stderr.write(`fanout ${command}: ${error.message}\n`);
+      return EXIT.io;
     }
     throw error;
   }
