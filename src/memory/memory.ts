@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { checkKnownKeys } from '../options.js';
 import { type AnyFunction, isTaskRef, makeRef, type TaskRef } from '../tasks.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
@@ -68,6 +69,9 @@ export interface CacheOptions {
   validate?: ((meta: EntryMeta) => boolean) | undefined;
 }
 
+/** The keys `new Memory(dir, options)` accepts. */
+const MEMORY_OPTION_KEYS: readonly string[] = [];
+
 /**
  * A disk cache of task results, like Python's `joblib.Memory`: a cached task returns the
  * stored result of a call it has seen with equal arguments and unchanged code, instead of
@@ -98,13 +102,16 @@ export class Memory {
   /**
    * @param dir - the cache folder, created owner-only (0o700) on first write; a path or a
    *   `file:` URL. `null` gives a cache that does nothing: `cache(task)` returns the task itself.
+   * @param options - none yet: a key given here (joblib's `verbose`, say) is `ERR_INVALID_ARG_VALUE`.
    * @example
    * ```ts
    * const memory = new Memory('./cache');
    * const none = new Memory(null); // caching switched off, same code
    * ```
    */
-  constructor(dir: string | URL | null) {
+  constructor(dir: string | URL | null, options: Record<string, never> = {}) {
+    // No option is read yet: one given (a joblib habit, say `verbose`) is an error, not ignored.
+    checkKnownKeys('the Memory options', options, MEMORY_OPTION_KEYS);
     if (dir === null) {
       this.dir = null;
       return;

@@ -28,6 +28,7 @@ import {
   TaskTimeoutError,
   WorkerCrashedError,
 } from '../../errors.js';
+import { isTimerDelay } from '../../options.js';
 import type { ItemFailure } from '../../worker/protocol.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
@@ -131,7 +132,8 @@ function isBatchPayload(value: unknown): value is BatchPayload {
     typeof p.spread === 'boolean' &&
     typeof p.stopOnError === 'boolean' &&
     typeof p.track === 'boolean' &&
-    (p.timeout === undefined || (typeof p.timeout === 'number' && p.timeout > 0))
+    // A timeout past what a timer can wait would fire at once: refused, as the pool refuses it.
+    (p.timeout === undefined || isTimerDelay(p.timeout))
   );
 }
 
