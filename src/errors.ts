@@ -6,6 +6,8 @@
  * check uses a brand instead of the prototype chain).
  */
 
+import { safeDescription } from './codec/errors.js';
+
 const brand = Symbol.for('fanout.error');
 
 /** Stable error codes. */
@@ -26,7 +28,8 @@ export type FanoutErrorCode =
   | 'ERR_CHUNK_PARSE'
   | 'ERR_WAIT_TIMEOUT'
   | 'ERR_JOB_MALFORMED'
-  | 'ERR_WRAPPER_NOT_ALLOWED';
+  | 'ERR_WRAPPER_NOT_ALLOWED'
+  | 'ERR_NO_TASK_CONTEXT';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -250,11 +253,21 @@ export class WrapperNotAllowedError extends FanoutError {
   }
 }
 
+/**
+ * `ERR_NO_TASK_CONTEXT`: `taskContext()` was called where no task is running (module top level,
+ * the caller's own code, a callback that outlived its task).
+ */
+export class NoTaskContextError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_NO_TASK_CONTEXT', message);
+  }
+}
+
 /** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
 export class InvalidArgValueError extends RangeError {
   declare readonly code: 'ERR_INVALID_ARG_VALUE';
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     mark(this, 'ERR_INVALID_ARG_VALUE');
   }
   override get name(): string {
@@ -274,13 +287,7 @@ export class InvalidArgTypeError extends TypeError {
   }
 }
 
-/** A short, one-line description of any thrown value, for messages. */
+/** A short, one-line description of any thrown value, for messages; never throws. */
 export function describe(value: unknown): string {
-  if (value instanceof Error) return value.message ? `${value.name}: ${value.message}` : value.name;
-  if (typeof value === 'string') return value;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  return safeDescription(value);
 }

@@ -2,7 +2,8 @@
  * concurrent.futures' Future in TypeScript's idiom: a Promise you can also ask about and cancel.
  */
 
-import { AbortError, InvalidArgValueError, WaitTimeoutError } from './errors.js';
+import { AbortError, InvalidArgTypeError, InvalidArgValueError, WaitTimeoutError } from './errors.js';
+import { checkKnownKeys, duration, show } from './options.js';
 
 type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
 
@@ -102,14 +103,46 @@ export interface AsCompletedOptions {
   timeout?: number;
 }
 
-function validTimeout(timeout: unknown, what: string): number | undefined {
+/** A wait's `timeout`: ms ≥ 0, or Infinity (no limit); undefined when there is none. */
+function validTimeout(timeout: unknown): number | undefined {
   if (timeout === undefined) return undefined;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-    throw new InvalidArgValueError(
-      `Expected \`timeout\` of ${what} to be a number of ms ≥ 0, got ${String(timeout)}`,
+  const ms = duration('timeout', timeout, { zero: true, infinity: true });
+  return ms === Infinity ? undefined : ms;
+}
+
+/**
+ * The futures to watch, each once: a future given twice is one future (as in CPython, which
+ * takes them as a set), so it is yielded once and counted once.
+ */
+function distinctFutures<F extends PromiseLike<unknown>>(futures: unknown, what: string): F[] {
+  if (
+    futures === null ||
+    futures === undefined ||
+    typeof (futures as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function' ||
+    typeof futures === 'string'
+  ) {
+    throw new InvalidArgTypeError(
+      `Expected the futures given to ${what} to be an iterable of futures (an array of pool.run() results, say), got ${show(futures)}`,
     );
   }
-  return timeout;
+  const distinct = [...new Set(futures as Iterable<unknown>)];
+  distinct.forEach((future, i) => {
+    if (
+      (typeof future !== 'object' && typeof future !== 'function') ||
+      future === null ||
+      typeof (future as { then?: unknown }).then !== 'function'
+    ) {
+      throw new InvalidArgTypeError(
+        `Expected every future given to ${what} to be a future or a promise, got ${show(future)} at position ${i}`,
+      );
+    }
+  });
+  return distinct as F[];
+}
+
+/** Whether a settled future was cancelled (a TaskFuture whose `cancel()` succeeded). */
+function wasCancelled(future: unknown): boolean {
+  return future instanceof TaskFuture && future.cancelled;
 }
 
 type Settled = { ok: true; value: unknown } | { ok: false; reason: unknown };
@@ -117,20 +150,20 @@ type Settled = { ok: true; value: unknown } | { ok: false; reason: unknown };
 /** Futures being watched: which settled (in order) and how; `next()` resolves at the next settling. */
 class Watch<F extends PromiseLike<unknown>> {
   readonly all: F[];
-  /** In the order they settled; the value says whether it was fulfilled. */
-  readonly settled = new Map<F, boolean>();
   readonly outcomes = new Map<F, Settled>();
   readonly order: F[] = [];
+  /** Futures that settled by raising (rejected, and not cancelled: CPython's FIRST_EXCEPTION). */
+  raised = 0;
   private wake: (() => void) | undefined;
 
-  constructor(futures: Iterable<F>) {
-    this.all = [...futures];
+  constructor(futures: F[]) {
+    this.all = futures;
     for (const future of this.all) {
       const mark = (ok: boolean, value: unknown) => {
-        if (this.settled.has(future)) return;
-        this.settled.set(future, ok);
+        if (this.outcomes.has(future)) return;
         this.outcomes.set(future, ok ? { ok, value } : { ok, reason: value });
         this.order.push(future);
+        if (!ok && !wasCancelled(future)) this.raised++;
         const wake = this.wake;
         this.wake = undefined;
         wake?.();
@@ -179,13 +212,23 @@ export type Completed<F extends PromiseLike<unknown>> =
  * }
  * ```
  */
-export async function* asCompleted<F extends PromiseLike<unknown>>(
+export function asCompleted<F extends PromiseLike<unknown>>(
   futures: Iterable<F>,
   options: AsCompletedOptions = {},
 ): AsyncGenerator<Completed<F>, void, undefined> {
-  const timeout = validTimeout(options.timeout, 'asCompleted');
-  const watch = new Watch(futures);
+  // Checked now, not at the first iteration, so a bad argument fails where it was written.
+  checkKnownKeys('the asCompleted options', options, ['timeout']);
+  const timeout = validTimeout(options.timeout);
+  const watch = new Watch(distinctFutures<F>(futures, 'asCompleted'));
   const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+  return completions(watch, deadline, timeout);
+}
+
+async function* completions<F extends PromiseLike<unknown>>(
+  watch: Watch<F>,
+  deadline: number | undefined,
+  timeout: number | undefined,
+): AsyncGenerator<Completed<F>, void, undefined> {
   let yielded = 0;
   while (yielded < watch.all.length) {
     if (watch.order.length > yielded) {
@@ -229,19 +272,21 @@ export async function waitFor<F extends PromiseLike<unknown>>(
   futures: Iterable<F>,
   options: WaitForOptions = {},
 ): Promise<{ done: Set<F>; notDone: Set<F> }> {
+  checkKnownKeys('the waitFor options', options, ['returnWhen', 'timeout']);
   const returnWhen = options.returnWhen ?? 'ALL_COMPLETED';
   if (!['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED'].includes(returnWhen)) {
     throw new InvalidArgValueError(
-      `Expected \`returnWhen\` to be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got ${String(returnWhen)}`,
+      `Expected \`returnWhen\` to be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got ${show(returnWhen)}`,
     );
   }
-  const timeout = validTimeout(options.timeout, 'waitFor');
-  const watch = new Watch(futures);
+  const timeout = validTimeout(options.timeout);
+  const watch = new Watch(distinctFutures<F>(futures, 'waitFor'));
   const deadline = timeout === undefined ? undefined : performance.now() + timeout;
   const met = () => {
-    if (watch.settled.size === watch.all.length) return true;
-    if (returnWhen === 'FIRST_COMPLETED') return watch.settled.size > 0;
-    if (returnWhen === 'FIRST_EXCEPTION') return [...watch.settled.values()].includes(false);
+    if (watch.order.length === watch.all.length) return true;
+    if (returnWhen === 'FIRST_COMPLETED') return watch.order.length > 0;
+    // CPython: a future that finished by raising; a cancelled one does not count.
+    if (returnWhen === 'FIRST_EXCEPTION') return watch.raised > 0;
     return false;
   };
   // Futures that are already settled report within two microtask turns; count them first.

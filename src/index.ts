@@ -44,6 +44,7 @@ export {
   InvalidArgTypeError,
   InvalidArgValueError,
   MalformedJobError,
+  NoTaskContextError,
   NotCloneableError,
   PoolClosedError,
   TaskError,
@@ -88,7 +89,7 @@ export type {
   PoolOptions,
   Task,
 } from './pool-options.js';
-export { type RandomStream, randomStream } from './random.js';
+export { callSeed, type RandomStream, randomStream } from './random.js';
 export type { BatchTrace, ProgressCounts, Settled } from './scheduler/call.js';
 export { shared, transfer } from './shared.js';
 export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks.js';

@@ -9,9 +9,11 @@ import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
 import type { ProgressOptions, ProgressState } from './observe/progress.js';
 import { checkKnownKeys, oneOf, resolveWorkers, show } from './options.js';
 import { callSetup, collectResults, Pool, streamResults, trackCall } from './pool.js';
-import type { CallDefaults, ItemsOf, MapOptions } from './pool-options.js';
-import { CALL_DEFAULT_KEYS, MAP_KEYS } from './pool-options.js';
+import type { CallDefaults, ItemsOf, MapOptions, ResolvedDefaults } from './pool-options.js';
+import { CALL_DEFAULT_KEYS, MAP_KEYS, resolveDefaults } from './pool-options.js';
 import { prepareSpecCall, type StartedCall, taskSpecOf } from './prepare-call.js';
+import { CallSeeds } from './random.js';
+import { assertIterable } from './scheduler/input.js';
 import type { AnyFunction, TaskRef } from './tasks.js';
 import type { TaskSpec } from './worker/protocol.js';
 
@@ -102,11 +104,49 @@ export interface ParallelOptions extends ParallelConfig {
 const CONFIG_KEYS = ['nJobs', 'backend', 'verbose', 'pool', ...CALL_DEFAULT_KEYS];
 const PARALLEL_KEYS = [...CONFIG_KEYS, 'returnAs', 'signal', 'errors', 'onProgress', 'progress'];
 
-const ambient = new AsyncLocalStorage<ParallelConfig>();
+/**
+ * The ambient settings, and the sequence of seeds of the scope that set a `seed`: the calls
+ * inside one `parallelConfig({ seed })` are numbered together, as calls on one pool are.
+ */
+interface Ambient {
+  readonly config: ParallelConfig;
+  readonly seeds: CallSeeds | undefined;
+}
+
+const ambient = new AsyncLocalStorage<Ambient>();
+
+/** Any value, to check call defaults with (they are checked, not used). */
+const SOME_DEFAULTS: ResolvedDefaults = {
+  batchSize: 'auto',
+  preDispatch: 'auto',
+  timeout: undefined,
+  retries: 0,
+  retryOn: 'crash',
+  seed: 0,
+};
+
+/**
+ * Check settings as soon as they are given (to `parallel()` or `parallelConfig`), so a bad one
+ * fails where it was written rather than at some later call.
+ */
+function checkConfig(what: string, config: ParallelConfig, keys: readonly string[]): void {
+  checkKnownKeys(what, config, keys);
+  if (config.nJobs !== undefined) nJobsToWorkers(config.nJobs);
+  if (config.backend !== undefined) oneOf('backend', config.backend, ['threads', 'processes', 'inline']);
+  if (config.verbose !== undefined && (typeof config.verbose !== 'number' || !(config.verbose >= 0))) {
+    throw new InvalidArgValueError(`Expected \`verbose\` to be a number ≥ 0, got ${show(config.verbose)}`);
+  }
+  if (config.pool !== undefined && !(config.pool instanceof Pool)) {
+    throw new InvalidArgTypeError(`Expected \`pool\` to be a Pool, got ${show(config.pool)}`);
+  }
+  resolveDefaults(config, SOME_DEFAULTS);
+}
 
 /**
  * Run `fn` with `config` as the defaults of every `parallel()` call inside it, including across
- * `await`; nested calls override outer ones, and the outer settings come back on exit.
+ * `await`; nested calls override outer ones, and the outer settings come back on exit. A
+ * `seed` here seeds the calls made inside, in the order they start: call k gets
+ * `callSeed(seed, k)`, as on a pool.
  *
  * @example
  * ```ts
@@ -115,17 +155,20 @@ const ambient = new AsyncLocalStorage<ParallelConfig>();
  * ```
  */
 export function parallelConfig<T>(config: ParallelConfig, fn: () => T): T {
-  checkKnownKeys('the parallelConfig settings', config, CONFIG_KEYS);
+  checkConfig('the parallelConfig settings', config, CONFIG_KEYS);
   if (typeof fn !== 'function')
     throw new InvalidArgTypeError(
       `Expected parallelConfig's second argument to be a function, got ${show(fn)}`,
     );
-  return ambient.run({ ...(ambient.getStore() ?? {}), ...config }, fn);
+  const outer = ambient.getStore();
+  const seeds =
+    config.seed === undefined ? outer?.seeds : new CallSeeds(resolveDefaults(config, SOME_DEFAULTS).seed);
+  return ambient.run({ config: { ...(outer?.config ?? {}), ...config }, seeds }, fn);
 }
 
 /** The settings in effect here (explicit options win over the ambient ones). */
 function effective(options: ParallelOptions): ParallelOptions {
-  const merged: Record<string, unknown> = { ...(ambient.getStore() ?? {}) };
+  const merged: Record<string, unknown> = { ...(ambient.getStore()?.config ?? {}) };
   for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value;
   return merged as ParallelOptions;
 }
@@ -197,7 +240,9 @@ export type ParallelRunner<Out> = <R>(
  * joblib's `Parallel`: run delayed calls on every core and get their results in order.
  *
  * Without a `pool` (here or in `parallelConfig`) each call starts a pool and closes it when
- * done, as joblib does; pass a pool to reuse it across calls.
+ * done, as joblib does; pass a pool to reuse it across calls. With a `seed`, the runner numbers
+ * its calls as a pool does: its call k draws from `callSeed(seed, k)`. The options are checked
+ * here, when the runner is made.
  *
  * @example
  * ```ts
@@ -212,21 +257,22 @@ export function parallel(
 ): ParallelRunner<'generator'>;
 export function parallel(options?: ParallelOptions & { returnAs?: 'array' }): ParallelRunner<'array'>;
 export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' | 'generator'> {
-  checkKnownKeys('the parallel() options', options, PARALLEL_KEYS);
+  checkConfig('the parallel() options', options, PARALLEL_KEYS);
   const returnAs =
     options.returnAs === undefined
       ? 'array'
       : oneOf('returnAs', options.returnAs, ['array', 'generator', 'generatorUnordered']);
-  if (options.verbose !== undefined && (typeof options.verbose !== 'number' || options.verbose < 0)) {
-    throw new InvalidArgValueError(`Expected \`verbose\` to be a number ≥ 0, got ${show(options.verbose)}`);
-  }
-  if (options.nJobs !== undefined) nJobsToWorkers(options.nJobs);
-  if (options.pool !== undefined && !(options.pool instanceof Pool)) {
-    throw new InvalidArgTypeError(`Expected \`pool\` to be a Pool, got ${show(options.pool)}`);
-  }
+  // A runner given a seed numbers its own calls, as a pool does: each call draws fresh streams.
+  const ownSeeds =
+    options.seed === undefined ? undefined : new CallSeeds(resolveDefaults(options, SOME_DEFAULTS).seed);
   const runner = (calls: ItemsOf<unknown>) => {
+    assertIterable(calls, 'calls');
     // The ambient settings are read when the call is made (inside parallelConfig), not later.
     const settings = effective(options);
+    // The call's seed: from the runner's sequence, or the sequence of the parallelConfig scope
+    // that set a seed; without either, the pool's own sequence (a pool of its own: a random seed).
+    const seeds = ownSeeds ?? ambient.getStore()?.seeds;
+    const seed = seeds?.next();
     const owned = settings.pool === undefined;
     const pool = settings.pool ?? poolFor(settings);
     const table = new TaskTable();
@@ -247,7 +293,7 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
       timeout: settings.timeout,
       retries: settings.retries,
       retryOn: settings.retryOn,
-      seed: settings.seed,
+      seed,
     };
     const setup = pool[callSetup]('parallel', true, MAP_KEYS);
     const spec: TaskSpec = { kind: 'mixed', specs: table.specs, name: 'parallel' };

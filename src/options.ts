@@ -60,13 +60,56 @@ export function nonNegativeInteger(name: string, value: unknown): number {
   return value;
 }
 
-/** A duration in ms: a positive number; `Infinity` where `allowInfinity`. */
-export function duration(name: string, value: unknown, allowInfinity = false): number {
-  const expected = `Expected \`${name}\` to be a positive number of milliseconds${allowInfinity ? ' or Infinity' : ''}`;
+/**
+ * The longest delay a Node.js timer honours: 2^31 − 1 ms (about 24.8 days). A longer one is not
+ * an error to `setTimeout`: it silently fires after 1 ms, so a limit past it would fire at once.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether `value` is a delay a timer can wait for as given: a positive number ≤ MAX_TIMER_MS. */
+export function isTimerDelay(value: unknown): value is number {
+  return typeof value === 'number' && value > 0 && value <= MAX_TIMER_MS;
+}
+
+/** The limit, as messages name it. */
+export const TIMER_LIMIT = `${MAX_TIMER_MS} ms (2^31 − 1, about 24.8 days: the longest a Node.js timer waits)`;
+
+/** What a duration option may also be: `Infinity` (no limit), or 0 (at once). */
+export interface DurationRange {
+  readonly infinity?: boolean;
+  readonly zero?: boolean;
+}
+
+/**
+ * A duration in ms: a positive number (or ≥ 0 where `zero`) no longer than a timer can wait
+ * (`MAX_TIMER_MS`), or `Infinity` (no limit) where `infinity`. Every duration option goes
+ * through here, so none can reach a timer that would fire at once instead.
+ */
+export function duration(name: string, value: unknown, range: DurationRange = {}): number {
+  const kind = range.zero ? 'a number of milliseconds ≥ 0' : 'a positive number of milliseconds';
+  const expected = `Expected \`${name}\` to be ${kind}${range.infinity ? ' or Infinity' : ''}`;
   if (typeof value !== 'number') throw new InvalidArgTypeError(`${expected}, got ${show(value)}`);
-  if (Number.isNaN(value) || value <= 0 || (!allowInfinity && !Number.isFinite(value))) {
+  if (
+    Number.isNaN(value) ||
+    value < 0 ||
+    (value === 0 && !range.zero) ||
+    (value === Infinity && !range.infinity)
+  ) {
     throw new InvalidArgValueError(`${expected}, got ${show(value)}`);
   }
+  if (value > MAX_TIMER_MS && value !== Infinity) {
+    throw new InvalidArgValueError(
+      `\`${name}\` is ${value} ms, past the limit of ${TIMER_LIMIT}${range.infinity ? '; use Infinity for no limit' : ''}`,
+    );
+  }
+  return value;
+}
+
+/** A size in megabytes: a positive number, or `Infinity` (no limit). */
+export function megabytes(name: string, value: unknown): number {
+  const expected = `Expected \`${name}\` to be a positive number of megabytes or Infinity`;
+  if (typeof value !== 'number') throw new InvalidArgTypeError(`${expected}, got ${show(value)}`);
+  if (Number.isNaN(value) || value <= 0) throw new InvalidArgValueError(`${expected}, got ${show(value)}`);
   return value;
 }
 
@@ -128,7 +171,9 @@ export function checkKnownKeys(what: string, options: object, known: readonly st
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new InvalidArgValueError(`Unknown option \`${key}\` in ${what} (known: ${known.join(', ')})`);
+      throw new InvalidArgValueError(
+        `Unknown option \`${key}\` in ${what} (${known.length > 0 ? `known: ${known.join(', ')}` : 'there are none'})`,
+      );
     }
   }
 }

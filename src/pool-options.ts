@@ -6,8 +6,9 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackendName } from './backends/backend.js';
 import type { RedisBackendOptions } from './backends/redis/options.js';
+import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
 import type { ProgressOptions, ProgressState } from './observe/progress.js';
-import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, seedOption } from './options.js';
+import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, seedOption, show } from './options.js';
 import type { BatchTrace } from './scheduler/call.js';
 import type { AnyFunction, TaskRef } from './tasks.js';
 
@@ -65,8 +66,10 @@ export interface PoolOptions extends CallDefaults {
    */
   loadTimeout?: number;
   /**
-   * Threads only: the V8 heap limits of each worker thread (an out-of-memory worker crashes
-   * with `ERR_WORKER_CRASHED`, the pool survives).
+   * The V8 limits of each worker (an out-of-memory worker crashes with `ERR_WORKER_CRASHED`,
+   * the pool survives). Threads: every key of Node's `ResourceLimits`. Processes: only
+   * `maxOldGenerationSizeMb` (given to the child as `--max-old-space-size`); the other keys
+   * have no equivalent there and are refused. Inline: refused (no worker of its own).
    * @example new Pool({ resourceLimits: { maxOldGenerationSizeMb: 256 } })
    */
   resourceLimits?: ResourceLimits;
@@ -75,6 +78,46 @@ export interface PoolOptions extends CallDefaults {
    * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
    */
   execArgv?: string[];
+}
+
+/** The keys of `resourceLimits` each local backend can apply (see `PoolOptions.resourceLimits`). */
+const RESOURCE_LIMIT_KEYS: Record<LocalBackendName, readonly (keyof ResourceLimits)[]> = {
+  threads: ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'],
+  processes: ['maxOldGenerationSizeMb'],
+  inline: [],
+};
+
+/**
+ * Check `resourceLimits` against what `backend` can apply: a limit it would ignore is an error,
+ * so nobody believes a worker is bounded when it is not.
+ */
+export function resolveResourceLimits(backend: LocalBackendName, value: unknown): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgTypeError(`Expected \`resourceLimits\` to be an object, got ${show(value)}`);
+  }
+  const allowed = RESOURCE_LIMIT_KEYS[backend];
+  const all = RESOURCE_LIMIT_KEYS.threads;
+  for (const [key, limit] of Object.entries(value)) {
+    if (!(all as readonly string[]).includes(key)) {
+      throw new InvalidArgValueError(
+        `Unknown key \`${key}\` in \`resourceLimits\` (known: ${all.join(', ')})`,
+      );
+    }
+    if (!(allowed as readonly string[]).includes(key)) {
+      throw new InvalidArgValueError(
+        backend === 'inline'
+          ? '`resourceLimits` does not apply to the inline backend: its tasks run on the main thread'
+          : `\`resourceLimits.${key}\` cannot be applied to the ${backend} backend (only ${allowed.join(', ')} can: it becomes --max-old-space-size); use the threads backend, or a V8 flag in \`execArgv\``,
+      );
+    }
+    if (typeof limit !== 'number' || !(limit > 0) || !Number.isFinite(limit)) {
+      throw new InvalidArgValueError(
+        `Expected \`resourceLimits.${key}\` to be a positive number of megabytes, got ${show(limit)}`,
+      );
+    }
+  }
+  return value as ResourceLimits;
 }
 
 /** Options every call accepts; set on the pool, they are the defaults. */
@@ -109,8 +152,13 @@ export interface CallDefaults {
    */
   retryOn?: 'crash' | 'error';
   /**
-   * Seed of `taskContext().random()`: item i of a call always gets the stream of `(seed, i)`.
-   * @default a random seed per pool
+   * Seed of `taskContext().random()`. On a pool: the seed of its sequence of calls, where call k
+   * (counted from 0 as calls start) draws from `callSeed(seed, k)`, so every call gets fresh
+   * streams and the same calls in the same order get the same ones. On a call: that call's
+   * seed, used as it is. Item i of a call whose seed is s draws from `randomStream(s, i)`.
+   * @default a random seed per pool (`pool.seed` says which)
+   * @example new Pool({ seed: 42 })
+   * @example pool.map(tasks.simulate, items, { seed: 42 })
    */
   seed?: number;
 }

@@ -3,6 +3,7 @@
  * call through the scheduler.
  */
 
+import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackend, LocalBackendName } from './backends/backend.js';
 import { inlineBackend } from './backends/inline.js';
 import { processesBackend } from './backends/processes.js';
@@ -16,7 +17,15 @@ import { containsSharedMemory, findUncloneable } from './codec/cloneable.js';
 import { WorkerSet } from './dispatch/worker-set.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError, PoolClosedError } from './errors.js';
 import { TaskFuture } from './futures.js';
-import { checkKnownKeys, duration, oneOf, positiveInteger, resolveWorkers, show } from './options.js';
+import {
+  checkKnownKeys,
+  duration,
+  megabytes,
+  oneOf,
+  positiveInteger,
+  resolveWorkers,
+  show,
+} from './options.js';
 import {
   CALL_KEYS,
   type CallOptionsInput,
@@ -28,10 +37,11 @@ import {
   type PoolOptions,
   type ResolvedDefaults,
   resolveDefaults,
+  resolveResourceLimits,
   type Task,
 } from './pool-options.js';
 import { type CallSetup, prepareCall, type StartedCall } from './prepare-call.js';
-import { freshSeed } from './random.js';
+import { CallSeeds, freshSeed } from './random.js';
 import type { Settled } from './scheduler/call.js';
 import type { Engine } from './scheduler/types.js';
 import type { AnyFunction } from './tasks.js';
@@ -51,15 +61,17 @@ function initialDefaults(): ResolvedDefaults {
   };
 }
 
-function makeBackend(name: LocalBackendName, options: PoolOptions): LocalBackend {
+function makeBackend(
+  name: LocalBackendName,
+  execArgv: string[] | undefined,
+  resourceLimits: ResourceLimits | undefined,
+): LocalBackend {
   switch (name) {
     case 'threads':
-      return threadsBackend({ resourceLimits: options.resourceLimits, execArgv: options.execArgv });
+      return threadsBackend({ resourceLimits, execArgv });
     case 'processes':
-      return processesBackend({
-        execArgv: options.execArgv,
-        maxOldSpaceMb: options.resourceLimits?.maxOldGenerationSizeMb,
-      });
+      // The one limit a process can take (see resolveResourceLimits).
+      return processesBackend({ execArgv, maxOldSpaceMb: resourceLimits?.maxOldGenerationSizeMb });
     case 'inline':
       return inlineBackend();
   }
@@ -86,6 +98,7 @@ export class Pool {
   readonly backend: LocalBackendName | 'redis';
   readonly #engine: Engine;
   readonly #defaults: ResolvedDefaults;
+  readonly #seeds: CallSeeds;
   readonly #active = new Set<Promise<unknown>>();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -105,6 +118,7 @@ export class Pool {
       this.backend = 'redis';
       this.workers = redis.size;
       this.#defaults = resolveDefaults(options, initialDefaults());
+      this.#seeds = new CallSeeds(this.#defaults.seed);
       this.#engine = new RedisEngine(redis);
       return;
     }
@@ -136,20 +150,19 @@ export class Pool {
         `Expected \`execArgv\` to be an array of strings, got ${show(options.execArgv)}`,
       );
     }
-    if (
-      options.resourceLimits !== undefined &&
-      (typeof options.resourceLimits !== 'object' || options.resourceLimits === null)
-    ) {
-      throw new InvalidArgTypeError(
-        `Expected \`resourceLimits\` to be an object, got ${show(options.resourceLimits)}`,
+    if (this.backend === 'inline' && options.execArgv !== undefined) {
+      throw new InvalidArgValueError(
+        '`execArgv` does not apply to the inline backend: its tasks run on the main thread, under its own flags',
       );
     }
+    const resourceLimits = resolveResourceLimits(this.backend, options.resourceLimits);
     this.#defaults = resolveDefaults(options, initialDefaults());
+    this.#seeds = new CallSeeds(this.#defaults.seed);
     const maxWorkerMemoryMb =
       options.maxWorkerMemory === undefined
         ? Infinity
-        : duration('maxWorkerMemory', options.maxWorkerMemory, true);
-    this.#engine = new WorkerSet(makeBackend(this.backend, options), {
+        : megabytes('maxWorkerMemory', options.maxWorkerMemory);
+    this.#engine = new WorkerSet(makeBackend(this.backend, options.execArgv, resourceLimits), {
       size: this.workers,
       maxTasksPerWorker:
         options.maxTasksPerWorker === undefined
@@ -157,11 +170,29 @@ export class Pool {
           : positiveInteger('maxTasksPerWorker', options.maxTasksPerWorker),
       maxWorkerMemory: maxWorkerMemoryMb * 1024 * 1024,
       idleTimeout:
-        options.idleTimeout === undefined ? Infinity : duration('idleTimeout', options.idleTimeout, true),
+        options.idleTimeout === undefined
+          ? Infinity
+          : duration('idleTimeout', options.idleTimeout, { infinity: true }),
       abortGrace: options.abortGrace === undefined ? 1000 : duration('abortGrace', options.abortGrace),
       loadTimeout: options.loadTimeout === undefined ? 60_000 : duration('loadTimeout', options.loadTimeout),
       stopTimeout: 5000,
     });
+  }
+
+  /**
+   * The pool's seed: its `seed` option, or the one drawn at random when it had none. Call k
+   * started on the pool (counting from 0, in the order calls start) draws from the seed
+   * `callSeed(pool.seed, k)` unless it gives its own `seed`; a new pool with this seed and the
+   * same calls in the same order draws the same numbers.
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool();
+   * console.log(`re-run with new Pool({ seed: ${pool.seed} })`);
+   * ```
+   */
+  get seed(): number {
+    return this.#seeds.base;
   }
 
   /** Workers alive right now (they start on first use and after a crash). */
@@ -448,6 +479,7 @@ export class Pool {
       engine: this.#engine,
       backendName: this.backend,
       defaults: this.#defaults,
+      claimSeed: () => this.#seeds.next(),
       assertOpen: () => {
         if (this.#closed) {
           throw new PoolClosedError(

@@ -8,7 +8,7 @@ import { findUncloneable } from './codec/cloneable.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError } from './errors.js';
 import { inlineTask } from './inline-functions.js';
 import { ProgressRenderer, ProgressTracker } from './observe/progress.js';
-import { TraceRecorder } from './observe/trace.js';
+import { checkTracePath, TraceRecorder } from './observe/trace.js';
 import { abortSignal, boolean, checkKnownKeys, oneOf, show } from './options.js';
 import { type ItemsOf, type MapOptions, type ResolvedDefaults, resolveDefaults } from './pool-options.js';
 import { type BatchTrace, type CallOptions, CallRun } from './scheduler/call.js';
@@ -22,6 +22,12 @@ export interface CallSetup {
   readonly engine: Engine;
   readonly backendName: string;
   readonly defaults: ResolvedDefaults;
+  /**
+   * The seed of the call starting now, from the pool's sequence (see `CallSeeds`). Every call
+   * takes one as it starts, even one with its own `seed` option, so a call's place in the
+   * sequence alone decides the seed it would draw.
+   */
+  readonly claimSeed: () => number;
   /** Throws (ERR_POOL_CLOSED) when the pool no longer takes work. */
   readonly assertOpen: () => void;
   /** `pool.map`, `pool.run`, ...: for messages. */
@@ -114,15 +120,16 @@ export function prepareSpecCall(
   if (options.onBatch !== undefined && typeof options.onBatch !== 'function') {
     throw new InvalidArgTypeError(`Expected \`onBatch\` to be a function, got ${show(options.onBatch)}`);
   }
-  if (options.trace !== undefined && typeof options.trace !== 'string') {
-    throw new InvalidArgTypeError(`Expected \`trace\` to be a file path, got ${show(options.trace)}`);
-  }
+  const tracePath = options.trace === undefined ? undefined : checkTracePath(options.trace);
   assertIterable(items);
   return () => {
     setup.assertOpen();
+    // The call's seed is fixed as it starts: its own `seed` option, else the pool's next one.
+    const claimed = setup.claimSeed();
+    const call = options.seed === undefined ? { ...base, seed: claimed } : base;
     const reader = readerOf(items);
-    const { onProgress, progress, trace } = options;
-    const recorder = trace === undefined ? undefined : new TraceRecorder();
+    const { onProgress, progress } = options;
+    const recorder = tracePath === undefined ? undefined : new TraceRecorder();
     const userOnBatch = options.onBatch;
     const onBatch =
       recorder && userOnBatch
@@ -133,10 +140,10 @@ export function prepareSpecCall(
         : (recorder?.record ?? userOnBatch);
     const traced = { onBatch, timeItems: recorder !== undefined };
     const writeTrace = async () => {
-      if (recorder && trace !== undefined) await recorder.write(trace);
+      if (recorder && tracePath !== undefined) await recorder.write(tracePath);
     };
     if (!onProgress && !progress)
-      return { run: new CallRun(engine, reader, { ...base, ...traced }), finish: writeTrace };
+      return { run: new CallRun(engine, reader, { ...call, ...traced }), finish: writeTrace };
     const tracker = new ProgressTracker(undefined, reader.total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
@@ -144,7 +151,7 @@ export function prepareSpecCall(
       onProgress?.(tracker.state());
     };
     const run = new CallRun(engine, reader, {
-      ...base,
+      ...call,
       ...traced,
       onProgress: (counts) => {
         tracker.update(counts);

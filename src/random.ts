@@ -7,6 +7,9 @@
  * streams.
  */
 
+import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
+import { show } from './options.js';
+
 /** A stream of random numbers. */
 export interface RandomStream {
   /** A float in [0, 1) with 53 random bits, like `Math.random()`. */
@@ -123,19 +126,92 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
+/** Check a seed: any safe integer, taken modulo 2^32 (as the `seed` option is). */
+function checkSeed(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be an integer, got ${show(value)}`);
+  }
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidArgValueError(`Expected \`${name}\` to be a safe integer, got ${show(value)}`);
+  }
+  return value >>> 0;
+}
+
+function checkIndex(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a non-negative integer, got ${show(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgValueError(
+      `Expected \`${name}\` to be a non-negative safe integer, got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
 /**
  * The random stream of item `index` under `seed`: the same numbers `taskContext().random()`
- * gives the task running that item, so a serial loop can reproduce a parallel run exactly.
+ * gives the task running item `index` of a call whose seed is `seed` (`taskContext().seed`), so
+ * a serial loop can reproduce a parallel run exactly. `seed` is any safe integer (taken modulo
+ * 2^32), `index` a non-negative safe integer.
  *
  * @example
  * ```ts
  * const rng = randomStream(42, 7);
  * rng.random();   // same value in every run, on every backend
  * rng.normal(72, 5);
+ * // Item 7 of a call run with `{ seed: 42 }` (or of the first call on `new Pool({ seed: 42 })`)
+ * // draws exactly these numbers.
  * ```
  */
 export function randomStream(seed: number, index: number): RandomStream {
+  return Xoshiro128.seeded(streamKey(checkSeed('seed', seed), checkIndex('index', index)));
+}
+
+/** The stream of an item whose seed and index fanout itself produced (no checks: the hot path). */
+export function itemStream(seed: number, index: number): RandomStream {
   return Xoshiro128.seeded(streamKey(seed, index));
+}
+
+function mixCallSeed(seed: number, call: number): number {
+  if (call === 0) return seed >>> 0;
+  const lo = call >>> 0;
+  const hi = Math.floor(call / 4294967296) >>> 0;
+  // Constants unlike the stream hash's, so a call's seed is unrelated to any item's stream.
+  return fmix32(fmix32((seed >>> 0) ^ 0x2545f491) ^ fmix32(lo + 0x5851f42d) ^ fmix32(hi ^ 0x4f1bbcdc));
+}
+
+/**
+ * The seed of call number `call` (0, 1, 2, ... in the order calls start) on a pool whose seed is
+ * `seed`: the first call uses `seed` itself, each later one a seed hashed from `(seed, call)`.
+ * Item i of that call draws from `randomStream(callSeed(seed, call), i)`. A task sees the same
+ * value as `taskContext().seed`.
+ *
+ * @example
+ * ```ts
+ * await using pool = new Pool({ seed: 42 });
+ * const a = await pool.map(tasks.draw, range(100)); // call 0: randomStream(42, i)
+ * const b = await pool.map(tasks.draw, range(100)); // call 1: randomStream(callSeed(42, 1), i)
+ * randomStream(callSeed(42, 1), 5).random() === b[5]; // true, for a task returning taskContext().random()
+ * ```
+ */
+export function callSeed(seed: number, call: number): number {
+  return mixCallSeed(checkSeed('seed', seed), checkIndex('call', call));
+}
+
+/**
+ * The seeds of a sequence of calls (a pool's, a `parallel()` runner's): call k gets
+ * `callSeed(base, k)`, so every call draws fresh streams and the same sequence of calls under
+ * the same base seed draws the same ones.
+ */
+export class CallSeeds {
+  #calls = 0;
+  constructor(readonly base: number) {}
+
+  /** The seed of the next call; each call takes one, in the order the calls start. */
+  next(): number {
+    return mixCallSeed(this.base, this.#calls++);
+  }
 }
 
 /** A fresh seed for calls that give none (runs are then not reproducible, but still independent per item). */

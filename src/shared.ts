@@ -9,7 +9,8 @@
  * - Broadcast handles (`pool.broadcast(value)`) are in broadcast.ts.
  */
 
-import { InvalidArgTypeError } from './errors.js';
+import { describe, InvalidArgTypeError, InvalidArgValueError } from './errors.js';
+import { show } from './options.js';
 
 type TypedArrayConstructor =
   | Float64ArrayConstructor
@@ -23,12 +24,22 @@ type TypedArrayConstructor =
   | BigInt64ArrayConstructor;
 
 function allocate<C extends TypedArrayConstructor>(Kind: C, length: number): InstanceType<C> {
+  const expected = 'Expected the length of a shared array to be a non-negative integer';
+  if (typeof length !== 'number') throw new InvalidArgTypeError(`${expected}, got ${show(length)}`);
   if (!Number.isSafeInteger(length) || length < 0) {
-    throw new InvalidArgTypeError(
-      `Expected the length of a shared array to be a non-negative integer, got ${length}`,
+    throw new InvalidArgValueError(`${expected}, got ${show(length)}`);
+  }
+  const bytes = length * Kind.BYTES_PER_ELEMENT;
+  let buffer: SharedArrayBuffer;
+  try {
+    buffer = new SharedArrayBuffer(bytes);
+  } catch (error) {
+    // Past the engine's limit, or more than the machine can give: V8's own RangeError, uncoded.
+    throw new InvalidArgValueError(
+      `A shared ${Kind.name} of ${length} elements (${bytes} bytes) cannot be allocated: ${describe(error)}`,
+      { cause: error },
     );
   }
-  const buffer = new SharedArrayBuffer(length * Kind.BYTES_PER_ELEMENT);
   return new (Kind as unknown as new (buffer: SharedArrayBuffer) => InstanceType<C>)(buffer);
 }
 
@@ -56,7 +67,7 @@ export const shared = {
   /** A shared copy of an existing typed array (same type and contents). */
   from<T extends ArrayBufferView & { length: number }>(source: T): T {
     if (!ArrayBuffer.isView(source) || source instanceof DataView) {
-      throw new InvalidArgTypeError('Expected shared.from() to be given a typed array');
+      throw new InvalidArgTypeError(`Expected shared.from() to be given a typed array, got ${show(source)}`);
     }
     const Kind = source.constructor as TypedArrayConstructor;
     const copy = allocate(Kind, source.length);
@@ -65,6 +76,11 @@ export const shared = {
   },
   /** Whether a typed array lives on shared memory. */
   isShared(view: ArrayBufferView): boolean {
+    if (!ArrayBuffer.isView(view)) {
+      throw new InvalidArgTypeError(
+        `Expected shared.isShared() to be given a typed array, got ${show(view)}`,
+      );
+    }
     return view.buffer instanceof SharedArrayBuffer;
   },
 };

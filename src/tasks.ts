@@ -8,6 +8,7 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
+import { runLocally } from './worker/context.js';
 import type { TaskWrapper } from './worker/protocol.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a task may take and return anything that crosses a boundary.
@@ -16,7 +17,8 @@ export type AnyFunction = (...args: any[]) => any;
 const taskBrand = Symbol.for('fanout.task');
 
 /**
- * A typed reference to a task: callable locally like the function itself, and accepted by
+ * A typed reference to a task: callable locally like the function itself (with a task context of
+ * its own: index 0, a fresh random seed, a signal that never aborts), and accepted by
  * `pool.run`, `pool.map`, `delayed` and friends, which run it in a worker by module URL and name.
  */
 export type TaskRef<F extends AnyFunction = AnyFunction> = F & {
@@ -115,8 +117,10 @@ export function makeRef<F extends AnyFunction>(
   fn: F,
   wrapper?: TaskWrapper,
 ): TaskRef<F> {
+  // A local call gets a task context of its own, so a task that reads taskContext() can be
+  // called like the plain function it is (see runLocally).
   const ref = function (this: unknown, ...args: unknown[]) {
-    return fn.apply(this, args);
+    return runLocally(() => fn.apply(this, args));
   };
   Object.defineProperties(ref, {
     name: { value: taskName },

@@ -254,6 +254,10 @@ describe('fanout worker: command line', () => {
       ['--redis', 'redis://localhost', '--tasks', tasksFile, '--grace', '0'],
       /--grace must be a positive integer/,
     ],
+    [
+      ['--redis', 'redis://localhost', '--tasks', tasksFile, '--stalled-interval', '2147483648'],
+      /--stalled-interval is 2147483648 ms, past the limit of 2147483647 ms/,
+    ],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--queue', 'a:b'], /--queue must be/],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--nope'], /Unknown option '--nope'/],
     [

@@ -397,8 +397,11 @@ describe('reduceChunks: options', () => {
       'ERR_INVALID_ARG_VALUE',
     );
     assert.match(perRecords.message, /`chunkBytes` does not apply to chunks.fromIterable/);
-    // With valid options, the missing file is what fails (Node's own error, with its code).
-    await rejectsWith(pool.reduceChunks(source, base), 'ENOENT');
+    // With valid options, the missing file is what fails: a coded error naming the file, with
+    // Node's own error as the cause.
+    const absent = await rejectsWith(pool.reduceChunks(source, base), 'ERR_INVALID_ARG_VALUE');
+    assert.match(absent.message, /chunks\.ndjson, .*does-not-exist, cannot be used: there is no such file/);
+    assert.equal((absent.cause as { code?: unknown }).code, 'ENOENT');
   });
 
   it('of the sources are checked when the source is made', () => {

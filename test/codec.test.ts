@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { encodeJob, readJob, readPayload } from '../src/backends/redis/codec.js';
 import { findUncloneable } from '../src/codec/cloneable.js';
 import { deserializeError, serializeError } from '../src/codec/errors.js';
 import { pack, unpack } from '../src/codec/values.js';
@@ -56,6 +57,109 @@ describe('errors', () => {
     assert.equal(roundTrip('plain string'), 'plain string');
     assert.deepEqual(roundTrip({ reason: 42 }), { reason: 42 });
     assert.equal(roundTrip(undefined), undefined);
+  });
+});
+
+describe('errors whose reading throws', () => {
+  const trap = () => {
+    throw new Error('a trap ran');
+  };
+  const trapped = () =>
+    new Proxy(
+      {},
+      { get: trap, getPrototypeOf: trap, ownKeys: trap, has: trap, getOwnPropertyDescriptor: trap },
+    );
+
+  it('never throw while being serialized, and say what could not be read', () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const withGetters = new Error('hidden');
+    Object.defineProperty(withGetters, 'stack', { get: trap });
+    for (const key of ['name', 'message', 'cause', 'code'])
+      Object.defineProperty(withGetters, key, { get: trap });
+    const aggregate = new AggregateError([], 'many');
+    Object.defineProperty(aggregate, 'errors', { get: trap });
+    const listed = new AggregateError([new Error('ok')], 'listed');
+    Object.defineProperty(listed.errors, 0, { get: trap });
+    class Sneaky extends Error {
+      override get name(): string {
+        throw trapped();
+      }
+    }
+    const cases: [unknown, RegExp][] = [
+      [trapped(), /^Non-error value thrown: a Proxy$/],
+      [revocable.proxy, /^Non-error value thrown: a Proxy$/],
+      [withGetters, /^\(its message could not be read: Error: a trap ran\)$/],
+      [aggregate, /^many$/],
+      [listed, /^listed$/],
+      [new Sneaky('sneaky'), /^sneaky$/],
+      [{ toJSON: trap, toString: trap }, /^Non-error value thrown: an object that cannot be described$/],
+      [
+        Object.defineProperty(new Error('a getter among the props'), 'bad', { get: trap, enumerable: true }),
+        /^a getter among the props$/,
+      ],
+    ];
+    for (const [value, message] of cases) {
+      const record = serializeError(value);
+      assert.match(record.message, message);
+      // The record is plain data: it crosses any boundary.
+      assert.doesNotThrow(() => structuredClone(record));
+    }
+    const causeless = roundTrip(withGetters) as Error;
+    assert.match(
+      String((causeless.cause as Error).message),
+      /its cause could not be read: Error: a trap ran/,
+    );
+    assert.equal(roundTrip(aggregate) instanceof AggregateError, true);
+    assert.match((roundTrip(listed) as AggregateError).errors[0].message, /errors\[0\] could not be read/);
+  });
+
+  it('a thrown object with getters or proxies inside is described, not passed on as a value', () => {
+    let reads = 0;
+    const changing = {
+      get value() {
+        reads++;
+        if (reads > 1) throw new Error('read twice');
+        return 1;
+      },
+    };
+    const record = serializeError(changing);
+    assert.equal(record.thrown, undefined, 'not plain data: a clone would run the getter again');
+    assert.equal(serializeError({ inner: trapped() }).thrown, undefined);
+    assert.deepEqual(serializeError({ plain: [1, 'a'] }).thrown, { value: { plain: [1, 'a'] } });
+  });
+
+  it('values whose reading throws are refused by the plain-data check, not thrown through', () => {
+    assert.match(findUncloneable(trapped()) ?? '', /^a Proxy at the top level$/);
+    assert.match(findUncloneable({ deep: [trapped()] }) ?? '', /^a Proxy at \.deep\[0\]$/);
+    assert.match(
+      findUncloneable({
+        get bad() {
+          return trap();
+        },
+      }) ?? '',
+      /properties throw when read/,
+    );
+  });
+});
+
+describe('redis job payloads', () => {
+  const job = (timeout: number | undefined) =>
+    encodeJob('m#t', undefined, [1], {
+      first: 0,
+      spread: false,
+      seed: 1,
+      stopOnError: true,
+      track: false,
+      timeout,
+    });
+
+  it('refuse a timeout a timer cannot wait for (2^31 ms or more), as the pool does', () => {
+    assert.equal(readPayload(readJob(job(2 ** 31 - 1))).timeout, 2 ** 31 - 1);
+    assert.equal(readPayload(readJob(job(undefined))).timeout, undefined);
+    for (const bad of [2 ** 31, 1e15, Number.POSITIVE_INFINITY, 0, -1]) {
+      assert.throws(() => job(bad), /its timeout is not a number of milliseconds/, String(bad));
+    }
   });
 });
 

@@ -107,6 +107,84 @@ describe('waitFor', () => {
   });
 });
 
+describe('the same future given more than once (as CPython: counted once)', () => {
+  it('asCompleted([f, f, f]) yields f once and ends', { timeout: 30_000 }, async () => {
+    const f = Promise.resolve('f');
+    const seen: unknown[] = [];
+    for await (const done of asCompleted([f, f, f])) seen.push(done.future);
+    assert.deepEqual(seen, [f]);
+  });
+
+  it('waitFor([f, f]) resolves, with f done once', { timeout: 30_000 }, async () => {
+    const f = deferred<number>();
+    const waiting = waitFor([f.promise, f.promise]);
+    f.resolve(1);
+    const { done, notDone } = await waiting;
+    assert.deepEqual([...done], [f.promise]);
+    assert.equal(notDone.size, 0);
+  });
+});
+
+describe("waitFor's FIRST_EXCEPTION", () => {
+  it('does not count a cancelled future as an exception (CPython: only futures that raised)', async () => {
+    await using pool = new Pool({ backend: 'inline' });
+    const running = pool.run(tasks.slowSquare, 3, 50);
+    const cancelled = pool.run(tasks.square, 2);
+    assert.equal(cancelled.cancel(), true);
+    const { done, notDone } = await waitFor([running, cancelled], { returnWhen: 'FIRST_EXCEPTION' });
+    assert.equal(notDone.size, 0, 'it waited for the running future: nothing raised');
+    assert.deepEqual(new Set(done), new Set([running, cancelled]));
+    assert.equal(await running, 9);
+  });
+
+  it('still returns at the first future that raised', async () => {
+    const raised = Promise.reject(new Error('raised'));
+    const pending = new Promise<never>(() => {});
+    const { done, notDone } = await waitFor([raised, pending], { returnWhen: 'FIRST_EXCEPTION' });
+    assert.deepEqual([...done], [raised]);
+    assert.deepEqual([...notDone], [pending]);
+  });
+});
+
+describe('bad arguments are coded errors', () => {
+  it('asCompleted refuses what is not an iterable of futures, at the call', () => {
+    for (const bad of [5, null, undefined, 'abc', { length: 1 }]) {
+      assert.throws(() => asCompleted(bad as never), { code: 'ERR_INVALID_ARG_TYPE' }, String(bad));
+    }
+    assert.throws(() => asCompleted([1] as never), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: /every future given to asCompleted to be a future or a promise, got 1 at position 0/,
+    });
+    assert.throws(() => asCompleted([], { timout: 5 } as never), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /Unknown option `timout`/,
+    });
+  });
+
+  it('waitFor rejects what is not an iterable of futures', async () => {
+    for (const bad of [null, 5, { length: 0 }]) {
+      await rejectsWith(waitFor(bad as never), 'ERR_INVALID_ARG_TYPE');
+    }
+    await rejectsWith(waitFor([Promise.resolve(1), 2] as never), 'ERR_INVALID_ARG_TYPE');
+  });
+
+  it('a timeout past the timer limit is refused; Infinity waits without limit', async () => {
+    await rejectsWith(waitFor([], { timeout: 2 ** 31 }), 'ERR_INVALID_ARG_VALUE');
+    assert.throws(() => asCompleted([], { timeout: 2 ** 31 }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /2147483647/,
+    });
+    assert.throws(() => asCompleted([], { timeout: -1 }), { code: 'ERR_INVALID_ARG_VALUE' });
+    // Infinity used to reach setTimeout, which fires after 1 ms: a timeout at once.
+    const late = new Promise<string>((resolve) => setTimeout(() => resolve('late'), 20));
+    const seen: string[] = [];
+    for await (const done of asCompleted([late], { timeout: Infinity })) {
+      if (done.status === 'fulfilled') seen.push(done.value);
+    }
+    assert.deepEqual(seen, ['late']);
+  });
+});
+
 describe('with pool futures', () => {
   let pool: Pool;
   before(() => {

@@ -2,8 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { delayed, Pool, parallel, parallelConfig } from '../src/index.js';
-import tasks from './fixtures/tasks.js';
+import { callSeed, delayed, Pool, parallel, parallelConfig, randomStream } from '../src/index.js';
+import tasks, { randomTasks } from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
 
 describe('parallel()(delayed(...))', () => {
@@ -109,5 +109,66 @@ describe('parallelConfig', () => {
     );
     const again = await parallel({ seed: 5, nJobs: 2 })([delayed(tasks.random)(0), delayed(tasks.random)(1)]);
     assert.deepEqual(out, again, 'same seed, same streams, whichever pool');
+  });
+});
+
+describe('parallel() seeds', () => {
+  const draws = (n: number) => range(n).map(() => delayed(randomTasks.draw)());
+  const serial = (seed: number, call: number, n: number) =>
+    range(n).map((i) => randomStream(callSeed(seed, call), i).random());
+
+  it('a runner with a seed numbers its calls like a pool: each call draws fresh streams', async () => {
+    const runner = parallel({ seed: 9, nJobs: 2 });
+    const first = (await runner(draws(8))).map((d) => d.value);
+    const second = (await runner(draws(8))).map((d) => d.value);
+    assert.deepEqual(first, serial(9, 0, 8));
+    assert.deepEqual(second, serial(9, 1, 8));
+    const again = parallel({ seed: 9, nJobs: 1, backend: 'inline' });
+    assert.deepEqual(
+      [(await again(draws(8))).map((d) => d.value), (await again(draws(8))).map((d) => d.value)],
+      [first, second],
+      'a new runner with the same seed reproduces the sequence, on any backend',
+    );
+  });
+
+  it('calls inside parallelConfig({ seed }) are numbered together, nested scopes included', async () => {
+    const values = await parallelConfig({ seed: 11, backend: 'inline' }, async () => {
+      const a = await parallel()(draws(4));
+      const b = await parallelConfig({ nJobs: 1 }, () => parallel()(draws(4)));
+      return [a, b].map((run) => run.map((d) => d.value));
+    });
+    assert.deepEqual(values, [serial(11, 0, 4), serial(11, 1, 4)]);
+  });
+
+  it("without a seed, the calls on a shared pool follow the pool's sequence", async () => {
+    await using pool = new Pool({ backend: 'inline', seed: 13 });
+    const p = parallel({ pool });
+    await pool.map(randomTasks.draw, [0]);
+    const next = (await p(draws(3))).map((d) => d.value);
+    assert.deepEqual(next, serial(13, 1, 3));
+  });
+});
+
+describe('parallel() settings are checked when given', () => {
+  it('a bad backend, nJobs or call default fails at parallel() and at parallelConfig(), not later', () => {
+    for (const bad of [
+      { backend: 'unit-testing' },
+      { nJobs: 0 },
+      { timeout: 2 ** 31 },
+      { seed: Number.NaN },
+      { verbose: -1 },
+    ]) {
+      assert.throws(() => parallel(bad as never), { code: 'ERR_INVALID_ARG_VALUE' }, JSON.stringify(bad));
+      assert.throws(
+        () => parallelConfig(bad as never, () => 0),
+        { code: 'ERR_INVALID_ARG_VALUE' },
+        JSON.stringify(bad),
+      );
+    }
+    assert.throws(() => parallelConfig({ pool: {} as never }, () => 0), { code: 'ERR_INVALID_ARG_TYPE' });
+  });
+
+  it('calls that are not an iterable are a coded error', async () => {
+    await rejectsWith((async () => parallel({ backend: 'inline' })(5 as never))(), 'ERR_INVALID_ARG_TYPE');
   });
 });

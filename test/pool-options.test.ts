@@ -87,6 +87,96 @@ describe('other pool options', () => {
   });
 });
 
+describe('durations', () => {
+  const LIMIT = 2 ** 31 - 1;
+
+  it('every duration past the timer limit (2^31 − 1 ms) is refused, naming the limit', () => {
+    const pools: [string, (ms: number) => unknown][] = [
+      ['timeout', (ms) => new Pool({ timeout: ms })],
+      ['idleTimeout', (ms) => new Pool({ idleTimeout: ms })],
+      ['abortGrace', (ms) => new Pool({ abortGrace: ms })],
+      ['loadTimeout', (ms) => new Pool({ loadTimeout: ms })],
+      [
+        'backend.unavailableTimeout',
+        (ms) => new Pool({ backend: { redis: 'redis://localhost', unavailableTimeout: ms } }),
+      ],
+      [
+        'backend.checkInterval',
+        (ms) => new Pool({ backend: { redis: 'redis://localhost', checkInterval: ms } }),
+      ],
+    ];
+    for (const [name, make] of pools) {
+      for (const ms of [2 ** 31, 1e12]) {
+        throwsNamed(() => make(ms), RangeError, `\`${name}\` is ${ms} ms, past the limit of 2147483647 ms`);
+      }
+    }
+    // The limit itself is accepted (it is what a timer can wait), and `idleTimeout` takes Infinity.
+    for (const option of ['timeout', 'idleTimeout', 'abortGrace', 'loadTimeout']) {
+      assert.ok(new Pool({ [option]: LIMIT }));
+    }
+    assert.ok(new Pool({ idleTimeout: Number.POSITIVE_INFINITY }));
+    throwsNamed(() => new Pool({ idleTimeout: 2 ** 31 }), RangeError, 'use Infinity for no limit');
+    throwsNamed(() => new Pool({ timeout: Number.POSITIVE_INFINITY }), RangeError, '`timeout`');
+  });
+
+  it('a call timeout past the limit is refused at the call', async () => {
+    await using pool = new Pool({ backend: 'inline' });
+    await assert.rejects(pool.map(tasks.square, [1], { timeout: 2 ** 31 }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /`timeout` is 2147483648 ms, past the limit/,
+    });
+  });
+
+  it('maxWorkerMemory is megabytes, and its error says so', () => {
+    throwsNamed(
+      () => new Pool({ maxWorkerMemory: 0 }),
+      RangeError,
+      'positive number of megabytes or Infinity',
+    );
+    assert.ok(new Pool({ maxWorkerMemory: 2 ** 40 }), 'a size is not a timer: no 2^31 limit');
+  });
+});
+
+describe('resourceLimits and execArgv, per backend', () => {
+  it('threads take every ResourceLimits key; processes only maxOldGenerationSizeMb; inline none', () => {
+    const all = {
+      maxOldGenerationSizeMb: 64,
+      maxYoungGenerationSizeMb: 8,
+      codeRangeSizeMb: 16,
+      stackSizeMb: 4,
+    };
+    assert.ok(new Pool({ backend: 'threads', resourceLimits: all }));
+    assert.ok(new Pool({ backend: 'processes', resourceLimits: { maxOldGenerationSizeMb: 64 } }));
+    for (const key of ['maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const) {
+      throwsNamed(
+        () => new Pool({ backend: 'processes', resourceLimits: { [key]: 8 } }),
+        RangeError,
+        `\`resourceLimits.${key}\` cannot be applied to the processes backend`,
+      );
+    }
+    throwsNamed(
+      () => new Pool({ backend: 'inline', resourceLimits: { maxOldGenerationSizeMb: 64 } }),
+      RangeError,
+      'does not apply to the inline backend',
+    );
+    throwsNamed(
+      () => new Pool({ resourceLimits: { maxOldSpaceMb: 64 } as never }),
+      RangeError,
+      'Unknown key `maxOldSpaceMb`',
+    );
+    throwsNamed(
+      () => new Pool({ resourceLimits: { stackSizeMb: -1 } }),
+      RangeError,
+      'positive number of megabytes',
+    );
+    throwsNamed(
+      () => new Pool({ backend: 'inline', execArgv: ['--no-warnings'] }),
+      RangeError,
+      '`execArgv` does not apply to the inline backend',
+    );
+  });
+});
+
 describe('inline backend', () => {
   it('overlaps async tasks up to `concurrency`, on the main thread', async () => {
     await using pool = new Pool({ backend: 'inline', concurrency: 4 });

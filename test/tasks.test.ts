@@ -2,8 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defineTasks, randomStream } from '../src/index.js';
-import tasks from './fixtures/tasks.js';
+import { callSeed, defineTasks, Pool, randomStream, taskContext } from '../src/index.js';
+import tasks, { progressTasks, randomTasks } from './fixtures/tasks.js';
 
 describe('defineTasks', () => {
   it('returns callable, typed references that know their module and name', () => {
@@ -19,6 +19,54 @@ describe('defineTasks', () => {
   });
 });
 
+describe('a task called locally', () => {
+  it('has a task context: index 0, a fresh seed per call that replays its draws, a signal that never aborts', async () => {
+    const first = randomTasks.draw();
+    const second = randomTasks.draw();
+    assert.equal(first.index, 0);
+    assert.notEqual(first.seed, second.seed, 'each local call draws a fresh seed');
+    for (const call of [first, second]) {
+      assert.equal(call.value, randomStream(call.seed, 0).random(), 'randomStream(seed, 0) replays it');
+    }
+    assert.equal(tasks.index(), 0);
+    assert.equal(progressTasks.reportProgress(3), 3, 'progress reports go nowhere');
+    // The signal never aborts: the task runs to its own end.
+    assert.equal(await tasks.waitForAbort(10), 'timeout');
+  });
+
+  it('keeps its context across awaits, and concurrent local calls each have their own', async () => {
+    const pairs = await Promise.all([30, 10, 20].map((ms) => randomTasks.seedAcrossAwait(ms)));
+    for (const [before, after] of pairs) assert.equal(after, before);
+    assert.equal(new Set(pairs.map(([seed]) => seed)).size, 3);
+  });
+
+  it("inside a running task, is part of it and shares the task's context", async () => {
+    for (const backend of ['inline', 'threads'] as const) {
+      await using pool = new Pool(
+        backend === 'inline' ? { backend, seed: 5 } : { backend, workers: 1, seed: 5 },
+      );
+      const draws = await pool.map(randomTasks.drawNested, [0, 1, 2]);
+      assert.deepEqual(
+        draws.map((d) => [d.index, d.seed]),
+        [
+          [0, 5],
+          [1, 5],
+          [2, 5],
+        ],
+        backend,
+      );
+    }
+  });
+
+  it('outside any task, taskContext() is a coded error', () => {
+    assert.throws(() => taskContext(), {
+      code: 'ERR_NO_TASK_CONTEXT',
+      name: 'NoTaskContextError',
+      message: /where no task is running/,
+    });
+  });
+});
+
 describe('randomStream', () => {
   it('is deterministic per (seed, index) and independent across indices', () => {
     const a = randomStream(1, 5);
@@ -27,6 +75,30 @@ describe('randomStream', () => {
     assert.deepEqual(seqA, [b.random(), b.random(), b.normal()]);
     assert.notEqual(randomStream(1, 6).random(), randomStream(1, 5).random());
     assert.notEqual(randomStream(2, 5).random(), randomStream(1, 5).random());
+  });
+
+  it('refuses a seed or an index that is not an integer, with a coded error', () => {
+    for (const [seed, index, code] of [
+      [Number.NaN, Number.NaN, 'ERR_INVALID_ARG_VALUE'],
+      [1, Number.NaN, 'ERR_INVALID_ARG_VALUE'],
+      [1.5, 0, 'ERR_INVALID_ARG_VALUE'],
+      [1, -1, 'ERR_INVALID_ARG_VALUE'],
+      [1, 2 ** 53, 'ERR_INVALID_ARG_VALUE'],
+      ['1', 0, 'ERR_INVALID_ARG_TYPE'],
+      [1, undefined, 'ERR_INVALID_ARG_TYPE'],
+    ] as const) {
+      assert.throws(() => randomStream(seed as never, index as never), { code }, `${seed}, ${index}`);
+    }
+  });
+
+  it('callSeed: call 0 is the seed itself, later calls get unrelated seeds', () => {
+    assert.equal(callSeed(42, 0), 42);
+    const seeds = Array.from({ length: 1000 }, (_, k) => callSeed(42, k));
+    assert.equal(new Set(seeds).size, 1000, 'no two calls of a thousand share a seed');
+    assert.notEqual(callSeed(43, 1), callSeed(42, 1));
+    assert.equal(callSeed(2 ** 32 + 42, 7), callSeed(42, 7), 'seeds are taken modulo 2^32, as the option is');
+    assert.throws(() => callSeed(42, -1), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => callSeed(Number.NaN, 1), { code: 'ERR_INVALID_ARG_VALUE' });
   });
 
   it('draws uniform floats in [0, 1) and normals with the right moments', () => {

@@ -11,7 +11,7 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys, nonNegativeInteger } from '../options.js';
+import { checkKnownKeys, nonNegativeInteger, show } from '../options.js';
 import { defineTasks, type TaskRef } from '../tasks.js';
 import type { MatrixArray, MatrixChunk } from './types.js';
 
@@ -253,8 +253,26 @@ export const columnStats: {
  * ```
  */
 export function columnMeans(stats: ColumnSums | ColumnMoments): Float64Array {
-  if ('mean' in stats) return Float64Array.from(stats.mean);
-  return stats.sum.map((s) => s / stats.count);
+  if (isStats(stats, ['mean', 'm2'])) return Float64Array.from(stats.mean);
+  if (isStats(stats, ['sum'])) return stats.sum.map((s) => s / stats.count);
+  throw new InvalidArgTypeError(
+    `Expected columnMeans() to be given the result of reduceChunks with columnStats.sum or columnStats.moments ({ count, sum } or { count, mean, m2 }), got ${describeStats(stats)}`,
+  );
+}
+
+/** Whether `stats` is a column statistics record with these Float64Array fields and a `count`. */
+function isStats<K extends string>(
+  stats: unknown,
+  fields: readonly K[],
+): stats is { count: number } & Record<K, Float64Array> {
+  if (typeof stats !== 'object' || stats === null) return false;
+  const record = stats as Record<string, unknown>;
+  return typeof record.count === 'number' && fields.every((f) => record[f] instanceof Float64Array);
+}
+
+function describeStats(stats: unknown): string {
+  if (typeof stats !== 'object' || stats === null || Array.isArray(stats)) return show(stats);
+  return `an object with ${Object.keys(stats).join(', ') || 'no properties'}`;
 }
 
 /**
@@ -269,6 +287,11 @@ export function columnMeans(stats: ColumnSums | ColumnMoments): Float64Array {
  * ```
  */
 export function columnVariance(stats: ColumnMoments, options: { ddof?: number } = {}): Float64Array {
+  if (!isStats(stats, ['mean', 'm2'])) {
+    throw new InvalidArgTypeError(
+      `Expected columnVariance() to be given the result of reduceChunks with columnStats.moments ({ count, mean, m2 }), got ${describeStats(stats)}`,
+    );
+  }
   checkKnownKeys('the columnVariance options', options, ['ddof']);
   const ddof = options.ddof === undefined ? 0 : nonNegativeInteger('ddof', options.ddof);
   const dof = stats.count - ddof;

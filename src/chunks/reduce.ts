@@ -79,7 +79,10 @@ export interface ReduceChunksOptions<C, P, A> {
   retries?: number;
   /** What `retries` applies to: `'crash'` or `'error'`. */
   retryOn?: 'crash' | 'error';
-  /** Seed of `taskContext().random()` in the map task (chunk i gets the stream of `(seed, i)`). */
+  /**
+   * Seed of `taskContext().random()` in the map task: chunk i gets the stream of `(seed, i)`.
+   * Without it, the call takes the pool's next seed, as every call does.
+   */
   seed?: number;
 }
 
@@ -199,7 +202,10 @@ async function run(
   // The call is accepted now (this runs before the first await): a close() while the source is
   // being planned waits for it, as for any call in progress.
   setup.assertOpen();
-  const accepted: CallSetup = { ...setup, assertOpen: () => {} };
+  // So is its place in the pool's sequence of calls: its seed does not depend on how long the
+  // source takes to plan while other calls start.
+  const seed = setup.claimSeed();
+  const accepted: CallSetup = { ...setup, assertOpen: () => {}, claimSeed: () => seed };
 
   const plan = await source[planChunks](chunkBytes);
   const task =

@@ -5,10 +5,11 @@
  * as the scheduler asks for them.
  */
 
+import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChunkParseError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { ChunkParseError, describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import { boolean, checkKnownKeys, nonNegativeInteger, oneOf, positiveInteger, show } from '../options.js';
 import { assertIterable } from '../scheduler/input.js';
 import { parseCsvHeader } from './text.js';
@@ -93,9 +94,33 @@ function filePath(path: unknown, what: string): string {
   return resolve(path);
 }
 
+/**
+ * A file system error of a source's file (missing, unreadable) as a coded error naming the file
+ * and the source; the system error is its `cause`.
+ */
+function fileProblem(path: string, what: string, error: unknown): InvalidArgValueError {
+  const code = (error as { code?: unknown } | null)?.code;
+  const reason =
+    code === 'ENOENT'
+      ? 'there is no such file'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'it cannot be read (permission denied)'
+        : code === 'EISDIR'
+          ? 'it is a folder'
+          : `it cannot be read (${describe(error)})`;
+  return new InvalidArgValueError(`The file of ${what}, ${path}, cannot be used: ${reason}`, {
+    cause: error,
+  });
+}
+
 /** The file's size; it must be a regular file (a pipe has no byte ranges). */
-async function fileSize(path: string): Promise<number> {
-  const info = await stat(path);
+async function fileSize(path: string, what: string): Promise<number> {
+  let info: Stats;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw fileProblem(path, what, error);
+  }
   if (!info.isFile()) {
     throw new InvalidArgValueError(`${path} is not a regular file: chunked reading needs byte ranges`);
   }
@@ -148,7 +173,7 @@ function matrix<D extends MatrixDtype = 'float64'>(
     kind: 'matrix',
     path: file,
     async [planChunks](chunkBytes = MATRIX_CHUNK_BYTES): Promise<ChunkPlan> {
-      const size = await fileSize(file);
+      const size = await fileSize(file, 'chunks.matrix');
       if (size < offset) {
         throw new ChunkParseError(
           file,
@@ -195,7 +220,7 @@ function ndjson<R = unknown>(path: string | URL): ChunkSource<TextChunk<R>> {
     kind: 'ndjson',
     path: file,
     async [planChunks](chunkBytes = TEXT_CHUNK_BYTES): Promise<ChunkPlan> {
-      const size = await fileSize(file);
+      const size = await fileSize(file, 'chunks.ndjson');
       return { items: textRanges(0, size, chunkBytes), reader: { kind: 'ndjson', path: file, dataStart: 0 } };
     },
   };
@@ -264,11 +289,13 @@ function csv<const O extends CsvOptions = Record<never, never>>(
     kind: 'csv',
     path: file,
     async [planChunks](chunkBytes = TEXT_CHUNK_BYTES): Promise<ChunkPlan> {
-      const size = await fileSize(file);
+      const size = await fileSize(file, 'chunks.csv');
       let names: string[] | undefined;
       let dataStart = 0;
       if (header !== false && size > 0) {
-        const first = await firstLine(file);
+        const first = await firstLine(file).catch((error: unknown) => {
+          throw fileProblem(file, 'chunks.csv', error);
+        });
         names = parseCsvHeader(first.line, delimiter, file);
         dataStart = first.next;
       }

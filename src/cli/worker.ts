@@ -11,7 +11,7 @@ import { TaskDirectory } from '../backends/redis/identity.js';
 import { keyPartProblem, redactUrl, redisUrlProblem } from '../backends/redis/options.js';
 import { type RedisWorker, startRedisWorker } from '../backends/redis/worker.js';
 import { isWrapperId, WRAPPER_IDS, type WrapperId } from '../backends/redis/wrappers.js';
-import { resolveWorkers } from '../options.js';
+import { MAX_TIMER_MS, resolveWorkers, TIMER_LIMIT } from '../options.js';
 
 export const WORKER_USAGE = `Usage: fanout worker --redis URL --tasks FILE [--tasks FILE ...] [options]
 
@@ -73,6 +73,15 @@ function positive(flag: string, value: string | undefined, fallback: number): nu
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new FlagError(`--${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** A flag in ms: a positive integer no longer than a timer can wait (a longer one fires at once). */
+function milliseconds(flag: string, value: string | undefined, fallback: number): number {
+  const n = positive(flag, value, fallback);
+  if (n > MAX_TIMER_MS) {
+    throw new FlagError(`--${flag} is ${n} ms, past the limit of ${TIMER_LIMIT}`);
   }
   return n;
 }
@@ -148,10 +157,10 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     allowedWrappers,
     threads,
     concurrency: positive('concurrency', values.concurrency, 2 * threads),
-    lockDuration: positive('lock-duration', values['lock-duration'], 10_000),
-    stalledInterval: positive('stalled-interval', values['stalled-interval'], 5000),
+    lockDuration: milliseconds('lock-duration', values['lock-duration'], 10_000),
+    stalledInterval: milliseconds('stalled-interval', values['stalled-interval'], 5000),
     maxStalled: positive('max-stalled', values['max-stalled'], 3),
-    grace: positive('grace', values.grace, 10_000),
+    grace: milliseconds('grace', values.grace, 10_000),
   };
 }
 

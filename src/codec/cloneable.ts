@@ -4,6 +4,8 @@
  * bare DataCloneError on a function; fanout checks first and names the offending part instead.
  */
 
+import { types } from 'node:util';
+
 const cloneableProtos = new Set<unknown>([
   Object.prototype,
   null,
@@ -49,15 +51,25 @@ export function findUncloneable(value: unknown): string | undefined {
   const type = typeof value;
   if (type !== 'object' && type !== 'function' && type !== 'symbol') return undefined;
   if (value === null) return undefined;
-  return walk(value, '', new Set());
+  try {
+    return walk(value, '', new Set());
+  } catch {
+    // A getter threw while the value was read: it could not be cloned either.
+    return 'a value whose properties throw when read (a getter or a revoked proxy)';
+  }
 }
 
 function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
   const type = typeof value;
   if (type === 'symbol') return `a symbol at ${path || 'the top level'}`;
-  if (type === 'function') return `${kindOf(value as object)} at ${path || 'the top level'}`;
+  if (type === 'function') {
+    if (types.isProxy(value)) return `a Proxy at ${path || 'the top level'}`;
+    return `${kindOf(value as object)} at ${path || 'the top level'}`;
+  }
   if (type !== 'object' || value === null) return undefined;
   const object = value as object;
+  // Structured clone refuses proxies, and reading one runs its traps.
+  if (types.isProxy(object)) return `a Proxy at ${path || 'the top level'}`;
   if (seen.has(object)) return undefined;
   seen.add(object);
   const proto = Object.getPrototypeOf(object);
@@ -101,6 +113,15 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
 /** Whether a value holds a SharedArrayBuffer anywhere (it cannot reach another process). */
 export function containsSharedMemory(value: unknown, seen = new Set<unknown>(), depth = 0): boolean {
   if (typeof value !== 'object' || value === null || seen.has(value) || depth > 32) return false;
+  // A proxy (or a getter that throws) is not this check's business: findUncloneable names it.
+  if (types.isProxy(value)) return false;
+  if (depth === 0) {
+    try {
+      return containsSharedMemory(value, seen, 1);
+    } catch {
+      return false;
+    }
+  }
   seen.add(value);
   if (value instanceof SharedArrayBuffer) return true;
   if (ArrayBuffer.isView(value)) return value.buffer instanceof SharedArrayBuffer;

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CacheError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { checkKnownKeys } from '../options.js';
 import { type AnyFunction, isTaskRef, makeRef, type TaskRef } from '../tasks.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
@@ -69,6 +70,9 @@ export interface CacheOptions {
   validate?: ((meta: EntryMeta) => boolean) | undefined;
 }
 
+/** The keys `new Memory(dir, options)` accepts. */
+const MEMORY_OPTION_KEYS: readonly string[] = [];
+
 /**
  * A disk cache of task results, like Python's `joblib.Memory`: a cached task returns the
  * stored result of a call it has seen with equal arguments and unchanged code, instead of
@@ -103,13 +107,16 @@ export class Memory {
    * @throws `CacheError` (`ERR_CACHE`) when the folder is not safe to use: another user owns it,
    *   group or others may write it, or someone else could swap it or a folder on the way to it
    *   (the same checks run again wherever the cache is used, workers included).
+   * @param options - none yet: a key given here (joblib's `verbose`, say) is `ERR_INVALID_ARG_VALUE`.
    * @example
    * ```ts
    * const memory = new Memory('./cache');
    * const none = new Memory(null); // caching switched off, same code
    * ```
    */
-  constructor(dir: string | URL | null) {
+  constructor(dir: string | URL | null, options: Record<string, never> = {}) {
+    // No option is read yet: one given (a joblib habit, say `verbose`) is an error, not ignored.
+    checkKnownKeys('the Memory options', options, MEMORY_OPTION_KEYS);
     if (dir === null) {
       this.dir = null;
       return;

@@ -7,7 +7,8 @@
  */
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type RandomStream, randomStream } from '../random.js';
+import { NoTaskContextError } from '../errors.js';
+import { freshSeed, itemStream, type RandomStream } from '../random.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -23,9 +24,13 @@ export interface BatchState {
 export interface TaskContext {
   /** Aborts when the caller cancels or aborts the call; a long task should check it and stop. */
   readonly signal: AbortSignal;
-  /** The item's index in the caller's input (0 for `pool.run`). */
+  /** The item's index in the caller's input (0 for `pool.run` and for a local call). */
   readonly index: number;
-  /** The call's seed (the pool's or the call's `seed` option). */
+  /**
+   * The call's seed: the call's `seed` option when it has one, else the seed its pool drew for
+   * it (`callSeed(pool seed, k)` for the pool's call k). `randomStream(seed, index)` replays this
+   * item's stream; passing it as a call's `seed` replays the whole call.
+   */
   readonly seed: number;
   /** The values given in `context` (for inline functions; `undefined` otherwise). */
   readonly context: unknown;
@@ -74,7 +79,7 @@ export class ItemState implements TaskContext {
     return this.randomStream().random();
   }
   randomStream(): RandomStream {
-    if (!this.rng) this.rng = randomStream(this.batch.seed, this.index);
+    if (!this.rng) this.rng = itemStream(this.batch.seed, this.index);
     return this.rng;
   }
   normal(mean?: number, sd?: number): number {
@@ -108,10 +113,39 @@ export function signalOf(batch: BatchState): AbortSignal {
   return batch.controller.signal;
 }
 
+/** The item running here, if any. */
+function runningItem(): ItemState | undefined {
+  return (storageUsed ? storage.getStore() : undefined) ?? current;
+}
+
+/** What progress reported by a local call goes to: nothing is listening. */
+function ignoreProgress(): void {}
+
 /**
- * The context of the task that is running now. Call it inside a task function.
+ * Run a task called locally (`tasks.simulate(75, 5, 10)`). Outside any running task, it gets a
+ * context of its own: index 0, a fresh random seed per call (`taskContext().seed` reports it,
+ * so `randomStream(seed, 0)` replays the call's draws), a signal that never aborts, no
+ * `context`, and progress reports that go nowhere. Inside a running task, a local call is part
+ * of that task and shares its context.
+ */
+export function runLocally<T>(fn: () => T): T {
+  if (runningItem()) return fn();
+  const batch: BatchState = {
+    id: -1,
+    seed: freshSeed(),
+    context: undefined,
+    aborted: false,
+    controller: undefined,
+    report: ignoreProgress,
+  };
+  return runWithItem(new ItemState(batch, 0), fn);
+}
+
+/**
+ * The context of the task that is running now. Call it inside a task function (run by a pool,
+ * or called locally: see `runLocally`).
  *
- * @throws {Error} when called outside a running task.
+ * @throws {NoTaskContextError} `ERR_NO_TASK_CONTEXT` when no task is running here.
  * @example
  * ```ts
  * export default defineTasks(import.meta.url, {
@@ -125,7 +159,11 @@ export function signalOf(batch: BatchState): AbortSignal {
  * ```
  */
 export function taskContext(): TaskContext {
-  const item = (storageUsed ? storage.getStore() : undefined) ?? current;
-  if (!item) throw new Error('taskContext() was called outside a running task');
+  const item = runningItem();
+  if (!item) {
+    throw new NoTaskContextError(
+      'taskContext() was called where no task is running: call it inside a task function (run by a pool, or called locally through its task reference), not at module level or from a callback that outlives the task',
+    );
+  }
   return item;
 }

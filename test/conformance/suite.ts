@@ -8,14 +8,19 @@
 import assert from 'node:assert/strict';
 import {
   AbortError,
+  callSeed,
+  chunks,
   defineTasks,
+  delayed,
   FanoutError,
   NotCloneableError,
   type Pool,
+  parallel,
+  randomStream,
   TaskError,
   WorkerCrashedError,
 } from '../../src/index.js';
-import tasks, { WithPrivateState } from '../fixtures/tasks.js';
+import tasks, { hostileTasks, randomTasks, WithPrivateState } from '../fixtures/tasks.js';
 import { type BackendCase, eventually, isAlive, osThreadCount, range, rejectsWith } from '../helpers.js';
 import { type Gate, gate } from '../requirements.js';
 
@@ -28,7 +33,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 30;
+export const CONFORMANCE_TEST_COUNT = 33;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -159,15 +164,6 @@ export function conformanceSuite(backend: BackendCase, tests: Gate = gate(false)
         );
       }
       if (backend.crossesBoundary) assert.ok(states.every((s) => s.pid !== process.pid || s.threadId !== 0));
-    });
-
-    it('random streams are reproducible per (seed, index)', async () => {
-      const a = await pool.map(tasks.random, range(200));
-      const b = await pool.map(tasks.random, range(200), { batchSize: 1 });
-      const c = await pool.map(tasks.random, range(200), { seed: 8 });
-      assert.deepEqual(a, b);
-      assert.notDeepEqual(a, c);
-      assert.ok(a.every((x) => x >= 0 && x < 1));
     });
 
     it('reads the input lazily: breaking out of imap over an endless generator stops it', async () => {
@@ -309,6 +305,123 @@ export function conformanceSuite(backend: BackendCase, tests: Gate = gate(false)
       });
       const missing = await rejectsWith(pool.run(fake.nosuchtask), 'ERR_TASK_NOT_FOUND');
       assert.match(missing.message, /has no task "nosuchtask" \(it defines: square, add/);
+    });
+  });
+
+  describe(`${backend.name}: values`, () => {
+    type Draw = { value: number; seed: number; index: number };
+    /** Item `index` of call `call` on a pool seeded with `seed`, drawn serially. */
+    const serialDraw = (seed: number, call: number, index: number) =>
+      randomStream(callSeed(seed, call), index).random();
+
+    it('every call draws fresh random streams; the same seed and calls reproduce them', async () => {
+      const seed = 2024;
+      const calls = async (pool: Pool, batchSize: number | 'auto') => {
+        // Calls 0-4 start in this order, at once; the maps are calls 5 and 6.
+        const runs = await Promise.all(range(5).map(() => pool.run(randomTasks.draw)));
+        const first = await pool.map(randomTasks.draw, range(40), { batchSize });
+        const second = await pool.map(randomTasks.draw, range(40), { batchSize });
+        return { runs, first, second };
+      };
+      let one: Awaited<ReturnType<typeof calls>>;
+      {
+        await using pool = backend.pool({ seed });
+        assert.equal(pool.seed, seed);
+        one = await calls(pool, 'auto');
+      }
+      assert.equal(new Set(one.runs.map((r) => r.value)).size, 5, 'five runs, five different values');
+      assert.notDeepEqual(
+        one.first.map((r) => r.value),
+        one.second.map((r) => r.value),
+        'two identical maps draw different values',
+      );
+      const expected = (draws: Draw[], call: number) =>
+        draws.map((d) => ({
+          value: serialDraw(seed, call, d.index),
+          seed: callSeed(seed, call),
+          index: d.index,
+        }));
+      for (const [k, run] of one.runs.entries()) assert.deepEqual(run, expected([run], k)[0], `run ${k}`);
+      assert.deepEqual(one.first, expected(one.first, 5), 'call 5, replayed serially');
+      assert.deepEqual(one.second, expected(one.second, 6), 'call 6, replayed serially');
+      // Another pool with the same seed, other worker count and batch sizes: the same numbers.
+      await using again = backend.pool({ seed, workers: 1 });
+      assert.deepEqual(await calls(again, 3), one);
+    });
+
+    it('parallel() and reduceChunks calls draw fresh streams too, reproducibly', async () => {
+      const seed = 77;
+      const calls = async (pool: Pool) => {
+        const p = parallel({ pool });
+        const a = await p(range(10).map(() => delayed(randomTasks.draw)()));
+        const b = await p(range(10).map(() => delayed(randomTasks.draw)()));
+        const reduce = () =>
+          pool.reduceChunks(chunks.fromIterable(range(6), { size: 2 }), {
+            map: randomTasks.drawChunk,
+            combine: (all: number[], part: number[]) => [...all, ...part],
+            initial: [] as number[],
+          });
+        return { a, b, c: await reduce(), d: await reduce() };
+      };
+      await using pool = backend.pool({ seed });
+      const one = await calls(pool);
+      assert.deepEqual(
+        one.a.map((d) => d.value),
+        range(10).map((i) => serialDraw(seed, 0, i)),
+      );
+      assert.deepEqual(
+        one.b.map((d) => d.value),
+        range(10).map((i) => serialDraw(seed, 1, i)),
+      );
+      assert.deepEqual(
+        one.c,
+        range(3).map((i) => serialDraw(seed, 2, i)),
+      );
+      assert.deepEqual(
+        one.d,
+        range(3).map((i) => serialDraw(seed, 3, i)),
+      );
+      assert.notDeepEqual(one.c, one.d);
+      await using again = backend.pool({ seed });
+      assert.deepEqual(await calls(again), one);
+    });
+
+    it('a task that throws a value whose reading throws fails with ERR_TASK_FAILED, described', async () => {
+      // retries would re-run a crash: a task error is not one, and must not be reported as one.
+      await using pool = backend.pool({ retries: 2 });
+      for (const [task, pattern] of [
+        [hostileTasks.throwTrappedProxy, /failed on item 0: Error: Non-error value thrown: a Proxy$/],
+        [hostileTasks.throwRevokedProxy, /Non-error value thrown: a Proxy$/],
+        [hostileTasks.throwErrorWithThrowingGetters, /Error: \(its message could not be read: a Proxy\)$/],
+        [hostileTasks.throwUnprintable, /Non-error value thrown: an object that cannot be described$/],
+        [hostileTasks.rejectWithTrappedProxy, /Non-error value thrown: a Proxy$/],
+      ] as const) {
+        const error = await rejectsWith(pool.run(task), 'ERR_TASK_FAILED');
+        assert.match(error.message, pattern, task.taskName);
+        assert.ok(error.cause instanceof Error, task.taskName);
+      }
+      const settled = await pool.map(hostileTasks.throwTrappedProxy, [1, 2], { errors: 'collect' });
+      assert.deepEqual(
+        settled.map((s) => s.status),
+        ['rejected', 'rejected'],
+      );
+      assert.deepEqual(await pool.map(tasks.square, [3]), [9], 'the pool still works');
+    });
+
+    it('a timeout past the timer limit (2^31 − 1 ms) is refused; the limit itself is honoured', async () => {
+      assert.throws(
+        () => backend.pool({ timeout: 2 ** 31 }),
+        (error: Error & { code?: string }) =>
+          error.code === 'ERR_INVALID_ARG_VALUE' && /2147483647 ms/.test(error.message),
+      );
+      await using pool = backend.pool();
+      // Node would clamp such a timer to 1 ms: the item would time out at once.
+      const refused = await rejectsWith(
+        pool.map(tasks.slowSquare, [3], { timeout: 2 ** 31 }),
+        'ERR_INVALID_ARG_VALUE',
+      );
+      assert.match(refused.message, /`timeout` is 2147483648 ms, past the limit of 2147483647 ms/);
+      assert.deepEqual(await pool.map(tasks.slowSquare, [3], { timeout: 2 ** 31 - 1 }), [9]);
     });
   });
 

@@ -34,6 +34,7 @@ import {
   WorkerCrashedError,
   WrapperNotAllowedError,
 } from '../../errors.js';
+import { isTimerDelay, MAX_TIMER_MS } from '../../options.js';
 import type { ItemFailure } from '../../worker/protocol.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
@@ -120,8 +121,6 @@ export function encodeJob(
 export const MAX_JOB_ITEMS = 1 << 20;
 /** Arguments of one starmap item: 2^16 (V8 cannot spread many more than 2^17 into a call). */
 export const MAX_SPREAD_ARGS = 1 << 16;
-/** A job's `timeout`: the longest delay a Node.js timer honours (a longer one fires at once). */
-export const MAX_JOB_TIMEOUT = 2 ** 31 - 1;
 
 /** Why a worker refuses a job without running any of it; each has its own code, reported to the caller. */
 export type RefusalCode = 'ERR_JOB_MALFORMED' | 'ERR_TASK_NOT_FOUND' | 'ERR_WRAPPER_NOT_ALLOWED';
@@ -216,8 +215,8 @@ export function payloadProblem(value: unknown, n: number): string | undefined {
     if (typeof p[flag] !== 'boolean') return `its \`${flag}\` is not a boolean`;
   }
   const { timeout } = p;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout <= MAX_JOB_TIMEOUT)) {
-    return `its timeout is not a number of milliseconds from 1 to ${MAX_JOB_TIMEOUT}: ${String(timeout).slice(0, 40)}`;
+  if (timeout !== undefined && !isTimerDelay(timeout)) {
+    return `its timeout is not a number of milliseconds from 1 to ${MAX_TIMER_MS}: ${String(timeout).slice(0, 40)}`;
   }
   if (p.spread === true) {
     // Each item is spread into the task's arguments: an array, of a bounded length.
