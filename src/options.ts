@@ -148,15 +148,6 @@ export function autoOrPositiveInteger(name: string, value: unknown): number | 'a
   return value;
 }
 
-export function seedOption(name: string, value: unknown): number {
-  if (typeof value !== 'number')
-    throw new InvalidArgTypeError(`Expected \`${name}\` to be an integer, got ${show(value)}`);
-  if (!Number.isSafeInteger(value)) {
-    throw new InvalidArgValueError(`Expected \`${name}\` to be a safe integer, got ${show(value)}`);
-  }
-  return value >>> 0;
-}
-
 export function abortSignal(name: string, value: unknown): AbortSignal {
   if (!(value instanceof AbortSignal)) {
     throw new InvalidArgTypeError(`Expected \`${name}\` to be an AbortSignal, got ${show(value)}`);

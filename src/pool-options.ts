@@ -8,7 +8,8 @@ import type { LocalBackendName } from './backends/backend.js';
 import type { RedisBackendOptions } from './backends/redis/options.js';
 import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
 import type { ProgressOptions, ProgressState } from './observe/progress.js';
-import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, seedOption, show } from './options.js';
+import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, show } from './options.js';
+import { checkSeed } from './random.js';
 import type { BatchTrace } from './scheduler/call.js';
 import type { AnyFunction, TaskRef } from './tasks.js';
 
@@ -273,6 +274,6 @@ export function resolveDefaults(input: CallDefaults, base: ResolvedDefaults): Re
     timeout: input.timeout === undefined ? base.timeout : duration('timeout', input.timeout),
     retries: input.retries === undefined ? base.retries : nonNegativeInteger('retries', input.retries),
     retryOn: input.retryOn === undefined ? base.retryOn : oneOf('retryOn', input.retryOn, ['crash', 'error']),
-    seed: input.seed === undefined ? base.seed : seedOption('seed', input.seed),
+    seed: input.seed === undefined ? base.seed : checkSeed('seed', input.seed),
   };
 }

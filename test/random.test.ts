@@ -2,8 +2,9 @@
  * Known answers for the random streams (src/random.ts), in three layers tested apart, so a change
  * to one layer touches one expectation:
  * - the generator: xoshiro128** (Blackman & Vigna, 2018), state → outputs;
- * - its seeding: SplitMix32 (add the golden ratio, then MurmurHash3's fmix32), key → state;
- * - the stream key: a hash of (seed, index) → key.
+ * - its seeding: a bijective mixer (MurmurHash3's fmix32 around ChaCha's quarter-round) of
+ *   (seed, index) → state, which also derives each call's seed from (seed, call);
+ * - `randomStream(seed, index)`: the generator in the state of (seed, index).
  *
  * The references below are written from the published definitions with BigInt arithmetic, sharing
  * nothing with src/random.ts. The literal values come from elsewhere: the generator's from the
@@ -13,13 +14,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { randomStream } from '../src/index.js';
-import { streamKey, Xoshiro128 } from '../src/random.js';
+import { callSeed, randomStream } from '../src/index.js';
+import { mix128, streamState, Xoshiro128 } from '../src/random.js';
 
 type State = [bigint, bigint, bigint, bigint];
 
 const MASK = 0xffffffffn;
-const GOLDEN = 0x9e3779b9n;
 
 function rotl(x: bigint, k: bigint): bigint {
   return ((x << k) | (x >> (32n - k))) & MASK;
@@ -48,25 +48,71 @@ function referenceFmix32(h: bigint): bigint {
   return h ^ (h >> 16n);
 }
 
-/** SplitMix32 from `key`: four outputs, each the state advanced by the golden ratio, mixed. */
-function referenceSeed(key: bigint): State {
-  let state = key & MASK;
-  const words: bigint[] = [];
-  for (let i = 0; i < 4; i++) {
-    state = (state + GOLDEN) & MASK;
-    words.push(referenceFmix32(state));
+const STREAM_DOMAIN = [0x243f6a88n, 0x85a308d3n, 0x13198a2en, 0x03707344n];
+const CALL_DOMAIN = [0xa4093822n, 0x299f31d0n, 0x082efa98n, 0xec4e6c89n];
+
+/** fmix32 of each word (XORed with the domain), then twice: ChaCha's quarter-round, fmix32 of each. */
+function referenceMix(words: readonly bigint[], domain: readonly bigint[]): State {
+  let [a, b, c, d] = words.map((w, i) => referenceFmix32(w ^ (domain[i] as bigint))) as State;
+  for (let round = 0; round < 2; round++) {
+    a = (a + b) & MASK;
+    d = rotl(d ^ a, 16n);
+    c = (c + d) & MASK;
+    b = rotl(b ^ c, 12n);
+    a = (a + b) & MASK;
+    d = rotl(d ^ a, 8n);
+    c = (c + d) & MASK;
+    b = rotl(b ^ c, 7n);
+    [a, b, c, d] = [a, b, c, d].map(referenceFmix32) as State;
   }
-  return words as State;
+  return [a, b, c, d];
 }
 
-/** The key of stream (seed, index): fmix32(seed ⊕ fmix32(lo ⊕ φ) ⊕ fmix32(hi + 0x7f4a7c15)). */
-function referenceKey(seed: number, index: number): bigint {
-  const i = BigInt(index);
-  const lo = i & MASK;
-  const hi = (i >> 32n) & MASK;
-  return referenceFmix32(
-    (BigInt(seed) & MASK) ^ referenceFmix32(lo ^ GOLDEN) ^ referenceFmix32((hi + 0x7f4a7c15n) & MASK),
-  );
+/** The words the mixer takes from two integers below 2^53: both low words, then both high ones. */
+const pairWords = (x: number, y: number) => {
+  const [bx, by] = [BigInt(x), BigInt(y)];
+  return [bx & MASK, by & MASK, bx >> 32n, by >> 32n];
+};
+
+const referenceState = (seed: number, index: number) => referenceMix(pairWords(seed, index), STREAM_DOMAIN);
+
+function referenceCallSeed(seed: number, call: number): number {
+  if (call === 0) return seed;
+  const [a, b] = referenceMix(pairWords(seed, call), CALL_DOMAIN);
+  return Number(((b & 0x1fffffn) << 32n) | a);
+}
+
+/** The inverse of fmix32 (each step undone: xorshifts by repeated application, products by the inverse multipliers). */
+function unfmix32(h: bigint): bigint {
+  const unshift = (x: bigint, k: bigint) => {
+    let y = x;
+    for (let i = 0; i < 32; i += Number(k)) y = x ^ (y >> k);
+    return y & MASK;
+  };
+  h = unshift(h, 16n);
+  h = (h * 0x7ed1b41dn) & MASK; // 0xc2b2ae35⁻¹ mod 2^32
+  h = unshift(h, 13n);
+  h = (h * 0xa5cb9243n) & MASK; // 0x85ebca6b⁻¹ mod 2^32
+  return unshift(h, 16n);
+}
+
+const rotr = (x: bigint, k: bigint) => rotl(x, 32n - k);
+
+/** The mixer run backwards: each step of referenceMix undone in reverse order. */
+function referenceUnmix(state: State, domain: readonly bigint[]): State {
+  let [a, b, c, d] = state.map(unfmix32) as State;
+  for (let round = 0; round < 2; round++) {
+    if (round === 1) [a, b, c, d] = [a, b, c, d].map(unfmix32) as State;
+    b = rotr(b, 7n) ^ c;
+    c = (c - d) & MASK;
+    d = rotr(d, 8n) ^ a;
+    a = (a - b) & MASK;
+    b = rotr(b, 12n) ^ c;
+    c = (c - d) & MASK;
+    d = rotr(d, 16n) ^ a;
+    a = (a - b) & MASK;
+  }
+  return [a, b, c, d].map((w, i) => unfmix32(w) ^ (domain[i] as bigint)) as State;
 }
 
 /** A float in [0, 1): the top 27 bits of one output and the top 26 of the next, over 2^53. */
@@ -135,67 +181,77 @@ describe('xoshiro128**: state → outputs', () => {
   });
 });
 
-describe('SplitMix32: key → state', () => {
-  it('gives the known answers', () => {
-    const known: [number, number[]][] = [
-      [0, [0x92ca2f0e, 0x3cd6e3f3, 0x1b147dcc, 0x4c081dbf]],
-      [1, [0x96a0f96b, 0x12bc8390, 0x971e9964, 0x79adc7e7]],
-      [0xdeadbeef, [0xd3ce9097, 0x62117ced, 0xf2c80841, 0xa4884171]],
-      [0xffffffff, [0x36deb503, 0xfc2fb9b6, 0x2994c1b5, 0x6a06e134]],
+describe('the mixer: (seed, index) → state, (seed, call) → call seed', () => {
+  it('gives the known answers of the Python reference', () => {
+    const known: [number, number, number[]][] = [
+      [0, 0, [0x0889f023, 0x2041ad7d, 0x72438192, 0x888d8c54]],
+      [42, 7, [0x5a8801c7, 0x7cdbd3fe, 0x27d54be0, 0xdf336f69]],
+      [2024, 0, [0x589f578c, 0xfbf5a6c6, 0x409e71ef, 0x3cb25b78]],
+      [0xffffffff, 2 ** 32 + 5, [0x69407988, 0xcaf80658, 0x900c944f, 0xb6ff1476]],
+      [1234, 2 ** 53 - 1, [0x98ff407e, 0x77db1ffb, 0x68a58eaa, 0x34da0527]],
+      [2 ** 53 - 1, 3, [0x049cb854, 0x6cf148b4, 0xeb161ee8, 0x0ee637c9]],
     ];
-    for (const [key, state] of known) assert.deepEqual(Xoshiro128.seeded(key).state(), state, `key ${key}`);
-  });
-
-  it('matches the BigInt reference for 1,000 keys', () => {
-    for (let i = 0; i < 1000; i++) {
-      const key = Number(referenceFmix32(BigInt(i))) ^ i;
-      assert.deepEqual(
-        Xoshiro128.seeded(key).state().map(BigInt),
-        referenceSeed(BigInt(key >>> 0)),
-        `key ${key >>> 0}`,
-      );
+    for (const [seed, index, state] of known) {
+      assert.deepEqual([...streamState(seed, index)], state, `(${seed}, ${index})`);
     }
-  });
-});
-
-describe('the stream key: (seed, index) → key', () => {
-  const known: [number, number, number][] = [
-    [0, 0, 0x3f8804fe],
-    [42, 7, 0x6f5b9f86],
-    [2024, 0, 0x04b99871],
-    [0xffffffff, 2 ** 32 + 5, 0x21c93f46],
-    [1234, Number.MAX_SAFE_INTEGER, 0x8b19ed41],
-  ];
-
-  it('gives the known answers, indices past 2^32 included', () => {
-    for (const [seed, index, key] of known) assert.equal(streamKey(seed, index), key, `(${seed}, ${index})`);
+    const calls: [number, number, number][] = [
+      [42, 0, 42],
+      [42, 1, 2224184635235285],
+      [42, 2, 2635038939717871],
+      [0, 1, 8955050218404343],
+      [2 ** 53 - 1, 2 ** 40 + 7, 8796436612742887],
+    ];
+    for (const [seed, call, expected] of calls)
+      assert.equal(callSeed(seed, call), expected, `(${seed}, ${call})`);
   });
 
   it('matches the BigInt reference over seeds and indices on both sides of 2^32', () => {
-    for (const seed of [0, 1, 7, 2024, 0x7fffffff, 0xffffffff]) {
-      for (const index of [
-        0,
-        1,
-        2,
-        1000,
-        2 ** 31,
-        2 ** 32 - 1,
-        2 ** 32,
-        2 ** 32 + 1,
-        2 ** 40 + 3,
-        2 ** 53 - 1,
-      ]) {
-        assert.equal(BigInt(streamKey(seed, index)), referenceKey(seed, index), `(${seed}, ${index})`);
+    const values = [0, 1, 2, 7, 1000, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 3, 2 ** 53 - 1];
+    for (const seed of values) {
+      for (const index of values) {
+        assert.deepEqual(
+          [...streamState(seed, index)].map(BigInt),
+          referenceState(seed, index),
+          `(${seed}, ${index})`,
+        );
+        assert.equal(callSeed(seed, index), referenceCallSeed(seed, index), `call (${seed}, ${index})`);
       }
     }
   });
 
-  it('randomStream(seed, index) is the reference generator seeded from the reference key', () => {
-    for (const [seed, index] of known) {
+  it('is a bijection: the reference inverse gives back every input, so no two streams coincide', () => {
+    for (let i = 0; i < 2000; i++) {
+      const input = [1, 2, 3, 4].map((j) => referenceFmix32(BigInt(i * 4 + j))) as State;
+      for (const domain of [STREAM_DOMAIN, CALL_DOMAIN]) {
+        const state = mix128(...(input.map(Number) as [number, number, number, number]), domain.map(Number));
+        assert.deepEqual(referenceUnmix([...state].map(BigInt) as State, domain), input);
+      }
+    }
+  });
+
+  it('gives 1,000,000 neighbouring items 1,000,000 different streams', () => {
+    // The earlier seeding hashed (seed, index) to 32 bits: ~116 pairs of these shared a stream.
+    const firsts = new Set<number>();
+    for (let index = 0; index < 1_000_000; index++) {
+      const g = Xoshiro128.forStream(42, index);
+      firsts.add(g.random());
+    }
+    assert.equal(firsts.size, 1_000_000);
+  });
+
+  it('randomStream(seed, index) is the reference generator in the reference state', () => {
+    for (const [seed, index] of [
+      [0, 0],
+      [42, 7],
+      [0xffffffff, 2 ** 32 + 5],
+      [1234, 2 ** 53 - 1],
+    ] as const) {
       const stream = randomStream(seed, index);
-      const reference = referenceSeed(referenceKey(seed, index));
+      const reference = referenceState(seed, index);
       for (let i = 0; i < 20; i++)
         assert.equal(stream.random(), referenceUniform(reference), `(${seed}, ${index})`);
     }
+    // A negative seed is taken modulo 2^53.
+    assert.equal(randomStream(-1, 5).random(), randomStream(2 ** 53 - 1, 5).random());
   });
 });

@@ -96,7 +96,8 @@ describe('randomStream', () => {
     const seeds = Array.from({ length: 1000 }, (_, k) => callSeed(42, k));
     assert.equal(new Set(seeds).size, 1000, 'no two calls of a thousand share a seed');
     assert.notEqual(callSeed(43, 1), callSeed(42, 1));
-    assert.equal(callSeed(2 ** 32 + 42, 7), callSeed(42, 7), 'seeds are taken modulo 2^32, as the option is');
+    assert.notEqual(callSeed(2 ** 32 + 42, 7), callSeed(42, 7), 'seeds keep all 53 bits');
+    assert.equal(callSeed(-1, 7), callSeed(2 ** 53 - 1, 7), 'a negative seed is taken modulo 2^53');
     assert.throws(() => callSeed(42, -1), { code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => callSeed(Number.NaN, 1), { code: 'ERR_INVALID_ARG_VALUE' });
   });
