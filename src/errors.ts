@@ -26,7 +26,8 @@ export type FanoutErrorCode =
   | 'ERR_CHUNK_PARSE'
   | 'ERR_WAIT_TIMEOUT'
   | 'ERR_JOB_MALFORMED'
-  | 'ERR_WRAPPER_NOT_ALLOWED';
+  | 'ERR_WRAPPER_NOT_ALLOWED'
+  | 'ERR_SLURM';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -247,6 +248,23 @@ export class MalformedJobError extends FanoutError {
 export class WrapperNotAllowedError extends FanoutError {
   constructor(message: string) {
     super('ERR_WRAPPER_NOT_ALLOWED', message);
+  }
+}
+
+/**
+ * `ERR_SLURM`: a Slurm command that `slurmWorkers` runs is missing (`sbatch` not on PATH: the
+ * message says what to install) or failed (`sbatch` refused the job, `squeue` cannot reach the
+ * controller), or Slurm's jobs did not end in time. `command` names it; `stderr` is what it said.
+ */
+export class SlurmError extends FanoutError {
+  /** The command, e.g. `sbatch`. */
+  readonly command: string;
+  /** What it wrote on stderr (trimmed), when it ran. */
+  readonly stderr: string;
+  constructor(command: string, message: string, options?: ErrorOptions & { stderr?: string }) {
+    super('ERR_SLURM', message, options);
+    this.command = command;
+    this.stderr = options?.stderr ?? '';
   }
 }
 

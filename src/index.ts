@@ -34,6 +34,15 @@ export type {
   TextChunk,
 } from './chunks/types.js';
 export {
+  type Adaptive,
+  type AdaptOptions,
+  type SlurmJob,
+  type SlurmWorkers,
+  type SlurmWorkersOptions,
+  type SlurmWorkersStatus,
+  slurmWorkers,
+} from './cluster/slurm.js';
+export {
   AbortError,
   BackendUnavailableError,
   CacheError,
@@ -46,6 +55,7 @@ export {
   MalformedJobError,
   NotCloneableError,
   PoolClosedError,
+  SlurmError,
   TaskError,
   TaskModuleLoadError,
   TaskNotFoundError,
