@@ -204,6 +204,9 @@ export class SlurmCluster {
         'JobCompType=jobcomp/none',
         'MpiDefault=none',
         'ReturnToService=2',
+        // SIGTERM to SIGKILL: 10 s (Slurm's default is 30), which slurmWorkers reads to set the
+        // workers' --grace (5 s), and which bounds a cancel that Slurm is slow to carry out.
+        'KillWait=10',
         `NodeName=${node} NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN`,
         'PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP',
         '',

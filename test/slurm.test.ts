@@ -146,15 +146,20 @@ describe('workers launched by Slurm', () => {
   };
 
   it('a map runs on the Slurm jobs alone; close() leaves no job and no process', async () => {
-    const cluster = await workers('map', { workers: 2 });
-    assert.equal(cluster.name, 'fanout-map');
+    const cluster = await workers('slurm-map', { workers: 2 });
+    assert.equal(cluster.name, 'fanout-slurm-map');
     assert.match(cluster.jobScript, /^#SBATCH --cpus-per-task=1$/m);
-    assert.match(cluster.jobScript, /^exec .* worker --tasks \S+slurm-tasks\.ts --workers 1 --queue map /m);
+    assert.match(
+      cluster.jobScript,
+      /^exec .* worker --tasks \S+slurm-tasks\.ts --workers 1 --queue slurm-map /m,
+    );
     assert.doesNotMatch(cluster.jobScript, /--redis/, 'the URL travels in the environment');
-    const submitted = await jobs('fanout-map');
+    // The harness's KillWait is 10 s: a worker hands its jobs back 5 s before Slurm's SIGKILL.
+    assert.match(cluster.jobScript, / --grace 5000$/m);
+    const submitted = await jobs('fanout-slurm-map');
     assert.equal(submitted.length, 2, `squeue: ${submitted}`);
     {
-      await using p = pool('map', 2);
+      await using p = pool('slurm-map', 2);
       // No other worker serves this queue: every item is run by one of the two Slurm jobs.
       const results = await p.map(slurmTasks.where, range(40), { batchSize: 1 });
       assert.equal(results.length, 40);
@@ -162,20 +167,24 @@ describe('workers launched by Slurm', () => {
         assert.ok(submitted.includes(where.job as string), `${where.job}`);
     }
     await cluster.close();
-    await nothingLeft('fanout-map', 'map');
+    await nothingLeft('fanout-slurm-map', 'slurm-map');
     // Each worker logged where the script sent it.
-    const logged = readdirSync(logs).filter((file) => file.startsWith('fanout-map-'));
+    const logged = readdirSync(logs).filter((file) => file.startsWith('fanout-slurm-map-'));
     assert.equal(logged.length, 2, `${logged}`);
   });
 
   it('scale up and down: squeue shows the counts, and scaling down mid-map loses no item', async () => {
     // A short --grace: a cancelled worker hands its running item back instead of finishing it.
-    const cluster = await workers('scale', { workers: 1, workerArgs: ['--grace', '100'] });
+    const cluster = await workers('slurm-scale', { workers: 1, workerArgs: ['--grace', '100'] });
     try {
       await cluster.scale(3);
-      await until(async () => (await jobs('fanout-scale', 'RUNNING')).length === 3, '3 running jobs', LONG);
+      await until(
+        async () => (await jobs('fanout-slurm-scale', 'RUNNING')).length === 3,
+        '3 running jobs',
+        LONG,
+      );
       assert.equal((await cluster.status()).running, 3);
-      await using p = pool('scale', 6);
+      await using p = pool('slurm-scale', 6);
       const seen = new Set<string>();
       const results: number[] = [];
       const consuming = (async () => {
@@ -193,14 +202,14 @@ describe('workers launched by Slurm', () => {
       await until(async () => seen.size === 3, 'results from all 3 workers', LONG);
       await cluster.scale(1);
       // The 2 newest are cancelled (SIGTERM): squeue shows one job left once they have stopped.
-      await until(async () => (await jobs('fanout-scale')).length === 1, 'one job left', LONG);
-      assert.deepEqual((await jobs('fanout-scale', 'RUNNING')).length, 1);
+      await until(async () => (await jobs('fanout-slurm-scale')).length === 1, 'one job left', LONG);
+      assert.deepEqual((await jobs('fanout-slurm-scale', 'RUNNING')).length, 1);
       await consuming;
       assert.deepEqual(results, range(24), 'every item, once, in order');
       // Both cancelled workers got SIGTERM, and one at least was mid-item: it handed the item
       // back (its --grace is shorter than an item) for the survivor to run.
       const cancelledLogs = readdirSync(logs)
-        .filter((file) => file.startsWith('fanout-scale-'))
+        .filter((file) => file.startsWith('fanout-slurm-scale-'))
         .map((file) => readFileSync(join(logs, file), 'utf8'))
         .filter((log) => /SIGTERM: stopping/.test(log));
       assert.equal(cancelledLogs.length, 2, 'both cancelled workers logged their SIGTERM');
@@ -211,29 +220,32 @@ describe('workers launched by Slurm', () => {
     } finally {
       await cluster.close();
     }
-    await nothingLeft('fanout-scale', 'scale');
+    await nothingLeft('fanout-slurm-scale', 'slurm-scale');
   });
 
   it('jobs of the same name are counted, not duplicated; another configuration of that name is refused', async () => {
-    const first = await workers('same', { workers: 2 });
+    const first = await workers('slurm-same', { workers: 2 });
     try {
-      const again = await workers('same', { workers: 2 });
-      assert.equal((await jobs('fanout-same')).length, 2, 'the same configuration adopts the 2 jobs');
+      const again = await workers('slurm-same', { workers: 2 });
+      assert.equal((await jobs('fanout-slurm-same')).length, 2, 'the same configuration adopts the 2 jobs');
       await again.scale(1);
-      await until(async () => (await jobs('fanout-same')).length === 1, 'one job left', LONG);
-      await assert.rejects(workers('same', { cpusPerWorker: 2 }), (error: Error & { code?: string }) => {
-        assert.equal(error.code, 'ERR_SLURM');
-        assert.match(error.message, /named fanout-same but run another configuration/);
-        return true;
-      });
+      await until(async () => (await jobs('fanout-slurm-same')).length === 1, 'one job left', LONG);
+      await assert.rejects(
+        workers('slurm-same', { cpusPerWorker: 2 }),
+        (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'ERR_SLURM');
+          assert.match(error.message, /named fanout-slurm-same but run another configuration/);
+          return true;
+        },
+      );
     } finally {
       await first.close();
     }
-    await nothingLeft('fanout-same', 'same');
+    await nothingLeft('fanout-slurm-same', 'slurm-same');
   });
 
   it('adapt grows with the queue and shrinks to its minimum once idle, losing nothing', async () => {
-    const cluster = await workers('adapt');
+    const cluster = await workers('slurm-adapt');
     const changes: { from: number; to: number }[] = [];
     const errors: Error[] = [];
     try {
@@ -246,14 +258,18 @@ describe('workers launched by Slurm', () => {
         onError: (error) => errors.push(error),
       });
       {
-        await using p = pool('adapt', 6);
+        await using p = pool('slurm-adapt', 6);
         const mapping = p.starmap(
           slurmTasks.slow,
           range(30).map((x) => [x, 200] as [number, number]),
           { batchSize: 1 },
         );
         // Six jobs queued call for the maximum: three workers.
-        await until(async () => (await jobs('fanout-adapt')).length === 3, 'the cluster to grow to 3', LONG);
+        await until(
+          async () => (await jobs('fanout-slurm-adapt')).length === 3,
+          'the cluster to grow to 3',
+          LONG,
+        );
         const results = await mapping;
         assert.deepEqual(
           results.map((r) => r.x),
@@ -262,14 +278,18 @@ describe('workers launched by Slurm', () => {
         assert.ok(results.every((r) => r.job !== undefined));
       }
       // Idle now: after the cooldown every worker is cancelled (minimum 0).
-      await until(async () => (await jobs('fanout-adapt')).length === 0, 'the cluster to shrink to 0', LONG);
+      await until(
+        async () => (await jobs('fanout-slurm-adapt')).length === 0,
+        'the cluster to shrink to 0',
+        LONG,
+      );
       assert.deepEqual(changes[0], { from: 0, to: 3 });
       assert.equal(changes.at(-1)?.to, 0);
       assert.deepEqual(errors, []);
     } finally {
       await cluster.close();
     }
-    await nothingLeft('fanout-adapt', 'adapt');
+    await nothingLeft('fanout-slurm-adapt', 'slurm-adapt');
   });
 
   it('fanout slurm up, status and down; up --adapt stays in the foreground until Ctrl-C', async () => {
@@ -279,7 +299,7 @@ describe('workers launched by Slurm', () => {
       '--tasks',
       tasksFile,
       '--queue',
-      'cli',
+      'slurm-cli',
       '--time',
       '10',
       '--log-dir',
@@ -287,27 +307,31 @@ describe('workers launched by Slurm', () => {
     ];
     const upped = runCli(['up', ...args, '--workers', '2']);
     assert.equal(await upped.exited, 0, upped.out.stderr);
-    assert.match(upped.out.stdout, /^fanout-cli: /);
-    await until(async () => (await jobs('fanout-cli', 'RUNNING')).length === 2, '2 running jobs', LONG);
-    const status = runCli(['status', '--queue', 'cli']);
+    assert.match(upped.out.stdout, /^fanout-slurm-cli: /);
+    await until(async () => (await jobs('fanout-slurm-cli', 'RUNNING')).length === 2, '2 running jobs', LONG);
+    const status = runCli(['status', '--queue', 'slurm-cli']);
     assert.equal(await status.exited, 0, status.out.stderr);
-    assert.match(status.out.stdout, /^fanout-cli: 2 running, 0 pending, 0 stopping$/m);
+    assert.match(status.out.stdout, /^fanout-slurm-cli: 2 running, 0 pending, 0 stopping$/m);
     assert.equal(status.out.stdout.match(/ RUNNING /g)?.length, 2);
-    await until(async () => workerProcesses('cli').length === 2, 'both workers to run', LONG);
+    await until(async () => workerProcesses('slurm-cli').length === 2, 'both workers to run', LONG);
 
     // `down` finds them by name (nothing else links it to that `up`) and waits until they are gone.
-    const down = runCli(['down', '--queue', 'cli']);
+    const down = runCli(['down', '--queue', 'slurm-cli']);
     assert.equal(await down.exited, 0, down.out.stderr);
-    assert.match(down.out.stderr, /fanout-cli: 2 workers cancelled/);
-    await nothingLeft('fanout-cli', 'cli');
+    assert.match(down.out.stderr, /fanout-slurm-cli: 2 workers cancelled/);
+    await nothingLeft('fanout-slurm-cli', 'slurm-cli');
 
     // --adapt: in the foreground; the first SIGINT cancels the workers, as down does.
     const adapting = runCli(['up', ...args, '--adapt', '1:2', '--interval', '200', '--cooldown', '500']);
-    await until(async () => (await jobs('fanout-cli', 'RUNNING')).length === 1, 'the minimum: 1 job', LONG);
+    await until(
+      async () => (await jobs('fanout-slurm-cli', 'RUNNING')).length === 1,
+      'the minimum: 1 job',
+      LONG,
+    );
     await until(async () => /adapting between 1 and 2 workers/.test(adapting.out.stderr), 'adapting', LONG);
     adapting.out.child.kill('SIGINT');
     assert.equal(await adapting.exited, 0, adapting.out.stderr);
     assert.match(adapting.out.stderr, /down, no worker left/);
-    await nothingLeft('fanout-cli', 'cli');
+    await nothingLeft('fanout-slurm-cli', 'slurm-cli');
   });
 });
