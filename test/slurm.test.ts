@@ -184,6 +184,16 @@ describe('workers launched by Slurm', () => {
         LONG,
       );
       assert.equal((await cluster.status()).running, 3);
+      // Running is not ready: wait until each worker has said so, so each takes part in the map.
+      const logsOf = (prefix: string) =>
+        readdirSync(logs)
+          .filter((file) => file.startsWith(prefix))
+          .map((file) => readFileSync(join(logs, file), 'utf8'));
+      await until(
+        async () => logsOf('fanout-slurm-scale-').filter((log) => /ready:/.test(log)).length === 3,
+        '3 ready workers',
+        LONG,
+      );
       await using p = pool('slurm-scale', 6);
       const seen = new Set<string>();
       const results: number[] = [];
@@ -208,10 +218,7 @@ describe('workers launched by Slurm', () => {
       assert.deepEqual(results, range(24), 'every item, once, in order');
       // Both cancelled workers got SIGTERM, and one at least was mid-item: it handed the item
       // back (its --grace is shorter than an item) for the survivor to run.
-      const cancelledLogs = readdirSync(logs)
-        .filter((file) => file.startsWith('fanout-slurm-scale-'))
-        .map((file) => readFileSync(join(logs, file), 'utf8'))
-        .filter((log) => /SIGTERM: stopping/.test(log));
+      const cancelledLogs = logsOf('fanout-slurm-scale-').filter((log) => /SIGTERM: stopping/.test(log));
       assert.equal(cancelledLogs.length, 2, 'both cancelled workers logged their SIGTERM');
       assert.ok(
         cancelledLogs.some((log) => /grace period over: handing back [1-9]/.test(log)),
@@ -283,7 +290,8 @@ describe('workers launched by Slurm', () => {
         'the cluster to shrink to 0',
         LONG,
       );
-      assert.deepEqual(changes[0], { from: 0, to: 3 });
+      assert.equal(changes[0]?.from, 0);
+      assert.equal(Math.max(...changes.map((change) => change.to)), 3);
       assert.equal(changes.at(-1)?.to, 0);
       assert.deepEqual(errors, []);
     } finally {
