@@ -29,7 +29,8 @@ export type FanoutErrorCode =
   | 'ERR_WAIT_TIMEOUT'
   | 'ERR_JOB_MALFORMED'
   | 'ERR_WRAPPER_NOT_ALLOWED'
-  | 'ERR_NO_TASK_CONTEXT';
+  | 'ERR_NO_TASK_CONTEXT'
+  | 'ERR_SLURM';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -260,6 +261,23 @@ export class WrapperNotAllowedError extends FanoutError {
 export class NoTaskContextError extends FanoutError {
   constructor(message: string) {
     super('ERR_NO_TASK_CONTEXT', message);
+  }
+}
+
+/**
+ * `ERR_SLURM`: a Slurm command that `slurmWorkers` runs is missing (`sbatch` not on PATH: the
+ * message says what to install) or failed (`sbatch` refused the job, `squeue` cannot reach the
+ * controller), or Slurm's jobs did not end in time. `command` names it; `stderr` is what it said.
+ */
+export class SlurmError extends FanoutError {
+  /** The command, e.g. `sbatch`. */
+  readonly command: string;
+  /** What it wrote on stderr (trimmed), when it ran. */
+  readonly stderr: string;
+  constructor(command: string, message: string, options?: ErrorOptions & { stderr?: string }) {
+    super('ERR_SLURM', message, options);
+    this.command = command;
+    this.stderr = options?.stderr ?? '';
   }
 }
 

@@ -34,6 +34,15 @@ export type {
   TextChunk,
 } from './chunks/types.js';
 export {
+  type Adaptive,
+  type AdaptOptions,
+  type SlurmJob,
+  type SlurmWorkers,
+  type SlurmWorkersOptions,
+  type SlurmWorkersStatus,
+  slurmWorkers,
+} from './cluster/slurm.js';
+export {
   AbortError,
   BackendUnavailableError,
   CacheError,
@@ -47,6 +56,7 @@ export {
   NoTaskContextError,
   NotCloneableError,
   PoolClosedError,
+  SlurmError,
   TaskError,
   TaskModuleLoadError,
   TaskNotFoundError,

@@ -22,6 +22,11 @@ export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
   return new URL(`../worker/${name}${ownExtension}`, import.meta.url);
 }
 
+/** The `fanout` command's own script (cli/main), as this copy of fanout has it: `.js`, or `.ts` from source. */
+export function cliUrl(): URL {
+  return new URL(`../cli/main${ownExtension}`, import.meta.url);
+}
+
 function preloadSpecifiers(): string[] {
   const args = [...process.execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
   return parseNodeFlags(args).flatMap((flag) => (flag.name === '--import' && flag.value ? [flag.value] : []));

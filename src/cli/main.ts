@@ -18,6 +18,7 @@ Commands:
   demo <name>               the seed experiments: weather, timeline, marshaling, strings, io,
                             amdahl, out-of-core
   worker                    run tasks for pools on the redis backend (--redis URL --tasks FILE)
+  slurm up|status|down      run workers as Slurm jobs, show them, stop them
 
 Run 'fanout <command> --help' for a command's options.`;
 
@@ -38,6 +39,10 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => {
     const m = await import('./demo.js');
     return { run: m.demoCommand, usage: m.DEMO_USAGE };
+  },
+  slurm: async () => {
+    const m = await import('./slurm.js');
+    return { run: m.slurmCommand, usage: m.SLURM_USAGE };
   },
 };
 
