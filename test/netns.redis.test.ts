@@ -24,7 +24,7 @@ import { redisTests, WorkerProcess } from './redis-harness.js';
 import { gate } from './requirements.js';
 
 const FILE = 'test/netns.redis.test.ts';
-const { after, before, describe, it } = gate(netnsTests(FILE) || redisTests(FILE));
+const { after, afterEach, before, describe, it } = gate(netnsTests(FILE) || redisTests(FILE));
 
 const FAST_STALLS = ['--lock-duration', '2000', '--stalled-interval', '1000'];
 const STALLED = /stalled \(its worker stopped responding\): queued again/;
@@ -100,13 +100,14 @@ describe('redis backend across a network (hosts in network namespaces)', () => {
     network = Network.create(['redis', 'caller', 'w1', 'w2']);
     redis = await RedisHost.start(network, 'redis');
   });
-  after(async () => {
-    // Links back up first, so that processes can say goodbye to Redis; destroy() kills the rest.
+  afterEach(async () => {
     if (!network || network.destroyed) return;
+    // Links back up first (a failed test may have left one down), so processes can leave cleanly.
     for (const host of ['redis', 'caller', 'w1', 'w2']) network.restore(host);
     await stopProcesses();
-    network.destroy();
   });
+  // Whatever is still running on the network is killed with it.
+  after(() => network?.destroy());
 
   it('a worker machine cut off for 10 s mid-batch: its jobs run again elsewhere, each result arrives once', async () => {
     const [cutOff, other] = (await startWorkers('cut-worker')) as [WorkerProcess, WorkerProcess];
@@ -176,7 +177,10 @@ describe('redis backend across a network (hosts in network namespaces)', () => {
   });
 
   it('leaves nothing behind: no process, namespace or link of the network', async () => {
-    await stopProcesses();
+    // The tests' callers and workers left on their own (stopped after each test)...
+    for (const host of ['caller', 'w1', 'w2'])
+      assert.deepEqual(network.pids(host), [], `processes on ${host}`);
+    // ...and redis-server, which serves every test, goes with the network.
     const redisPids = network.pids('redis');
     assert.equal(redisPids.length, 1, 'redis-server runs until the network is destroyed');
     network.destroy();
