@@ -10,15 +10,13 @@
  * Options: --items N (default 2,000,000), --runs N (best of N, default 3), --trips N (default 200).
  */
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import weather from '../src/demos/weather-tasks.js';
 import { Pool, type TaskRef } from '../src/index.js';
+import { startRedis, startWorker, stop } from './processes.js';
 import bench from './redis-tasks.js';
 
 const { values } = parseArgs({
@@ -27,45 +25,6 @@ const { values } = parseArgs({
 const ITEMS = Number(values.items ?? 2_000_000);
 const RUNS = Number(values.runs ?? 3);
 const TRIPS = Number(values.trips ?? 200);
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-function start(command: string, args: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const seen = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) resolve(child);
-    };
-    child.stdout?.on('data', seen);
-    child.stderr?.on('data', seen);
-    child.once('exit', (code) =>
-      reject(new Error(`${command} exited (${code}) before it was ready:\n${output}`)),
-    );
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -112,39 +71,13 @@ interface Row {
 async function main(): Promise<void> {
   // The machine may be shared: record how busy it was when the run started.
   const load = loadavg()[0];
-  const port = await freePort();
-  const redis = await start(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    /Ready to accept connections/,
-  );
+  const { port, process: redis } = await startRedis();
   const url = `redis://127.0.0.1:${port}`;
   const threadsPerWorker = availableParallelism();
   const rows: Row[] = [];
   try {
     for (const processes of [1, 2]) {
-      const workers = await Promise.all(
-        range(processes).map(() =>
-          start(
-            process.execPath,
-            [
-              '--import',
-              'tsx',
-              'src/cli/main.ts',
-              'worker',
-              '--redis',
-              url,
-              '--queue',
-              `bench${processes}`,
-              '--tasks',
-              'bench/redis-tasks.ts',
-              '--tasks',
-              'src/demos/weather-tasks.ts',
-            ],
-            /ready:/,
-          ),
-        ),
-      );
+      const workers = await Promise.all(range(processes).map(() => startWorker(url, `bench${processes}`)));
       try {
         await using pool = new Pool({
           backend: { redis: url, queue: `bench${processes}` },

@@ -181,6 +181,8 @@ export interface WorkerOptions {
   readonly queue?: string;
   readonly flags?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** A command that runs the worker, e.g. `['ip', 'netns', 'exec', 'ns1']`; default: none. */
+  readonly via?: readonly string[];
 }
 
 /** A `fanout worker` process, run from source under tsx. */
@@ -211,14 +213,16 @@ export class WorkerProcess {
         ...(options.flags ?? []),
       ],
       options.env,
+      options.via,
     );
     await worker.waitFor(/ready:/);
     return worker;
   }
 
-  /** Run `fanout worker <args>` without waiting for anything. */
-  static spawn(args: readonly string[], env?: NodeJS.ProcessEnv): WorkerProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', ...args], {
+  /** Run `fanout worker <args>` (through `via`, if given) without waiting for anything. */
+  static spawn(args: readonly string[], env?: NodeJS.ProcessEnv, via: readonly string[] = []): WorkerProcess {
+    const command = [...via, process.execPath, '--import', 'tsx', cli, 'worker', ...args];
+    const child = spawn(command[0] as string, command.slice(1), {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
