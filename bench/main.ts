@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every (library, workload) pair in a process of its own, each timed against a
  * serial loop in that same process; then joblib on the seed's Python code, then the extra
- * measurements (imap memory, slow-item overhead). Prints tables and writes
+ * measurements (imap memory, slow-item overhead, a tiny script's whole-process start-up in
+ * bench/startup.ts). Prints tables and writes
  * bench/results/latest.json and bench/results/latest-extra.json (partial.json and
  * partial-extra.json for a run of some workloads or libraries, or a scaled run).
  *
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
     for (const [script, name] of [
       ['./extra/imap-memory.js', 'imap-endless'],
       ['./extra/slow-items.js', 'slow-items'],
+      ['./startup.js', 'startup'],
     ] as const) {
       if (onlyWorkloads && !onlyWorkloads.includes(name)) continue;
       process.stderr.write(`${name} · fanout\n`);

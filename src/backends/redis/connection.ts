@@ -1,11 +1,24 @@
 /**
  * Redis connections for both sides. BullMQ and ioredis are loaded here, on first use, with a
  * dynamic import: a program that only uses local backends never loads them.
+ *
+ * They are optional peer dependencies (package.json `peerDependencies` with
+ * `peerDependenciesMeta.optional`), so an install that never uses the redis backend does not
+ * carry them (19 MB and a native build). This is the only place that loads them at run time:
+ * every other module imports their types only (`import type`, erased from the build), and
+ * must stay that way, or a threads-only install would fail at import.
  */
 
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type * as BullMQ from 'bullmq';
 import type { Redis } from 'ioredis';
+import { BackendUnavailableError } from '../../errors.js';
+
+/**
+ * What to install for the redis backend: the same ranges as package.json's `peerDependencies`
+ * (test/package.test.ts checks that they agree), for the message of a missing driver.
+ */
+export const DRIVER_VERSIONS = { bullmq: '^6.7.0', ioredis: '^6.0.0' } as const;
 
 export type BullModule = typeof BullMQ;
 
@@ -24,13 +37,21 @@ export interface ClientOptions {
 
 let loading: Promise<Drivers> | undefined;
 
-/** Load BullMQ and ioredis once. */
+/**
+ * Load BullMQ and ioredis once. When either is not installed, rejects with
+ * `ERR_BACKEND_UNAVAILABLE` naming the command that installs what is missing.
+ */
 export function loadDrivers(): Promise<Drivers> {
   loading ??= (async () => {
-    const [bull, ioredis] = await Promise.all([import('bullmq'), import('ioredis')]);
-    const RedisClient = ioredis.Redis;
+    // Literal specifiers, so that bundlers still see these imports.
+    const [bull, ioredis] = await Promise.allSettled([import('bullmq'), import('ioredis')]);
+    if (bull.status === 'rejected' || ioredis.status === 'rejected') {
+      loading = undefined; // installed meanwhile: the next call tries again
+      throw driverError({ bullmq: bull, ioredis });
+    }
+    const RedisClient = ioredis.value.Redis;
     return {
-      bull,
+      bull: bull.value,
       connect(url, options) {
         const client = new RedisClient(url, {
           // BullMQ's requirement for blocking commands, and ours: a command waits through an
@@ -49,6 +70,30 @@ export function loadDrivers(): Promise<Drivers> {
     };
   })();
   return loading;
+}
+
+type Driver = keyof typeof DRIVER_VERSIONS;
+
+/** The error for drivers that failed to import: a missing package says what to install. */
+function driverError(results: Record<Driver, PromiseSettledResult<unknown>>): unknown {
+  const failed = (Object.keys(results) as Driver[]).flatMap((name) => {
+    const result = results[name];
+    return result.status === 'rejected' ? [{ name, reason: result.reason as unknown }] : [];
+  });
+  // Node says "Cannot find package 'bullmq' imported from ..." when the package itself is absent;
+  // anything else (a broken install, a file missing inside a package) is passed on as it is.
+  const absent = ({ name, reason }: { name: Driver; reason: unknown }) =>
+    (reason as { code?: unknown })?.code === 'ERR_MODULE_NOT_FOUND' &&
+    String((reason as { message?: unknown }).message).includes(`'${name}'`);
+  const other = failed.find((failure) => !absent(failure));
+  if (other) return other.reason;
+  const missing = failed.map(({ name }) => name);
+  const install = missing.map((name) => `${name}@${DRIVER_VERSIONS[name]}`).join(' ');
+  return new BackendUnavailableError(
+    'The redis backend needs the packages bullmq and ioredis (optional peer dependencies of fanout), ' +
+      `and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed: run \`npm install ${install}\``,
+    { cause: failed[0]?.reason },
+  );
 }
 
 /** Wait for `promise`, but no longer than `ms`; resolves either way (for shutdown paths). */

@@ -338,14 +338,14 @@ export class RedisEngine implements Engine {
     } catch (error) {
       // Setting up failed for a reason other than waiting (a refused command, say): try afresh next time.
       this.connecting = undefined;
-      for (const job of jobs) {
-        job.settle({
-          kind: 'failed',
-          error: new BackendUnavailableError(`Could not set up the Redis queue: ${describe(error)}`, {
-            cause: error,
-          }),
-        });
-      }
+      // Already ours (the drivers are not installed): passed on as it is, not wrapped again.
+      const failure =
+        error instanceof BackendUnavailableError
+          ? error
+          : new BackendUnavailableError(`Could not set up the Redis queue: ${describe(error)}`, {
+              cause: error,
+            });
+      for (const job of jobs) job.settle({ kind: 'failed', error: failure });
       return;
     }
     const live = jobs.filter((job) => this.pending.has(job.id));

@@ -1,0 +1,44 @@
+/**
+ * The last step of `npm run build`, after tsconfig.types.json has emitted the declarations of what
+ * src/index.ts imports: delete every `.d.ts` in dist/ that dist/index.d.ts does not reach through
+ * its imports. The package's `exports` open only `fanout` itself, so a consumer's compiler never
+ * reads the others: they are dead weight (about 30 files, 100 kB on disk) in a package meant to
+ * stay under 2 MB with its dependencies (test/package.test.ts). What is reached is read from the
+ * emitted declarations themselves, with TypeScript's own import scanner, so moving files in src/
+ * needs no change here.
+ *
+ * Usage: node scripts/prune-declarations.mjs [dist]
+ */
+
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import ts from 'typescript';
+
+const dist = resolve(process.argv[2] ?? 'dist');
+
+/** Every `.d.ts` reached from `entry` by relative imports, `import()` types and re-exports. */
+function reached(entry) {
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const { importedFiles, referencedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    for (const { fileName } of [...importedFiles, ...referencedFiles]) {
+      if (!fileName.startsWith('.')) continue; // node:*, or a package: not ours to keep
+      visit(resolve(dirname(file), fileName.replace(/\.js$/, '.d.ts')));
+    }
+  };
+  visit(entry);
+  return seen;
+}
+
+function* declarations(folder) {
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) yield* declarations(path);
+    else if (entry.name.endsWith('.d.ts')) yield path;
+  }
+}
+
+const keep = reached(join(dist, 'index.d.ts'));
+for (const file of declarations(dist)) if (!keep.has(file)) rmSync(file);
