@@ -48,6 +48,8 @@ export interface Runtime {
   receive(message: ToWorker): void;
   /** Report an uncaught exception or unhandled rejection; the entry file exits afterwards. */
   fatal(error: unknown): void;
+  /** Send the results held back now (the worker is exiting: a task called `process.exit()`). */
+  flushHeld(): void;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -118,7 +120,15 @@ class TaskResolver {
 
   private resolveNamed(module: string, name: string): Resolved | Promise<Resolved> {
     const fn = lookupTask(module, name);
-    if (fn) return { fn };
+    if (fn) {
+      // Registered without an import of ours (another module imported it, or the inline
+      // backend shares the caller's registry): the pool must still learn that it is loaded here.
+      if (!this.modules.has(module)) {
+        this.modules.set(module, Promise.resolve(undefined));
+        this.onLoaded(module);
+      }
+      return { fn };
+    }
     return this.load(module).then((error): Resolved => {
       if (error) return { failure: { kind: 'module-load', module, error } };
       const loaded = lookupTask(module, name);
@@ -375,8 +385,12 @@ class WorkerRuntime implements Runtime {
   /** Results held back (see holdDone). */
   private readonly outbox: { done: DoneMessage; transfer: TransferListItem[] }[] = [];
   private outboxSince = 0;
+  /** Sends what is held once HOLD_FOR_MS have passed, if the next batch is still running then. */
+  private outboxTimer: NodeJS.Timeout | undefined;
   /** Tasks registered by the pool, by key. */
   private readonly tasks = new Map<number, TaskSpec>();
+  /** Claim cells shared with the pool (shared-memory backends): see `ClaimsMessage`. */
+  private claims: Int32Array | undefined;
   /** The batch running now; `run` is unset while its task module is still loading. */
   private running: { message: RunMessage; run?: BatchRun; aborted: boolean } | undefined;
   private scheduled = false;
@@ -409,9 +423,14 @@ class WorkerRuntime implements Runtime {
       this.outbox.length < HOLD_AT_MOST &&
       now() - this.outboxSince < HOLD_FOR_MS;
     if (!keep) this.flushDone();
+    // The batch after may be a long one: what is held goes out on time anyway, unless that batch
+    // blocks this thread (then it goes when that batch ends).
+    else this.outboxTimer ??= setTimeout(() => this.flushDone(), HOLD_FOR_MS);
   }
 
   private flushDone(): void {
+    clearTimeout(this.outboxTimer);
+    this.outboxTimer = undefined;
     const outbox = this.outbox.splice(0);
     if (outbox.length === 0) return;
     const post = (done: DoneMessage, transfer: TransferListItem[]) => {
@@ -452,7 +471,10 @@ class WorkerRuntime implements Runtime {
         this.tasks.set(message.key, message.spec);
         return;
       case 'cancel':
-        this.cancel(message.id);
+        this.cancel(message.id, message.queuedOnly === true);
+        return;
+      case 'claims':
+        this.claims = message.cells;
         return;
       case 'stop':
         this.stopping = true;
@@ -470,6 +492,14 @@ class WorkerRuntime implements Runtime {
     }
   }
 
+  flushHeld(): void {
+    try {
+      this.flushDone();
+    } catch {
+      // The channel may already be gone.
+    }
+  }
+
   fatal(error: unknown): void {
     try {
       this.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) });
@@ -478,13 +508,14 @@ class WorkerRuntime implements Runtime {
     }
   }
 
-  private cancel(id: number): void {
+  private cancel(id: number, queuedOnly: boolean): void {
     const queued = this.queue.findIndex((m) => m.id === id);
     if (queued >= 0) {
       this.queue.splice(queued, 1);
       this.send({ fanout: BRAND, t: 'cancelled', id });
       return;
     }
+    if (queuedOnly) return;
     const running = this.running;
     if (running && running.message.id === id && !running.aborted) {
       running.aborted = true;
@@ -511,12 +542,13 @@ class WorkerRuntime implements Runtime {
 
   private next(): void {
     if (this.running) return;
-    const message = this.queue.shift();
+    let message = this.queue.shift();
+    // A batch the pool took back for another worker (its claim is gone) is skipped, unannounced.
+    while (message && !this.claim(message)) message = this.queue.shift();
     if (!message) {
-      if (this.stopping) {
-        this.flushDone();
-        this.channel.exit();
-      }
+      // Results were held back for the batches that were to follow; none will: send them now.
+      this.flushDone();
+      if (this.stopping) this.channel.exit();
       return;
     }
     const startedAt = now();
@@ -533,6 +565,13 @@ class WorkerRuntime implements Runtime {
         };
     if (resolved instanceof Promise) resolved.then((r) => this.start(running, r, startedAt));
     else this.start(running, resolved, startedAt);
+  }
+
+  /** Whether this worker may run `message`: always, unless the pool can take it back (see `ClaimsMessage`). */
+  private claim(message: RunMessage): boolean {
+    const { claims } = this;
+    if (message.claim === undefined || !claims) return true;
+    return Atomics.compareExchange(claims, message.claim, message.id, 0) === message.id;
   }
 
   private start(running: NonNullable<WorkerRuntime['running']>, resolved: Resolved, startedAt: number): void {
