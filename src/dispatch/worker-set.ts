@@ -65,8 +65,13 @@ const MAX_QUEUE_PER_WORKER = 16;
  * steal must save.
  */
 const PREFETCH_COVER_MS = 2;
-/** A running batch past this multiple of its estimate (plus the cover) is no longer predictable. */
+/**
+ * A running batch past OVERRUN_FACTOR × its estimate plus OVERRUN_SLACK_MS is no longer
+ * predictable. The slack covers what makes a short batch look long from here: a worker holds
+ * back short batches' results for up to 1 ms, and this thread may be busy for a few ms.
+ */
 const OVERRUN_FACTOR = 2;
+const OVERRUN_SLACK_MS = 10;
 /** After this many failed starts in a row with no worker alive, pending work fails. */
 const START_FAILURE_LIMIT = 3;
 const BACKOFF_FIRST_MS = 100;
@@ -333,21 +338,18 @@ export class WorkerSet implements Engine {
   }
 
   /**
-   * The worker a batch should go to now: an idle one, else the one expected to be free soonest
-   * if that is within PREFETCH_COVER_MS. Undefined: the batch waits here.
+   * The worker a batch should go to now: an idle one, else one expected to be free within
+   * PREFETCH_COVER_MS. Undefined: the batch waits here.
    */
   private pickWorker(now: number): WorkerState | undefined {
     let best: WorkerState | undefined;
-    let bestBacklog = PREFETCH_COVER_MS;
     for (const worker of this.workers) {
       if (!this.takesWork(worker)) continue;
       if (worker.queue.length === 0) return worker;
-      if (worker.queue.length >= MAX_QUEUE_PER_WORKER) continue;
-      const backlog = this.backlog(worker, now);
-      if (backlog <= bestBacklog) {
-        best = worker;
-        bestBacklog = backlog;
-      }
+      // The shortest queue (batches assigned in one tick then go out in one message), among
+      // the workers that will be free soon enough.
+      if (worker.queue.length >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
+      if (this.backlog(worker, now) <= PREFETCH_COVER_MS) best = worker;
     }
     return best;
   }
@@ -367,20 +369,22 @@ export class WorkerSet implements Engine {
    * predicted (a batch with no estimate, or a running one far past its estimate).
    */
   private backlog(worker: WorkerState, now: number): number {
-    let total = 0;
-    for (let i = 0; i < worker.queue.length; i++) {
-      const entry = worker.queue[i] as Entry;
-      const expected = this.expected(entry);
-      if (expected === undefined) return Number.POSITIVE_INFINITY;
-      if (i > 0) {
-        total += expected;
-        continue;
-      }
-      const ran = now - entry.headSince;
-      if (ran > OVERRUN_FACTOR * expected + PREFETCH_COVER_MS) return Number.POSITIVE_INFINITY;
-      total += Math.max(0, expected - ran);
+    const { queue } = worker;
+    if (queue.length === 0) return 0;
+    let total = this.remaining(queue[0] as Entry, now);
+    for (let i = 1; i < queue.length && total !== Number.POSITIVE_INFINITY; i++) {
+      total += this.expected(queue[i] as Entry) ?? Number.POSITIVE_INFINITY;
     }
     return total;
+  }
+
+  /** How long the running batch `head` has left, in ms (Infinity: cannot be predicted). */
+  private remaining(head: Entry, now: number): number {
+    const expected = this.expected(head);
+    if (expected === undefined) return Number.POSITIVE_INFINITY;
+    const ran = now - head.headSince;
+    if (ran > OVERRUN_FACTOR * expected + OVERRUN_SLACK_MS) return Number.POSITIVE_INFINITY;
+    return Math.max(0, expected - ran);
   }
 
   /**
@@ -432,11 +436,10 @@ export class WorkerSet implements Engine {
     let recheck = Number.POSITIVE_INFINITY;
     for (const thief of this.workers) {
       if (!this.takesWork(thief) || thief.queue.length > 0) continue;
-      const found = this.stealable(now);
-      if (!found) break;
-      if (found.wait < PREFETCH_COVER_MS) {
-        // It should start soon where it is; look again when its worker would count as overrunning.
-        recheck = found.recheckAt;
+      const { found, recheckAt } = this.stealable(now);
+      if (!found || found.wait < PREFETCH_COVER_MS) {
+        // Whatever is queued should start soon where it is; look again when that may no longer hold.
+        recheck = recheckAt;
         break;
       }
       this.steal(found.victim, found.entry, thief, now);
@@ -456,30 +459,33 @@ export class WorkerSet implements Engine {
     this.rebalanceTimer.unref();
   }
 
-  /** The queued batch that would wait longest before its worker starts it, and how long. */
-  private stealable(
-    now: number,
-  ): { victim: WorkerState; entry: Entry; wait: number; recheckAt: number } | undefined {
-    let best: { victim: WorkerState; entry: Entry; wait: number; recheckAt: number } | undefined;
+  /**
+   * The queued batch that would wait longest before its worker starts it, and how long; and
+   * when the first running batch with movable ones behind it would count as overrunning.
+   */
+  private stealable(now: number): { found?: Stealable; recheckAt: number } {
+    let found: Stealable | undefined;
+    let recheckAt = Number.POSITIVE_INFINITY;
     for (const victim of this.workers) {
       const { queue } = victim;
       if (queue.length < 2) continue;
       const head = queue[0] as Entry;
-      const headExpected = this.expected(head);
-      const recheckAt =
-        headExpected === undefined
-          ? now
-          : head.headSince + OVERRUN_FACTOR * headExpected + PREFETCH_COVER_MS + 1;
-      let wait = this.backlog({ ...victim, queue: [head] }, now);
+      let wait = this.remaining(head, now);
+      let movable = false;
       for (let i = 1; i < queue.length; i++) {
         const entry = queue[i] as Entry;
-        const movable = entry.movable && !entry.unqueueing && !entry.cancelled;
-        if (movable && (!best || wait >= best.wait)) best = { victim, entry, wait, recheckAt };
-        const expected = this.expected(entry);
-        wait = expected === undefined ? Number.POSITIVE_INFINITY : wait + expected;
+        if (entry.movable && !entry.unqueueing && !entry.cancelled) {
+          movable = true;
+          if (!found || wait >= found.wait) found = { victim, entry, wait };
+        }
+        wait += this.expected(entry) ?? Number.POSITIVE_INFINITY;
+      }
+      const expected = this.expected(head);
+      if (movable && expected !== undefined) {
+        recheckAt = Math.min(recheckAt, head.headSince + OVERRUN_FACTOR * expected + OVERRUN_SLACK_MS + 1);
       }
     }
-    return best;
+    return { found, recheckAt };
   }
 
   /** Move a queued, not started batch from `victim` to the idle `thief`. */
@@ -962,6 +968,13 @@ function modulesOf(spec: TaskSpec): string[] {
     case 'inline':
       return [];
   }
+}
+
+/** A queued batch another worker could take over, and how long it would wait where it is. */
+interface Stealable {
+  readonly victim: WorkerState;
+  readonly entry: Entry;
+  readonly wait: number;
 }
 
 /** The buffers of arguments marked with transfer(): they move to the worker. */

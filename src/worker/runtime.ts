@@ -385,8 +385,6 @@ class WorkerRuntime implements Runtime {
   /** Results held back (see holdDone). */
   private readonly outbox: { done: DoneMessage; transfer: TransferListItem[] }[] = [];
   private outboxSince = 0;
-  /** Sends what is held once HOLD_FOR_MS have passed, if the next batch is still running then. */
-  private outboxTimer: NodeJS.Timeout | undefined;
   /** Tasks registered by the pool, by key. */
   private readonly tasks = new Map<number, TaskSpec>();
   /** Claim cells shared with the pool (shared-memory backends): see `ClaimsMessage`. */
@@ -411,7 +409,9 @@ class WorkerRuntime implements Runtime {
 
   /**
    * Results of short batches are held back while more batches wait here, and posted together:
-   * posting (and waking the pool) costs more than a short batch. Anything else flushes them.
+   * posting (and waking the pool) costs more than a short batch. Anything else flushes them, and
+   * so does any wait: an async task, a module loading, an empty queue. (A task that blocks this
+   * thread delays them until it ends: no code can run here meanwhile.)
    */
   private holdDone(done: DoneMessage, transfer: TransferListItem[], tracked: boolean, ranMs: number): void {
     if (this.outbox.length === 0) this.outboxSince = now();
@@ -423,14 +423,10 @@ class WorkerRuntime implements Runtime {
       this.outbox.length < HOLD_AT_MOST &&
       now() - this.outboxSince < HOLD_FOR_MS;
     if (!keep) this.flushDone();
-    // The batch after may be a long one: what is held goes out on time anyway, unless that batch
-    // blocks this thread (then it goes when that batch ends).
-    else this.outboxTimer ??= setTimeout(() => this.flushDone(), HOLD_FOR_MS);
   }
 
   private flushDone(): void {
-    clearTimeout(this.outboxTimer);
-    this.outboxTimer = undefined;
+    if (this.outbox.length === 0) return;
     const outbox = this.outbox.splice(0);
     if (outbox.length === 0) return;
     const post = (done: DoneMessage, transfer: TransferListItem[]) => {
@@ -563,8 +559,11 @@ class WorkerRuntime implements Runtime {
             message: `Task ${message.task} was never registered on this worker`,
           },
         };
-    if (resolved instanceof Promise) resolved.then((r) => this.start(running, r, startedAt));
-    else this.start(running, resolved, startedAt);
+    if (resolved instanceof Promise) {
+      // Waiting (for a module to load): what is held back goes now (see holdDone).
+      this.flushDone();
+      resolved.then((r) => this.start(running, r, startedAt));
+    } else this.start(running, resolved, startedAt);
   }
 
   /** Whether this worker may run `message`: always, unless the pool can take it back (see `ClaimsMessage`). */
@@ -588,8 +587,11 @@ class WorkerRuntime implements Runtime {
     const run = new BatchRun(message, fn, resolved.fns, this, running.aborted);
     running.run = run;
     const pending = run.run(0);
-    if (pending) pending.then(() => this.complete(run, startedAt));
-    else this.complete(run, startedAt);
+    if (pending) {
+      // An async task, which may take long: what is held back goes now (see holdDone).
+      this.flushDone();
+      pending.then(() => this.complete(run, startedAt));
+    } else this.complete(run, startedAt);
   }
 
   private complete(run: BatchRun, startedAt: number): void {
