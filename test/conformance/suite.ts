@@ -602,7 +602,10 @@ export function conformanceSuite(backend: BackendCase): void {
       const result = await runScript(openPoolScript, args, 90_000);
       assert.equal(result.timedOut, false, `the program did not end by itself; stderr: ${result.stderr}`);
       assert.equal(result.code, 0, result.stderr);
-      assert.deepEqual(result.stdout.trim().split('\n'), backend.killable ? ['[27]', '[8]'] : ['[27]']);
+      assert.deepEqual(
+        result.stdout.trim().split('\n'),
+        backend.killable ? ['[27]', '[1,8]', '[8]'] : ['[27]', '[1,8]'],
+      );
     });
   });
 }
