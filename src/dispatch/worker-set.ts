@@ -2,12 +2,13 @@
  * The worker set: the lifecycle of a local backend's workers, written once for all of them.
  *
  * Dispatch is fair: batches wait here, in submission order, and go to a worker that is idle,
- * or to one whose running batch is expected to end within PREFETCH_COVER_MS (so a worker never
- * waits for the main thread between short batches). Nothing is queued behind a batch whose
- * length cannot be predicted (the first ones of a call) or that is running far past its
- * estimate. A worker that goes idle while another still holds batches that have not started
- * takes them over (work stealing); on shared-memory backends a claim cell decides who runs such
- * a batch without a message, so this works even while the other worker is stuck in a long task.
+ * or to one whose queue is expected to be through within PREFETCH_COVER_MS (so a worker never
+ * waits for the main thread between short batches); on shared-memory backends also one batch
+ * behind any predictable running one. Nothing is queued behind a batch whose length cannot be
+ * predicted (the first ones of a call) or that is running far past its estimate. A worker that
+ * goes idle while another still holds batches that have not started takes them over (work
+ * stealing); on shared-memory backends a claim cell decides who runs such a batch without a
+ * message, so this works even while the other worker is stuck in a long task.
  *
  * It starts workers on demand, no more than there are batches waiting, and turns every way a
  * worker can fail into one outcome: a crash (exit code, signal, out of memory, uncaught error),
@@ -338,18 +339,22 @@ export class WorkerSet implements Engine {
   }
 
   /**
-   * The worker a batch should go to now: an idle one, else one expected to be free within
-   * PREFETCH_COVER_MS. Undefined: the batch waits here.
+   * The worker a batch should go to now: an idle one; else one that will be through its queue
+   * within PREFETCH_COVER_MS; else, where a queued batch can be taken back at any time (claim
+   * cells), one running a predictable batch with nothing behind it yet (so long batches follow
+   * each other with no gap). The shortest such queue wins: batches assigned in one tick then
+   * go out in one message. Undefined: the batch waits here.
    */
   private pickWorker(now: number): WorkerState | undefined {
     let best: WorkerState | undefined;
     for (const worker of this.workers) {
       if (!this.takesWork(worker)) continue;
-      if (worker.queue.length === 0) return worker;
-      // The shortest queue (batches assigned in one tick then go out in one message), among
-      // the workers that will be free soon enough.
-      if (worker.queue.length >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
-      if (this.backlog(worker, now) <= PREFETCH_COVER_MS) best = worker;
+      const queued = worker.queue.length;
+      if (queued === 0) return worker;
+      if (queued >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
+      const backlog = this.backlog(worker, now);
+      const next = queued === 1 && worker.claims !== undefined && backlog !== Number.POSITIVE_INFINITY;
+      if (next || backlog <= PREFETCH_COVER_MS) best = worker;
     }
     return best;
   }
@@ -360,8 +365,7 @@ export class WorkerSet implements Engine {
    * (it may be the one item that runs long).
    */
   private expected(entry: Entry): number | undefined {
-    if (entry.worker) return entry.expectedMs;
-    return entry.request.estimateMs?.();
+    return entry.worker ? entry.expectedMs : estimate(entry.request);
   }
 
   /**
@@ -412,7 +416,7 @@ export class WorkerSet implements Engine {
 
   /** Once the scheduler has reacted to a finished batch, let idle workers take over queued ones. */
   private scheduleRebalance(): void {
-    if (this.rebalanceSoon || !this.someIdle()) return;
+    if (this.rebalanceSoon || !this.someIdle() || !this.someQueued()) return;
     this.rebalanceSoon = true;
     // After the microtasks of the batch that just finished: its call may submit more work first.
     setImmediate(() => {
@@ -423,6 +427,12 @@ export class WorkerSet implements Engine {
 
   private someIdle(): boolean {
     for (const worker of this.workers) if (this.takesWork(worker) && worker.queue.length === 0) return true;
+    return false;
+  }
+
+  /** Some worker holds a batch it has not started. */
+  private someQueued(): boolean {
+    for (const worker of this.workers) if (worker.queue.length > 1) return true;
     return false;
   }
 
@@ -670,7 +680,7 @@ export class WorkerSet implements Engine {
       entry.slot = slot;
     }
     this.post(worker, { message, transfer, entry });
-    entry.expectedMs = request.estimateMs?.();
+    entry.expectedMs = estimate(request);
     entry.worker = worker;
     worker.queue.push(entry);
     clearTimeout(worker.idleTimer);
@@ -968,6 +978,12 @@ function modulesOf(spec: TaskSpec): string[] {
     case 'inline':
       return [];
   }
+}
+
+/** How long a batch should run, in ms, from its call's timings so far (undefined: nothing known). */
+function estimate(request: BatchRequest): number | undefined {
+  const perItem = request.pace?.perItemMs;
+  return perItem === undefined ? undefined : perItem * request.items.length;
 }
 
 /** A queued batch another worker could take over, and how long it would wait where it is. */

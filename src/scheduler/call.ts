@@ -365,10 +365,7 @@ export class CallRun {
       context: o.context,
       onStart: this.started || !o.onStart ? undefined : () => this.markStarted(),
       onProgress: o.onTaskProgress,
-      estimateMs: () => {
-        const perItem = this.sizer.perItemMs;
-        return perItem === undefined ? undefined : perItem * count;
-      },
+      pace: this.sizer,
     };
     const ticket = this.dispatcher.submit(request);
     this.tickets.add(ticket);

@@ -30,11 +30,11 @@ export interface BatchRequest {
   /** Time each item (for traces). */
   readonly timeItems?: boolean | undefined;
   /**
-   * How long the batch is expected to run, in ms, from what the call has timed so far; undefined
-   * while nothing is known. The dispatcher queues a batch behind a running one only when it can
+   * What the call has timed so far: `perItemMs` is its smoothed time per item (undefined while
+   * nothing is known). The dispatcher queues a batch behind a running one only when it can
    * predict when that one ends.
    */
-  readonly estimateMs?: (() => number | undefined) | undefined;
+  readonly pace?: { readonly perItemMs: number | undefined } | undefined;
 }
 
 /** Which worker ran a batch and when (for traces and reports). */
