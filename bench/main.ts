@@ -2,9 +2,9 @@
  * `npm run bench`: every (library, workload) pair in a process of its own, each timed against a
  * serial loop in that same process; then joblib on the seed's Python code, then the extra
  * measurements (imap memory, slow-item overhead, a tiny script's whole-process start-up in
- * bench/startup.ts). Prints tables and writes
- * bench/results/latest.json and bench/results/latest-extra.json (partial.json and
- * partial-extra.json for a run of some workloads or libraries, or a scaled run).
+ * bench/startup.ts); the fairness rows (fairness-rows.ts) run with the workloads. Prints tables
+ * and writes bench/results/latest.json, latest-fairness.json and latest-extra.json (partial*.json
+ * for a run of some workloads or libraries, or a scaled run).
  *
  *   npm run bench -- [--workloads weather-10,noop-auto] [--libraries fanout,piscina] [--repeat 5]
  *                    [--scale 1] [--workers N] [--timeout 300] [--no-joblib] [--no-extra] [--markdown]
@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { listOption, numberOption, parseArgs } from './args.js';
 import { ChildOutOfResources, runChild } from './child.js';
+import { type FairnessRecord, fairnessTable, fairnessWorkloads } from './fairness-rows.js';
 import { findPython, JOBLIB_MISSING, runJoblib } from './joblib.js';
 import type { BenchRecord } from './record.js';
 import { median, round } from './stats.js';
@@ -116,6 +117,23 @@ async function main(): Promise<void> {
     records.push(...(serial ? [serial] : []), ...rows);
   }
 
+  // Fair dispatch (issue 14): which worker a batch reaches, and when.
+  const fairness: FairnessRecord[] = [];
+  for (const workload of fairnessWorkloads) {
+    if (onlyWorkloads && !onlyWorkloads.includes(workload.name)) continue;
+    for (const library of workload.libraries) {
+      if (onlyLibraries && !onlyLibraries.includes(library)) continue;
+      process.stderr.write(`${workload.name} · ${library}\n`);
+      try {
+        const rowArgs = ['--workload', workload.name, '--library', library, ...common];
+        fairness.push(await runChild<FairnessRecord>('./fairness.js', rowArgs, timeout));
+      } catch (error) {
+        failures.push(String(error));
+        process.stderr.write(`  FAILED: ${error}\n`);
+      }
+    }
+  }
+
   if (!args.has('no-joblib') && (!onlyLibraries || onlyLibraries.includes('joblib'))) {
     const python = findPython();
     if (!python) process.stderr.write(`${JOBLIB_MISSING}\n`);
@@ -165,13 +183,18 @@ async function main(): Promise<void> {
         process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
     }
   }
+  if (fairness.length > 0) {
+    writeFileSync(new URL(`${stem}-fairness.json`, resultsDir), `${JSON.stringify(fairness, null, 2)}\n`);
+    process.stdout.write(`\n${fairnessTable(fairness, args.has('markdown'))}\n`);
+    for (const r of fairness) process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
+  }
   if (extra.length > 0) {
     writeFileSync(new URL(`${stem}-extra.json`, resultsDir), `${JSON.stringify(extra, null, 2)}\n`);
     process.stdout.write(`\n${format(extra)}\n`);
     for (const r of extra) if (r.note) process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
   }
   process.stdout.write(
-    `\n${workers} workers · Node ${process.version} · load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] as number).toFixed(1)} at the end · wrote bench/results/${stem}.json${extra.length ? ` and ${stem}-extra.json` : ''}\n`,
+    `\n${workers} workers · Node ${process.version} · load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] as number).toFixed(1)} at the end · wrote bench/results/${stem}.json${fairness.length ? `, ${stem}-fairness.json` : ''}${extra.length ? ` and ${stem}-extra.json` : ''}\n`,
   );
   if (failures.length > 0) {
     process.stderr.write(`\n${failures.length} benchmark(s) failed:\n${failures.join('\n')}\n`);

@@ -6,6 +6,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from './args.js';
+import { type FairnessRecord, fairnessTable } from './fairness-rows.js';
 import type { BenchRecord } from './record.js';
 import { markdownTable, textTable } from './table.js';
 
@@ -21,4 +22,10 @@ for (const name of [`${stem}.json`, `${stem}-extra.json`]) {
     if (r.note && r.library !== 'serial') process.stdout.write(`- ${r.workload} · ${r.library}: ${r.note}\n`);
   }
   process.stdout.write('\n');
+}
+const fairnessFile = new URL(`../../bench/results/${stem}-fairness.json`, import.meta.url);
+if (existsSync(fairnessFile)) {
+  const records = JSON.parse(readFileSync(fairnessFile, 'utf8')) as FairnessRecord[];
+  process.stdout.write(`${fairnessTable(records, args.has('markdown'))}\n\n`);
+  for (const r of records) process.stdout.write(`- ${r.workload} · ${r.library}: ${r.note}\n`);
 }

@@ -4,7 +4,10 @@ import type { BenchRecord } from './record.js';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
-const COLUMNS: readonly [string, (r: BenchRecord) => string][] = [
+/** A table's columns: a heading, and how a record fills its cell (the first two are left-aligned). */
+export type Columns<R> = readonly [string, (r: R) => string][];
+
+const COLUMNS: Columns<BenchRecord> = [
   ['workload', (r) => r.workload],
   ['library', (r) => r.library],
   ['workers', (r) => String(r.workers)],
@@ -23,13 +26,14 @@ const COLUMNS: readonly [string, (r: BenchRecord) => string][] = [
   ['load', (r) => (r.loadAverage === undefined ? '' : r.loadAverage.toFixed(1))],
 ];
 
-function rows(records: readonly BenchRecord[]): string[][] {
-  return records.map((r) => COLUMNS.map(([, cell]) => cell(r)));
+function rows<R>(records: readonly R[], columns: Columns<R>): string[][] {
+  return records.map((r) => columns.map(([, cell]) => cell(r)));
 }
 
-export function textTable(records: readonly BenchRecord[]): string {
-  const body = rows(records);
-  const header = COLUMNS.map(([name]) => name);
+/** Any records as a plain-text table of the given columns. */
+export function textTableOf<R>(records: readonly R[], columns: Columns<R>): string {
+  const body = rows(records, columns);
+  const header = columns.map(([name]) => name);
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => (row[c] as string).length)));
   const line = (cells: readonly string[]) =>
     cells
@@ -38,8 +42,17 @@ export function textTable(records: readonly BenchRecord[]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** Any records as a Markdown table of the given columns. */
+export function markdownTableOf<R>(records: readonly R[], columns: Columns<R>): string {
+  const header = columns.map(([name]) => name);
+  const align = columns.map((_, c) => (c < 2 ? '---' : '--:'));
+  return [header, align, ...rows(records, columns)].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+export function textTable(records: readonly BenchRecord[]): string {
+  return textTableOf(records, COLUMNS);
+}
+
 export function markdownTable(records: readonly BenchRecord[]): string {
-  const header = COLUMNS.map(([name]) => name);
-  const align = COLUMNS.map((_, c) => (c < 2 ? '---' : '--:'));
-  return [header, align, ...rows(records)].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+  return markdownTableOf(records, COLUMNS);
 }

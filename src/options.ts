@@ -21,8 +21,16 @@ export function cores(): number {
 }
 
 /**
+ * Local workers per core at most. Past the core count workers only take turns (CPU-bound work
+ * gains nothing; I/O-bound work belongs on the inline backend's `concurrency`), and each costs a
+ * thread or a process with a heap of its own: a count far past the cores is a mistake, which
+ * would otherwise end in an out-of-memory crash nothing can catch.
+ */
+export const MAX_WORKERS_PER_CORE = 16;
+
+/**
  * `workers`: a positive integer, `'auto'` (every core) or joblib's negative form (-1 every core,
- * -2 all but one, ...).
+ * -2 all but one, ...); at most MAX_WORKERS_PER_CORE × the cores.
  */
 export function resolveWorkers(value: unknown, name = 'workers', total = cores()): number {
   if (value === undefined || value === 'auto') return total;
@@ -30,6 +38,14 @@ export function resolveWorkers(value: unknown, name = 'workers', total = cores()
   if (typeof value !== 'number') throw new InvalidArgTypeError(`${expected}, got ${show(value)}`);
   if (!Number.isInteger(value) || value === 0)
     throw new InvalidArgValueError(`${expected}, got ${show(value)}`);
+  const limit = MAX_WORKERS_PER_CORE * total;
+  if (value > limit) {
+    throw new InvalidArgValueError(
+      `\`${name}\` is ${show(value)}, more than ${limit} (${MAX_WORKERS_PER_CORE} per core on this ${total}-core machine): ` +
+        "workers past the cores only take turns, and each costs a thread or a process; use 'auto' for " +
+        'CPU-bound work, or the inline backend with `concurrency` for I/O-bound tasks',
+    );
+  }
   if (value > 0) return value;
   const resolved = total + 1 + value;
   if (resolved < 1) {

@@ -25,10 +25,11 @@ export interface PoolOptions extends CallDefaults {
    */
   backend?: LocalBackendName | RedisBackendOptions;
   /**
-   * How many workers: a positive integer, `'auto'` (every core), or joblib's negative form
-   * (-1 every core, -2 all but one). On the redis backend: how many batches the cluster runs at
-   * once, the sum of the `--workers` of its `fanout worker` processes (a positive integer,
-   * default 8).
+   * How many workers: a positive integer up to 16 per core (more is refused with
+   * `ERR_INVALID_ARG_VALUE`), `'auto'` (every core), or joblib's negative form (-1 every core,
+   * -2 all but one). Workers start only when there is work for them. On the redis backend: how
+   * many batches the cluster runs at once, the sum of the `--workers` of its `fanout worker`
+   * processes (a positive integer, default 8).
    * @default 'auto'
    * @example new Pool({ workers: -2 })
    */

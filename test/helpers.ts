@@ -1,7 +1,10 @@
 /** Shared test helpers. */
 
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pool, type PoolOptions } from '../src/index.js';
 
 /** The backends every conformance test runs against, with what each supports. */
@@ -17,7 +20,14 @@ export interface BackendCase {
   readonly knowsStart?: boolean;
   /** Workers run only the task modules they were started with: any other is ERR_TASK_NOT_FOUND. */
   readonly registeredModulesOnly?: boolean;
+  /**
+   * A queued batch can be taken back from a worker whose thread is blocked in a task (the claim
+   * cells of shared-memory backends); without it, only once that worker yields. Default true.
+   */
+  readonly takesBackFromBlocked?: boolean;
   pool(options?: PoolOptions): Pool;
+  /** The options `pool()` uses, as plain data, for a pool made in another process. */
+  options(): PoolOptions;
 }
 
 export const backends: readonly BackendCase[] = [
@@ -29,20 +39,86 @@ export const backends: readonly BackendCase[] = [
       const { workers, ...rest } = options;
       return new Pool({ backend: 'inline', concurrency: typeof workers === 'number' ? workers : 2, ...rest });
     },
+    options: () => ({ backend: 'inline', concurrency: 2 }),
   },
   {
     name: 'threads',
     crossesBoundary: true,
     killable: true,
     pool: (options = {}) => new Pool({ backend: 'threads', workers: 2, ...options }),
+    options: () => ({ backend: 'threads', workers: 2 }),
   },
   {
     name: 'processes',
     crossesBoundary: true,
     killable: true,
+    takesBackFromBlocked: false,
     pool: (options = {}) => new Pool({ backend: 'processes', workers: 2, ...options }),
+    options: () => ({ backend: 'processes', workers: 2 }),
   },
 ];
+
+export interface ScriptResult {
+  /** The exit code, or null when it had to be killed (see `timedOut`). */
+  readonly code: number | null;
+  readonly timedOut: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Run a TypeScript file under tsx in a node process of its own; kill it if it has not exited
+ * within `limitMs` (a guard against a hang, not a timing assertion).
+ */
+export async function runScript(
+  file: string,
+  args: readonly string[],
+  limitMs: number,
+): Promise<ScriptResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, limitMs);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code: timedOut ? null : code, timedOut, stdout, stderr };
+}
+
+/** A file that a gated task (tasks.gated) waits for: `open()` releases it. */
+export class Gate {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'fanout-gate-'));
+  readonly path = join(this.dir, 'gate');
+
+  /** The gated task has started (it left a marker). */
+  get started(): boolean {
+    return existsSync(`${this.path}.started`);
+  }
+
+  get opened(): boolean {
+    return existsSync(this.path);
+  }
+
+  open(): void {
+    writeFileSync(this.path, '');
+  }
+
+  /** Remove the files (once no task waits on them). */
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
 
 /** Assert that `promise` rejects with a fanout error of `code`; returns the error for more checks. */
 export async function rejectsWith(

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { FanoutError, Pool } from '../src/index.js';
+import { MAX_WORKERS_PER_CORE } from '../src/options.js';
 import tasks, { probes } from './fixtures/tasks.js';
 
 function throwsNamed(make: () => unknown, kind: typeof RangeError | typeof TypeError, name: string) {
@@ -42,6 +43,19 @@ describe('workers', () => {
   it('shows what it received', () => {
     assert.throws(() => new Pool({ workers: 0 }), /got 0/);
     assert.throws(() => new Pool({ workers: '4' as never }), /got "4"/);
+  });
+
+  it(`refuses more than ${MAX_WORKERS_PER_CORE} workers per core, naming the limit`, () => {
+    const limit = MAX_WORKERS_PER_CORE * cores;
+    assert.equal(new Pool({ workers: limit }).workers, limit);
+    for (const absurd of [limit + 1, 1e9]) {
+      throwsNamed(() => new Pool({ workers: absurd }), RangeError, '`workers`');
+      assert.throws(
+        () => new Pool({ workers: absurd }),
+        new RegExp(`more than ${limit} \\(${MAX_WORKERS_PER_CORE} per core`),
+      );
+      throwsNamed(() => new Pool({ backend: 'processes', workers: absurd }), RangeError, '`workers`');
+    }
   });
 });
 

@@ -300,6 +300,58 @@ describe('CallRun', () => {
     assert.equal(blamed.reason, crash.reason);
   });
 
+  it('runs again, blaming nothing, a tracked batch whose worker died before it started', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const call = new CallRun(dispatcher, readerOf([1, 2]), options({ batchSize: 2, collect: true }));
+    const result = drain(call);
+    await tick();
+    const crash = new WorkerCrashedError('exited with code 1');
+    // Re-run one by one (tracked) after an untracked loss ...
+    dispatcher.settle(dispatcher.open[0] as Submitted, {
+      kind: 'lost',
+      error: crash,
+      offset: undefined,
+      started: true,
+    });
+    await tick();
+    const [first, second] = dispatcher.open as [Submitted, Submitted];
+    dispatcher.finish(first, 1);
+    // ... the worker dies after the first returned, before the second started: no item is at fault.
+    dispatcher.settle(second, { kind: 'lost', error: crash, offset: undefined, started: false });
+    await tick();
+    const [again] = dispatcher.open as [Submitted];
+    assert.deepEqual([again.request.items, again.request.track], [[2], true]);
+    dispatcher.finish(again, 1);
+    assert.deepEqual(await result, [
+      { status: 'fulfilled', value: 1 },
+      { status: 'fulfilled', value: 2 },
+    ]);
+  });
+
+  it('blames an item whose worker dies again and again before it starts', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const call = new CallRun(dispatcher, readerOf([5]), options({ collect: true }));
+    const result = drain(call);
+    const crash = new WorkerCrashedError('killed by signal SIGKILL');
+    await tick();
+    dispatcher.settle(dispatcher.open[0] as Submitted, {
+      kind: 'lost',
+      error: crash,
+      offset: undefined,
+      started: true,
+    });
+    for (let loss = 0; loss < 3; loss++) {
+      await tick();
+      const [single] = dispatcher.open as [Submitted];
+      assert.equal(single.request.track, true);
+      dispatcher.settle(single, { kind: 'lost', error: crash, offset: undefined, started: false });
+    }
+    const [settled] = (await result) as { status: string; reason?: WorkerCrashedError }[];
+    assert.equal(settled?.status, 'rejected');
+    assert.equal(settled?.reason?.index, 0);
+    assert.equal(dispatcher.submitted.length, 4);
+  });
+
   it('retries an item whose worker died, up to `retries` times', async () => {
     const dispatcher = new FakeDispatcher(1);
     const call = new CallRun(dispatcher, readerOf([7]), options({ retries: 2 }));

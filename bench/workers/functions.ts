@@ -40,6 +40,16 @@ export function busyChunk(durations: readonly number[]): number {
   return spins;
 }
 
-export const functions = { weather10, weather100, noop, busy, busyChunk };
+/**
+ * Busy-wait `ms` milliseconds and return `ms`: the result names its item, so the fairness rows
+ * (bench/fairness.ts) can check every result, and the wall clock fixes the work exactly.
+ */
+export function spin(ms: number): number {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+  return ms;
+}
 
-export type TaskName = 'weather10' | 'weather100' | 'noop';
+export const functions = { weather10, weather100, noop, busy, busyChunk, spin };
+
+export type TaskName = 'weather10' | 'weather100' | 'noop' | 'spin';

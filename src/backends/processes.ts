@@ -9,6 +9,9 @@ import { entryUrl } from './entry.js';
 import { inheritedEnv, workerExecArgv } from './exec-argv.js';
 import { guardChild } from './orphans.js';
 
+/** How long after a child's exit its channel may stay open (held by a grandchild) before the exit counts anyway. */
+const CLOSE_GRACE_MS = 1000;
+
 export interface ProcessesOptions {
   readonly execArgv?: readonly string[] | undefined;
   /** Heap limit of each child, in MB (`--max-old-space-size`). */
@@ -42,16 +45,28 @@ export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
       guardChild(child);
       let error: unknown;
       let exited = false;
+      let gone = false;
       child.on('message', (message: unknown) => {
         if (isProtocolMessage(message)) listener.message(message as never);
       });
       child.on('error', (e) => {
         error = e;
       });
+      // 'exit' can come before the last messages the child sent (a result, the error that
+      // killed it) have been read; 'close' comes after them. The pool hears of the exit then, or
+      // a moment later if something else holds the channel open.
+      let grace: NodeJS.Timeout | undefined;
+      const leave = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(grace);
+        if (gone) return;
+        gone = true;
+        listener.exit(code, signal, error);
+      };
       child.on('exit', (code, signal) => {
         exited = true;
-        listener.exit(code, signal, error);
+        grace = setTimeout(() => leave(code, signal), CLOSE_GRACE_MS);
       });
+      child.on('close', (code, signal) => leave(code, signal));
       return {
         label: `process ${child.pid}`,
         send: (message) => {

@@ -1,12 +1,21 @@
 /**
  * The worker set: the lifecycle of a local backend's workers, written once for all of them.
  *
- * It starts workers on demand, hands each batch to the least-loaded one (several batches queue
- * in a worker, so it never waits for the main thread), and turns every way a worker can fail
- * into one outcome: a crash (exit code, signal, out of memory, uncaught error), a per-item
- * timeout, a module that never finishes loading, a start that keeps failing. A worker that had
- * to be killed is replaced; batches queued behind the one that failed never started and are
- * handed to another worker.
+ * Dispatch is fair: batches wait here, in submission order, and go to a worker that is idle,
+ * or to one whose queue is expected to be through within PREFETCH_COVER_MS (so a worker never
+ * waits for the main thread between short batches); on shared-memory backends also one batch
+ * behind any predictable running one. Nothing is queued behind a batch whose length cannot be
+ * predicted (the first ones of a call) or that is running far past its estimate. A worker that
+ * goes idle while another still holds batches that have not started takes them over (work
+ * stealing); on shared-memory backends a claim cell decides who runs such a batch without a
+ * message, so this works even while the other worker is stuck in a long task.
+ *
+ * It starts workers on demand, no more than there are batches waiting, and turns every way a
+ * worker can fail into one outcome: a crash (exit code, signal, out of memory, uncaught error),
+ * a per-item timeout, a module that never finishes loading, a start that keeps failing. A worker
+ * that had to be killed is replaced; batches queued behind the one that failed never started
+ * and are handed to another worker. A worker keeps the process alive only while it holds work
+ * (or is starting for work that waits), is stopping, or is being killed.
  */
 
 import type { TransferListItem } from 'node:worker_threads';
@@ -50,6 +59,20 @@ export interface WorkerSetOptions {
 
 /** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
 const MAX_QUEUE_PER_WORKER = 16;
+/**
+ * A batch is queued behind a running one only if that one is expected to end within this many
+ * ms: enough to hide the round trip of its result (~0.1–1 ms) and a late timer, short enough
+ * that little waits behind a batch that turns out to run long. It is also the least wait a
+ * steal must save.
+ */
+const PREFETCH_COVER_MS = 2;
+/**
+ * A running batch past OVERRUN_FACTOR × its estimate plus OVERRUN_SLACK_MS is no longer
+ * predictable. The slack covers what makes a short batch look long from here: a worker holds
+ * back short batches' results for up to 1 ms, and this thread may be busy for a few ms.
+ */
+const OVERRUN_FACTOR = 2;
+const OVERRUN_SLACK_MS = 10;
 /** After this many failed starts in a row with no worker alive, pending work fails. */
 const START_FAILURE_LIMIT = 3;
 const BACKOFF_FIRST_MS = 100;
@@ -68,6 +91,16 @@ interface Entry {
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
   graceTimer: NodeJS.Timeout | undefined;
+  /** Its expected run time in ms, as its call estimated when it went to a worker (see expected()). */
+  expectedMs: number | undefined;
+  /** When it became the head of its worker's queue (performance.now()): about when it started. */
+  headSince: number;
+  /** Its cell in the worker's claim array (shared-memory backends). */
+  slot: number | undefined;
+  /** A request to take it back from its worker is on its way (backends without shared memory). */
+  unqueueing: boolean;
+  /** False when it moved transferred buffers to its worker: it cannot be sent to another. */
+  movable: boolean;
 }
 
 interface WorkerState {
@@ -81,6 +114,11 @@ interface WorkerState {
   readonly taskKeys: Map<TaskSpec, { key: number; size: number }>;
   /** Broadcast values this worker has received. */
   readonly broadcastsSent: Set<number>;
+  /** Claim cells shared with the worker (see ClaimsMessage), and the ones no queued batch uses. */
+  readonly claims: Int32Array | undefined;
+  readonly freeSlots: number[];
+  /** Whether the worker keeps the process alive now (undefined before it was first decided). */
+  held: boolean | undefined;
   ready: boolean;
   retiring: boolean;
   killReason: KillReason | undefined;
@@ -101,7 +139,16 @@ export class WorkerSet implements Engine {
   private startFailures = 0;
   private spawnBlockedUntil = 0;
   private spawnTimer: NodeJS.Timeout | undefined;
+  /** Wakes the dispatch when a busy worker is about to finish (see armPrefetch). */
+  private prefetchTimer: NodeJS.Timeout | undefined;
+  private prefetchDue = 0;
+  /** Looks for batches an idle worker can take over (see rebalance). */
+  private rebalanceTimer: NodeJS.Timeout | undefined;
+  private rebalanceDue = 0;
+  private rebalanceSoon = false;
   private terminated = false;
+  private closing = false;
+  private readonly closeWaiters: (() => void)[] = [];
   private readonly broadcasts = new Broadcasts((id) => this.releaseEverywhere(id));
 
   constructor(
@@ -143,6 +190,11 @@ export class WorkerSet implements Engine {
       settled: false,
       timer: undefined,
       graceTimer: undefined,
+      expectedMs: undefined,
+      headSince: 0,
+      slot: undefined,
+      unqueueing: false,
+      movable: true,
     };
     if (this.terminated) {
       entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
@@ -190,21 +242,37 @@ export class WorkerSet implements Engine {
     }
   }
 
-  /** Stop every worker once its queue is empty; resolves when all have exited. */
-  async close(): Promise<void> {
-    // A worker that crashes while closing hands its queue to a replacement: go round until none is left.
-    while (this.workers.size > 0) {
-      const workers = [...this.workers];
-      for (const worker of workers) this.retire(worker);
-      await Promise.all(workers.map((w) => w.exited));
-    }
+  /**
+   * Finish the work submitted, stopping each worker once nothing is left for it; resolves when
+   * all have exited. (A worker that crashes meanwhile hands its batches to a replacement.)
+   */
+  close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => {
+      this.closeWaiters.push(resolve);
+    });
+    this.pump();
+    this.checkClosed();
+    return closed;
+  }
+
+  private checkClosed(): void {
+    if (!this.closing || this.workers.size > 0 || this.pending.length > 0) return;
+    this.clearTimers();
+    for (const resolve of this.closeWaiters.splice(0)) resolve();
+  }
+
+  private clearTimers(): void {
     clearTimeout(this.spawnTimer);
+    clearTimeout(this.prefetchTimer);
+    clearTimeout(this.rebalanceTimer);
+    this.spawnTimer = this.prefetchTimer = this.rebalanceTimer = undefined;
   }
 
   /** Kill every worker now; work not finished fails with ERR_POOL_CLOSED. */
   async terminate(): Promise<void> {
     this.terminated = true;
-    clearTimeout(this.spawnTimer);
+    this.clearTimers();
     const closed = () => new PoolClosedError('The pool was terminated');
     for (const entry of this.pending.splice(0)) entry.settle({ kind: 'failed', error: closed() });
     const exits: Promise<void>[] = [];
@@ -240,34 +308,252 @@ export class WorkerSet implements Engine {
     entry.graceTimer.unref();
   }
 
+  /**
+   * Hand waiting batches to workers that can take them, start the workers still missing for
+   * the rest, and decide which workers keep the process alive.
+   */
   private pump(): void {
     if (this.terminated) return;
-    this.ensureWorkers();
-    while (this.pending.length > 0) {
-      const worker = this.pickWorker();
-      if (!worker) break;
-      this.assign(worker, this.pending.shift() as Entry);
+    if (this.pending.length > 0) {
+      const now = performance.now();
+      while (this.pending.length > 0) {
+        const worker = this.pickWorker(now);
+        if (!worker) break;
+        this.assign(worker, this.pending.shift() as Entry, now);
+      }
+      if (this.pending.length > 0) {
+        this.ensureWorkers();
+        this.armPrefetch(now);
+      }
     }
+    if (this.pending.length === 0) {
+      if (this.closing) for (const worker of this.workers) this.retire(worker, false);
+      else this.scheduleRebalance();
+    }
+    for (const worker of this.workers) this.updateHold(worker);
   }
 
-  private activeWorkers(): WorkerState[] {
-    return [...this.workers].filter((w) => !w.retiring && !w.killReason);
+  /** Not retiring, not being killed, started: a worker that may be given batches. */
+  private takesWork(worker: WorkerState): boolean {
+    return worker.ready && !worker.retiring && !worker.killReason;
   }
 
-  private pickWorker(): WorkerState | undefined {
+  /**
+   * The worker a batch should go to now: an idle one; else one that will be through its queue
+   * within PREFETCH_COVER_MS; else, where a queued batch can be taken back at any time (claim
+   * cells), one running a predictable batch with nothing behind it yet (so long batches follow
+   * each other with no gap). The shortest such queue wins: batches assigned in one tick then
+   * go out in one message. Undefined: the batch waits here.
+   */
+  private pickWorker(now: number): WorkerState | undefined {
     let best: WorkerState | undefined;
     for (const worker of this.workers) {
-      if (worker.retiring || worker.killReason || worker.queue.length >= MAX_QUEUE_PER_WORKER) continue;
-      if (!best || worker.queue.length < best.queue.length) best = worker;
+      if (!this.takesWork(worker)) continue;
+      const queued = worker.queue.length;
+      if (queued === 0) return worker;
+      if (queued >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
+      const backlog = this.backlog(worker, now);
+      const next = queued === 1 && worker.claims !== undefined && backlog !== Number.POSITIVE_INFINITY;
+      if (next || backlog <= PREFETCH_COVER_MS) best = worker;
     }
     return best;
   }
 
+  /**
+   * A batch's expected run time. It is fixed when the batch goes to a worker: one that started
+   * while its call knew nothing stays unpredictable, even once its call has timed other batches
+   * (it may be the one item that runs long).
+   */
+  private expected(entry: Entry): number | undefined {
+    return entry.worker ? entry.expectedMs : estimate(entry.request);
+  }
+
+  /**
+   * How long until `worker` has finished what it holds, in ms: Infinity when that cannot be
+   * predicted (a batch with no estimate, or a running one far past its estimate).
+   */
+  private backlog(worker: WorkerState, now: number): number {
+    const { queue } = worker;
+    if (queue.length === 0) return 0;
+    let total = this.remaining(queue[0] as Entry, now);
+    for (let i = 1; i < queue.length && total !== Number.POSITIVE_INFINITY; i++) {
+      total += this.expected(queue[i] as Entry) ?? Number.POSITIVE_INFINITY;
+    }
+    return total;
+  }
+
+  /** How long the running batch `head` has left, in ms (Infinity: cannot be predicted). */
+  private remaining(head: Entry, now: number): number {
+    const expected = this.expected(head);
+    if (expected === undefined) return Number.POSITIVE_INFINITY;
+    const ran = now - head.headSince;
+    if (ran > OVERRUN_FACTOR * expected + OVERRUN_SLACK_MS) return Number.POSITIVE_INFINITY;
+    return Math.max(0, expected - ran);
+  }
+
+  /**
+   * Batches wait because every worker is busy: wake up when the first of them is expected to be
+   * within PREFETCH_COVER_MS of its end, so the next batch reaches it before it finishes.
+   */
+  private armPrefetch(now: number): void {
+    let wait = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers) {
+      if (!this.takesWork(worker) || worker.queue.length >= MAX_QUEUE_PER_WORKER) continue;
+      wait = Math.min(wait, this.backlog(worker, now) - PREFETCH_COVER_MS);
+    }
+    if (wait === Number.POSITIVE_INFINITY) return;
+    const due = now + Math.max(1, wait);
+    if (this.prefetchTimer && this.prefetchDue <= due) return;
+    clearTimeout(this.prefetchTimer);
+    this.prefetchDue = due;
+    this.prefetchTimer = setTimeout(() => {
+      this.prefetchTimer = undefined;
+      this.pump();
+    }, due - now);
+    // Whoever waits for these batches is kept alive by the busy worker, not by this timer.
+    this.prefetchTimer.unref();
+  }
+
+  /** Once the scheduler has reacted to a finished batch, let idle workers take over queued ones. */
+  private scheduleRebalance(): void {
+    if (this.rebalanceSoon || !this.someIdle() || !this.someQueued()) return;
+    this.rebalanceSoon = true;
+    // After the microtasks of the batch that just finished: its call may submit more work first.
+    setImmediate(() => {
+      this.rebalanceSoon = false;
+      this.rebalance();
+    }).unref();
+  }
+
+  private someIdle(): boolean {
+    for (const worker of this.workers) if (this.takesWork(worker) && worker.queue.length === 0) return true;
+    return false;
+  }
+
+  /** Some worker holds a batch it has not started. */
+  private someQueued(): boolean {
+    for (const worker of this.workers) if (worker.queue.length > 1) return true;
+    return false;
+  }
+
+  /**
+   * Work stealing: while nothing waits here, each idle worker takes the queued, not started batch
+   * that would otherwise wait longest in another worker's queue (if that wait is worth a move).
+   */
+  private rebalance(): void {
+    if (this.terminated || this.pending.length > 0) return;
+    const now = performance.now();
+    let recheck = Number.POSITIVE_INFINITY;
+    for (const thief of this.workers) {
+      if (!this.takesWork(thief) || thief.queue.length > 0) continue;
+      const { found, recheckAt } = this.stealable(now);
+      if (!found || found.wait < PREFETCH_COVER_MS) {
+        // Whatever is queued should start soon where it is; look again when that may no longer hold.
+        recheck = recheckAt;
+        break;
+      }
+      this.steal(found.victim, found.entry, thief, now);
+    }
+    for (const worker of this.workers) this.updateHold(worker);
+    if (recheck === Number.POSITIVE_INFINITY) return;
+    if (this.rebalanceTimer && this.rebalanceDue <= recheck) return;
+    clearTimeout(this.rebalanceTimer);
+    this.rebalanceDue = recheck;
+    this.rebalanceTimer = setTimeout(
+      () => {
+        this.rebalanceTimer = undefined;
+        this.rebalance();
+      },
+      Math.max(1, recheck - now),
+    );
+    this.rebalanceTimer.unref();
+  }
+
+  /**
+   * The queued batch that would wait longest before its worker starts it, and how long; and
+   * when the first running batch with movable ones behind it would count as overrunning.
+   */
+  private stealable(now: number): { found?: Stealable; recheckAt: number } {
+    let found: Stealable | undefined;
+    let recheckAt = Number.POSITIVE_INFINITY;
+    for (const victim of this.workers) {
+      const { queue } = victim;
+      if (queue.length < 2) continue;
+      const head = queue[0] as Entry;
+      let wait = this.remaining(head, now);
+      let movable = false;
+      for (let i = 1; i < queue.length; i++) {
+        const entry = queue[i] as Entry;
+        if (entry.movable && !entry.unqueueing && !entry.cancelled) {
+          movable = true;
+          if (!found || wait >= found.wait) found = { victim, entry, wait };
+        }
+        wait += this.expected(entry) ?? Number.POSITIVE_INFINITY;
+      }
+      const expected = this.expected(head);
+      if (movable && expected !== undefined) {
+        recheckAt = Math.min(recheckAt, head.headSince + OVERRUN_FACTOR * expected + OVERRUN_SLACK_MS + 1);
+      }
+    }
+    return { found, recheckAt };
+  }
+
+  /** Move a queued, not started batch from `victim` to the idle `thief`. */
+  private steal(victim: WorkerState, entry: Entry, thief: WorkerState, now: number): void {
+    if (victim.claims && entry.slot !== undefined) {
+      // The worker starts a batch only by swapping its cell from the batch's id to 0: if we swap
+      // first, it will skip the batch; if it did, the batch has just started there after all.
+      if (Atomics.compareExchange(victim.claims, entry.slot, entry.id, 0) !== entry.id) return;
+      this.leaveQueue(victim, entry);
+      this.assign(thief, unassign(entry), now);
+      return;
+    }
+    // No shared memory: ask the worker to drop it if it has not started it; its `cancelled`
+    // answer sends the batch back to wait here, for the first idle worker.
+    entry.unqueueing = true;
+    this.trySend(victim, { fanout: BRAND, t: 'cancel', id: entry.id, queuedOnly: true });
+  }
+
+  /** Take `entry` out of its worker's queue (not the head: that one is running). */
+  private leaveQueue(worker: WorkerState, entry: Entry): void {
+    const at = worker.queue.indexOf(entry);
+    if (at >= 0) worker.queue.splice(at, 1);
+    this.freeSlot(worker, entry);
+  }
+
+  private freeSlot(worker: WorkerState, entry: Entry): void {
+    if (entry.slot === undefined) return;
+    worker.freeSlots.push(entry.slot);
+    entry.slot = undefined;
+  }
+
+  /**
+   * A worker keeps the process alive while it holds work, starts for work that waits, stops or
+   * is being killed (whoever awaits its exit must not be left hanging); never while idle.
+   */
+  private updateHold(worker: WorkerState): void {
+    const held =
+      worker.queue.length > 0 ||
+      worker.stopTimer !== undefined ||
+      worker.killReason !== undefined ||
+      (!worker.ready && this.pending.length > 0);
+    if (worker.held === held) return;
+    worker.held = held;
+    worker.channel.setBusy(held);
+  }
+
+  /** Start workers for the batches no worker can take now, up to the pool's size. */
   private ensureWorkers(): void {
-    // Workers start for work that has none; batches already queued in a worker have one.
-    if (this.pending.length === 0) return;
-    const missing = this.options.size - this.activeWorkers().length;
-    if (missing <= 0) return;
+    let active = 0;
+    let starting = 0;
+    for (const worker of this.workers) {
+      if (worker.retiring || worker.killReason) continue;
+      active++;
+      if (!worker.ready) starting++;
+    }
+    // A worker that is starting will take one of the waiting batches: start none for that one.
+    const wanted = Math.min(this.options.size - active, this.pending.length - starting);
+    if (wanted <= 0) return;
     const wait = this.spawnBlockedUntil - Date.now();
     if (wait > 0) {
       this.spawnTimer ??= setTimeout(() => {
@@ -276,7 +562,7 @@ export class WorkerSet implements Engine {
       }, wait);
       return;
     }
-    for (let i = 0; i < missing; i++) this.spawn();
+    for (let i = 0; i < wanted; i++) this.spawn();
   }
 
   private spawn(): void {
@@ -284,6 +570,9 @@ export class WorkerSet implements Engine {
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
     });
+    const claims = this.backend.supports.sharedMemory
+      ? new Int32Array(new SharedArrayBuffer(4 * MAX_QUEUE_PER_WORKER))
+      : undefined;
     const partial = {
       number: this.nextWorkerNumber++,
       queue: [] as Entry[],
@@ -291,6 +580,9 @@ export class WorkerSet implements Engine {
       taskKeys: new Map<TaskSpec, { key: number; size: number }>(),
       outbox: [] as Outgoing[],
       broadcastsSent: new Set<number>(),
+      claims,
+      freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
+      held: undefined,
       ready: false,
       retiring: false,
       killReason: undefined,
@@ -308,6 +600,7 @@ export class WorkerSet implements Engine {
         message: (message) => worker && this.onMessage(worker, message),
         exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
       });
+      if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
     } catch (error) {
       markExited();
       queueMicrotask(() => this.startFailed(error));
@@ -336,9 +629,10 @@ export class WorkerSet implements Engine {
       }
     }
     this.pump();
+    this.checkClosed();
   }
 
-  private assign(worker: WorkerState, entry: Entry): void {
+  private assign(worker: WorkerState, entry: Entry, now: number): void {
     const { request } = entry;
     const transfer: TransferListItem[] = [];
     const handles = this.broadcasts.used ? broadcastIdsIn(request.items, request.spread) : [];
@@ -353,6 +647,8 @@ export class WorkerSet implements Engine {
       return;
     }
     if (this.backend.supports.transfer) collectTransfers(request.items, request.spread, transfer);
+    // Buffers the caller transferred are gone from here once posted: such a batch stays put.
+    if (transfer.length > 0) entry.movable = false;
     // Only what is set is sent: a run message is cloned once per batch.
     const message: Mutable<RunMessage> = {
       fanout: BRAND,
@@ -377,12 +673,18 @@ export class WorkerSet implements Engine {
       entry.settle({ kind: 'failed', error: unsendableError(request, error) });
       return;
     }
+    const slot = worker.freeSlots.pop();
+    if (worker.claims && slot !== undefined) {
+      Atomics.store(worker.claims, slot, entry.id);
+      message.claim = slot;
+      entry.slot = slot;
+    }
     this.post(worker, { message, transfer, entry });
+    entry.expectedMs = estimate(request);
     entry.worker = worker;
     worker.queue.push(entry);
     clearTimeout(worker.idleTimer);
-    worker.channel.setBusy(true);
-    if (worker.queue.length === 1) this.headStarted(worker);
+    if (worker.queue.length === 1) this.headStarted(worker, now);
   }
 
   /**
@@ -423,15 +725,17 @@ export class WorkerSet implements Engine {
   private unsent(worker: WorkerState, entry: Entry, error: unknown): void {
     const at = worker.queue.indexOf(entry);
     if (at >= 0) worker.queue.splice(at, 1);
+    this.freeSlot(worker, entry);
     entry.settle({ kind: 'failed', error: unsendableError(entry.request, error) });
     if (at === 0) this.headStarted(worker);
     this.afterBatch(worker);
   }
 
   /** The first batch in a worker's queue is the one it runs now. */
-  private headStarted(worker: WorkerState): void {
+  private headStarted(worker: WorkerState, now = performance.now()): void {
     const entry = worker.queue[0];
     if (!entry) return;
+    entry.headSince = now;
     // A tracked batch says exactly when its first item starts; an untracked one starts about now.
     if (!isTracked(entry.request)) entry.request.onStart?.();
     if (entry.cancelled) this.armGrace(worker, entry);
@@ -458,6 +762,9 @@ export class WorkerSet implements Engine {
       case 'ready':
         worker.ready = true;
         this.startFailures = 0;
+        this.pump();
+        // Started for work another worker took meanwhile: idle from the start.
+        if (worker.queue.length === 0 && !worker.retiring) this.armIdle(worker);
         return;
       case 'loaded': {
         worker.loaded.add(message.module);
@@ -482,8 +789,12 @@ export class WorkerSet implements Engine {
       case 'cancelled': {
         const at = worker.queue.findIndex((e) => e.id === message.id);
         if (at < 0) return;
-        const [entry] = worker.queue.splice(at, 1);
-        entry?.settle({ kind: 'cancelled' });
+        const entry = worker.queue[at] as Entry;
+        worker.queue.splice(at, 1);
+        this.freeSlot(worker, entry);
+        // Taken back for an idle worker (and not cancelled meanwhile): it waits here again, first.
+        if (entry.unqueueing && !entry.cancelled) this.pending.unshift(unassign(entry));
+        else entry.settle({ kind: 'cancelled' });
         if (at === 0) this.headStarted(worker);
         this.afterBatch(worker);
         return;
@@ -520,6 +831,7 @@ export class WorkerSet implements Engine {
     const at = worker.queue.findIndex((e) => e.id === message.id);
     if (at < 0) return;
     const [entry] = worker.queue.splice(at, 1) as [Entry];
+    this.freeSlot(worker, entry);
     worker.tasksRun += message.ran;
     if (entry.cancelled) entry.settle({ kind: 'cancelled' });
     else if (message.batchFailure)
@@ -549,39 +861,40 @@ export class WorkerSet implements Engine {
   private afterBatch(worker: WorkerState): void {
     if (worker.queue.length === 0) {
       if (worker.retiring) this.stop(worker);
-      else {
-        worker.channel.setBusy(false);
-        if (Number.isFinite(this.options.idleTimeout)) {
-          worker.idleTimer = setTimeout(() => this.retire(worker), this.options.idleTimeout);
-          worker.idleTimer.unref();
-        }
-      }
+      else this.armIdle(worker);
     }
     this.pump();
   }
 
+  /** An idle worker retires after `idleTimeout` ms without work (assign() disarms it). */
+  private armIdle(worker: WorkerState): void {
+    if (!Number.isFinite(this.options.idleTimeout)) return;
+    clearTimeout(worker.idleTimer);
+    worker.idleTimer = setTimeout(() => this.retire(worker), this.options.idleTimeout);
+    worker.idleTimer.unref();
+  }
+
   /** No new work for this worker; it stops when its queue is empty. A replacement starts on demand. */
-  private retire(worker: WorkerState): void {
+  private retire(worker: WorkerState, pump = true): void {
     if (worker.retiring || worker.killReason) return;
     worker.retiring = true;
     clearTimeout(worker.idleTimer);
     if (worker.queue.length === 0) this.stop(worker);
-    this.pump();
+    if (pump) this.pump();
   }
 
   private stop(worker: WorkerState): void {
     if (worker.stopTimer || worker.killReason) return;
     this.trySend(worker, { fanout: BRAND, t: 'stop' });
-    worker.channel.setBusy(true);
     worker.stopTimer = setTimeout(() => this.kill(worker, 'retired'), this.options.stopTimeout);
     worker.stopTimer.unref();
+    this.updateHold(worker);
   }
 
   private kill(worker: WorkerState, reason: KillReason): void {
     if (worker.killReason) return;
     worker.killReason = reason;
-    // Keep the process alive until the exit is seen, so whoever awaits it is not left hanging.
-    worker.channel.setBusy(true);
+    this.updateHold(worker);
     worker.channel.kill();
   }
 
@@ -613,7 +926,7 @@ export class WorkerSet implements Engine {
       if (worker.killReason === 'terminated') {
         head.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
       } else {
-        head.settle(this.crashOutcome(head, code, signal, worker.fatal ?? error));
+        head.settle(this.crashOutcome(worker, head, code, signal, worker.fatal ?? error));
       }
     }
     if (this.terminated) {
@@ -623,30 +936,61 @@ export class WorkerSet implements Engine {
       this.pending.unshift(...rest.filter((e) => !e.settled).map(unassign));
     }
     this.pump();
+    this.checkClosed();
   }
 
+  /**
+   * What the batch a dead worker was running (or about to run) gets. If its task's module had not
+   * finished loading there, no item of it had run: the worker died importing the module, which a
+   * re-run cannot get past, so the batch fails. Otherwise it is lost: a tracked batch whose first
+   * item never reported its start is known not to have started (it is run again, blamed for
+   * nothing); an untracked one may have.
+   */
   private crashOutcome(
+    worker: WorkerState,
     entry: Entry,
     code: number | null,
     signal: string | null,
     error: unknown,
   ): BatchOutcome {
     const { request, offset } = entry;
-    const tracked = isTracked(request);
-    const reason = `${exitReason(code, signal)}${error ? ` (${describe(error)})` : ''}`;
-    return {
-      kind: 'lost',
-      error: new WorkerCrashedError(reason, {
-        exitCode: code,
-        signal,
-        cause: error,
-        location:
-          offset === undefined ? undefined : { task: request.taskName, index: request.first + offset },
-      }),
-      offset,
-      started: tracked ? offset !== undefined : true,
-    };
+    const loading =
+      offset === undefined ? modulesOf(request.task).find((m) => !worker.loaded.has(m)) : undefined;
+    const reason = `${exitReason(code, signal)}${loading ? ` while loading task module ${loading}` : ''}${error ? ` (${describe(error)})` : ''}`;
+    const crash = new WorkerCrashedError(reason, {
+      exitCode: code,
+      signal,
+      cause: error,
+      location: offset === undefined ? undefined : { task: request.taskName, index: request.first + offset },
+    });
+    if (loading) return { kind: 'failed', error: crash };
+    return { kind: 'lost', error: crash, offset, started: isTracked(request) ? offset !== undefined : true };
   }
+}
+
+/** The task modules a batch's task needs loaded (its own, a wrapper's, every task of a mixed call). */
+function modulesOf(spec: TaskSpec): string[] {
+  switch (spec.kind) {
+    case 'task':
+      return spec.wrapper ? [spec.module, spec.wrapper.module] : [spec.module];
+    case 'mixed':
+      return spec.specs.flatMap(modulesOf);
+    case 'inline':
+      return [];
+  }
+}
+
+/** How long a batch should run, in ms, from its call's timings so far (undefined: nothing known). */
+function estimate(request: BatchRequest): number | undefined {
+  const perItem = request.pace?.perItemMs;
+  return perItem === undefined ? undefined : perItem * request.items.length;
+}
+
+/** A queued batch another worker could take over, and how long it would wait where it is. */
+interface Stealable {
+  readonly victim: WorkerState;
+  readonly entry: Entry;
+  readonly wait: number;
 }
 
 /** The buffers of arguments marked with transfer(): they move to the worker. */
@@ -681,9 +1025,12 @@ function unsendableError(request: BatchRequest, error: unknown): NotCloneableErr
   );
 }
 
+/** A batch leaves its worker (it will wait for another): forget what that worker said of it. */
 function unassign(entry: Entry): Entry {
   entry.worker = undefined;
   entry.offset = undefined;
+  entry.unqueueing = false;
+  entry.slot = undefined;
   clearTimeout(entry.timer);
   return entry;
 }

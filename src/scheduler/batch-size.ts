@@ -62,6 +62,8 @@ export interface BatchSizer {
   observe(size: number, durationMs: number): void;
   /** The smoothed estimate of one batch's duration at the current size, in ms (undefined before any). */
   readonly estimatedBatchMs: number | undefined;
+  /** The smoothed estimate of one item's duration, in ms (undefined before any). */
+  readonly perItemMs: number | undefined;
   readonly current: number;
 }
 
@@ -77,6 +79,9 @@ export function fixedBatchSizer(size: number): BatchSizer {
     get estimatedBatchMs() {
       return estimate === undefined ? undefined : estimate * size;
     },
+    get perItemMs() {
+      return estimate;
+    },
     current: size,
   };
 }
@@ -89,7 +94,7 @@ function tail(size: number, remaining: number | undefined, workers: number): num
 /** joblib-style automatic sizing (`batchSize: 'auto'`). */
 export class AutoBatchSizer implements BatchSizer {
   private size = 1;
-  private perItemMs: number | undefined;
+  private itemMs: number | undefined;
   /** Items in every batch observed so far: the most a batch may grow to beyond doubling. */
   private timedItems = 0;
 
@@ -102,8 +107,12 @@ export class AutoBatchSizer implements BatchSizer {
     return this.size;
   }
 
+  get perItemMs(): number | undefined {
+    return this.itemMs;
+  }
+
   get estimatedBatchMs(): number | undefined {
-    return this.perItemMs === undefined ? undefined : this.perItemMs * this.size;
+    return this.itemMs === undefined ? undefined : this.itemMs * this.size;
   }
 
   next(remaining: number | undefined): number {
@@ -114,21 +123,20 @@ export class AutoBatchSizer implements BatchSizer {
     if (size <= 0) return;
     this.timedItems += size;
     const perItem = Math.max(durationMs, 0) / size;
-    this.perItemMs =
-      this.perItemMs === undefined ? perItem : SMOOTHING * this.perItemMs + (1 - SMOOTHING) * perItem;
+    this.itemMs = this.itemMs === undefined ? perItem : SMOOTHING * this.itemMs + (1 - SMOOTHING) * perItem;
     // Only a batch cut at the current size moves the size (joblib's rule): with many batches in
     // flight, older, smaller ones finishing would otherwise double it again and again in one round.
     if (size !== this.size) return;
-    const estimated = this.perItemMs * this.size;
+    const estimated = this.itemMs * this.size;
     const { minMs, maxMs, maxItems } = this.limits;
     if (estimated < minMs) {
       // Aim for twice the minimum (joblib does the same) so the size settles inside the band.
-      const ideal = this.perItemMs > 0 ? Math.floor((2 * minMs) / this.perItemMs) : Number.POSITIVE_INFINITY;
+      const ideal = this.itemMs > 0 ? Math.floor((2 * minMs) / this.itemMs) : Number.POSITIVE_INFINITY;
       const grown = Math.max(this.size * MAX_GROWTH, this.timedItems);
       this.size = Math.max(1, Math.min(grown, ideal, maxItems));
     } else if (estimated > maxMs && this.size >= 2) {
       // Too slow: jump straight down (shrinking fast is safe, growing fast is not).
-      this.size = Math.max(1, Math.floor((2 * minMs) / this.perItemMs));
+      this.size = Math.max(1, Math.floor((2 * minMs) / this.itemMs));
     }
   }
 }

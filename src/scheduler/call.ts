@@ -118,7 +118,16 @@ interface Job {
   readonly count: number;
   /** Re-run after a crash: report item starts so the item that kills a worker is known. */
   readonly track: boolean;
+  /** How many times its worker died before any of its items started. */
+  readonly unstartedLosses?: number;
 }
+
+/**
+ * A job whose worker died this many times before it started is suspected after all (it may be
+ * what kills a worker before its first item, say by running it out of memory as it arrives): it
+ * is then split and blamed like a job that did start.
+ */
+const UNSTARTED_LOSSES = 3;
 
 const abortReason = (signal: AbortSignal) =>
   new AbortError('The operation was aborted', { cause: signal.reason as unknown });
@@ -356,6 +365,7 @@ export class CallRun {
       context: o.context,
       onStart: this.started || !o.onStart ? undefined : () => this.markStarted(),
       onProgress: o.onTaskProgress,
+      pace: this.sizer,
     };
     const ticket = this.dispatcher.submit(request);
     this.tickets.add(ticket);
@@ -438,26 +448,33 @@ export class CallRun {
 
   private receiveLost(job: Job, outcome: Extract<BatchOutcome, { kind: 'lost' }>): void {
     const { slot, offset, count } = job;
-    if (outcome.offset === undefined) {
-      if (job.track && !outcome.started) {
-        // Tracked and no item had started: the worker died loading the task, not in an item.
-        this.fail(outcome.error);
+    let lostAt = outcome.offset;
+    if (lostAt === undefined) {
+      const losses = (job.unstartedLosses ?? 0) + (outcome.started ? 0 : 1);
+      if (!outcome.started && losses < UNSTARTED_LOSSES) {
+        // None of its items had started: its worker died of something else (say, an earlier
+        // item's stray rejection after that item had returned). It runs again, as it was.
+        this.retryQueue.unshift({ ...job, unstartedLosses: losses });
         return;
       }
-      // Which item killed the worker is unknown (an untracked batch — even one of a single item, as
-      // the worker may have finished it and been holding its result when a later batch crashed):
-      // re-run them one by one, tracked, to find out.
-      for (let i = 0; i < count; i++)
-        this.retryQueue.push({ slot, offset: offset + i, count: 1, track: true });
-      return;
+      if (count > 1 || !job.track) {
+        // Which item killed the worker is unknown (an untracked batch — even one of a single item,
+        // as the worker may have finished it and been holding its result when a later batch
+        // crashed): re-run them one by one, tracked, to find out.
+        for (let i = 0; i < count; i++)
+          this.retryQueue.push({ slot, offset: offset + i, count: 1, track: true });
+        return;
+      }
+      // One tracked item whose worker keeps dying before it starts: it is the cause.
+      lostAt = 0;
     }
-    const culprit = offset + outcome.offset;
-    if (outcome.offset > 0) this.retryQueue.push({ slot, offset, count: outcome.offset, track: job.track });
-    if (outcome.offset + 1 < count) {
+    const culprit = offset + lostAt;
+    if (lostAt > 0) this.retryQueue.push({ slot, offset, count: lostAt, track: job.track });
+    if (lostAt + 1 < count) {
       this.retryQueue.push({
         slot,
         offset: culprit + 1,
-        count: count - outcome.offset - 1,
+        count: count - lostAt - 1,
         track: job.track,
       });
     }

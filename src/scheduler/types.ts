@@ -29,6 +29,12 @@ export interface BatchRequest {
   readonly taskIndex?: Int32Array | undefined;
   /** Time each item (for traces). */
   readonly timeItems?: boolean | undefined;
+  /**
+   * What the call has timed so far: `perItemMs` is its smoothed time per item (undefined while
+   * nothing is known). The dispatcher queues a batch behind a running one only when it can
+   * predict when that one ends.
+   */
+  readonly pace?: { readonly perItemMs: number | undefined } | undefined;
 }
 
 /** Which worker ran a batch and when (for traces and reports). */
@@ -53,8 +59,9 @@ export type BatchOutcome =
   /** The batch could not run at all (module failed to load, no such task): fatal for the call. */
   | { readonly kind: 'failed'; readonly error: Error }
   /**
-   * The worker died or was killed while the batch ran. `offset` is the item that was running when
-   * it is known (tracked batches); `started` says whether any item had started.
+   * The worker died or was killed while the batch was its next or running one. `offset` is the
+   * item that was running when it is known (tracked batches); `started` says whether any item had
+   * started (false: it is known that none had, and the batch did not cause the death).
    */
   | {
       readonly kind: 'lost';

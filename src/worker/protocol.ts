@@ -53,6 +53,22 @@ export interface RunMessage {
   readonly handles?: readonly number[] | undefined;
   /** Time each item (for traces): the reply carries `itemTimes`. */
   readonly timeItems?: boolean | undefined;
+  /**
+   * The batch's cell in this worker's claim array (see `ClaimsMessage`): the worker starts the
+   * batch only if it can swap the cell from `id` to 0; the pool swaps it first to take it back.
+   */
+  readonly claim?: number | undefined;
+}
+
+/**
+ * Shared-memory backends: the cells through which the pool and this worker agree, without a
+ * message, on who runs a batch that is queued here but not started. The pool can then give
+ * such a batch to an idle worker even while this one is blocked in a long task.
+ */
+export interface ClaimsMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'claims';
+  readonly cells: Int32Array;
 }
 
 /** A broadcast value, sent once to each worker before the first batch that needs it. */
@@ -86,6 +102,11 @@ export interface CancelMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'cancel';
   readonly id: number;
+  /**
+   * Take the batch back only if it has not started (answered with `cancelled`); a running batch
+   * is left alone. The pool uses it to move queued batches to an idle worker.
+   */
+  readonly queuedOnly?: boolean | undefined;
 }
 
 export interface StopMessage {
@@ -104,6 +125,7 @@ export type ToWorker =
   | RunMessage
   | RunsMessage
   | TaskMessage
+  | ClaimsMessage
   | CancelMessage
   | StopMessage
   | BroadcastMessage

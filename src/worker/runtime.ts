@@ -48,6 +48,8 @@ export interface Runtime {
   receive(message: ToWorker): void;
   /** Report an uncaught exception or unhandled rejection; the entry file exits afterwards. */
   fatal(error: unknown): void;
+  /** Send the results held back now (the worker is exiting: a task called `process.exit()`). */
+  flushHeld(): void;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -118,7 +120,15 @@ class TaskResolver {
 
   private resolveNamed(module: string, name: string): Resolved | Promise<Resolved> {
     const fn = lookupTask(module, name);
-    if (fn) return { fn };
+    if (fn) {
+      // Registered without an import of ours (another module imported it, or the inline
+      // backend shares the caller's registry): the pool must still learn that it is loaded here.
+      if (!this.modules.has(module)) {
+        this.modules.set(module, Promise.resolve(undefined));
+        this.onLoaded(module);
+      }
+      return { fn };
+    }
     return this.load(module).then((error): Resolved => {
       if (error) return { failure: { kind: 'module-load', module, error } };
       const loaded = lookupTask(module, name);
@@ -377,6 +387,8 @@ class WorkerRuntime implements Runtime {
   private outboxSince = 0;
   /** Tasks registered by the pool, by key. */
   private readonly tasks = new Map<number, TaskSpec>();
+  /** Claim cells shared with the pool (shared-memory backends): see `ClaimsMessage`. */
+  private claims: Int32Array | undefined;
   /** The batch running now; `run` is unset while its task module is still loading. */
   private running: { message: RunMessage; run?: BatchRun; aborted: boolean } | undefined;
   private scheduled = false;
@@ -397,7 +409,9 @@ class WorkerRuntime implements Runtime {
 
   /**
    * Results of short batches are held back while more batches wait here, and posted together:
-   * posting (and waking the pool) costs more than a short batch. Anything else flushes them.
+   * posting (and waking the pool) costs more than a short batch. Anything else flushes them, and
+   * so does any wait: an async task, a module loading, an empty queue. (A task that blocks this
+   * thread delays them until it ends: no code can run here meanwhile.)
    */
   private holdDone(done: DoneMessage, transfer: TransferListItem[], tracked: boolean, ranMs: number): void {
     if (this.outbox.length === 0) this.outboxSince = now();
@@ -412,6 +426,7 @@ class WorkerRuntime implements Runtime {
   }
 
   private flushDone(): void {
+    if (this.outbox.length === 0) return;
     const outbox = this.outbox.splice(0);
     if (outbox.length === 0) return;
     const post = (done: DoneMessage, transfer: TransferListItem[]) => {
@@ -452,7 +467,10 @@ class WorkerRuntime implements Runtime {
         this.tasks.set(message.key, message.spec);
         return;
       case 'cancel':
-        this.cancel(message.id);
+        this.cancel(message.id, message.queuedOnly === true);
+        return;
+      case 'claims':
+        this.claims = message.cells;
         return;
       case 'stop':
         this.stopping = true;
@@ -470,6 +488,14 @@ class WorkerRuntime implements Runtime {
     }
   }
 
+  flushHeld(): void {
+    try {
+      this.flushDone();
+    } catch {
+      // The channel may already be gone.
+    }
+  }
+
   fatal(error: unknown): void {
     try {
       this.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) });
@@ -478,13 +504,14 @@ class WorkerRuntime implements Runtime {
     }
   }
 
-  private cancel(id: number): void {
+  private cancel(id: number, queuedOnly: boolean): void {
     const queued = this.queue.findIndex((m) => m.id === id);
     if (queued >= 0) {
       this.queue.splice(queued, 1);
       this.send({ fanout: BRAND, t: 'cancelled', id });
       return;
     }
+    if (queuedOnly) return;
     const running = this.running;
     if (running && running.message.id === id && !running.aborted) {
       running.aborted = true;
@@ -511,12 +538,13 @@ class WorkerRuntime implements Runtime {
 
   private next(): void {
     if (this.running) return;
-    const message = this.queue.shift();
+    let message = this.queue.shift();
+    // A batch the pool took back for another worker (its claim is gone) is skipped, unannounced.
+    while (message && !this.claim(message)) message = this.queue.shift();
     if (!message) {
-      if (this.stopping) {
-        this.flushDone();
-        this.channel.exit();
-      }
+      // Results were held back for the batches that were to follow; none will: send them now.
+      this.flushDone();
+      if (this.stopping) this.channel.exit();
       return;
     }
     const startedAt = now();
@@ -531,8 +559,18 @@ class WorkerRuntime implements Runtime {
             message: `Task ${message.task} was never registered on this worker`,
           },
         };
-    if (resolved instanceof Promise) resolved.then((r) => this.start(running, r, startedAt));
-    else this.start(running, resolved, startedAt);
+    if (resolved instanceof Promise) {
+      // Waiting (for a module to load): what is held back goes now (see holdDone).
+      this.flushDone();
+      resolved.then((r) => this.start(running, r, startedAt));
+    } else this.start(running, resolved, startedAt);
+  }
+
+  /** Whether this worker may run `message`: always, unless the pool can take it back (see `ClaimsMessage`). */
+  private claim(message: RunMessage): boolean {
+    const { claims } = this;
+    if (message.claim === undefined || !claims) return true;
+    return Atomics.compareExchange(claims, message.claim, message.id, 0) === message.id;
   }
 
   private start(running: NonNullable<WorkerRuntime['running']>, resolved: Resolved, startedAt: number): void {
@@ -549,8 +587,11 @@ class WorkerRuntime implements Runtime {
     const run = new BatchRun(message, fn, resolved.fns, this, running.aborted);
     running.run = run;
     const pending = run.run(0);
-    if (pending) pending.then(() => this.complete(run, startedAt));
-    else this.complete(run, startedAt);
+    if (pending) {
+      // An async task, which may take long: what is held back goes now (see holdDone).
+      this.flushDone();
+      pending.then(() => this.complete(run, startedAt));
+    } else this.complete(run, startedAt);
   }
 
   private complete(run: BatchRun, startedAt: number): void {

@@ -21,6 +21,9 @@ const die = (error: unknown) => {
 };
 process.on('uncaughtException', die);
 process.on('unhandledRejection', die);
+// A task that calls process.exit() ends the thread at once: results held back still reach the
+// pool (a thread's messages posted while it exits are delivered), so they are not run again.
+process.on('exit', () => runtime.flushHeld());
 
 port.on('message', (message: unknown) => {
   if (isProtocolMessage(message)) runtime.receive(message as never);

@@ -34,6 +34,7 @@ const redis: BackendCase = {
       ...options,
       workers: 4,
     }),
+  options: () => ({ backend: { redis: (server as RedisServer).url, checkInterval: 200 }, workers: 4 }),
 };
 
 describe('redis backend: conformance', () => {

@@ -6,6 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import {
   AbortError,
   callSeed,
@@ -21,25 +22,56 @@ import {
   WorkerCrashedError,
 } from '../../src/index.js';
 import tasks, { hostileTasks, randomTasks, WithPrivateState } from '../fixtures/tasks.js';
-import { type BackendCase, eventually, isAlive, osThreadCount, range, rejectsWith } from '../helpers.js';
-import { type Gate, gate } from '../requirements.js';
+import {
+  type BackendCase,
+  eventually,
+  Gate,
+  isAlive,
+  osThreadCount,
+  range,
+  rejectsWith,
+  runScript,
+} from '../helpers.js';
+import { gate, type Gate as TestGate } from '../requirements.js';
 
 const broken = (name: string) => new URL(`../fixtures/broken/${name}`, import.meta.url).href;
+const openPoolScript = fileURLToPath(new URL('../fixtures/open-pool.ts', import.meta.url));
 
-/** How many conformance tests each backend registered (skipped ones included). */
+/**
+ * Run `body` with a pool and a gate a task can wait on. The gate is opened when `body` ends,
+ * however it ends, before the pool closes (which waits for that task); it is removed after.
+ */
+async function withGate(
+  backend: BackendCase,
+  body: (gate: Gate, pool: Pool) => Promise<void>,
+): Promise<void> {
+  const gate = new Gate();
+  try {
+    const pool = backend.pool();
+    try {
+      await body(gate, pool);
+    } finally {
+      gate.open();
+      await pool.close();
+    }
+  } finally {
+    gate.remove();
+  }
+}
+
 export const registeredTests = new Map<string, number>();
 
 /**
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 33;
+export const CONFORMANCE_TEST_COUNT = 40;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
  * closed gate (the backend's server is missing) registers every test as skipped.
  */
-export function conformanceSuite(backend: BackendCase, tests: Gate = gate(false)): void {
+export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(false)): void {
   const { describe, before, after, it: nodeIt } = tests;
   const it: typeof nodeIt = ((...args: Parameters<typeof nodeIt>) => {
     registeredTests.set(backend.name, (registeredTests.get(backend.name) ?? 0) + 1);
@@ -557,5 +589,141 @@ export function conformanceSuite(backend: BackendCase, tests: Gate = gate(false)
         );
       },
     );
+
+    const ownThread = {
+      skip: backend.killable
+        ? false
+        : "on this backend a task's stray rejection is the caller's own: nothing dies but the program",
+    };
+    it(
+      'a worker that dies just after its item returned fails no item: every result is kept',
+      ownThread,
+      async () => {
+        await using pool = backend.pool();
+        const items = range(12).map((x) => [x, x % 3 === 1 ? 'stray' : null] as [number, 'stray' | null]);
+        assert.deepEqual(await pool.starmap(tasks.returnThenDie, items), range(12));
+        assert.deepEqual(
+          await pool.starmap(tasks.returnThenDie, items, { errors: 'collect' }),
+          range(12).map((value) => ({ status: 'fulfilled', value })),
+        );
+      },
+    );
+
+    it(
+      "among workers dying between items, only the item that crashes one fails, named (errors: 'collect')",
+      ownThread,
+      async () => {
+        await using pool = backend.pool();
+        const how = (x: number) => (x === 7 ? 'exit' : x % 3 === 1 ? 'stray' : null);
+        const settled = await pool.starmap(
+          tasks.returnThenDie,
+          range(12).map((x) => [x, how(x)] as [number, 'stray' | 'exit' | null]),
+          { errors: 'collect' },
+        );
+        for (const [i, s] of settled.entries()) {
+          if (i !== 7) {
+            assert.deepEqual(s, { status: 'fulfilled', value: i }, `item ${i}`);
+            continue;
+          }
+          assert.equal(s.status, 'rejected');
+          const reason = (s as { reason: WorkerCrashedError }).reason;
+          assert.ok(reason instanceof WorkerCrashedError, String(reason));
+          assert.equal(reason.index, 7);
+        }
+      },
+    );
+  });
+
+  describe(`${backend.name}: fair dispatch`, () => {
+    // Each slow task here waits for a file, blocking its thread; on the inline backend, where that
+    // thread is the caller's, it waits without blocking it.
+    const wait = backend.name === 'inline' ? 'yield' : 'block';
+    type Gated = [gate: string | null, x: number, wait: 'block' | 'yield', ms?: number];
+
+    it('a task that runs until released does not hold up other work: a small map completes meanwhile', async () => {
+      await withGate(backend, async (gate, pool) => {
+        const blocked = pool.starmap(tasks.gated, [[gate.path, 7, wait]]);
+        await eventually(() => gate.started, 30_000, 'the gated task to start');
+        // Nothing waits behind the task that never ends by itself: every item runs elsewhere.
+        assert.deepEqual(
+          await pool.map(tasks.square, range(8)),
+          range(8).map((x) => x * x),
+        );
+        assert.equal(gate.opened, false);
+        gate.open();
+        assert.deepEqual(await blocked, [49]);
+      });
+    });
+
+    it('imap with ordered: false yields the fast items while the first one is still running', async () => {
+      await withGate(backend, async (gate, pool) => {
+        const items: Gated[] = [[gate.path, 100, wait], ...range(5).map((x): Gated => [null, x, wait])];
+        const seen: number[] = [];
+        for await (const value of pool.istarmap(tasks.gated, items, { ordered: false })) {
+          seen.push(value);
+          // The gate opens only once every fast item has arrived: a fast item held behind the
+          // slow one would hang here.
+          if (seen.length === 5) gate.open();
+        }
+        assert.deepEqual(
+          seen.slice(0, 5).sort((a, b) => a - b),
+          [0, 1, 4, 9, 16],
+        );
+        assert.equal(seen[5], 10_000);
+      });
+    });
+
+    it('a task that runs long in the middle of a call does not hold the batches queued behind it', async () => {
+      // Without claim cells (processes) a batch queued behind a task is taken back only once that
+      // task lets its worker's thread go: there the slow task waits without blocking it.
+      const slowWait = backend.takesBackFromBlocked === false ? 'yield' : wait;
+      await withGate(backend, async (gate, pool) => {
+        // One item per batch, quick ones first: by the time the slow one starts, the call knows
+        // its items are short, and queues some behind it. (Each takes 0.5 ms: a worker holds
+        // back the results of shorter batches, up to 1 ms, to send them together, and those a
+        // task that blocks its thread would delay until it ends.)
+        const items = range(61).map(
+          (x): Gated => (x === 30 ? [gate.path, x, slowWait, 0] : [null, x, wait, 0.5]),
+        );
+        const seen: number[] = [];
+        for await (const value of pool.istarmap(tasks.gated, items, { ordered: false, batchSize: 1 })) {
+          seen.push(value);
+          if (seen.length === 60) gate.open();
+        }
+        assert.equal(seen.length, 61);
+        assert.equal(seen[60], 900, 'the slow item came last');
+        assert.deepEqual(
+          [...seen].sort((a, b) => a - b),
+          range(61)
+            .map((x) => x * x)
+            .sort((a, b) => a - b),
+        );
+      });
+    });
+
+    it('starts workers only for work that waits: one task, one worker', {
+      skip: backend.ownsWorkers === false && 'its workers are separate processes, started by their owner',
+    }, async () => {
+      await using pool = backend.pool({ workers: 4 });
+      assert.equal(pool.liveWorkers, 0);
+      assert.equal(await pool.run(tasks.square, 3), 9);
+      assert.equal(pool.liveWorkers, 1);
+      await pool.map(tasks.square, [1, 2], { batchSize: 1 });
+      assert.ok(pool.liveWorkers <= 2, `${pool.liveWorkers} workers for 2 batches`);
+    });
+  });
+
+  describe(`${backend.name}: an open pool`, () => {
+    it('does not keep the process alive: a program that never closes its pools ends on its own', async () => {
+      const args = [JSON.stringify(backend.options()), backend.killable ? 'killable' : ''];
+      // A generous limit: it guards against a program that never ends, it times nothing.
+      const result = await runScript(openPoolScript, args, 90_000);
+      assert.equal(result.timedOut, false, `the program did not end by itself; stderr: ${result.stderr}`);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(
+        result.stdout.trim().split('\n'),
+        backend.killable ? ['[27]', '[1,8]', '[8]'] : ['[27]', '[1,8]'],
+      );
+    });
   });
 }

@@ -114,3 +114,40 @@ export async function closeClient(client: Redis, ms: number): Promise<void> {
   if (client.status === 'end') return;
   if (client.status !== 'ready' || !(await atMost(client.quit(), ms))) client.disconnect();
 }
+
+/**
+ * Whether a caller's Redis connections keep the process alive: only while it has work in
+ * Redis. It covers a client's own socket and those of the clients duplicated from it (BullMQ
+ * duplicates the caller's client for its blocking event reads), after reconnections too.
+ */
+export class ConnectionHold {
+  private held = true;
+  private readonly clients = new Set<Redis>();
+
+  /** Follow `client`, and every client duplicated from it from now on. */
+  track(client: Redis): void {
+    this.clients.add(client);
+    // A reconnection brings a new socket.
+    client.on('connect', () => this.apply(client));
+    client.once('end', () => this.clients.delete(client));
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = ((override?: Parameters<Redis['duplicate']>[0]) => {
+      const copy = duplicate(override);
+      this.track(copy);
+      return copy;
+    }) as Redis['duplicate'];
+    this.apply(client);
+  }
+
+  set(held: boolean): void {
+    if (held === this.held) return;
+    this.held = held;
+    for (const client of this.clients) this.apply(client);
+  }
+
+  private apply(client: Redis): void {
+    const socket = client.stream as { ref?(): void; unref?(): void } | undefined;
+    if (this.held) socket?.ref?.();
+    else socket?.unref?.();
+  }
+}

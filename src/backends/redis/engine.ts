@@ -44,7 +44,7 @@ import {
   type JobData,
   type JobResult,
 } from './codec.js';
-import { atMost, type BullModule, closeClient, loadDrivers } from './connection.js';
+import { atMost, type BullModule, ConnectionHold, closeClient, loadDrivers } from './connection.js';
 import { ModuleIds } from './identity.js';
 import { exposureWarning, type ResolvedRedisOptions, redactUrl } from './options.js';
 import { wrapperIdOf } from './wrappers.js';
@@ -76,10 +76,16 @@ const ORPHAN_AGE_SECONDS = 3600;
 /** Job fields read by the check: existence, then outcome. */
 const CHECK_FIELDS = ['timestamp', 'finishedOn', 'returnvalue', 'failedReason'] as const;
 
+/**
+ * How long the event reader stays open after the last outstanding job, for the next call. It is
+ * closed then because its blocking read keeps a timer that would keep the process alive.
+ */
+const EVENTS_LINGER_MS = 1000;
+
 interface Connected {
+  readonly bull: BullModule;
   readonly client: Redis;
   readonly queue: Queue;
-  readonly events: QueueEvents;
 }
 
 interface PendingJob {
@@ -113,12 +119,19 @@ export class RedisEngine implements Engine {
   private readonly abandoned = new Set<string>();
   private readonly toAdd: PendingJob[] = [];
   private readonly chores = new Set<Promise<unknown>>();
+  /** The connections keep the process alive only while jobs or Redis commands are outstanding. */
+  private readonly hold = new ConnectionHold();
   private readonly workerNumbers = new Map<string, number>();
   private readonly idleWaiters: (() => void)[] = [];
   private connecting: Promise<Connected> | undefined;
   private connection: Connected | undefined;
   /** What exists of the connection so far, so that shutting down mid-connect closes it. */
   private readonly parts: { client?: Redis; queue?: Queue; events?: QueueEvents } = {};
+  /** The event reader, open (or opening) while jobs are outstanding and a moment after. */
+  private listening: Promise<void> | undefined;
+  /** The last reader's close, which a new reader waits for. */
+  private unlistening: Promise<unknown> = Promise.resolve();
+  private lingerTimer: NodeJS.Timeout | undefined;
   private nextJob = 0;
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -170,12 +183,14 @@ export class RedisEngine implements Engine {
         this.pending.delete(id);
         settle(o);
         if (this.pending.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        this.updateHold();
       },
       added: false,
       heardAt: Date.now(),
     };
     if (this.pending.size === 0) this.busySince = Date.now();
     this.pending.set(id, job);
+    this.updateHold();
     this.toAdd.push(job);
     this.scheduleFlush();
     this.startTimer();
@@ -262,10 +277,11 @@ export class RedisEngine implements Engine {
       },
     });
     client.on('ready', () => this.heard());
+    this.hold.track(client);
     this.parts.client = client;
     let connection: Connected;
     try {
-      connection = await this.openQueue(bull, client);
+      connection = { bull, client, queue: this.openQueue(bull, client) };
     } catch (error) {
       client.disconnect();
       throw error;
@@ -279,7 +295,7 @@ export class RedisEngine implements Engine {
     return connection;
   }
 
-  private async openQueue(bull: BullModule, client: Redis): Promise<Connected> {
+  private openQueue(bull: BullModule, client: Redis): Queue {
     const { queue: name, prefix } = this.options;
     const queue = new bull.Queue(name, {
       connection: client,
@@ -295,9 +311,30 @@ export class RedisEngine implements Engine {
       this.lastError = error;
     });
     this.parts.queue = queue;
+    return queue;
+  }
+
+  /**
+   * Open the event reader, unless it is open: done before jobs are added, so none of their
+   * events is missed. (While it is closed the periodic check would still find every result.)
+   */
+  private listen(connection: Connected): Promise<void> {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.listening ??= this.openEvents(connection).catch((error: unknown) => {
+      this.listening = undefined;
+      throw error;
+    });
+    return this.listening;
+  }
+
+  private async openEvents({ bull, client, queue }: Connected): Promise<void> {
+    await this.unlistening;
+    const { queue: name, prefix } = this.options;
     // Read events from the stream's current end: nothing between here and the first read is missed.
     const last = (await client.xrevrange(queue.keys.events as string, '+', '-', 'COUNT', 1))[0];
     this.heard();
+    if (this.closed) return;
     const events = new bull.QueueEvents(name, {
       connection: client,
       prefix,
@@ -310,7 +347,23 @@ export class RedisEngine implements Engine {
     events.on('completed', ({ jobId, returnvalue }) => this.completed(jobId, returnvalue));
     events.on('failed', ({ jobId, failedReason }) => this.failed(jobId, failedReason));
     events.on('active', ({ jobId }) => this.active(jobId));
-    return { client, queue, events };
+  }
+
+  /** Nothing is outstanding: close the event reader if no new job comes within EVENTS_LINGER_MS. */
+  private linger(): void {
+    if (!this.listening || this.lingerTimer || this.closed) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      const opened = this.listening;
+      this.listening = undefined;
+      this.unlistening = (async () => {
+        await opened?.catch(() => {});
+        const events = this.parts.events;
+        this.parts.events = undefined;
+        await atMost(events?.close() ?? Promise.resolve(), 5000);
+      })();
+    }, EVENTS_LINGER_MS);
+    this.lingerTimer.unref();
   }
 
   private heard(): void {
@@ -334,7 +387,9 @@ export class RedisEngine implements Engine {
   private async add(jobs: PendingJob[]): Promise<void> {
     let queue: Queue;
     try {
-      ({ queue } = await this.connect());
+      const connection = await this.connect();
+      await this.listen(connection);
+      queue = connection.queue;
     } catch (error) {
       // Setting up failed for a reason other than waiting (a refused command, say): try afresh next time.
       this.connecting = undefined;
@@ -489,7 +544,18 @@ export class RedisEngine implements Engine {
   private chore(promise: Promise<unknown>): void {
     const tracked = promise.catch(() => {});
     this.chores.add(tracked);
-    tracked.finally(() => this.chores.delete(tracked));
+    this.updateHold();
+    tracked.finally(() => {
+      this.chores.delete(tracked);
+      this.updateHold();
+    });
+  }
+
+  /** An open pool with nothing outstanding must not keep the process alive (README: idle workers). */
+  private updateHold(): void {
+    const busy = this.pending.size > 0 || this.chores.size > 0;
+    this.hold.set(busy);
+    if (!busy) this.linger();
   }
 
   // ---- the periodic check -----------------------------------------------------------------
@@ -584,6 +650,7 @@ export class RedisEngine implements Engine {
     this.closed = true;
     clearInterval(this.timer);
     this.timer = undefined;
+    clearTimeout(this.lingerTimer);
     // Still connecting means Redis is not answering: no point waiting for it.
     const wait = this.connection ? Math.min(this.options.unavailableTimeout, 5000) : 100;
     await atMost(Promise.all([...this.chores]), wait);
@@ -592,7 +659,7 @@ export class RedisEngine implements Engine {
 
   private async closeParts(wait: number): Promise<void> {
     const { client, queue, events } = this.parts;
-    await atMost(Promise.all([events?.close(), queue?.close()]), wait);
+    await atMost(Promise.all([events?.close(), queue?.close(), this.unlistening]), wait);
     if (client) await closeClient(client, wait);
   }
 }
