@@ -120,7 +120,9 @@ export function prepareSpecCall(
   assertIterable(items);
   return () => {
     setup.assertOpen();
-    const reader = readerOf(items);
+    const reader = readerOf(items, 'items', {
+      packNumbers: engine.supports.crossesBoundary && !setup.spread && !hooks.toBatch,
+    });
     const { onProgress, progress, trace } = options;
     const recorder = trace === undefined ? undefined : new TraceRecorder();
     const userOnBatch = options.onBatch;

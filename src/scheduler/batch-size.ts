@@ -62,6 +62,8 @@ export interface BatchSizer {
   observe(size: number, durationMs: number): void;
   /** The smoothed estimate of one batch's duration at the current size, in ms (undefined before any). */
   readonly estimatedBatchMs: number | undefined;
+  /** The size is still climbing toward its band (automatic sizing only): the next batches will be bigger. */
+  readonly growing: boolean;
   readonly current: number;
 }
 
@@ -77,6 +79,7 @@ export function fixedBatchSizer(size: number): BatchSizer {
     get estimatedBatchMs() {
       return estimate === undefined ? undefined : estimate * size;
     },
+    growing: false,
     current: size,
   };
 }
@@ -104,6 +107,11 @@ export class AutoBatchSizer implements BatchSizer {
 
   get estimatedBatchMs(): number | undefined {
     return this.perItemMs === undefined ? undefined : this.perItemMs * this.size;
+  }
+
+  get growing(): boolean {
+    if (this.perItemMs === undefined) return true;
+    return this.perItemMs * this.size < this.limits.minMs && this.size < this.limits.maxItems;
   }
 
   next(remaining: number | undefined): number {

@@ -28,6 +28,7 @@ import {
   TaskTimeoutError,
   WorkerCrashedError,
 } from '../../errors.js';
+import type { BatchItems } from '../../scheduler/types.js';
 import type { ItemFailure } from '../../worker/protocol.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
@@ -84,7 +85,7 @@ const fromBase64 = (text: string): unknown => deserialize(Buffer.from(text, 'bas
 export function encodeJob(
   task: string,
   wrap: string | undefined,
-  items: readonly unknown[],
+  items: BatchItems,
   payload: Omit<BatchPayload, 'items'>,
 ): JobData {
   return {
