@@ -105,8 +105,12 @@ interface Slot {
   readonly seq: number;
   readonly first: number;
   readonly items: BatchItems;
-  /** Filled item by item, unless one job returned the whole slot at once (then it is that job's values). */
-  values: unknown[] | Chunk;
+  /**
+   * One job's values when it returned the whole slot at once (the common case); an array filled
+   * item by item when the slot's items came back in parts; unset until either happens (an
+   * array of a batch's length, made for every slot, cost as much as the results themselves).
+   */
+  values: unknown[] | Chunk | undefined;
   /** Errors by offset (collect mode). */
   errors: Map<number, unknown> | undefined;
   pending: number;
@@ -197,8 +201,9 @@ export class CallRun {
   }
 
   private resultsOf(slot: Slot): Chunk {
-    if (!this.options.collect) return slot.values;
-    return Array.from(slot.values, (value, offset) => {
+    const values = slot.values ?? new Array(slot.items.length);
+    if (!this.options.collect) return values;
+    return Array.from(values, (value, offset) => {
       const reason = slot.errors?.get(offset);
       return reason === undefined
         ? { status: 'fulfilled', value }
@@ -268,7 +273,7 @@ export class CallRun {
       seq: this.nextSeq++,
       first,
       items,
-      values: new Array(items.length),
+      values: undefined,
       errors: undefined,
       pending: items.length,
     };
@@ -430,7 +435,8 @@ export class CallRun {
       if (this.finished) return;
     }
     let settled = 0;
-    const slotValues = slot.values as unknown[];
+    // A slot already holding one job's values is never filled in parts: that job ran it all.
+    const slotValues = (slot.values ??= new Array(slot.items.length)) as unknown[];
     for (let i = 0; i < ran; i++) {
       if (failedOffsets.has(i)) continue;
       slotValues[offset + i] = values[i];
