@@ -123,7 +123,10 @@ describe('packed batches', () => {
     assert.ok(Object.is(run[0], -0));
     assert.equal(packNumbers(values, 0, 9), undefined, 'a string among them');
     assert.equal(packNumbers(values, 4, 12), undefined, 'an object at the end');
-    assert.equal(packNumbers(values, 2, 9), undefined, 'fewer than eight');
+    assert.deepEqual(packNumbers(values, 6, 7), Float64Array.of(5), 'one is enough');
+    assert.equal(packNumbers(values, 6, 6), undefined, 'none is not');
+    const few = [1, 2, 3];
+    assert.equal(pack(few, []), few, 'a small array is cloned as it is');
   });
 
   it('sends a batch already packed as a copy that moves, keeping the original', () => {

@@ -152,12 +152,23 @@ describe('AutoBatchSizer', () => {
 
   it('splits the tail across workers when the remaining count is known', () => {
     const sizer = new AutoBatchSizer(2);
-    for (let i = 0; i < 10; i++) sizer.observe(sizer.current, sizer.current * 0.001);
-    assert.equal(sizer.current, 1024);
-    assert.equal(sizer.next(100_000), 1024);
-    assert.equal(sizer.next(4000), 500);
+    // 1 ms an item: the size stops at 64 (past the 50 ms minimum), and 1 ms is one item.
+    for (let i = 0; i < 20; i++) sizer.observe(sizer.current, sizer.current * 1);
+    assert.equal(sizer.current, 64);
+    assert.equal(sizer.next(100_000), 64);
+    assert.equal(sizer.next(400), 50);
     assert.equal(sizer.next(80), 10);
     assert.equal(sizer.next(3), 1);
+  });
+
+  it('keeps about 1 ms of work in a tail batch, however few items are left', () => {
+    const sizer = new AutoBatchSizer(2);
+    // 1 µs an item: a batch of 1000 runs 1 ms.
+    for (let i = 0; i < 30; i++) sizer.observe(sizer.current, sizer.current * 0.001);
+    assert.equal(sizer.current, MAX_ITEMS);
+    assert.equal(sizer.next(100_000), 12_500);
+    assert.equal(sizer.next(4000), 1000);
+    assert.equal(sizer.next(80), 1000, 'the reader gives the 80 left');
   });
 
   it('gives exactly the size asked for when fixed', () => {
@@ -256,8 +267,8 @@ describe('CallRun', () => {
     }
     assert.deepEqual(
       dispatcher.submitted.map((s) => s.request.items instanceof Float64Array),
-      [true, false, false],
-      'numbers packed; a run with an object, or of fewer than eight, as it is',
+      [true, false, true],
+      'runs of numbers packed, whatever their length; a run with an object as it is',
     );
     const back = await result;
     assert.deepEqual(back, input);

@@ -17,16 +17,16 @@ export type Packed = readonly unknown[] | Float64Array | { readonly undefinedTim
 /** Values as they arrive: an array or a Float64Array, indexable and iterable. */
 export type Unpacked = ArrayLike<unknown> & Iterable<unknown>;
 
-/** Fewer values than this go as they are: a small array clones faster than a Float64Array is made. */
+/** An array of fewer values than this goes as it is: it clones faster than a Float64Array is made. */
 const PACK_AT_LEAST = 8;
 
 /**
- * `values[from]` … `values[to − 1]` as a Float64Array, when there are enough of them and every
- * one is a number; otherwise undefined (found at the first value of another kind: a list of
- * objects costs one `typeof`).
+ * `values[from]` … `values[to − 1]` as a Float64Array, when there is at least one and every one
+ * is a number; otherwise undefined (found at the first value of another kind: a list of objects
+ * costs one `typeof`).
  */
 export function packNumbers(values: ArrayLike<unknown>, from: number, to: number): Float64Array | undefined {
-  if (to - from < PACK_AT_LEAST || typeof values[from] !== 'number') return undefined;
+  if (to <= from || typeof values[from] !== 'number') return undefined;
   const packed = new Float64Array(to - from);
   for (let i = from; i < to; i++) {
     const value = values[i];

@@ -41,7 +41,10 @@ class ArrayReader<T> implements InputReader<T> {
   take(n: number): T[] | Float64Array {
     const end = Math.min(this.array.length, this.position + n);
     // One pass from the input into the form a batch of numbers travels in, where slicing,
-    // checking each item and packing it took three (~20 ns an item on the main thread).
+    // checking each item and packing it took three (~20 ns an item on the main thread). Small
+    // batches too: a worker that gets a call's items in one form runs a loop specialised for it
+    // (arrays for the first, small batches and Float64Arrays after cost a deoptimisation and a
+    // slower, polymorphic loop).
     const items =
       (this.packs && packNumbers(this.array, this.position, end)) || this.array.slice(this.position, end);
     this.position = end;
