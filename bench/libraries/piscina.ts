@@ -33,7 +33,8 @@ export const startPiscinaExpert: StartHarness = async (workers) => {
   const limit = workers + pool.options.maxQueue;
   return {
     version: versionOf('piscina'),
-    note: `${CHUNKS_PER_WORKER} chunks per worker, each one run() over a range of items (no input array), results moved back as a Float64Array (Piscina.move); maxQueue 'auto' (${pool.options.maxQueue}), minThreads = maxThreads = ${workers}`,
+    describe: () =>
+      `${CHUNKS_PER_WORKER} chunks per worker, each one run() over a range of items (no input array), results moved back as a Float64Array (Piscina.move); maxQueue 'auto' (${pool.options.maxQueue}), minThreads = maxThreads = ${workers}`,
     map: (task, items) =>
       runChunked(rangesOf(task, items.length, CHUNKS_PER_WORKER * workers), limit, (range) =>
         pool.run(range, { name: 'chunk' }),

@@ -31,7 +31,8 @@ export const startTinypoolExpert: StartHarness = async (workers) => {
   const limit = workers + pool.options.maxQueue;
   return {
     version: versionOf('tinypool'),
-    note: `${CHUNKS_PER_WORKER} chunks per worker, each one run() over a range of items (no input array), results moved back as a Float64Array (Tinypool.move); maxQueue 'auto' (${pool.options.maxQueue}), minThreads = maxThreads = ${workers}`,
+    describe: () =>
+      `${CHUNKS_PER_WORKER} chunks per worker, each one run() over a range of items (no input array), results moved back as a Float64Array (Tinypool.move); maxQueue 'auto' (${pool.options.maxQueue}), minThreads = maxThreads = ${workers}`,
     map: (task, items) =>
       runChunked(rangesOf(task, items.length, CHUNKS_PER_WORKER * workers), limit, (range) =>
         pool.run(range, { name: 'chunk' }),

@@ -36,7 +36,8 @@ export const startWorkerpoolExpert: StartHarness = async (workers) => {
   });
   return {
     version: versionOf('workerpool'),
-    note: `${CHUNKS_PER_WORKER} chunks per worker, each one exec() over a range of items (no input array), results sent back as a transferred Float64Array (workerpool.Transfer); workerType 'thread', maxQueueSize ${maxQueueSize}, minWorkers = maxWorkers = ${workers}`,
+    describe: () =>
+      `${CHUNKS_PER_WORKER} chunks per worker, each one exec() over a range of items (no input array), results sent back as a transferred Float64Array (workerpool.Transfer); workerType 'thread', maxQueueSize ${maxQueueSize}, minWorkers = maxWorkers = ${workers}`,
     map: (task, items) =>
       runChunked(
         rangesOf(task, items.length, CHUNKS_PER_WORKER * workers),
