@@ -5,7 +5,7 @@
  *
  *   node --max-old-space-size=512 bench/chunks-child.mjs <serial|parallel> <file> <workers> <columns> <chunkBytes>
  *
- * Prints one JSON line: { seconds, cpuSeconds, peakRss, firstSum }.
+ * Prints one JSON line: { seconds, cpuSeconds, peakRss, sums } (sums: every column's).
  */
 
 import { closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +39,11 @@ function serial(path, columns, chunkBytes) {
   } finally {
     closeSync(fd);
   }
-  return { firstSum: total.sum[0], seconds: (performance.now() - started) / 1000, cpuSeconds: cpuSince(cpu) };
+  return {
+    sums: Array.from(total.sum),
+    seconds: (performance.now() - started) / 1000,
+    cpuSeconds: cpuSince(cpu),
+  };
 }
 
 async function parallel(path, workers, columns, chunkBytes) {
@@ -58,7 +62,7 @@ async function parallel(path, workers, columns, chunkBytes) {
       chunkBytes,
     });
     const seconds = (performance.now() - started) / 1000;
-    return { firstSum: stats.sum[0], seconds, cpuSeconds: cpuSince(cpu) };
+    return { sums: Array.from(stats.sum), seconds, cpuSeconds: cpuSince(cpu) };
   } finally {
     await pool.close(); // plain JavaScript on Node 20: no `await using`
   }

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as Fanout from '../src/index.js';
 import type * as Hash from '../src/memory/hash.js';
+import { assertSameResults } from './check.js';
 import { machineDescription } from './record.js';
 
 const dist = new URL('../dist/', import.meta.url);
@@ -74,6 +75,13 @@ try {
     const compute = time(n, (i) => task(i));
     const miss = time(n, (i) => cached(i)); // every key new: compute, hash, encode, write
     const hit = time(2000, () => cached(0)); // one stored key, read back every time
+    // Every stored result, read back, is the task's own (outside the timed calls).
+    const stored = Array.from({ length: n }, (_, i) => cached(i));
+    assertSameResults(
+      stored,
+      Array.from({ length: n }, (_, i) => task(i)),
+      `the cache of the ${name}`,
+    );
     rows[name] = { compute, miss, hit, speedup: compute / hit };
   }
 
@@ -84,6 +92,7 @@ try {
   const echo = memory.cache(tasks.echo);
   echo(big); // stored: a 10 MB result
   const bigHitMs = time(20, () => echo(big)); // hashes the argument, reads, checks and decodes the result
+  assertSameResults(echo(big), big, 'the cached 10 MB result');
 
   const results = {
     ...machineDescription(),

@@ -5,6 +5,8 @@
  * each setup measures no-op items and seed 002's weather step (10 days) through `pool.map` with
  * automatic batching (items/s), and the round trip of one job (`pool.run` of a no-op, one at a
  * time, on an idle cluster). The threads backend on the same machine is measured for reference.
+ * Every run's results are checked element by element (the weather's against a serial loop over
+ * the same streams); wrong results stop it with an error and a non-zero exit.
  * Prints a table and writes bench/results/redis.json. Everything started is stopped at the end.
  *
  * Options: --items N (default 2,000,000), --runs N (best of N, default 3), --trips N (default 200).
@@ -14,10 +16,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import weather from '../src/demos/weather-tasks.js';
 import { Pool, type TaskRef } from '../src/index.js';
+import { assertSameResults } from './check.js';
 import { startRedis, startWorker, stop } from './processes.js';
 import bench from './redis-tasks.js';
+import { functions } from './workers/functions.js';
 
 const { values } = parseArgs({
   options: { items: { type: 'string' }, runs: { type: 'string' }, trips: { type: 'string' } },
@@ -28,8 +31,16 @@ const TRIPS = Number(values.trips ?? 200);
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-/** Best of RUNS: items per second of `pool.map(task, range(ITEMS))`. */
-async function throughput(pool: Pool, task: TaskRef<(item: number) => unknown>): Promise<number> {
+/**
+ * Best of RUNS: items per second of `pool.map(task, range(ITEMS))`. Every run's results must
+ * equal `expected` element by element, or the benchmark stops with an error.
+ */
+async function throughput(
+  pool: Pool,
+  task: TaskRef<(item: number) => unknown>,
+  expected: readonly unknown[],
+  label: string,
+): Promise<number> {
   const items = range(ITEMS);
   await pool.map(task, range(50_000)); // warm: workers, JIT, batch sizes
   let best = 0;
@@ -37,7 +48,7 @@ async function throughput(pool: Pool, task: TaskRef<(item: number) => unknown>):
     const t0 = performance.now();
     const results = await pool.map(task, items);
     const seconds = (performance.now() - t0) / 1000;
-    if (results.length !== ITEMS) throw new Error('lost results');
+    assertSameResults(results, expected, `${label} on the ${pool.backend} backend`);
     best = Math.max(best, ITEMS / seconds);
   }
   return best;
@@ -73,6 +84,9 @@ async function main(): Promise<void> {
   const load = loadavg()[0];
   const { port, process: redis } = await startRedis();
   const url = `redis://127.0.0.1:${port}`;
+  // What every run must return: nothing for the no-op, the serial loop's values for the weather.
+  const noopResults = new Array<undefined>(ITEMS).fill(undefined);
+  const weatherResults = range(ITEMS).map(functions.weather10);
   const threadsPerWorker = availableParallelism();
   const rows: Row[] = [];
   try {
@@ -83,8 +97,8 @@ async function main(): Promise<void> {
           backend: { redis: url, queue: `bench${processes}` },
           workers: processes * threadsPerWorker,
         });
-        const noop = await throughput(pool, bench.noop);
-        const weather10 = await throughput(pool, weather.run10);
+        const noop = await throughput(pool, bench.noop, noopResults, 'no-op');
+        const weather10 = await throughput(pool, bench.weather10, weatherResults, 'weather-10');
         const trip = await roundTrip(pool);
         rows.push({
           setup: `redis, ${processes} worker process${processes > 1 ? 'es' : ''}`,
@@ -103,8 +117,8 @@ async function main(): Promise<void> {
       setup: 'threads (local, reference)',
       workerProcesses: 0,
       threads: threadsPerWorker,
-      noopItemsPerSecond: await throughput(local, bench.noop),
-      weather10ItemsPerSecond: await throughput(local, weather.run10),
+      noopItemsPerSecond: await throughput(local, bench.noop, noopResults, 'no-op'),
+      weather10ItemsPerSecond: await throughput(local, bench.weather10, weatherResults, 'weather-10'),
       roundTripMs: undefined,
     });
   } finally {

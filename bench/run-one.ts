@@ -7,9 +7,10 @@
 
 import { availableParallelism, loadavg } from 'node:os';
 import { numberOption, parseArgs } from './args.js';
+import { assertSameResults } from './check.js';
 import { libraries } from './libraries/index.js';
 import type { BenchRecord } from './record.js';
-import { checksum, median, round } from './stats.js';
+import { median, round } from './stats.js';
 import { type Timed, timed } from './timing.js';
 import { functions } from './workers/functions.js';
 import { workloadNamed } from './workloads.js';
@@ -41,8 +42,8 @@ async function main(): Promise<void> {
 
   const items = Array.from({ length: n }, (_, i) => i);
   const fn = functions[workload.task];
-  const runOptions =
-    workload.fanoutBatchSize && libraryName === 'fanout' ? { batchSize: workload.fanoutBatchSize } : {};
+  // Only fanout's harnesses read it: the others have no batches.
+  const runOptions = workload.fanoutBatchSize ? { batchSize: workload.fanoutBatchSize } : {};
   const log = (line: string) => process.stderr.write(`  [${libraryName} ${workload.name}] ${line}\n`);
 
   const harness = await start(workers);
@@ -56,13 +57,12 @@ async function main(): Promise<void> {
     serial.push(s);
     const p = await timed(() => harness.map(workload.task, items, runOptions));
     parallel.push(p);
-    if (p.value.length !== n || checksum(p.value) !== checksum(s.value)) {
-      throw new Error(`${libraryName} returned different results from the serial loop on ${workload.name}`);
-    }
+    assertSameResults(p.value, s.value, `${libraryName} on ${workload.name}`);
     log(`run ${r + 1}/${repeat}: serial ${s.seconds.toFixed(3)} s, ${libraryName} ${p.seconds.toFixed(3)} s`);
     if (p.seconds > REPEAT_BUDGET_SECONDS) break;
   }
   await harness.close();
+  const note = harness.describe?.(runOptions);
 
   const serialSeconds = median(serial.map((t) => t.seconds));
   const seconds = median(parallel.map((t) => t.seconds));
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     // maxRSS is the peak of the whole process (worker threads included), in KB.
     peakRssMb: round(process.resourceUsage().maxRSS / 1024, 3),
     loadAverage: round(loadavg()[0] as number, 2),
-    ...(runOptions.batchSize ? { note: `batchSize ${runOptions.batchSize}` } : {}),
+    ...(note ? { note } : {}),
   };
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }

@@ -15,13 +15,6 @@ export function round(value: number, digits = 4): number {
   return Number(value.toPrecision(digits));
 }
 
-/** The sum of a run's results, to check that a library computed what the serial loop did. */
-export function checksum(values: ArrayLike<unknown>): number {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] as number;
-  return sum;
-}
-
 /** Run the garbage collector when node was started with --expose-gc, so one run's garbage is not the next one's pause. */
 export function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();

@@ -14,7 +14,10 @@ export interface Workload {
   readonly libraries: readonly string[];
 }
 
+/** Every library through its per-item API, as a new user calls it. */
 const ALL = ['fanout', 'piscina', 'tinypool', 'workerpool'];
+/** The peers as someone who knows them writes it: hand-chunked, with their documented settings. */
+const EXPERTS = ['piscina-expert', 'tinypool-expert', 'workerpool-expert'];
 /** The hand-split reference: one chunk per worker, the ceiling on this machine right now. */
 const REFERENCE = 'hand-split';
 
@@ -24,7 +27,7 @@ export const workloads: readonly Workload[] = [
     description: 'seed 002: one simulation of 10 steps per item',
     task: 'weather10',
     items: 2_000_000,
-    libraries: [...ALL, REFERENCE],
+    libraries: [...ALL, ...EXPERTS, REFERENCE],
   },
   {
     name: 'weather-10-small',
@@ -32,29 +35,30 @@ export const workloads: readonly Workload[] = [
     task: 'weather10',
     items: 50_000,
     repeatFactor: 4,
-    libraries: ['fanout', 'piscina', REFERENCE],
+    libraries: ['fanout', 'piscina', 'piscina-expert', REFERENCE],
   },
   {
     name: 'weather-100',
     description: 'seed 002: one simulation of 100 steps per item',
     task: 'weather100',
     items: 200_000,
-    libraries: [...ALL, REFERENCE],
+    libraries: [...ALL, ...EXPERTS, REFERENCE],
   },
   {
     name: 'noop-batch1',
-    description: 'no-op items, fanout batchSize 1 (raw dispatch cost); other libraries as they come',
+    description:
+      'no-op items, one per batch: fanout batchSize 1 pipelined (its default depth) and with one batch in flight per worker; other libraries as they come',
     task: 'noop',
     items: 200_000,
     fanoutBatchSize: 1,
-    libraries: ALL,
+    libraries: ['fanout', 'fanout-1-in-flight', 'piscina', 'tinypool', 'workerpool'],
   },
   {
     name: 'noop-auto',
     description: 'no-op items, fanout automatic batching',
     task: 'noop',
     items: 2_000_000,
-    libraries: ['fanout', REFERENCE],
+    libraries: ['fanout', ...EXPERTS, REFERENCE],
   },
 ];
 

@@ -127,7 +127,9 @@ export function prepareSpecCall(
     // The call's seed is fixed as it starts: its own `seed` option, else the pool's next one.
     const claimed = setup.claimSeed();
     const call = options.seed === undefined ? { ...base, seed: claimed } : base;
-    const reader = readerOf(items);
+    const reader = readerOf(items, 'items', {
+      packNumbers: engine.supports.crossesBoundary && !setup.spread && !hooks.toBatch,
+    });
     const { onProgress, progress } = options;
     const recorder = tracePath === undefined ? undefined : new TraceRecorder();
     const userOnBatch = options.onBatch;

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { encodeJob, readJob, readPayload } from '../src/backends/redis/codec.js';
 import { findUncloneable } from '../src/codec/cloneable.js';
 import { deserializeError, serializeError } from '../src/codec/errors.js';
-import { pack, unpack } from '../src/codec/values.js';
+import { pack, packNumbers, unpack } from '../src/codec/values.js';
 
 /** Serialize, clone as a worker message would be, rebuild. */
 const roundTrip = (value: unknown) => deserializeError(structuredClone(serializeError(value)));
@@ -217,6 +217,31 @@ describe('packed batches', () => {
     assert.ok(Object.is(back[1], -0));
     assert.ok(Number.isNaN(back[2]));
     assert.deepEqual(back.slice(3), values.slice(3));
+  });
+
+  it('packs a run of plain numbers in one pass, and nothing else', () => {
+    const values = [1, 'two', -0, Number.NaN, 2 ** 53, -1.5e-300, 5, 6, 7, 8, 9, { ten: 10 }];
+    const run = packNumbers(values, 2, 11);
+    assert.ok(run instanceof Float64Array);
+    assert.deepEqual(Array.from(run), values.slice(2, 11));
+    assert.ok(Object.is(run[0], -0));
+    assert.equal(packNumbers(values, 0, 9), undefined, 'a string among them');
+    assert.equal(packNumbers(values, 4, 12), undefined, 'an object at the end');
+    assert.deepEqual(packNumbers(values, 6, 7), Float64Array.of(5), 'one is enough');
+    assert.equal(packNumbers(values, 6, 6), undefined, 'none is not');
+    const few = [1, 2, 3];
+    assert.equal(pack(few, []), few, 'a small array is cloned as it is');
+  });
+
+  it('sends a batch already packed as a copy that moves, keeping the original', () => {
+    const items = Float64Array.of(1, -0, Number.NaN, 4, 5, 6, 7, 8);
+    const transfer: ArrayBuffer[] = [];
+    const packed = pack(items, transfer);
+    assert.ok(packed instanceof Float64Array && packed !== items);
+    assert.deepEqual(transfer, [packed.buffer]);
+    structuredClone(packed, { transfer });
+    assert.equal(items.length, 8, 'the original is still readable');
+    assert.ok(Object.is(items[1], -0));
   });
 
   it('sends a batch of undefined as its length, anything else as it is', () => {

@@ -44,7 +44,7 @@ class FakeDispatcher implements Dispatcher {
   /** Finish a batch as a worker would: each item's value computed by `value`. */
   finish(entry: Submitted, durationMs: number, value = (item: unknown) => item): void {
     finished.add(entry);
-    const values = entry.request.items.map((item) => value(item));
+    const values = Array.from(entry.request.items, (item) => value(item));
     entry.settle({
       kind: 'done',
       values,
@@ -152,12 +152,23 @@ describe('AutoBatchSizer', () => {
 
   it('splits the tail across workers when the remaining count is known', () => {
     const sizer = new AutoBatchSizer(2);
-    for (let i = 0; i < 10; i++) sizer.observe(sizer.current, sizer.current * 0.001);
-    assert.equal(sizer.current, 1024);
-    assert.equal(sizer.next(100_000), 1024);
-    assert.equal(sizer.next(4000), 500);
+    // 1 ms an item: the size stops at 64 (past the 50 ms minimum), and 1 ms is one item.
+    for (let i = 0; i < 20; i++) sizer.observe(sizer.current, sizer.current * 1);
+    assert.equal(sizer.current, 64);
+    assert.equal(sizer.next(100_000), 64);
+    assert.equal(sizer.next(400), 50);
     assert.equal(sizer.next(80), 10);
     assert.equal(sizer.next(3), 1);
+  });
+
+  it('keeps about 1 ms of work in a tail batch, however few items are left', () => {
+    const sizer = new AutoBatchSizer(2);
+    // 1 µs an item: a batch of 1000 runs 1 ms.
+    for (let i = 0; i < 30; i++) sizer.observe(sizer.current, sizer.current * 0.001);
+    assert.equal(sizer.current, MAX_ITEMS);
+    assert.equal(sizer.next(100_000), 12_500);
+    assert.equal(sizer.next(4000), 1000);
+    assert.equal(sizer.next(80), 1000, 'the reader gives the 80 left');
   });
 
   it('gives exactly the size asked for when fixed', () => {
@@ -213,6 +224,55 @@ describe('CallRun', () => {
     const sizes = dispatcher.submitted.map((s) => s.request.items.length);
     assert.equal(sizes[0], 1);
     assert.ok(Math.max(...sizes) >= 256, `largest batch ${Math.max(...sizes)}`);
+  });
+
+  it('keeps two batches per worker in flight while automatic sizes grow, more once they stop', async () => {
+    const dispatcher = new FakeDispatcher(2);
+    const n = 2_000_000;
+    const call = new CallRun(dispatcher, readerOf(Array.from({ length: n }, (_, i) => i)), options());
+    const result = drain(call);
+    let mostWhileGrowing = 0;
+    let mostAfter = 0;
+    for (;;) {
+      await tick();
+      const open = dispatcher.open;
+      if (open.length === 0) break;
+      if (call.batchSize < MAX_ITEMS) mostWhileGrowing = Math.max(mostWhileGrowing, open.length);
+      else mostAfter = Math.max(mostAfter, open.length);
+      // 10 ns an item: batches stay far shorter than the 1 ms a deep pipeline is there to cover.
+      const first = open[0] as Submitted;
+      dispatcher.finish(first, first.request.items.length * 1e-5);
+    }
+    assert.equal((await result).length, n);
+    assert.equal(mostWhileGrowing, 4, 'two per worker while the size climbs');
+    assert.ok(mostAfter > 4, `then deeper, to cover the round trip (${mostAfter})`);
+  });
+
+  it('sends a run of plain numbers as a Float64Array when the reader packs them', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const input = [
+      ...Array.from({ length: 10 }, (_, i) => i / 4),
+      { not: 'a number' },
+      -0,
+      ...Array.from({ length: 13 }, (_, i) => i),
+    ];
+    const reader = readerOf(input, 'items', { packNumbers: true });
+    const call = new CallRun(dispatcher, reader, options({ batchSize: 10 }));
+    const result = drain(call);
+    for (;;) {
+      await tick();
+      const open = dispatcher.open;
+      if (open.length === 0) break;
+      for (const entry of open) dispatcher.finish(entry, 1);
+    }
+    assert.deepEqual(
+      dispatcher.submitted.map((s) => s.request.items instanceof Float64Array),
+      [true, false, true],
+      'runs of numbers packed, whatever their length; a run with an object as it is',
+    );
+    const back = await result;
+    assert.deepEqual(back, input);
+    assert.ok(Object.is(back[11], -0));
   });
 
   it('reads no further than the window allows while results are not consumed', async () => {

@@ -17,6 +17,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Pool, shared, transfer } from '../../src/index.js';
 import { numberOption, parseArgs } from '../args.js';
+import { assertSameResults } from '../check.js';
 import { median } from '../stats.js';
 import tasks from './tasks.js';
 
@@ -33,10 +34,15 @@ interface ColumnRun {
   seconds: number;
   peakMb: number;
   extraMb: number;
-  checksum: number;
+  /** The 64 column sums. */
+  sums: number[];
 }
 
-function runVariant(variant: string): ColumnRun {
+/**
+ * Three fresh runs of a variant; the median's figures. Every run's sums must equal `expected`
+ * (the serial loop's) column by column, or the benchmark stops with an error.
+ */
+function runVariant(variant: string, expected?: readonly number[]): ColumnRun {
   const runs: ColumnRun[] = [];
   for (let i = 0; i < 3; i++) {
     const out = execFileSync(
@@ -50,6 +56,10 @@ function runVariant(variant: string): ColumnRun {
     runs.push(JSON.parse(out.trim().split('\n').at(-1) as string));
   }
   const seconds = median(runs.map((r) => r.seconds));
+  const reference = expected ?? (runs[0] as ColumnRun).sums;
+  for (const [i, run] of runs.entries()) {
+    assertSameResults(run.sums, reference, `column sums, ${variant} run ${i + 1}`);
+  }
   return { ...(runs.find((r) => r.seconds === seconds) as ColumnRun), seconds };
 }
 
@@ -59,19 +69,23 @@ async function roundTrips(): Promise<Record<string, unknown>[]> {
   await using processes = new Pool({ backend: 'processes', workers: 1 });
   for (const bytes of [1024, 1024 * 1024, 10 * 1024 * 1024]) {
     const trips = bytes >= 10 * 1024 * 1024 ? 30 : 200;
-    const time = async (make: () => Uint8Array, trip: (b: Uint8Array) => Promise<unknown>) => {
+    // Every trip must bring the same bytes back (checked outside the timed part).
+    const pattern = Uint8Array.from({ length: bytes }, (_, i) => (i * 31 + 7) & 255);
+    const time = async (make: () => Uint8Array, trip: (b: Uint8Array) => Promise<Uint8Array>) => {
       for (let i = 0; i < 5; i++) await trip(make());
       const times: number[] = [];
       for (let i = 0; i < trips; i++) {
         const buffer = make();
         const t = performance.now();
-        await trip(buffer);
+        const back = await trip(buffer);
         times.push(performance.now() - t);
+        assertSameResults(back, pattern, `the round trip of ${bytes} bytes`);
       }
       return median(times);
     };
-    const plain = () => new Uint8Array(bytes);
+    const plain = () => pattern.slice();
     const sharedBuffer = shared.uint8(bytes);
+    sharedBuffer.set(pattern);
     const row = {
       bytes,
       cloneMs: await time(plain, (b) => threads.run(tasks.echo, b)),
@@ -89,11 +103,9 @@ async function roundTrips(): Promise<Record<string, unknown>[]> {
 
 const load = loadavg()[0] as number;
 const variants = ['serial', 'shared', 'copied', 'broadcast', 'broadcast-processes'];
-const columnRuns = variants.map(runVariant);
+const serialRun = runVariant('serial');
+const columnRuns = [serialRun, ...variants.slice(1).map((v) => runVariant(v, serialRun.sums))];
 const serial = columnRuns[0] as ColumnRun;
-const checksumOk = columnRuns.every(
-  (r) => Math.abs(r.checksum - serial.checksum) <= 1e-6 * Math.abs(serial.checksum),
-);
 const column = columnRuns.map((r) => ({
   ...r,
   speedupVsSerial: serial.seconds / r.seconds,
@@ -114,7 +126,7 @@ for (const r of column) {
   );
 }
 process.stdout.write(
-  `sums agree across variants: ${checksumOk}\n\nRound trip to a worker and back (median ms)\n`,
+  `every run's 64 column sums equal the serial loop's\n\nRound trip to a worker and back (median ms)\n`,
 );
 process.stdout.write(
   `${'size'.padEnd(10)}${pad('clone', 10)}${pad('transfer', 10)}${pad('shared', 10)}${pad('process', 10)}\n`,

@@ -42,10 +42,13 @@ async function main(): Promise<void> {
     }
     return sum;
   });
+  // Each result is checked as it arrives (item i's is noop(i)), so a misordered stream fails.
   const run = await timed(async () => {
     let sum = 0;
     let count = 0;
     for await (const r of pool.imap(tasks.noop, endless())) {
+      if (r !== noop(count))
+        throw new Error(`imap returned wrong results: result ${count} is ${r}, expected ${noop(count)}`);
       sum += r;
       if (++count >= items) break;
     }

@@ -12,8 +12,17 @@ const script = new URL('../workers/hand-split-worker.js', import.meta.url);
 
 function runChunk(worker: Worker, task: TaskName, items: readonly number[]): Promise<Float64Array> {
   return new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
+    // Both listeners go when either fires: a listener left per call piles up over the runs.
+    const done = (results: Float64Array) => {
+      worker.off('error', failed);
+      resolve(results);
+    };
+    const failed = (error: Error) => {
+      worker.off('message', done);
+      reject(error);
+    };
+    worker.once('message', done);
+    worker.once('error', failed);
     worker.postMessage({ task, items });
   });
 }

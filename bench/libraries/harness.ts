@@ -12,6 +12,8 @@ export interface Harness {
   readonly version: string;
   /** Run `task(item)` for every item and resolve with the results in input order. */
   map(task: TaskName, items: readonly number[], options: RunOptions): Promise<ArrayLike<unknown>>;
+  /** How this row runs, when it is not the library's plain per-item API with its defaults (the row's note). */
+  describe?(options: RunOptions): string | undefined;
   close(): Promise<void>;
 }
 

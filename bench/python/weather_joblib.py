@@ -8,6 +8,7 @@ The simulation functions are the seed's own code, unchanged.
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -58,22 +59,48 @@ def parallel(fn, sims):
     return Parallel(n_jobs=-1)(delayed(fn)(i) for i in range(sims))
 
 
-def timed(run, fn, sims):
+class WrongResults(Exception):
+    """A run's results cannot be the seed's simulation: the script exits non-zero."""
+
+
+def check(results, sims, steps, what):
+    """Check a run's results, element by element where the seed's code allows it.
+
+    The seed's simulations draw from numpy's global generator (one per process, unseeded), so no
+    result belongs to a particular item and no two runs agree value by value. What can be checked:
+    one result per simulation; each a finite float within ten standard deviations of the process
+    (x0 = 75, x(t+1) ~ Normal((72 + x(t)) / 2, 5): mean 72 + 3 / 2**steps, spread at most
+    5 / sqrt(1 - 1/4)); and their mean within six standard errors of the expected mean. Raises
+    WrongResults otherwise (not an assert, which `python -O` would remove).
+    """
+    if len(results) != sims:
+        raise WrongResults(f"{what}: {len(results)} results, expected {sims}")
+    mean = 72 + 3 / 2**steps
+    spread = 5 / math.sqrt(1 - 1 / 4)
+    for i, value in enumerate(results):
+        if not (isinstance(value, float) and math.isfinite(value) and abs(value - mean) <= 10 * spread):
+            raise WrongResults(f"{what}: result {i} is {value!r}, not a temperature the simulation can give")
+    got = statistics.fmean(results)
+    if abs(got - mean) > 6 * spread / math.sqrt(sims):
+        raise WrongResults(f"{what}: the mean of {sims} results is {got}, expected {mean}")
+    return got
+
+
+def timed(run, fn, sims, steps, what):
     start = time.perf_counter()
     results = run(fn, sims)
     seconds = time.perf_counter() - start
-    assert len(results) == sims
-    return seconds, statistics.fmean(results)
+    return seconds, check(results, sims, steps, what)
 
 
-def measure(workload, fn, sims, repeat, workers):
+def measure(workload, fn, steps, sims, repeat, workers):
     parallel(fn, min(sims, WARM_ITEMS))
     serial(fn, min(sims, WARM_ITEMS))
     serial_runs, parallel_runs = [], []
     for r in range(repeat):
-        seconds, serial_mean = timed(serial, fn, sims)
+        seconds, serial_mean = timed(serial, fn, sims, steps, f"the serial loop on {workload}")
         serial_runs.append(seconds)
-        seconds, parallel_mean = timed(parallel, fn, sims)
+        seconds, parallel_mean = timed(parallel, fn, sims, steps, f"joblib on {workload}")
         parallel_runs.append(seconds)
         print(
             f"  [joblib {workload}] run {r + 1}/{repeat}: serial {serial_runs[-1]:.3f} s, "
@@ -124,8 +151,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     workers = joblib.cpu_count()
-    records = measure("weather-10", run_simulation_10, args.sims10, args.repeat, workers)
-    records += measure("weather-100", run_simulation_100, args.sims100, args.repeat, workers)
+    try:
+        records = measure("weather-10", run_simulation_10, 10, args.sims10, args.repeat, workers)
+        records += measure("weather-100", run_simulation_100, 100, args.sims100, args.repeat, workers)
+    except WrongResults as error:
+        sys.exit(f"wrong results: {error}")
     print(json.dumps(records))
 
 

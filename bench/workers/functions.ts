@@ -33,11 +33,18 @@ export function busy(ms: number): number {
   return spins;
 }
 
-/** A hand-made batch: busy-wait for each duration in turn (the baseline fanout's batching is compared to). */
-export function busyChunk(durations: readonly number[]): number {
-  let spins = 0;
-  for (const ms of durations) spins += busy(ms);
-  return spins;
+/** A slow item that says which it was: busy-wait `ms`, then return `id` (so misordered results show). */
+export function busyItem(ms: number, id: number): number {
+  busy(ms);
+  return id;
+}
+
+/**
+ * A hand-made batch (the baseline fanout's batching is compared to): busy-wait for each duration
+ * in turn; returns the ids of its items, `first` onwards.
+ */
+export function busyChunk(durations: readonly number[], first: number): number[] {
+  return durations.map((ms, k) => busyItem(ms, first + k));
 }
 
 /**
@@ -50,6 +57,25 @@ export function spin(ms: number): number {
   return ms;
 }
 
-export const functions = { weather10, weather100, noop, busy, busyChunk, spin };
+export const functions = { weather10, weather100, noop, busy, busyItem, busyChunk, spin };
 
 export type TaskName = 'weather10' | 'weather100' | 'noop' | 'spin';
+
+/** One chunk of an expert's hand-chunked run: items `start` … `start + count − 1`, no input array. */
+export interface Range {
+  readonly task: TaskName;
+  readonly start: number;
+  readonly count: number;
+}
+
+/**
+ * What an expert's worker runs for one chunk: every item of the workload is its own index, so the
+ * worker generates its items instead of receiving them, and writes the results straight into a
+ * Float64Array that is then moved (not copied) back.
+ */
+export function runRange({ task, start, count }: Range): Float64Array {
+  const fn = functions[task];
+  const results = new Float64Array(count);
+  for (let i = 0; i < count; i++) results[i] = fn(start + i);
+  return results;
+}

@@ -17,25 +17,46 @@ export type Packed = readonly unknown[] | Float64Array | { readonly undefinedTim
 /** Values as they arrive: an array or a Float64Array, indexable and iterable. */
 export type Unpacked = ArrayLike<unknown> & Iterable<unknown>;
 
+/** An array of fewer values than this goes as it is: it clones faster than a Float64Array is made. */
+const PACK_AT_LEAST = 8;
+
+/**
+ * `values[from]` … `values[to − 1]` as a Float64Array, when there is at least one and every one
+ * is a number; otherwise undefined (found at the first value of another kind: a list of objects
+ * costs one `typeof`).
+ */
+export function packNumbers(values: ArrayLike<unknown>, from: number, to: number): Float64Array | undefined {
+  if (to <= from || typeof values[from] !== 'number') return undefined;
+  const packed = new Float64Array(to - from);
+  for (let i = from; i < to; i++) {
+    const value = values[i];
+    if (typeof value !== 'number') return undefined;
+    packed[i - from] = value;
+  }
+  return packed;
+}
+
 /**
  * Pack `values`; `transfer` receives the buffers that may be moved instead of copied.
  * Packing never changes a value: -0, NaN and every double survive a Float64Array unchanged.
+ * Values already packed (a call's input read straight into a Float64Array) are kept by the
+ * scheduler, to run the items again if a worker dies: a copy of them is moved (one memcpy; a
+ * clone of the original copied them twice, into the message and out of it).
  */
-export function pack(values: readonly unknown[], transfer: TransferListItem[]): Packed {
+export function pack(values: readonly unknown[] | Float64Array, transfer: TransferListItem[]): Packed {
+  if (values instanceof Float64Array) {
+    const copy = values.slice();
+    transfer.push(copy.buffer as ArrayBuffer);
+    return copy;
+  }
   const n = values.length;
-  if (n < 8) return values;
-  const firstType = typeof values[0];
-  if (firstType === 'undefined') {
+  if (n < PACK_AT_LEAST) return values;
+  if (typeof values[0] === 'undefined') {
     for (let i = 1; i < n; i++) if (values[i] !== undefined) return values;
     return { undefinedTimes: n };
   }
-  if (firstType !== 'number') return values;
-  const packed = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const value = values[i];
-    if (typeof value !== 'number') return values;
-    packed[i] = value;
-  }
+  const packed = packNumbers(values, 0, n);
+  if (!packed) return values;
   transfer.push(packed.buffer as ArrayBuffer);
   return packed;
 }

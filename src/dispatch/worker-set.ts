@@ -994,7 +994,9 @@ interface Stealable {
 }
 
 /** The buffers of arguments marked with transfer(): they move to the worker. */
-function collectTransfers(items: readonly unknown[], spread: boolean, into: TransferListItem[]): void {
+function collectTransfers(items: Iterable<unknown>, spread: boolean, into: TransferListItem[]): void {
+  // A Float64Array holds numbers only; iterating it would cost ~30 ns a number.
+  if (items instanceof Float64Array) return;
   const buffers: ArrayBuffer[] = [];
   for (const item of items) {
     if (typeof item !== 'object' || item === null) continue;

@@ -15,7 +15,7 @@ import { AbortError, NotCloneableError, TaskError, WorkerCrashedError } from '..
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
-import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
+import type { BatchItems, BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
 
 /** A settled result, as `Promise.allSettled` gives (the `errors: 'collect'` mode). */
 export type Settled<T> =
@@ -104,9 +104,13 @@ export type Chunk = ArrayLike<unknown> & Iterable<unknown>;
 interface Slot {
   readonly seq: number;
   readonly first: number;
-  readonly items: unknown[];
-  /** Filled item by item, unless one job returned the whole slot at once (then it is that job's values). */
-  values: unknown[] | Chunk;
+  readonly items: BatchItems;
+  /**
+   * One job's values when it returned the whole slot at once (the common case); an array filled
+   * item by item when the slot's items came back in parts; unset until either happens (an
+   * array of a batch's length, made for every slot, cost as much as the results themselves).
+   */
+  values: unknown[] | Chunk | undefined;
   /** Errors by offset (collect mode). */
   errors: Map<number, unknown> | undefined;
   pending: number;
@@ -206,8 +210,9 @@ export class CallRun {
   }
 
   private resultsOf(slot: Slot): Chunk {
-    if (!this.options.collect) return slot.values;
-    return Array.from(slot.values, (value, offset) => {
+    const values = slot.values ?? new Array(slot.items.length);
+    if (!this.options.collect) return values;
+    return Array.from(values, (value, offset) => {
       const reason = slot.errors?.get(offset);
       return reason === undefined
         ? { status: 'fulfilled', value }
@@ -216,7 +221,12 @@ export class CallRun {
   }
 
   private get windowLimits(): { inFlight: number; outstanding: number } {
-    const inFlight = this.dispatcher.size * pipelineDepth(this.sizer.estimatedBatchMs);
+    // While automatic sizes still climb, the fewest batches in flight: each batch that finishes
+    // grows the next, and a deep pipeline would fill with batches cut at the old, tiny size (on
+    // weather-10, 60 batches of 2–4 items before the size could move, ~100 batches to reach
+    // 16,384 items where 20 do).
+    const estimate = this.sizer.growing ? undefined : this.sizer.estimatedBatchMs;
+    const inFlight = this.dispatcher.size * pipelineDepth(estimate);
     const { preDispatch } = this.options;
     if (preDispatch === 'auto') return { inFlight, outstanding: 2 * inFlight };
     return { inFlight: Math.min(inFlight, preDispatch), outstanding: preDispatch };
@@ -234,7 +244,7 @@ export class CallRun {
       }
       if (this.reading || this.reader.done || this.slots.size >= limits.outstanding) break;
       const size = this.sizer.next(this.reader.remaining);
-      let items: unknown[] | Promise<unknown[]>;
+      let items: BatchItems | Promise<BatchItems>;
       try {
         items = this.reader.take(size);
       } catch (error) {
@@ -262,7 +272,7 @@ export class CallRun {
     this.checkFinished();
   }
 
-  private addSlot(items: unknown[]): void {
+  private addSlot(items: BatchItems): void {
     if (items.length === 0) {
       this.checkFinished();
       return;
@@ -272,13 +282,14 @@ export class CallRun {
       seq: this.nextSeq++,
       first,
       items,
-      values: new Array(items.length),
+      values: undefined,
       errors: undefined,
       pending: items.length,
     };
     this.nextIndex = first + items.length;
     this.slots.set(slot.seq, slot);
-    if (!this.options.checkArgs) {
+    // Numbers read into a Float64Array have been checked on the way (and are not spread).
+    if (!this.options.checkArgs || items instanceof Float64Array) {
       this.dispatch({ slot, offset: 0, count: items.length, track: false });
       return;
     }
@@ -348,7 +359,8 @@ export class CallRun {
     const o = this.options;
     const items =
       offset === 0 && count === slot.items.length ? slot.items : slot.items.slice(offset, offset + count);
-    const batch = o.toBatch ? o.toBatch(items) : { items, taskIndex: undefined };
+    // A call with `toBatch` (parallel()) reads its input unpacked: its items are an array.
+    const batch = o.toBatch ? o.toBatch(items as readonly unknown[]) : { items, taskIndex: undefined };
     const request: BatchRequest = {
       task: o.task,
       taskName: o.taskName,
@@ -433,7 +445,8 @@ export class CallRun {
       if (this.finished) return;
     }
     let settled = 0;
-    const slotValues = slot.values as unknown[];
+    // A slot already holding one job's values is never filled in parts: that job ran it all.
+    const slotValues = (slot.values ??= new Array(slot.items.length)) as unknown[];
     for (let i = 0; i < ran; i++) {
       if (failedOffsets.has(i)) continue;
       slotValues[offset + i] = values[i];

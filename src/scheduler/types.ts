@@ -6,13 +6,19 @@
 import type { BroadcastHandle } from '../broadcast.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
 
+/**
+ * A batch's items: an array, or a Float64Array when a call's input was an array of plain numbers
+ * going to workers across a boundary (read straight into the form it travels in).
+ */
+export type BatchItems = readonly unknown[] | Float64Array;
+
 /** A contiguous run of items of one call, ready to run. */
 export interface BatchRequest {
   readonly task: TaskSpec;
   /** The task's name, for messages. */
   readonly taskName: string;
   readonly spread: boolean;
-  readonly items: readonly unknown[];
+  readonly items: BatchItems;
   /** Index of `items[0]` in the call's input. */
   readonly first: number;
   /** Per-item time limit in ms (the worker reports each item's start so the limit can be enforced). */

@@ -188,6 +188,11 @@ class Results {
 
   constructor(private readonly length: number) {}
 
+  /** The Float64Array numbers go into, once the first result was a number and while all are. */
+  get numberStore(): Float64Array | undefined {
+    return this.mode === 'numbers' ? this.numbers : undefined;
+  }
+
   set(offset: number, value: unknown): void {
     if (this.mode === 'numbers' && typeof value === 'number') {
       (this.numbers as Float64Array)[offset] = value;
@@ -270,8 +275,56 @@ class BatchRun {
 
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
-    const { spread, first, track, stopOnError, id, taskIndex, handles } = this.message;
-    const times = this.itemTimes;
+    const { track, taskIndex, handles } = this.message;
+    return this.itemTimes || track || taskIndex || handles || this.runtime.options.sharedThread
+      ? this.runEach(from)
+      : this.runPlain(from);
+  }
+
+  /**
+   * The loop nearly every batch takes: a worker's own thread, one task, nothing tracked, timed or
+   * broadcast. It does what `runEach` does with the branches that cannot apply taken out, `ran`
+   * kept in a local, and numbers written straight into the results' Float64Array: at 0.4 µs an
+   * item (weather-10) the general loop's per-item bookkeeping cost ~10 ns, 2–3 % of the work.
+   */
+  private runPlain(from: number): Promise<void> | undefined {
+    const { items, state, fn, results } = this;
+    const spread = this.message.spread === true;
+    const first = this.message.first;
+    const item = this.sharedItem;
+    setCurrentItem(item);
+    let numbers = results.numberStore;
+    const n = items.length;
+    for (let i = from; i < n; i++) {
+      if (state.aborted) {
+        this.ran = i;
+        return undefined;
+      }
+      item.moveTo(first + i);
+      let result: unknown;
+      try {
+        result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
+      } catch (error) {
+        this.ran = i + 1;
+        this.fail(i, error);
+        if (this.stopped) return undefined;
+        continue;
+      }
+      if (numbers !== undefined && typeof result === 'number') {
+        numbers[i] = result;
+        continue;
+      }
+      const pending = this.accept(i, result);
+      if (pending) return pending;
+      numbers = results.numberStore;
+    }
+    this.ran = n;
+    return undefined;
+  }
+
+  /** Every item, whatever the batch asks for (tracking, item times, broadcasts, mixed tasks, the inline backend). */
+  private runEach(from: number): Promise<void> | undefined {
+    const { spread, first, track, id, taskIndex, handles } = this.message;
     const { items, state, fns } = this;
     const shared = this.runtime.options.sharedThread;
     // In a worker, items run one at a time: one item state, updated in place, serves them all.
@@ -281,7 +334,7 @@ class BatchRun {
       if (state.aborted) return undefined;
       if (track) this.runtime.send({ fanout: BRAND, t: 'start', id, offset: i });
       let result: unknown;
-      if (times) times[2 * i] = performance.now();
+      if (this.itemTimes) this.itemTimes[2 * i] = performance.now();
       try {
         const args = handles ? this.withBroadcasts(items[i], spread === true) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
@@ -296,19 +349,29 @@ class BatchRun {
         this.ran = i + 1;
         this.timeEnd(i);
         this.fail(i, error);
-        if (stopOnError) return undefined;
+        if (this.stopped) return undefined;
         continue;
       }
-      if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
-        if (typeof (result as { then?: unknown }).then === 'function') return this.settleAsync(i, result);
-        if (!this.checkResult(i, result)) continue;
-      } else if (typeof result === 'symbol' && !this.checkResult(i, result)) {
-        continue;
-      }
+      const pending = this.accept(i, result);
+      if (pending) return pending;
       this.ran = i + 1;
       this.timeEnd(i);
-      this.results.set(i, result);
     }
+    return undefined;
+  }
+
+  /**
+   * Keep item `offset`'s result: wait for it if it is a promise (the promise of the rest of the
+   * batch is returned), fail the item if it cannot cross to the caller, else store it.
+   */
+  private accept(offset: number, result: unknown): Promise<void> | undefined {
+    if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
+      if (typeof (result as { then?: unknown }).then === 'function') return this.settleAsync(offset, result);
+      if (!this.checkResult(offset, result)) return undefined;
+    } else if (typeof result === 'symbol' && !this.checkResult(offset, result)) {
+      return undefined;
+    }
+    this.results.set(offset, result);
     return undefined;
   }
 

@@ -153,6 +153,11 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       assert.ok(Object.is(back[0], -0));
       assert.ok(Number.isNaN(back[1]));
       assert.deepEqual(back.slice(2), values.slice(2));
+      // Batches of plain numbers travel packed both ways; a batch that mixes kinds does not.
+      const numbers = [-0, Number.NaN, 2 ** 53, -1.5e-300, Number.NEGATIVE_INFINITY, ...range(27)];
+      const mixed = [...numbers, 'text', ...numbers];
+      assert.deepEqual(await pool.map(tasks.identity, numbers, { batchSize: 16 }), numbers);
+      assert.deepEqual(await pool.map(tasks.identity, mixed, { batchSize: 16 }), mixed);
     });
 
     it('imap streams results in input order', async () => {

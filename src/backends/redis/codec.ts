@@ -35,6 +35,7 @@ import {
   WrapperNotAllowedError,
 } from '../../errors.js';
 import { isTimerDelay, MAX_TIMER_MS } from '../../options.js';
+import type { BatchItems } from '../../scheduler/types.js';
 import type { ItemFailure } from '../../worker/protocol.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
@@ -91,7 +92,7 @@ const fromBase64 = (text: string): unknown => deserialize(Buffer.from(text, 'bas
 export function encodeJob(
   task: string,
   wrap: string | undefined,
-  items: readonly unknown[],
+  items: BatchItems,
   payload: Omit<BatchPayload, 'items'>,
 ): JobData {
   const full: BatchPayload = { ...payload, items: pack(items, []) };
