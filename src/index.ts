@@ -4,8 +4,26 @@
  * This file is the whole public surface; everything else is internal.
  */
 
-export type { RedisBackendOptions } from './backends/redis/options.js';
-export type { BroadcastControl, BroadcastHandle } from './broadcast.js';
+export {
+  type AsCompletedOptions,
+  asCompleted,
+  type Completed,
+  type ReturnWhen,
+  TaskFuture,
+  type WaitForOptions,
+  waitFor,
+} from './api/futures.js';
+export {
+  type Delayed,
+  delayed,
+  type ParallelConfig,
+  type ParallelOptions,
+  type ParallelRunner,
+  parallel,
+  parallelConfig,
+} from './api/joblib.js';
+export { Pool } from './api/pool.js';
+export type { ReduceChunksOptions } from './api/reduce-chunks.js';
 export {
   type ChunkReducer,
   type ColumnChunk,
@@ -16,7 +34,6 @@ export {
   columnStats,
   columnVariance,
 } from './chunks/column-stats.js';
-export type { ReduceChunksOptions } from './chunks/reduce.js';
 export {
   type CsvOptions,
   type CsvRecord,
@@ -42,6 +59,9 @@ export {
   type SlurmWorkersStatus,
   slurmWorkers,
 } from './cluster/slurm.js';
+export type { BroadcastControl, BroadcastHandle } from './data/broadcast.js';
+export { callSeed, type RandomStream, randomStream } from './data/random.js';
+export { shared, transfer } from './data/shared.js';
 export {
   AbortError,
   BackendUnavailableError,
@@ -65,31 +85,12 @@ export {
   WorkerCrashedError,
   WrapperNotAllowedError,
 } from './errors.js';
-export {
-  type AsCompletedOptions,
-  asCompleted,
-  type Completed,
-  type ReturnWhen,
-  TaskFuture,
-  type WaitForOptions,
-  waitFor,
-} from './futures.js';
-export {
-  type Delayed,
-  delayed,
-  type ParallelConfig,
-  type ParallelOptions,
-  type ParallelRunner,
-  parallel,
-  parallelConfig,
-} from './joblib.js';
+export type { EntryMeta } from './memory/cache-entry.js';
 export type { MemoryStats } from './memory/counters.js';
-export type { EntryMeta } from './memory/entry.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
 export type { ProgressOptions, ProgressState } from './observe/progress.js';
-export { Pool } from './pool.js';
 export type {
   CallDefaults,
   CallOptionsInput,
@@ -98,9 +99,8 @@ export type {
   MapOptions,
   PoolOptions,
   Task,
-} from './pool-options.js';
-export { callSeed, type RandomStream, randomStream } from './random.js';
+} from './options/schema.js';
+export type { RedisBackendOptions } from './redis/url.js';
 export type { BatchTrace, ProgressCounts, Settled } from './scheduler/call.js';
-export { shared, transfer } from './shared.js';
-export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks.js';
-export { type TaskContext, taskContext } from './worker/context.js';
+export { type TaskContext, taskContext } from './tasks/context.js';
+export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks/tasks.js';

@@ -2,10 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeJob, readJob, readPayload } from '../src/backends/redis/codec.js';
-import { findUncloneable } from '../src/codec/cloneable.js';
+import { findUncloneable } from '../src/codec/crossing.js';
 import { deserializeError, serializeError } from '../src/codec/errors.js';
 import { pack, packNumbers, unpack } from '../src/codec/values.js';
+import { encodeJob, readJob, readPayload } from '../src/redis/codec.js';
 
 /** Serialize, clone as a worker message would be, rebuild. */
 const roundTrip = (value: unknown) => deserializeError(structuredClone(serializeError(value)));

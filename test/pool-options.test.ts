@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { FanoutError, Pool } from '../src/index.js';
-import { MAX_WORKERS_PER_CORE } from '../src/options.js';
+import { MAX_WORKERS_PER_CORE } from '../src/options/checks.js';
 import tasks, { probes } from './fixtures/tasks.js';
 
 function throwsNamed(make: () => unknown, kind: typeof RangeError | typeof TypeError, name: string) {

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AbortError, TaskError, WorkerCrashedError } from '../src/index.js';
+import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/backend.js';
 import { AutoBatchSizer, fixedBatchSizer, MAX_ITEMS, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
 import { type CallOptions, CallRun, pipelineDepth } from '../src/scheduler/call.js';
 import { readerOf } from '../src/scheduler/input.js';
-import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/types.js';
 
 interface Submitted {
   readonly request: BatchRequest;

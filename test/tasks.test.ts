@@ -124,7 +124,7 @@ describe('randomStream', () => {
 
 describe('task wrappers', () => {
   it('decorate a task where it runs, on every backend', async () => {
-    const { makeRef } = await import('../src/tasks.js');
+    const { makeRef } = await import('../src/tasks/tasks.js');
     const { Pool } = await import('../src/index.js');
     const { decorators } = await import('./fixtures/tasks.js');
     const wrapper = { module: decorators.times.module, name: 'times', options: { factor: 10 } };

@@ -11,8 +11,8 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys, nonNegativeInteger, show } from '../options.js';
-import { defineTasks, type TaskRef } from '../tasks.js';
+import { checkKnownKeys, nonNegativeInteger, show } from '../options/checks.js';
+import { defineTasks, type TaskRef } from '../tasks/tasks.js';
 import type { MatrixArray, MatrixChunk } from './types.js';
 
 /**

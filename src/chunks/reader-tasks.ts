@@ -6,7 +6,7 @@
  * where the task runs, one chunk at a time per worker.
  */
 
-import { type AnyFunction, defineTasks } from '../tasks.js';
+import { type AnyFunction, defineTasks } from '../tasks/tasks.js';
 import { readBuffer } from './buffers.js';
 import { readMatrixChunk, readTextRange } from './read.js';
 import { parseCsv, parseNdjson } from './text.js';

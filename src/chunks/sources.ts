@@ -10,7 +10,14 @@ import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChunkParseError, describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { boolean, checkKnownKeys, nonNegativeInteger, oneOf, positiveInteger, show } from '../options.js';
+import {
+  boolean,
+  checkKnownKeys,
+  nonNegativeInteger,
+  oneOf,
+  positiveInteger,
+  show,
+} from '../options/checks.js';
 import { assertIterable } from '../scheduler/input.js';
 import { parseCsvHeader } from './text.js';
 import {

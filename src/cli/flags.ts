@@ -6,8 +6,8 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { resolveWorkers } from '../options.js';
-import { isRegistered, lookupTask, makeRef, registeredNames, type TaskRef } from '../tasks.js';
+import { resolveWorkers } from '../options/checks.js';
+import { isRegistered, lookupTask, makeRef, registeredNames, type TaskRef } from '../tasks/tasks.js';
 
 /** Exit codes of every command (`fanout run --help` and the README's CLI section list them). */
 export const EXIT = {

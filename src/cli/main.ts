@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { inheritedExecArgv } from '../backends/exec-argv.js';
+import { inheritedExecArgv } from '../local/exec-argv.js';
 import { canImportTypeScript, EXIT, IoFailure, isTypeScript, UsageError } from './flags.js';
 
 const USAGE = `Usage: fanout <command> [options]

@@ -10,10 +10,10 @@
  */
 
 import { parseArgs } from 'node:util';
+import { Pool } from '../api/pool.js';
 import { describe as describeError } from '../errors.js';
-import { Pool } from '../pool.js';
 import type { Settled } from '../scheduler/call.js';
-import { makeRef } from '../tasks.js';
+import { makeRef } from '../tasks/tasks.js';
 import {
   choiceFlag,
   EXIT,

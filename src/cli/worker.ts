@@ -7,11 +7,11 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TaskDirectory } from '../backends/redis/identity.js';
-import { keyPartProblem, redactUrl, redisUrlProblem } from '../backends/redis/options.js';
-import { type RedisWorker, startRedisWorker } from '../backends/redis/worker.js';
-import { isWrapperId, WRAPPER_IDS, type WrapperId } from '../backends/redis/wrappers.js';
-import { MAX_TIMER_MS, resolveWorkers, TIMER_LIMIT } from '../options.js';
+import { MAX_TIMER_MS, resolveWorkers, TIMER_LIMIT } from '../options/checks.js';
+import { TaskDirectory } from '../redis/identity.js';
+import { keyPartProblem, redactUrl, redisUrlProblem } from '../redis/url.js';
+import { isWrapperId, WRAPPER_IDS, type WrapperId } from '../redis/wrappers.js';
+import { type RedisWorker, startRedisWorker } from '../remote/redis-worker.js';
 
 export const WORKER_USAGE = `Usage: fanout worker --redis URL --tasks FILE [--tasks FILE ...] [options]
 

@@ -12,18 +12,12 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliUrl } from '../backends/entry.js';
-import { inheritedExecArgv } from '../backends/exec-argv.js';
-import { TaskDirectory } from '../backends/redis/identity.js';
-import {
-  DEFAULT_PREFIX,
-  DEFAULT_QUEUE,
-  keyPartProblem,
-  redactUrl,
-  redisUrlProblem,
-} from '../backends/redis/options.js';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys, nonNegativeInteger, positiveInteger, show } from '../options.js';
+import { inheritedExecArgv } from '../local/exec-argv.js';
+import { cliUrl } from '../local/preload.js';
+import { checkKnownKeys, nonNegativeInteger, positiveInteger, show } from '../options/checks.js';
+import { TaskDirectory } from '../redis/identity.js';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, keyPartProblem, redactUrl, redisUrlProblem } from '../redis/url.js';
 
 /**
  * Options of {@link slurmWorkers}: where the workers take their jobs from, what each one asks

@@ -25,7 +25,7 @@ import {
   PoolClosedError,
   SlurmError,
 } from '../errors.js';
-import { checkKnownKeys, duration, nonNegativeInteger, positiveInteger, show } from '../options.js';
+import { checkKnownKeys, duration, nonNegativeInteger, positiveInteger, show } from '../options/checks.js';
 import { type QueueDepth, queueDepth } from './queue-depth.js';
 import {
   cancel,

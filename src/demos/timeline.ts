@@ -8,10 +8,10 @@
  * each have a core, so on N free cores they do about N times as much.
  */
 
-import type { LocalBackendName } from '../backends/backend.js';
+import { Pool } from '../api/pool.js';
 import { positiveIntegerFlag } from '../cli/flags.js';
+import type { LocalBackendName } from '../local/transport.js';
 import type { Series } from '../observe/svg.js';
-import { Pool } from '../pool.js';
 import type { BatchTrace } from '../scheduler/call.js';
 import { countText, machineText, timesText, wallClock, workerCount } from './common.js';
 import type { Demo } from './demo.js';

@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CacheError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys } from '../options.js';
-import { type AnyFunction, isTaskRef, makeRef, type TaskRef } from '../tasks.js';
+import { checkKnownKeys } from '../options/checks.js';
+import { type AnyFunction, isTaskRef, makeRef, type TaskRef } from '../tasks/tasks.js';
+import type { EntryMeta } from './cache-entry.js';
+import { CACHE_WRAPPER } from './cache-wrapper.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
 import { emptyStats, type MemoryStats, readSessionStats, registerLocalSession } from './counters.js';
-import type { EntryMeta } from './entry.js';
-import { CACHE_WRAPPER } from './factory.js';
 import {
   clearFolders,
   describeCache,

@@ -11,7 +11,7 @@ import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { show } from '../options.js';
+import { show } from '../options/checks.js';
 import type { BatchTrace } from '../scheduler/call.js';
 
 /**

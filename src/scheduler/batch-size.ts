@@ -36,7 +36,7 @@
  *   call ~85 batches, where ~30 leave the workers as evenly loaded (within ~1 ms).
  */
 
-import type { BatchLimits } from './types.js';
+import type { BatchLimits } from './backend.js';
 
 export const MIN_BATCH_MS = 50;
 export const MAX_BATCH_MS = 500;

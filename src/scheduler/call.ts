@@ -9,13 +9,13 @@
  * the window are unaffected.
  */
 
-import { containsSharedMemory, findUncloneable } from '../codec/cloneable.js';
+import { containsSharedMemory, findUncloneable } from '../codec/crossing.js';
 import { deserializeError } from '../codec/errors.js';
 import { AbortError, NotCloneableError, TaskError, WorkerCrashedError } from '../errors.js';
 import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
+import type { BatchItems, BatchOutcome, BatchRequest, Dispatcher, Ticket } from './backend.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
-import type { BatchItems, BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
 
 /** A settled result, as `Promise.allSettled` gives (the `errors: 'collect'` mode). */
 export type Settled<T> =

@@ -6,13 +6,13 @@
 
 import { getHeapStatistics } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
-import { findUncloneable } from '../codec/cloneable.js';
+import { findUncloneable } from '../codec/crossing.js';
 import { type SerializedError, serializeError } from '../codec/errors.js';
 import { type Packed, type Unpacked, unpack } from '../codec/values.js';
-import { transferablesOf } from '../shared.js';
-import { type AnyFunction, isRegistered, lookupTask, registeredNames } from '../tasks.js';
+import { transferablesOf } from '../data/shared.js';
+import { type BatchState, ItemState, runWithItem, setCurrentItem } from '../tasks/context.js';
+import { type AnyFunction, isRegistered, lookupTask, registeredNames } from '../tasks/tasks.js';
 import { broadcastCache, resolveBroadcast } from './broadcast-cache.js';
-import { type BatchState, ItemState, runWithItem, setCurrentItem } from './context.js';
 import {
   type BatchFailure,
   BRAND,
