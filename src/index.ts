@@ -23,7 +23,6 @@ export {
   parallelConfig,
 } from './api/joblib.js';
 export { Pool } from './api/pool.js';
-export type { ReduceChunksOptions } from './api/reduce-chunks.js';
 export {
   type ChunkReducer,
   type ColumnChunk,
@@ -59,8 +58,7 @@ export {
   type SlurmWorkersStatus,
   slurmWorkers,
 } from './cluster/slurm.js';
-export type { BroadcastControl, BroadcastHandle } from './data/broadcast.js';
-export { callSeed, type RandomStream, randomStream } from './data/random.js';
+export { callSeed, randomStream } from './data/random.js';
 export { shared, transfer } from './data/shared.js';
 export {
   AbortError,
@@ -90,17 +88,28 @@ export type { MemoryStats } from './memory/counters.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
-export type { ProgressOptions, ProgressState } from './observe/progress.js';
+export { taskContext } from './tasks/context.js';
+export { defineTasks } from './tasks/tasks.js';
 export type {
+  AnyFunction,
+  BatchTrace,
+  BroadcastControl,
+  BroadcastHandle,
   CallDefaults,
   CallOptionsInput,
   CollectOptions,
   ItemsOf,
   MapOptions,
   PoolOptions,
+  ProgressCounts,
+  ProgressOptions,
+  ProgressState,
+  RandomStream,
+  RedisBackendOptions,
+  ReduceChunksOptions,
+  Settled,
   Task,
-} from './options/schema.js';
-export type { RedisBackendOptions } from './redis/url.js';
-export type { BatchTrace, ProgressCounts, Settled } from './scheduler/call.js';
-export { type TaskContext, taskContext } from './tasks/context.js';
-export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks/tasks.js';
+  TaskContext,
+  TaskRef,
+  TaskRefs,
+} from './types.js';

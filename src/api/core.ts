@@ -1,41 +1,26 @@
 /**
- * Turning what a caller passed (a task or function, items, options) into a scheduled call:
- * everything is validated up front, and the call starts only when asked (an `imap` starts when
- * it is first iterated). Progress reporting is wired here, so every kind of call gets it.
+ * The core that `Pool`, `parallel()` and `reduceChunks` are thin facades over: one backend, the
+ * pool's settings and its sequence of call seeds, the calls in progress (`close()` waits for
+ * them), and how a call is prepared — everything checked up front — and started when asked (an
+ * `imap` starts when it is first iterated), with progress and traces wired in, so every kind of
+ * call gets them.
  */
 
-import { findUncloneable } from '../codec/crossing.js';
-import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError } from '../errors.js';
+import { crossingError, crossingProblem } from '../codec/crossing.js';
+import { CallSeeds } from '../data/random.js';
+import { InvalidArgValueError, PoolClosedError } from '../errors.js';
 import { ProgressRenderer, ProgressTracker } from '../observe/progress.js';
-import { checkTracePath, TraceRecorder } from '../observe/trace.js';
-import { abortSignal, boolean, checkKnownKeys, oneOf, show } from '../options/checks.js';
-import { type ItemsOf, type MapOptions, type ResolvedDefaults, resolveDefaults } from '../options/schema.js';
-import type { Engine } from '../scheduler/backend.js';
-import { type BatchTrace, type CallOptions, CallRun } from '../scheduler/call.js';
+import { TraceRecorder } from '../observe/trace.js';
+import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
+import { type PoolSettings, resolveCallOptions, resolvePoolOptions } from '../options/resolve.js';
+import { MAP } from '../options/schema.js';
+import type { Backend } from '../scheduler/backend.js';
+import { type CallOptions, CallRun } from '../scheduler/call.js';
 import { assertIterable, readerOf } from '../scheduler/input.js';
-import { inlineTask } from '../tasks/inline-functions.js';
-import { type AnyFunction, isTaskRef } from '../tasks/tasks.js';
-import type { TaskSpec } from '../worker/protocol.js';
-
-/** What a call needs to know that does not come from the caller's options. */
-export interface CallSetup {
-  readonly engine: Engine;
-  readonly backendName: string;
-  readonly defaults: ResolvedDefaults;
-  /**
-   * The seed of the call starting now, from the pool's sequence (see `CallSeeds`). Every call
-   * takes one as it starts, even one with its own `seed` option, so a call's place in the
-   * sequence alone decides the seed it would draw.
-   */
-  readonly claimSeed: () => number;
-  /** Throws (ERR_POOL_CLOSED) when the pool no longer takes work. */
-  readonly assertOpen: () => void;
-  /** `pool.map`, `pool.run`, ...: for messages. */
-  readonly callName: string;
-  readonly spread: boolean;
-  readonly keys: readonly string[];
-  readonly onStart?: () => void;
-}
+import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
+import type { BatchTrace, BroadcastHandle, ItemsOf } from '../types.js';
+import { openBackend } from './backends.js';
+import { collectResults, type StreamTracker, streamResults } from './results.js';
 
 /** A call in progress; `finish()` must run when the caller is done with it (progress bar, trace file). */
 export interface StartedCall {
@@ -43,95 +28,128 @@ export interface StartedCall {
   finish(): Promise<void>;
 }
 
-/** The task spec of a task reference, or of an inline function (checked for outer variables). */
-export function taskSpecOf(task: unknown, callName: string): { spec: TaskSpec; name: string } {
-  if (isTaskRef(task)) {
-    const spec: TaskSpec = { kind: 'task', module: task.module, name: task.taskName, wrapper: task.wrapper };
-    return { spec, name: task.taskName };
-  }
-  if (typeof task === 'function') return inlineTask(task as AnyFunction, callName);
-  throw new InvalidArgTypeError(
-    `Expected \`task\` to be a task reference from defineTasks() or a function, got ${show(task)}`,
-  );
+/** One call, as a facade describes it. */
+export interface CallDescription {
+  /** `pool.map`, `pool.run`, `parallel`...: for messages. */
+  readonly name: string;
+  /** Each item is the arguments of a call: `task(...item)`. */
+  readonly spread: boolean;
+  /** A task reference or an inline function; or, made by the facade, a task spec (parallel()'s). */
+  readonly task: unknown;
+  readonly spec?: { readonly spec: TaskSpec; readonly name: string } | undefined;
+  readonly items: ItemsOf<unknown>;
+  /** For calls whose items are not the arguments themselves (parallel()). */
+  readonly hooks?: Pick<CallOptions, 'taskNameOf' | 'argsOf' | 'toBatch'> | undefined;
+  /** The first batch started running (a future's `running`). */
+  readonly onStart?: (() => void) | undefined;
+  /**
+   * Set when the facade accepted the call and claimed its seed already (reduceChunks does, before
+   * planning its source): the call then neither checks that the pool is open nor claims a seed.
+   */
+  readonly accepted?: { readonly seed: number } | undefined;
 }
 
-/** Validate a call completely; the returned function starts it. */
-export function prepareCall(
-  setup: CallSetup,
-  task: unknown,
-  items: ItemsOf<unknown>,
-  options: MapOptions,
-): () => StartedCall {
-  checkKnownKeys('the call options', options, setup.keys);
-  const { spec, name } = taskSpecOf(task, setup.callName);
-  return prepareSpecCall(setup, spec, name, items, options);
-}
+/** The call options every call reads (the map options; a `run` reads a subset). */
+type CallSettings = Resolved<typeof MAP.specs>;
 
-/** `prepareCall` for a task spec made by the caller (parallel()'s mixed tasks). */
-export function prepareSpecCall(
-  setup: CallSetup,
-  spec: TaskSpec,
-  name: string,
-  items: ItemsOf<unknown>,
-  options: MapOptions,
-  hooks: Pick<CallOptions, 'taskNameOf' | 'argsOf' | 'toBatch'> = {},
-): () => StartedCall {
-  const { engine } = setup;
-  if (spec.kind === 'inline' && !engine.supports.inlineFunctions) {
-    throw new InvalidArgValueError(
-      `Inline functions cannot run on the ${setup.backendName} backend (only task modules travel there); use defineTasks`,
-    );
+export class PoolCore implements StreamTracker {
+  readonly settings: PoolSettings;
+  readonly backend: Backend;
+  readonly #seeds: CallSeeds;
+  readonly #active = new Set<Promise<unknown>>();
+  /** How to end each stream at once when the pool is terminated (see StreamTracker). */
+  readonly #streams = new Map<Promise<unknown>, () => Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: unknown) {
+    this.settings = resolvePoolOptions(options);
+    this.#seeds = new CallSeeds(this.settings.seed);
+    this.backend = openBackend(this.settings);
   }
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw new InvalidArgTypeError(
-      `Expected \`onProgress\` to be a function, got ${show(options.onProgress)}`,
-    );
+
+  get seed(): number {
+    return this.#seeds.base;
   }
-  if (
-    options.progress !== undefined &&
-    typeof options.progress !== 'boolean' &&
-    typeof options.progress !== 'object'
-  ) {
-    throw new InvalidArgTypeError(
-      `Expected \`progress\` to be a boolean or progress options, got ${show(options.progress)}`,
-    );
+
+  get closed(): boolean {
+    return this.#closed;
   }
-  if (options.context !== undefined && engine.supports.crossesBoundary) {
-    const problem = findUncloneable(options.context);
-    if (problem) throw new NotCloneableError(`The \`context\` of ${setup.callName} is ${problem}`);
+
+  /** Throws ERR_POOL_CLOSED when the pool no longer takes work. */
+  assertOpen(): void {
+    if (this.#closed) {
+      throw new PoolClosedError('The pool is closed: no new work is accepted after close() or terminate()');
+    }
   }
-  const base: Omit<CallOptions, 'onProgress' | 'onTaskProgress'> = {
-    task: spec,
-    taskName: name,
-    spread: setup.spread,
-    ordered: options.ordered === undefined ? true : boolean('ordered', options.ordered),
-    collect:
-      options.errors === undefined
-        ? false
-        : oneOf('errors', options.errors, ['fail', 'collect']) === 'collect',
-    ...resolveDefaults(options, setup.defaults),
-    context: options.context,
-    signal: options.signal === undefined ? undefined : abortSignal('signal', options.signal),
-    checkArgs: engine.supports.crossesBoundary,
-    noSharedMemory: engine.supports.crossesBoundary && !engine.supports.sharedMemory,
-    onStart: setup.onStart,
-    ...hooks,
-  };
-  if (options.onBatch !== undefined && typeof options.onBatch !== 'function') {
-    throw new InvalidArgTypeError(`Expected \`onBatch\` to be a function, got ${show(options.onBatch)}`);
+
+  /**
+   * The seed of the call starting now, from the pool's sequence (see `CallSeeds`). Every call
+   * takes one as it starts, even one with its own `seed` option, so a call's place in the
+   * sequence alone decides the seed it would draw.
+   */
+  claimSeed(): number {
+    return this.#seeds.next();
   }
-  const tracePath = options.trace === undefined ? undefined : checkTracePath(options.trace);
-  assertIterable(items);
-  return () => {
-    setup.assertOpen();
+
+  /** Keep `close()` waiting for `running`; a stream also says how to end it (`kill`). */
+  track(running: Promise<unknown>, kill?: () => Promise<void>): void {
+    this.#active.add(running);
+    if (kill) this.#streams.set(running, kill);
+    const forget = () => {
+      this.#active.delete(running);
+      this.#streams.delete(running);
+    };
+    running.then(forget, forget);
+  }
+
+  /**
+   * Why a value cannot go to this pool's workers, or undefined (always, where nothing crosses):
+   * the one check of what crosses to workers, set up for this backend (codec/crossing.ts).
+   */
+  readonly crossing = (value: unknown): string | undefined => crossingProblem(value, this.backend.supports);
+
+  /**
+   * Check a call completely, its options read as `set` (the map options, or a run's, which lack
+   * `ordered` and `errors`); the returned function starts it.
+   */
+  prepare(call: CallDescription, input: unknown, set: OptionSet<Specs> = MAP): () => StartedCall {
+    const options = resolveCallOptions(set, input, this.settings.callDefaults) as CallSettings;
+    const { spec, name } = call.spec ?? taskSpecOf(call.task, call.name);
+    const { backend } = this;
+    const { supports } = backend;
+    if (spec.kind === 'inline' && !supports.inlineFunctions) {
+      throw new InvalidArgValueError(
+        `Inline functions cannot run on the ${this.settings.backend} backend (only task modules travel there); use defineTasks`,
+      );
+    }
+    const crossing = supports.crossesBoundary ? this.crossing : undefined;
+    const contextProblem = options.context === undefined ? undefined : crossing?.(options.context);
+    if (contextProblem) throw crossingError(`The \`context\` of ${call.name}`, contextProblem);
+    assertIterable(call.items);
+    return (): StartedCall => this.start(call, options, spec, name, crossing);
+  }
+
+  private start(
+    call: CallDescription,
+    options: CallSettings,
+    spec: TaskSpec,
+    taskName: string,
+    crossing: ((value: unknown) => string | undefined) | undefined,
+  ): StartedCall {
     // The call's seed is fixed as it starts: its own `seed` option, else the pool's next one.
-    const claimed = setup.claimSeed();
-    const call = options.seed === undefined ? { ...base, seed: claimed } : base;
-    const reader = readerOf(items, 'items', {
-      packNumbers: engine.supports.crossesBoundary && !setup.spread && !hooks.toBatch,
+    let seed: number;
+    if (call.accepted) seed = options.seed ?? call.accepted.seed;
+    else {
+      this.assertOpen();
+      const claimed = this.claimSeed();
+      seed = options.seed ?? claimed;
+    }
+    const { backend } = this;
+    const reader = readerOf(call.items, 'items', {
+      packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
-    const { onProgress, progress } = options;
-    const recorder = tracePath === undefined ? undefined : new TraceRecorder();
+    const recorder = options.trace === undefined ? undefined : new TraceRecorder();
     const userOnBatch = options.onBatch;
     const onBatch =
       recorder && userOnBatch
@@ -140,21 +158,39 @@ export function prepareSpecCall(
             userOnBatch(batch);
           }
         : (recorder?.record ?? userOnBatch);
-    const traced = { onBatch, timeItems: recorder !== undefined };
     const writeTrace = async () => {
-      if (recorder && tracePath !== undefined) await recorder.write(tracePath);
+      if (recorder && options.trace !== undefined) await recorder.write(options.trace);
     };
-    if (!onProgress && !progress)
-      return { run: new CallRun(engine, reader, { ...call, ...traced }), finish: writeTrace };
+    const base: CallOptions = {
+      task: spec,
+      taskName,
+      spread: call.spread,
+      ordered: options.ordered !== false,
+      collect: options.errors === 'collect',
+      batchSize: options.batchSize,
+      preDispatch: options.preDispatch,
+      timeout: options.timeout,
+      retries: options.retries,
+      retryOn: options.retryOn,
+      seed,
+      context: options.context,
+      signal: options.signal,
+      crossing,
+      onStart: call.onStart,
+      onBatch,
+      timeItems: recorder !== undefined,
+      ...call.hooks,
+    };
+    const { onProgress, progress } = options;
+    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: writeTrace };
     const tracker = new ProgressTracker(undefined, reader.total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
       renderer?.changed();
       onProgress?.(tracker.state());
     };
-    const run = new CallRun(engine, reader, {
-      ...call,
-      ...traced,
+    const run = new CallRun(backend, reader, {
+      ...base,
       onProgress: (counts) => {
         tracker.update(counts);
         changed();
@@ -171,5 +207,70 @@ export function prepareSpecCall(
         await writeTrace();
       },
     };
-  };
+  }
+
+  /** A call's results as one array (`map`); a bad argument rejects it. */
+  collect(call: CallDescription, input: unknown): Promise<unknown[]> {
+    let started: StartedCall;
+    try {
+      started = this.prepare(call, input)();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = collectResults(started);
+    this.track(running);
+    return running;
+  }
+
+  /** A call's results as a stream (`imap`), checked now: a bad argument throws here, not at the first iteration. */
+  stream(call: CallDescription, input: unknown): AsyncIterable<unknown> {
+    return streamResults(this.prepare(call, input), this);
+  }
+
+  /** A value sent once to each worker that needs it. */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    if (this.#closed) throw new PoolClosedError('The pool is closed');
+    const { backend } = this;
+    if (!backend.broadcast) {
+      throw new InvalidArgValueError(`broadcast() is not available on the ${this.settings.backend} backend`);
+    }
+    const problem = this.crossing(value);
+    if (problem) throw crossingError('The broadcast value', problem);
+    return backend.broadcast(value);
+  }
+
+  /** Take no more work, wait for the calls in progress, then stop the workers. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+      await this.backend.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Stop now: the backend fails what is in flight; streams end, even those nobody iterates any more. */
+  async terminate(): Promise<void> {
+    this.#closed = true;
+    await this.backend.terminate();
+    await Promise.allSettled([...this.#streams.values()].map((kill) => kill()));
+    await Promise.allSettled([...this.#active]);
+    await this.#closing;
+  }
+}
+
+/**
+ * The core of each `Pool`, for the facades that run calls on a pool they were given
+ * (`parallel({ pool })`): a pool keeps its core private, and nothing of it is reachable from the
+ * pool object itself.
+ */
+const cores = new WeakMap<object, PoolCore>();
+
+export function bindCore(pool: object, core: PoolCore): void {
+  cores.set(pool, core);
+}
+
+/** The core of a pool made by `new Pool()`, or undefined for anything else. */
+export function coreOf(pool: unknown): PoolCore | undefined {
+  return typeof pool === 'object' && pool !== null ? cores.get(pool) : undefined;
 }

@@ -3,7 +3,8 @@
  */
 
 import { AbortError, InvalidArgTypeError, InvalidArgValueError, WaitTimeoutError } from '../errors.js';
-import { checkKnownKeys, duration, show } from '../options/checks.js';
+import { duration, show } from '../options/checks.js';
+import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
 
 type FutureState = 'pending' | 'running' | 'fulfilled' | 'rejected' | 'cancelled';
 
@@ -103,12 +104,18 @@ export interface AsCompletedOptions {
   timeout?: number;
 }
 
-/** A wait's `timeout`: ms ≥ 0, or Infinity (no limit); undefined when there is none. */
-function validTimeout(timeout: unknown): number | undefined {
-  if (timeout === undefined) return undefined;
-  const ms = duration('timeout', timeout, { zero: true, infinity: true });
-  return ms === Infinity ? undefined : ms;
-}
+/** A wait's `timeout`: ms ≥ 0, or Infinity (no limit, read as none). */
+const waitTimeout = {
+  check: (v: unknown, name: string): number | undefined => {
+    const ms = duration(name, v, { zero: true, infinity: true });
+    return ms === Infinity ? undefined : ms;
+  },
+  unit: 'ms',
+  doc: 'give up waiting after this long',
+};
+
+const AS_COMPLETED = optionSet('the asCompleted options', { timeout: waitTimeout });
+keysMatch<typeof AS_COMPLETED.specs, AsCompletedOptions>(true);
 
 /**
  * The futures to watch, each once: a future given twice is one future (as in CPython, which
@@ -217,8 +224,7 @@ export function asCompleted<F extends PromiseLike<unknown>>(
   options: AsCompletedOptions = {},
 ): AsyncGenerator<Completed<F>, void, undefined> {
   // Checked now, not at the first iteration, so a bad argument fails where it was written.
-  checkKnownKeys('the asCompleted options', options, ['timeout']);
-  const timeout = validTimeout(options.timeout);
+  const { timeout } = resolveOptions(AS_COMPLETED, options);
   const watch = new Watch(distinctFutures<F>(futures, 'asCompleted'));
   const deadline = timeout === undefined ? undefined : performance.now() + timeout;
   return completions(watch, deadline, timeout);
@@ -258,6 +264,23 @@ export interface WaitForOptions {
   timeout?: number;
 }
 
+const RETURN_WHEN: readonly ReturnWhen[] = ['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED'];
+
+const WAIT_FOR = optionSet('the waitFor options', {
+  returnWhen: {
+    check: (v: unknown, name: string): ReturnWhen => {
+      if (RETURN_WHEN.includes(v as ReturnWhen)) return v as ReturnWhen;
+      throw new InvalidArgValueError(
+        `Expected \`${name}\` to be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got ${show(v)}`,
+      );
+    },
+    default: 'ALL_COMPLETED' as ReturnWhen,
+    doc: 'when to return',
+  },
+  timeout: waitTimeout,
+});
+keysMatch<typeof WAIT_FOR.specs, WaitForOptions>(true);
+
 /**
  * concurrent.futures' `wait`: resolves with the futures that settled (`done`) and those that
  * did not (`notDone`) when `returnWhen` is met or `timeout` ms pass.
@@ -272,14 +295,7 @@ export async function waitFor<F extends PromiseLike<unknown>>(
   futures: Iterable<F>,
   options: WaitForOptions = {},
 ): Promise<{ done: Set<F>; notDone: Set<F> }> {
-  checkKnownKeys('the waitFor options', options, ['returnWhen', 'timeout']);
-  const returnWhen = options.returnWhen ?? 'ALL_COMPLETED';
-  if (!['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED'].includes(returnWhen)) {
-    throw new InvalidArgValueError(
-      `Expected \`returnWhen\` to be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got ${show(returnWhen)}`,
-    );
-  }
-  const timeout = validTimeout(options.timeout);
+  const { returnWhen, timeout } = resolveOptions(WAIT_FOR, options);
   const watch = new Watch(distinctFutures<F>(futures, 'waitFor'));
   const deadline = timeout === undefined ? undefined : performance.now() + timeout;
   const met = () => {

@@ -7,15 +7,23 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CallSeeds } from '../data/random.js';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import type { ProgressOptions, ProgressState } from '../observe/progress.js';
-import { checkKnownKeys, oneOf, resolveWorkers, show } from '../options/checks.js';
-import type { CallDefaults, ItemsOf, MapOptions, ResolvedDefaults } from '../options/schema.js';
-import { CALL_DEFAULT_KEYS, MAP_KEYS, resolveDefaults } from '../options/schema.js';
+import { oneOf, resolveWorkers, show } from '../options/checks.js';
+import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
+import { CALL_DEFAULTS, LOCAL_BACKENDS, MAP } from '../options/schema.js';
 import { assertIterable } from '../scheduler/input.js';
-import type { AnyFunction, TaskRef } from '../tasks/tasks.js';
-import type { TaskSpec } from '../worker/protocol.js';
-import { prepareSpecCall, type StartedCall, taskSpecOf } from './core.js';
-import { callSetup, collectResults, Pool, streamResults, trackCall } from './pool.js';
+import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
+import type {
+  AnyFunction,
+  CallDefaults,
+  ItemsOf,
+  MapOptions,
+  ProgressOptions,
+  ProgressState,
+  TaskRef,
+} from '../types.js';
+import { type CallDescription, coreOf, type PoolCore, type StartedCall } from './core.js';
+import { Pool } from './pool.js';
+import { collectResults, streamResults } from './results.js';
 
 const delayedBrand = Symbol.for('fanout.delayed');
 
@@ -101,8 +109,61 @@ export interface ParallelOptions extends ParallelConfig {
   progress?: boolean | ProgressOptions;
 }
 
-const CONFIG_KEYS = ['nJobs', 'backend', 'verbose', 'pool', ...CALL_DEFAULT_KEYS];
-const PARALLEL_KEYS = [...CONFIG_KEYS, 'returnAs', 'signal', 'errors', 'onProgress', 'progress'];
+/** `parallel()`'s settings, wherever they are given: declared once (see options/option-set.ts). */
+const CONFIG_SPECS = {
+  nJobs: {
+    check: (v: unknown, name: string) => {
+      if (v === 0) {
+        throw new InvalidArgValueError(
+          `\`${name}\` is 0: use a positive number, -1 for every core or -2 for all but one`,
+        );
+      }
+      resolveWorkers(v, name);
+      return v as number;
+    },
+    default: -1,
+    doc: "how many workers, joblib's way: -1 every core, -2 all but one",
+  },
+  backend: {
+    check: (v: unknown, name: string) => oneOf(name, v, LOCAL_BACKENDS),
+    default: 'threads',
+    doc: "'threads', 'processes' or 'inline'",
+  },
+  verbose: {
+    check: (v: unknown, name: string) => {
+      if (typeof v !== 'number' || !(v >= 0)) {
+        throw new InvalidArgValueError(`Expected \`${name}\` to be a number ≥ 0, got ${show(v)}`);
+      }
+      return v;
+    },
+    default: 0,
+    doc: "joblib's verbosity: 1 or more prints progress on stderr",
+  },
+  pool: {
+    check: (v: unknown, name: string) => {
+      if (!coreOf(v)) throw new InvalidArgTypeError(`Expected \`${name}\` to be a Pool, got ${show(v)}`);
+      return v as Pool;
+    },
+    doc: 'run on this pool instead of one per call',
+  },
+  ...CALL_DEFAULTS,
+};
+const CONFIG = optionSet('the parallelConfig settings', CONFIG_SPECS);
+keysMatch<typeof CONFIG.specs, ParallelConfig>(true);
+
+const PARALLEL = optionSet('the parallel() options', {
+  ...CONFIG_SPECS,
+  returnAs: {
+    check: (v: unknown, name: string) => oneOf(name, v, ['array', 'generator', 'generatorUnordered']),
+    default: 'array',
+    doc: "'array', or an async iterable: 'generator' (in order), 'generatorUnordered'",
+  },
+  signal: MAP.specs.signal,
+  errors: MAP.specs.errors,
+  onProgress: MAP.specs.onProgress,
+  progress: MAP.specs.progress,
+});
+keysMatch<typeof PARALLEL.specs, ParallelOptions>(true);
 
 /**
  * The ambient settings, and the sequence of seeds of the scope that set a `seed`: the calls
@@ -114,33 +175,6 @@ interface Ambient {
 }
 
 const ambient = new AsyncLocalStorage<Ambient>();
-
-/** Any value, to check call defaults with (they are checked, not used). */
-const SOME_DEFAULTS: ResolvedDefaults = {
-  batchSize: 'auto',
-  preDispatch: 'auto',
-  timeout: undefined,
-  retries: 0,
-  retryOn: 'crash',
-  seed: 0,
-};
-
-/**
- * Check settings as soon as they are given (to `parallel()` or `parallelConfig`), so a bad one
- * fails where it was written rather than at some later call.
- */
-function checkConfig(what: string, config: ParallelConfig, keys: readonly string[]): void {
-  checkKnownKeys(what, config, keys);
-  if (config.nJobs !== undefined) nJobsToWorkers(config.nJobs);
-  if (config.backend !== undefined) oneOf('backend', config.backend, ['threads', 'processes', 'inline']);
-  if (config.verbose !== undefined && (typeof config.verbose !== 'number' || !(config.verbose >= 0))) {
-    throw new InvalidArgValueError(`Expected \`verbose\` to be a number ≥ 0, got ${show(config.verbose)}`);
-  }
-  if (config.pool !== undefined && !(config.pool instanceof Pool)) {
-    throw new InvalidArgTypeError(`Expected \`pool\` to be a Pool, got ${show(config.pool)}`);
-  }
-  resolveDefaults(config, SOME_DEFAULTS);
-}
 
 /**
  * Run `fn` with `config` as the defaults of every `parallel()` call inside it, including across
@@ -155,14 +189,14 @@ function checkConfig(what: string, config: ParallelConfig, keys: readonly string
  * ```
  */
 export function parallelConfig<T>(config: ParallelConfig, fn: () => T): T {
-  checkConfig('the parallelConfig settings', config, CONFIG_KEYS);
+  // Checked as soon as they are given, so a bad one fails where it was written.
+  const checked = resolveOptions(CONFIG, config);
   if (typeof fn !== 'function')
     throw new InvalidArgTypeError(
       `Expected parallelConfig's second argument to be a function, got ${show(fn)}`,
     );
   const outer = ambient.getStore();
-  const seeds =
-    config.seed === undefined ? outer?.seeds : new CallSeeds(resolveDefaults(config, SOME_DEFAULTS).seed);
+  const seeds = checked.seed === undefined ? outer?.seeds : new CallSeeds(checked.seed);
   return ambient.run({ config: { ...(outer?.config ?? {}), ...config }, seeds }, fn);
 }
 
@@ -173,21 +207,9 @@ function effective(options: ParallelOptions): ParallelOptions {
   return merged as ParallelOptions;
 }
 
-function nJobsToWorkers(nJobs: unknown): number {
-  if (nJobs === undefined) return resolveWorkers(-1, 'nJobs');
-  if (nJobs === 0)
-    throw new InvalidArgValueError(
-      '`nJobs` is 0: use a positive number, -1 for every core or -2 for all but one',
-    );
-  return resolveWorkers(nJobs, 'nJobs');
-}
-
 function poolFor(settings: ParallelOptions): Pool {
-  const workers = nJobsToWorkers(settings.nJobs);
-  const backend =
-    settings.backend === undefined
-      ? 'threads'
-      : oneOf('backend', settings.backend, ['threads', 'processes', 'inline']);
+  const workers = resolveWorkers(settings.nJobs ?? -1, 'nJobs');
+  const backend = settings.backend ?? 'threads';
   return backend === 'inline' ? new Pool({ backend, concurrency: workers }) : new Pool({ backend, workers });
 }
 
@@ -257,14 +279,11 @@ export function parallel(
 ): ParallelRunner<'generator'>;
 export function parallel(options?: ParallelOptions & { returnAs?: 'array' }): ParallelRunner<'array'>;
 export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' | 'generator'> {
-  checkConfig('the parallel() options', options, PARALLEL_KEYS);
-  const returnAs =
-    options.returnAs === undefined
-      ? 'array'
-      : oneOf('returnAs', options.returnAs, ['array', 'generator', 'generatorUnordered']);
+  // Checked here, when the runner is made.
+  const checked = resolveOptions(PARALLEL, options);
+  const { returnAs } = checked;
   // A runner given a seed numbers its own calls, as a pool does: each call draws fresh streams.
-  const ownSeeds =
-    options.seed === undefined ? undefined : new CallSeeds(resolveDefaults(options, SOME_DEFAULTS).seed);
+  const ownSeeds = checked.seed === undefined ? undefined : new CallSeeds(checked.seed);
   const runner = (calls: ItemsOf<unknown>) => {
     assertIterable(calls, 'calls');
     // The ambient settings are read when the call is made (inside parallelConfig), not later.
@@ -295,19 +314,26 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
       retryOn: settings.retryOn,
       seed,
     };
-    const setup = pool[callSetup]('parallel', true, MAP_KEYS);
-    const spec: TaskSpec = { kind: 'mixed', specs: table.specs, name: 'parallel' };
+    const core = coreOf(pool) as PoolCore;
+    const call: CallDescription = {
+      name: 'parallel',
+      spread: true,
+      task: undefined,
+      spec: { spec: { kind: 'mixed', specs: table.specs, name: 'parallel' }, name: 'parallel' },
+      items: input,
+      hooks: {
+        taskNameOf: (item) => table.names[table.indexOf(item as Delayed)] as string,
+        argsOf: (item) => (item as Delayed).args,
+        toBatch: (batch) => {
+          const items = batch.map((item) => (item as Delayed).args as unknown[]);
+          if (table.specs.length === 1) return { items };
+          return { items, taskIndex: Int32Array.from(batch, (item) => table.indexOf(item as Delayed)) };
+        },
+      },
+    };
     let start: () => StartedCall;
     try {
-      start = prepareSpecCall(setup, spec, 'parallel', input, mapOptions, {
-        taskNameOf: (call) => table.names[table.indexOf(call as Delayed)] as string,
-        argsOf: (call) => (call as Delayed).args,
-        toBatch: (batch) => {
-          const items = batch.map((call) => (call as Delayed).args as unknown[]);
-          if (table.specs.length === 1) return { items };
-          return { items, taskIndex: Int32Array.from(batch, (call) => table.indexOf(call as Delayed)) };
-        },
-      });
+      start = core.prepare(call, mapOptions);
     } catch (error) {
       if (owned) void pool.close();
       throw error;
@@ -315,10 +341,10 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
     const release = () => (owned ? pool.close() : Promise.resolve());
     if (returnAs === 'array') {
       const results = collectResults(start());
-      pool[trackCall](results);
+      core.track(results);
       return results.finally(release);
     }
-    const stream = streamResults(start, (running) => pool[trackCall](running));
+    const stream = streamResults(start, core);
     return {
       async *[Symbol.asyncIterator]() {
         try {

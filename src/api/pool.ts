@@ -1,81 +1,28 @@
 /**
- * Pool: the public facade. It validates options once, owns one backend's workers and runs each
- * call through the scheduler.
+ * Pool: the public facade. Everything it does is the core's (api/core.ts): it reads its options
+ * once, owns one backend, and runs each call through the scheduler.
  */
 
-import type { ResourceLimits } from 'node:worker_threads';
 import type { ChunkSource } from '../chunks/types.js';
-import { containsSharedMemory, findUncloneable } from '../codec/crossing.js';
-import type { BroadcastHandle } from '../data/broadcast.js';
-import { CallSeeds, freshSeed } from '../data/random.js';
-import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError, PoolClosedError } from '../errors.js';
-import { inlineBackend } from '../local/inline.js';
-import { processesBackend } from '../local/processes.js';
-import { threadsBackend } from '../local/threads.js';
-import type { LocalBackend, LocalBackendName } from '../local/transport.js';
-import { WorkerSet } from '../local/worker-set.js';
-import {
-  checkKnownKeys,
-  duration,
-  megabytes,
-  oneOf,
-  positiveInteger,
-  resolveWorkers,
-  show,
-} from '../options/checks.js';
-import {
-  CALL_KEYS,
-  type CallOptionsInput,
-  type CollectOptions,
-  type ItemsOf,
-  MAP_KEYS,
-  type MapOptions,
-  POOL_KEYS,
-  type PoolOptions,
-  type ResolvedDefaults,
-  resolveDefaults,
-  resolveResourceLimits,
-  type Task,
-} from '../options/schema.js';
-import { RedisEngine } from '../redis/engine.js';
-import { isRedisBackend, resolveRedisOptions } from '../redis/url.js';
-import type { Engine } from '../scheduler/backend.js';
-import type { Settled } from '../scheduler/call.js';
-import type { AnyFunction } from '../tasks/tasks.js';
-import { type CallSetup, prepareCall, type StartedCall } from './core.js';
+import { InvalidArgTypeError } from '../errors.js';
+import { show } from '../options/checks.js';
+import { CALL } from '../options/schema.js';
+import type {
+  AnyFunction,
+  BroadcastHandle,
+  CallOptionsInput,
+  CollectOptions,
+  ItemsOf,
+  LocalBackendName,
+  MapOptions,
+  PoolOptions,
+  ReduceChunksOptions,
+  Settled,
+  Task,
+} from '../types.js';
+import { bindCore, PoolCore, type StartedCall } from './core.js';
 import { TaskFuture } from './futures.js';
-import { type ReduceChunksOptions, reduceChunks } from './reduce-chunks.js';
-
-/** Internal entry points for the rest of fanout (symbols, so they stay off the public surface). */
-export const callSetup = Symbol('fanout.callSetup');
-export const trackCall = Symbol('fanout.trackCall');
-
-function initialDefaults(): ResolvedDefaults {
-  return {
-    batchSize: 'auto',
-    preDispatch: 'auto',
-    timeout: undefined,
-    retries: 0,
-    retryOn: 'crash',
-    seed: freshSeed(),
-  };
-}
-
-function makeBackend(
-  name: LocalBackendName,
-  execArgv: string[] | undefined,
-  resourceLimits: ResourceLimits | undefined,
-): LocalBackend {
-  switch (name) {
-    case 'threads':
-      return threadsBackend({ resourceLimits, execArgv });
-    case 'processes':
-      // The one limit a process can take (see resolveResourceLimits).
-      return processesBackend({ execArgv, maxOldSpaceMb: resourceLimits?.maxOldGenerationSizeMb });
-    case 'inline':
-      return inlineBackend();
-  }
-}
+import { reduceChunks } from './reduce-chunks.js';
 
 /**
  * A pool of workers that runs tasks in parallel: `run` one task, `map`/`starmap` many into an
@@ -96,12 +43,7 @@ export class Pool {
   readonly workers: number;
   /** The backend's name. */
   readonly backend: LocalBackendName | 'redis';
-  readonly #engine: Engine;
-  readonly #defaults: ResolvedDefaults;
-  readonly #seeds: CallSeeds;
-  readonly #active = new Set<Promise<unknown>>();
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #core: PoolCore;
 
   /**
    * @example
@@ -112,71 +54,10 @@ export class Pool {
    * ```
    */
   constructor(options: PoolOptions = {}) {
-    checkKnownKeys('the Pool options', options, POOL_KEYS);
-    if (isRedisBackend(options.backend)) {
-      const redis = resolveRedisOptions(options.backend, options as Record<string, unknown>);
-      this.backend = 'redis';
-      this.workers = redis.size;
-      this.#defaults = resolveDefaults(options, initialDefaults());
-      this.#seeds = new CallSeeds(this.#defaults.seed);
-      this.#engine = new RedisEngine(redis);
-      return;
-    }
-    this.backend =
-      options.backend === undefined
-        ? 'threads'
-        : oneOf('backend', options.backend, ['threads', 'processes', 'inline']);
-    if (this.backend === 'inline') {
-      if (options.workers !== undefined) {
-        throw new InvalidArgValueError(
-          '`workers` does not apply to the inline backend (it runs on the main thread); use `concurrency`',
-        );
-      }
-      this.workers =
-        options.concurrency === undefined ? 1 : positiveInteger('concurrency', options.concurrency);
-    } else {
-      if (options.concurrency !== undefined) {
-        throw new InvalidArgValueError(
-          `\`concurrency\` applies to the inline backend only; use \`workers\` for ${this.backend}`,
-        );
-      }
-      this.workers = resolveWorkers(options.workers);
-    }
-    if (
-      options.execArgv !== undefined &&
-      (!Array.isArray(options.execArgv) || options.execArgv.some((a) => typeof a !== 'string'))
-    ) {
-      throw new InvalidArgTypeError(
-        `Expected \`execArgv\` to be an array of strings, got ${show(options.execArgv)}`,
-      );
-    }
-    if (this.backend === 'inline' && options.execArgv !== undefined) {
-      throw new InvalidArgValueError(
-        '`execArgv` does not apply to the inline backend: its tasks run on the main thread, under its own flags',
-      );
-    }
-    const resourceLimits = resolveResourceLimits(this.backend, options.resourceLimits);
-    this.#defaults = resolveDefaults(options, initialDefaults());
-    this.#seeds = new CallSeeds(this.#defaults.seed);
-    const maxWorkerMemoryMb =
-      options.maxWorkerMemory === undefined
-        ? Infinity
-        : megabytes('maxWorkerMemory', options.maxWorkerMemory);
-    this.#engine = new WorkerSet(makeBackend(this.backend, options.execArgv, resourceLimits), {
-      size: this.workers,
-      maxTasksPerWorker:
-        options.maxTasksPerWorker === undefined
-          ? Infinity
-          : positiveInteger('maxTasksPerWorker', options.maxTasksPerWorker),
-      maxWorkerMemory: maxWorkerMemoryMb * 1024 * 1024,
-      idleTimeout:
-        options.idleTimeout === undefined
-          ? Infinity
-          : duration('idleTimeout', options.idleTimeout, { infinity: true }),
-      abortGrace: options.abortGrace === undefined ? 1000 : duration('abortGrace', options.abortGrace),
-      loadTimeout: options.loadTimeout === undefined ? 60_000 : duration('loadTimeout', options.loadTimeout),
-      stopTimeout: 5000,
-    });
+    this.#core = new PoolCore(options);
+    this.workers = this.#core.settings.workers;
+    this.backend = this.#core.settings.backend;
+    bindCore(this, this.#core);
   }
 
   /**
@@ -192,17 +73,17 @@ export class Pool {
    * ```
    */
   get seed(): number {
-    return this.#seeds.base;
+    return this.#core.seed;
   }
 
   /** Workers alive right now (they start on first use and after a crash). */
   get liveWorkers(): number {
-    return this.#engine.liveWorkers;
+    return this.#core.backend.liveWorkers;
   }
 
   /** True after `close()` or `terminate()`. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#core.closed;
   }
 
   /**
@@ -232,15 +113,18 @@ export class Pool {
   ): TaskFuture<Awaited<ReturnType<F>>> {
     let started: StartedCall | undefined;
     const { future, control } = TaskFuture.create<Awaited<ReturnType<F>>>(() => started?.run.close());
+    const core = this.#core;
     try {
       if (!Array.isArray(args))
         throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
-      started = prepareCall(
-        this.setup('pool.run', true, CALL_KEYS, () => control.markRunning()),
+      const call = {
+        name: 'pool.run',
+        spread: true,
         task,
-        [args],
-        options,
-      )();
+        items: [args],
+        onStart: () => control.markRunning(),
+      };
+      started = core.prepare(call, options, CALL)();
     } catch (error) {
       control.reject(error);
       return future;
@@ -253,7 +137,7 @@ export class Pool {
         await call.finish();
       }
     })().catch((error: unknown) => control.reject(error));
-    this.track(done);
+    core.track(done);
     return future;
   }
 
@@ -280,7 +164,7 @@ export class Pool {
     options: MapOptions & { context: C },
   ): Promise<Awaited<R>[]>;
   map(task: unknown, items: ItemsOf<unknown>, options: MapOptions = {}): Promise<unknown[]> {
-    return this.collect('pool.map', task, items, false, options);
+    return this.#core.collect({ name: 'pool.map', spread: false, task, items }, options);
   }
 
   /**
@@ -302,7 +186,7 @@ export class Pool {
     options?: MapOptions,
   ): Promise<Awaited<R>[]>;
   starmap(task: unknown, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): Promise<unknown[]> {
-    return this.collect('pool.starmap', task, tuples, true, options);
+    return this.#core.collect({ name: 'pool.starmap', spread: true, task, items: tuples }, options);
   }
 
   /**
@@ -326,7 +210,7 @@ export class Pool {
     options: MapOptions & { context: C },
   ): AsyncIterable<Awaited<R>>;
   imap(task: unknown, items: ItemsOf<unknown>, options: MapOptions = {}): AsyncIterable<unknown> {
-    return this.stream('pool.imap', task, items, false, options);
+    return this.#core.stream({ name: 'pool.imap', spread: false, task, items }, options);
   }
 
   /**
@@ -348,7 +232,7 @@ export class Pool {
     options?: MapOptions,
   ): AsyncIterable<Awaited<R>>;
   istarmap(task: unknown, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): AsyncIterable<unknown> {
-    return this.stream('pool.istarmap', task, tuples, true, options);
+    return this.#core.stream({ name: 'pool.istarmap', spread: true, task, items: tuples }, options);
   }
 
   /**
@@ -362,12 +246,7 @@ export class Pool {
    * ```
    */
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
-      await this.#engine.close();
-    })();
-    return this.#closing;
+    return this.#core.close();
   }
 
   /**
@@ -378,11 +257,8 @@ export class Pool {
    * process.on('SIGINT', () => pool.terminate());
    * ```
    */
-  async terminate(): Promise<void> {
-    this.#closed = true;
-    await this.#engine.terminate();
-    await Promise.allSettled([...this.#active]);
-    await this.#closing;
+  terminate(): Promise<void> {
+    return this.#core.terminate();
   }
 
   /**
@@ -398,20 +274,7 @@ export class Pool {
    * ```
    */
   broadcast<T>(value: T): BroadcastHandle<T> {
-    if (this.#closed) throw new PoolClosedError('The pool is closed');
-    if (!this.#engine.broadcast) {
-      throw new InvalidArgValueError(`broadcast() is not available on the ${this.backend} backend`);
-    }
-    if (this.#engine.supports.crossesBoundary) {
-      const problem = findUncloneable(value);
-      if (problem) throw new NotCloneableError(`The broadcast value is ${problem}`);
-      if (!this.#engine.supports.sharedMemory && containsSharedMemory(value)) {
-        throw new NotCloneableError(
-          `The broadcast value holds a SharedArrayBuffer, which cannot reach the ${this.backend} backend's workers (processes share no memory); use an ordinary typed array: it is copied once per worker`,
-        );
-      }
-    }
-    return this.#engine.broadcast(value);
+    return this.#core.broadcast(value);
   }
 
   /**
@@ -448,237 +311,11 @@ export class Pool {
     source: ChunkSource<unknown>,
     options: ReduceChunksOptions<unknown, unknown, unknown>,
   ): Promise<unknown> {
-    return reduceChunks(
-      {
-        workers: this.workers,
-        setup: (callName, keys) => this.setup(callName, false, keys),
-        track: (running) => this.track(running),
-      },
-      source,
-      options,
-    );
+    return reduceChunks(this.#core, source, options);
   }
 
   /** `await using pool = new Pool()` closes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-
-  /** @internal How other parts of fanout (parallel(), chunked reduce) start calls on this pool. */
-  [callSetup](callName: string, spread: boolean, keys: readonly string[], onStart?: () => void): CallSetup {
-    return this.setup(callName, spread, keys, onStart);
-  }
-
-  /** @internal Keep `close()` waiting for a call that runs outside the pool's own methods. */
-  [trackCall](promise: Promise<unknown>): void {
-    this.track(promise);
-  }
-
-  private setup(callName: string, spread: boolean, keys: readonly string[], onStart?: () => void): CallSetup {
-    return {
-      engine: this.#engine,
-      backendName: this.backend,
-      defaults: this.#defaults,
-      claimSeed: () => this.#seeds.next(),
-      assertOpen: () => {
-        if (this.#closed) {
-          throw new PoolClosedError(
-            'The pool is closed: no new work is accepted after close() or terminate()',
-          );
-        }
-      },
-      callName,
-      spread,
-      keys,
-      onStart,
-    };
-  }
-
-  private track(promise: Promise<unknown>): void {
-    this.#active.add(promise);
-    const forget = () => {
-      this.#active.delete(promise);
-    };
-    promise.then(forget, forget);
-  }
-
-  private collect(
-    callName: string,
-    task: unknown,
-    items: ItemsOf<unknown>,
-    spread: boolean,
-    options: MapOptions,
-  ): Promise<unknown[]> {
-    let started: StartedCall;
-    try {
-      started = prepareCall(this.setup(callName, spread, MAP_KEYS), task, items, options)();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const run = collectResults(started);
-    this.track(run);
-    return run;
-  }
-
-  private stream(
-    callName: string,
-    task: unknown,
-    items: ItemsOf<unknown>,
-    spread: boolean,
-    options: MapOptions,
-  ): AsyncIterable<unknown> {
-    // Validate now, so a bad argument throws at the call and not at the first iteration.
-    return streamResults(prepareCall(this.setup(callName, spread, MAP_KEYS), task, items, options), (p) =>
-      this.track(p),
-    );
-  }
-}
-
-/**
- * A call's results as one array, copied chunk by chunk as they arrive (while workers still
- * compute). Preallocated: pushing cost the main thread ~2.5× more per item (48 vs 20 ms for
- * 2,000,000 numbers). The array is made once a sixteenth of the results have arrived, not at the
- * start: allocating 2,000,000 entries takes ~10 ms of the main thread, and while the first, small
- * batches run the workers wait on the main thread for their next ones; by a sixteenth, batches
- * are large and each worker has work queued.
- */
-export async function collectResults(started: StartedCall): Promise<unknown[]> {
-  try {
-    const results = new ResultArray(started.run.total);
-    for await (const chunk of started.run.chunks()) results.add(chunk);
-    return results.finish();
-  } finally {
-    await started.finish();
-  }
-}
-
-/** The results of one call, in input order (see collectResults for when the array is made). */
-class ResultArray {
-  private array: unknown[] | undefined;
-  private readonly early: ArrayLike<unknown>[] = [];
-  private arrived = 0;
-  private filled = 0;
-
-  constructor(private readonly total: number | undefined) {}
-
-  add(chunk: ArrayLike<unknown>): void {
-    if (this.array) {
-      this.place(this.array, chunk);
-      return;
-    }
-    this.early.push(chunk);
-    this.arrived += chunk.length;
-    if (this.total === undefined || this.arrived >= this.total / 16) this.allocate();
-  }
-
-  finish(): unknown[] {
-    const array = this.array ?? this.allocate();
-    array.length = this.filled;
-    return array;
-  }
-
-  private allocate(): unknown[] {
-    const array = resultArray(this.total, this.early[0]);
-    this.array = array;
-    for (const chunk of this.early) this.place(array, chunk);
-    this.early.length = 0;
-    return array;
-  }
-
-  private place(array: unknown[], chunk: ArrayLike<unknown>): void {
-    if (chunk instanceof Float64Array) copyNumbers(array, this.filled, chunk);
-    else copyValues(array, this.filled, chunk);
-    this.filled += chunk.length;
-  }
-}
-
-/**
- * An array for `total` results, shaped for the first chunk. When it holds numbers, the array is
- * made as an array of doubles from the start (a one-element double literal, lengthened): `new
- * Array(total)` would make an array of small integers and holes, and the first double written
- * would copy all of it into a double array, a second 16 MB allocation and ~12 ms more at
- * 2,000,000 items. V8 keeps both forms as a flat array up to 32 M entries.
- */
-function resultArray(total: number | undefined, first: ArrayLike<unknown> | undefined): unknown[] {
-  if (total === undefined) return [];
-  if (!(first instanceof Float64Array)) return new Array(total);
-  const results: unknown[] = [0.5];
-  results.length = total;
-  return results;
-}
-
-// Two copy loops, one per kind of chunk, so each indexes a single kind of array (one loop over
-// both kinds cost ~1.5× as much per item).
-function copyNumbers(results: unknown[], at: number, chunk: Float64Array): void {
-  for (let i = 0; i < chunk.length; i++) results[at + i] = chunk[i];
-}
-
-function copyValues(results: unknown[], at: number, chunk: ArrayLike<unknown>): void {
-  for (let i = 0; i < chunk.length; i++) results[at + i] = chunk[i];
-}
-
-/**
- * A prepared call as an async iterable that starts when iterated; `track` sees it until it ends.
- * Written by hand rather than as an async generator: a generator's `yield*` costs several
- * promises per item, and for a stream of cheap items that garbage is most of the memory.
- */
-export function streamResults(
-  start: () => StartedCall,
-  track: (running: Promise<unknown>) => void,
-): AsyncIterable<unknown> {
-  return {
-    [Symbol.asyncIterator]: (): AsyncIterator<unknown> => {
-      let finished!: () => void;
-      track(
-        new Promise<void>((resolve) => {
-          finished = resolve;
-        }),
-      );
-      let started: StartedCall | undefined;
-      let chunks: AsyncIterator<ArrayLike<unknown>> | undefined;
-      let chunk: ArrayLike<unknown> = [];
-      let at = 0;
-      let ended = false;
-      const end = async () => {
-        if (ended) return;
-        ended = true;
-        try {
-          await chunks?.return?.();
-        } finally {
-          await started?.finish();
-          finished();
-        }
-      };
-      const pull = async (): Promise<IteratorResult<unknown>> => {
-        try {
-          if (!chunks) {
-            started = start();
-            chunks = started.run.chunks();
-          }
-          for (;;) {
-            const step = await chunks.next();
-            if (step.done) {
-              await end();
-              return { done: true, value: undefined };
-            }
-            chunk = step.value;
-            at = 0;
-            if (chunk.length > 0) return { done: false, value: chunk[at++] };
-          }
-        } catch (error) {
-          await end();
-          throw error;
-        }
-      };
-      return {
-        next: () => (at < chunk.length ? Promise.resolve({ done: false, value: chunk[at++] }) : pull()),
-        return: async () => {
-          chunk = [];
-          at = 0;
-          await end();
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
 }

@@ -17,97 +17,14 @@
  * Partial results wait in the window too, so a slow chunk holds back at most that many results.
  */
 
-import { CHUNK_READER } from '../chunks/reader-tasks.js';
 import { type ChunkSource, planChunks } from '../chunks/types.js';
-import { ChunkParseError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import type { ProgressOptions, ProgressState } from '../observe/progress.js';
-import { boolean, checkKnownKeys, nonNegativeInteger, positiveInteger, show } from '../options/checks.js';
-import { MAP_KEYS, type MapOptions, type Task } from '../options/schema.js';
+import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { show } from '../options/checks.js';
+import { resolveOptions } from '../options/option-set.js';
+import { REDUCE_CHUNKS } from '../options/schema.js';
 import { isTaskRef, makeRef } from '../tasks/tasks.js';
-import { type CallSetup, prepareCall } from './core.js';
-
-/** Options of `pool.reduceChunks`. */
-export interface ReduceChunksOptions<C, P, A> {
-  /**
-   * The task applied to each chunk, in a worker. For file sources, a task reference from
-   * `defineTasks` (the worker reads the chunk, then calls it); for `fromIterable`, inline
-   * functions also work on local backends.
-   */
-  map: Task<(chunk: C) => P>;
-  /**
-   * Folds a partial result into the accumulator, in the caller, as results arrive:
-   * `(accumulator, partial) => accumulator`. May be async. A task reference is called locally.
-   */
-  combine: (accumulator: A, partial: Awaited<P>) => A | Promise<A>;
-  /**
-   * The accumulator before the first partial result. Without it, the first partial result is
-   * the accumulator, and a source with no chunks gives `undefined`.
-   */
-  initial?: A;
-  /**
-   * File sources: the size of each chunk in bytes. A matrix chunk is rounded down to whole rows
-   * (one row at least); a text chunk ends at the end of its last record. Not for `fromIterable`,
-   * whose chunks hold `size` records.
-   * @default 16 MiB for matrices (fewer round trips; measured faster than 8 MiB), 4 MiB for CSV
-   * and NDJSON (parsed records take several times the bytes of their text)
-   */
-  chunkBytes?: number;
-  /**
-   * `true`: partial results are combined in the order of the chunks, so a combine that is not
-   * commutative (or floating-point sums, whose last bits depend on the order) gives the same
-   * result on every run. `false`: in the order they finish, so a slow chunk holds nothing back;
-   * use it when the order does not matter.
-   * @default true
-   */
-  ordered?: boolean;
-  /**
-   * Chunks dispatched beyond one per worker, so a worker finds its next chunk waiting. For file
-   * sources they are byte ranges, read only when they run; for `fromIterable` they are records
-   * held in the caller.
-   * @default the number of workers
-   */
-  prefetch?: number;
-  /** Abort the call (`ABORT_ERR`). */
-  signal?: AbortSignal;
-  /** Called as chunks finish, with counts (the total is known once the source is exhausted). */
-  onProgress?: (state: ProgressState) => void;
-  /** Draw a progress bar on stderr, in chunks. */
-  progress?: boolean | ProgressOptions;
-  /** Per-chunk time limit in ms (`ERR_TASK_TIMEOUT`). */
-  timeout?: number;
-  /** Re-runs of a chunk whose worker died (see the pool's `retries`). */
-  retries?: number;
-  /** What `retries` applies to: `'crash'` or `'error'`. */
-  retryOn?: 'crash' | 'error';
-  /**
-   * Seed of `taskContext().random()` in the map task: chunk i gets the stream of `(seed, i)`.
-   * Without it, the call takes the pool's next seed, as every call does.
-   */
-  seed?: number;
-}
-
-/** What `reduceChunks` needs of a pool; the pool passes it, so this module never imports pool.ts. */
-export interface PoolAccess {
-  readonly workers: number;
-  setup(callName: string, keys: readonly string[]): CallSetup;
-  track(running: Promise<unknown>): void;
-}
-
-const KEYS = [
-  'map',
-  'combine',
-  'initial',
-  'chunkBytes',
-  'ordered',
-  'prefetch',
-  'signal',
-  'onProgress',
-  'progress',
-  'timeout',
-  'retries',
-  'retryOn',
-  'seed',
-];
+import type { MapOptions, ReduceChunksOptions } from '../types.js';
+import type { PoolCore } from './core.js';
 
 const NOTHING = Symbol('nothing yet');
 
@@ -121,57 +38,46 @@ function isSource(value: unknown): value is ChunkSource<unknown> {
 
 /**
  * A parse error thrown in a worker reaches the caller as the cause of a `TaskError`; the file
- * and the offset are what matter, so it is given back as the `ChunkParseError` it was. (Codes
- * are compared, not classes: fanout's errors answer `instanceof` by brand.)
+ * and the offset are what matter, so it is given back as the `ChunkParseError` it was (rebuilt
+ * as one on the way: codec/errors.ts).
  */
 function unwrapParseError(error: unknown): unknown {
   if ((error as { code?: unknown } | null)?.code !== 'ERR_TASK_FAILED') return error;
-  const cause = (error as { cause?: unknown }).cause as Record<string, unknown> | undefined;
-  if (cause?.code !== 'ERR_CHUNK_PARSE') return error;
-  if (cause.constructor === ChunkParseError) return cause;
-  return new ChunkParseError(String(cause.path), Number(cause.byteOffset), String(cause.reason), {
-    cause: cause.cause,
-  });
+  const cause = (error as { cause?: unknown }).cause;
+  return (cause as { code?: unknown } | null)?.code === 'ERR_CHUNK_PARSE' ? cause : error;
 }
 
-/** Start a chunked map-reduce on `pool`; see `Pool.reduceChunks`. */
+/** Start a chunked map-reduce on a pool's core; see `Pool.reduceChunks`. */
 export function reduceChunks(
-  pool: PoolAccess,
+  core: PoolCore,
   source: ChunkSource<unknown>,
   options: ReduceChunksOptions<unknown, unknown, unknown>,
 ): Promise<unknown> {
-  const running = run(pool, source, options);
-  pool.track(running);
+  const running = run(core, source, options);
+  core.track(running);
   return running;
 }
 
 async function run(
-  pool: PoolAccess,
+  core: PoolCore,
   source: ChunkSource<unknown>,
-  options: ReduceChunksOptions<unknown, unknown, unknown>,
+  input: ReduceChunksOptions<unknown, unknown, unknown>,
 ): Promise<unknown> {
-  checkKnownKeys('the reduceChunks options', options, KEYS);
+  const options = resolveOptions(REDUCE_CHUNKS, input);
   if (!isSource(source)) {
     throw new InvalidArgTypeError(
       `Expected \`source\` to be a chunk source (chunks.matrix, chunks.csv, chunks.ndjson or chunks.fromIterable), got ${show(source)}`,
     );
   }
   const { map, combine } = options;
-  if (typeof combine !== 'function') {
-    throw new InvalidArgTypeError(
-      `Expected \`combine\` to be a function (accumulator, partial) => accumulator, got ${show(combine)}`,
-    );
-  }
   const fileSource = source.kind !== 'iterable';
   if (!fileSource && options.chunkBytes !== undefined) {
     throw new InvalidArgValueError(
       '`chunkBytes` does not apply to chunks.fromIterable: its chunks hold the `size` records it was given',
     );
   }
-  const chunkBytes =
-    options.chunkBytes === undefined ? undefined : positiveInteger('chunkBytes', options.chunkBytes);
-  const prefetch =
-    options.prefetch === undefined ? pool.workers : nonNegativeInteger('prefetch', options.prefetch);
+  const workers = core.settings.workers;
+  const prefetch = options.prefetch ?? workers;
   if (fileSource) {
     if (!isTaskRef(map)) {
       throw new InvalidArgTypeError(
@@ -186,8 +92,8 @@ async function run(
   }
   const callOptions: MapOptions = {
     batchSize: 1,
-    preDispatch: pool.workers + prefetch,
-    ordered: options.ordered === undefined ? true : boolean('ordered', options.ordered),
+    preDispatch: workers + prefetch,
+    ordered: options.ordered,
     signal: options.signal,
     onProgress: options.onProgress,
     progress: options.progress,
@@ -196,24 +102,25 @@ async function run(
     retryOn: options.retryOn,
     seed: options.seed,
   };
-  const setup = pool.setup('pool.reduceChunks', MAP_KEYS);
+  const call = { name: 'pool.reduceChunks', spread: false, task: map, items: [] };
   // Check every option now, before the file is even looked at; the call starts after planning.
-  prepareCall(setup, map, [], callOptions);
+  core.prepare(call, callOptions);
   // The call is accepted now (this runs before the first await): a close() while the source is
-  // being planned waits for it, as for any call in progress.
-  setup.assertOpen();
-  // So is its place in the pool's sequence of calls: its seed does not depend on how long the
-  // source takes to plan while other calls start.
-  const seed = setup.claimSeed();
-  const accepted: CallSetup = { ...setup, assertOpen: () => {}, claimSeed: () => seed };
+  // being planned waits for it, as for any call in progress. So is its place in the pool's
+  // sequence of calls: its seed does not depend on how long the source takes to plan while
+  // other calls start.
+  core.assertOpen();
+  const accepted = { seed: core.claimSeed() };
 
-  const plan = await source[planChunks](chunkBytes);
-  const task =
-    plan.reader && isTaskRef(map)
-      ? makeRef(map.module, map.taskName, map, { ...CHUNK_READER, options: plan.reader })
-      : map;
-  const started = prepareCall(accepted, task, plan.items, callOptions)();
-  let accumulator: unknown = 'initial' in options ? options.initial : NOTHING;
+  const plan = await source[planChunks](options.chunkBytes);
+  let task = map;
+  if (plan.reader && isTaskRef(map)) {
+    // The reader that runs in the worker; its module loads only for file sources.
+    const { CHUNK_READER } = await import('../chunks/reader-tasks.js');
+    task = makeRef(map.module, map.taskName, map, { ...CHUNK_READER, options: plan.reader });
+  }
+  const started = core.prepare({ ...call, task, items: plan.items, accepted }, callOptions)();
+  let accumulator: unknown = 'initial' in input ? input.initial : NOTHING;
   try {
     for await (const results of started.run.chunks()) {
       for (const partial of results) {

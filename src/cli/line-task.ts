@@ -9,7 +9,8 @@
  */
 
 import { taskContext } from '../tasks/context.js';
-import { type AnyFunction, defineTasks } from '../tasks/tasks.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { AnyFunction } from '../types.js';
 import { encodeLine, exactNumber, Unwritable } from './json-line.js';
 
 /**

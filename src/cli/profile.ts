@@ -13,8 +13,9 @@ import { amdahlSpeedup } from '../observe/amdahl.js';
 import { analyseScaling, writeReport } from '../observe/report.js';
 import { TraceRecorder } from '../observe/trace.js';
 import { cores } from '../options/checks.js';
-import type { TaskRef } from '../tasks/tasks.js';
-import { choiceFlag, loadTask, positiveIntegerFlag, UsageError } from './flags.js';
+import { choiceFlag, positiveIntegerFlag, UsageError } from '../options/flags.js';
+import type { TaskRef } from '../types.js';
+import { loadTask } from './flags.js';
 
 export const PROFILE_USAGE = `Usage: fanout profile <task-module> <task> --input FILE [options]
 

@@ -1,10 +1,46 @@
 /**
- * What may cross a worker boundary: plain data. Structured clone would silently turn a class
+ * "Can this value cross?": plain data can. Structured clone would silently turn a class
  * instance into a plain object (losing its prototype, methods and private fields) and throws a
  * bare DataCloneError on a function; fanout checks first and names the offending part instead.
+ *
+ * One check, `crossingProblem`, parameterised by what the backend supports: the caller's side
+ * runs it on what goes to workers (arguments, a call's `context`, broadcast values; the
+ * scheduler is handed it and never looks at a backend), the worker runtime on the results that
+ * come back. `crossingError` words every refusal the same way.
  */
 
 import { types } from 'node:util';
+import { NotCloneableError } from '../errors.js';
+
+/** What a backend's boundary lets through (its `BackendSupports` has both). */
+export interface CrossingRules {
+  /** Values are copied to the other side: only plain data crosses. */
+  readonly crossesBoundary: boolean;
+  /** A SharedArrayBuffer reaches the other side (threads); false between processes. */
+  readonly sharedMemory: boolean;
+}
+
+/**
+ * Why `value` cannot cross under `rules`, worded to follow its subject ("... is a function (f)
+ * at .onDone"), or undefined when it can.
+ */
+export function crossingProblem(value: unknown, rules: CrossingRules): string | undefined {
+  if (!rules.crossesBoundary) return undefined;
+  const problem = findUncloneable(value);
+  if (problem) return `is ${problem}`;
+  if (!rules.sharedMemory && containsSharedMemory(value)) {
+    return (
+      'holds a SharedArrayBuffer, which cannot reach the workers of this backend (processes share no ' +
+      'memory): pass an ordinary typed array (copied), or pool.broadcast() it (copied once per worker)'
+    );
+  }
+  return undefined;
+}
+
+/** The error of a value that cannot cross: `subject` says which value ("The broadcast value"). */
+export function crossingError(subject: string, problem: string): NotCloneableError {
+  return new NotCloneableError(`${subject} ${problem}`);
+}
 
 const cloneableProtos = new Set<unknown>([
   Object.prototype,

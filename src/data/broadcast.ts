@@ -7,25 +7,10 @@
  */
 
 import { InvalidArgValueError } from '../errors.js';
+import type { BroadcastHandle } from '../types.js';
 
 /** The own property that marks a handle on the wire (structured clone keeps string keys). */
 export const BROADCAST_MARKER = '__fanoutBroadcast';
-
-export interface BroadcastControl<T> {
-  /** The broadcast's id in its pool. */
-  readonly broadcastId: number;
-  /** The value itself, for use in the caller. */
-  readonly value: T;
-  /** Free the value in every worker and here; a later call that passes the handle fails. */
-  release(): void;
-}
-
-/**
- * What `pool.broadcast(value)` returns: pass it to tasks in place of the value. Typed as the value
- * (plus `release()`), so it fits where a task expects one; in the caller it is only a handle —
- * read `handle.value` there.
- */
-export type BroadcastHandle<T> = T & BroadcastControl<T>;
 
 /** Registry of one engine's broadcast values. */
 export class Broadcasts {

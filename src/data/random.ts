@@ -7,19 +7,9 @@
  * indices give unrelated streams and no two (seed, index) pairs share one.
  */
 
-import { getRandomValues } from 'node:crypto';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { show } from '../options/checks.js';
-
-/** A stream of random numbers. */
-export interface RandomStream {
-  /** A float in [0, 1) with 53 random bits, like `Math.random()`. */
-  random(): number;
-  /** A normally distributed float (Box–Muller). */
-  normal(mean?: number, sd?: number): number;
-  /** An integer in [0, n). */
-  int(n: number): number;
-}
+import { checkSeed, show } from '../options/checks.js';
+import type { RandomStream } from '../types.js';
 
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -32,8 +22,6 @@ function fmix32(h: number): number {
 
 /** 2^32, to split a 53-bit integer into its low and high words. */
 const TWO_32 = 4294967296;
-/** Seeds and indices are integers below 2^53 (safe integers): two words, the high one of 21 bits. */
-export const SEED_LIMIT = 2 ** 53;
 
 /**
  * Constants XORed into the mixer's input, one set per use (streams, call seeds), so that the
@@ -167,20 +155,6 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
-/**
- * A seed as fanout uses it: any safe integer, a negative one taken modulo 2^53 (so every seed
- * is an integer in [0, 2^53), and different safe integers of one sign stay different seeds).
- */
-export function checkSeed(name: string, value: unknown): number {
-  if (typeof value !== 'number') {
-    throw new InvalidArgTypeError(`Expected \`${name}\` to be an integer, got ${show(value)}`);
-  }
-  if (!Number.isSafeInteger(value)) {
-    throw new InvalidArgValueError(`Expected \`${name}\` to be a safe integer, got ${show(value)}`);
-  }
-  return value >= 0 ? value : value + SEED_LIMIT;
-}
-
 function checkIndex(name: string, value: unknown): number {
   if (typeof value !== 'number') {
     throw new InvalidArgTypeError(`Expected \`${name}\` to be a non-negative integer, got ${show(value)}`);
@@ -262,10 +236,4 @@ export class CallSeeds {
   next(): number {
     return mixCallSeed(this.base, this.#calls++);
   }
-}
-
-/** A fresh seed for calls that give none (runs are then not reproducible, but still independent per item). */
-export function freshSeed(): number {
-  const [lo, hi] = getRandomValues(new Uint32Array(2)) as unknown as [number, number];
-  return (hi & 0x1fffff) * TWO_32 + lo;
 }

@@ -9,7 +9,7 @@
  */
 
 import { Pool } from '../api/pool.js';
-import { positiveIntegerFlag } from '../cli/flags.js';
+import { positiveIntegerFlag } from '../options/flags.js';
 import { machineText, medianTimed, range, timesText, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable, secondsText } from './demo.js';

@@ -11,9 +11,9 @@
  */
 
 import { Pool } from '../api/pool.js';
-import { positiveIntegerFlag } from '../cli/flags.js';
 import { randomStream } from '../data/random.js';
 import { shared } from '../data/shared.js';
+import { positiveIntegerFlag } from '../options/flags.js';
 import { countText, machineText, medianTimed, timesText, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable, timed } from './demo.js';

@@ -9,10 +9,9 @@
  */
 
 import { Pool } from '../api/pool.js';
-import { positiveIntegerFlag } from '../cli/flags.js';
-import type { LocalBackendName } from '../local/transport.js';
 import type { Series } from '../observe/svg.js';
-import type { BatchTrace } from '../scheduler/call.js';
+import { positiveIntegerFlag } from '../options/flags.js';
+import type { BatchTrace, LocalBackendName } from '../types.js';
 import { countText, machineText, timesText, wallClock, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable } from './demo.js';

@@ -7,9 +7,9 @@
  */
 
 import { Pool } from '../api/pool.js';
-import { positiveIntegerFlag } from '../cli/flags.js';
 import { randomStream } from '../data/random.js';
 import { cores } from '../options/checks.js';
+import { positiveIntegerFlag } from '../options/flags.js';
 import type { Demo } from './demo.js';
 import { printTable, secondsText, timed } from './demo.js';
 import tasks, { simulateVectorised, simulateWeather } from './weather-tasks.js';

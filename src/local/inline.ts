@@ -1,14 +1,14 @@
 /**
- * The `inline` backend: workers that are runtimes on the main thread. Nothing is copied and
+ * The `inline` transport: workers that are runtimes on the main thread. Nothing is copied and
  * nothing runs in parallel, but async tasks overlap: with `concurrency: 10`, ten I/O-bound tasks
  * wait at once (Python's asyncio case) without any thread. A running task cannot be killed; a
  * timeout or abort rejects the caller at once and the task's signal aborts.
  */
 
 import { createRuntime, type Runtime } from '../worker/runtime.js';
-import type { LocalBackend, WorkerChannel, WorkerListener } from './transport.js';
+import type { Transport, WorkerChannel, WorkerListener } from './transport.js';
 
-export function inlineBackend(): LocalBackend {
+export function inlineTransport(): Transport {
   let count = 0;
   return {
     name: 'inline',
@@ -34,7 +34,7 @@ export function inlineBackend(): LocalBackend {
           },
           exit: () => leave(0, null),
         },
-        { sharedThread: true, crossesBoundary: false },
+        { sharedThread: true, crossesBoundary: false, sharedMemory: true },
       );
       queueMicrotask(() => listener.message({ fanout: 'fanout/1', t: 'ready' }));
       count++;

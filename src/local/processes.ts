@@ -1,4 +1,4 @@
-/** The `processes` backend: one child process per worker (child_process.fork), V8 serialization on the wire. */
+/** The `processes` transport: one child process per worker (child_process.fork), V8 serialization on the wire. */
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { refuseWorkersBeforeEntry, startingWorkerEnv } from '../worker/starting.
 import { inheritedEnv, workerExecArgv } from './exec-argv.js';
 import { guardChild } from './orphans.js';
 import { entryUrl } from './preload.js';
-import type { LocalBackend, WorkerChannel, WorkerListener } from './transport.js';
+import type { Transport, WorkerChannel, WorkerListener } from './transport.js';
 
 /** How long after a child's exit its channel may stay open (held by a grandchild) before the exit counts anyway. */
 const CLOSE_GRACE_MS = 1000;
@@ -19,7 +19,7 @@ export interface ProcessesOptions {
   readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
-export function processesBackend(options: ProcessesOptions = {}): LocalBackend {
+export function processesTransport(options: ProcessesOptions = {}): Transport {
   const entry = fileURLToPath(entryUrl('process-entry'));
   // The caller's runtime flags (loaders, memory), never the ones that chose the caller's program.
   const execArgv = workerExecArgv(options.execArgv);

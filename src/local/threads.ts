@@ -1,18 +1,18 @@
-/** The `threads` backend: one worker_threads Worker per worker, structured clone on the wire. */
+/** The `threads` transport: one worker_threads Worker per worker, structured clone on the wire. */
 
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { isProtocolMessage } from '../worker/protocol.js';
 import { refuseWorkersBeforeEntry } from '../worker/starting.js';
 import { workerExecArgv } from './exec-argv.js';
 import { entryUrl, threadBootstrap, threadPreloads } from './preload.js';
-import type { LocalBackend, WorkerChannel, WorkerListener } from './transport.js';
+import type { Transport, WorkerChannel, WorkerListener } from './transport.js';
 
 export interface ThreadsOptions {
   readonly resourceLimits?: ResourceLimits | undefined;
   readonly execArgv?: readonly string[] | undefined;
 }
 
-export function threadsBackend(options: ThreadsOptions = {}): LocalBackend {
+export function threadsTransport(options: ThreadsOptions = {}): Transport {
   const entry = entryUrl('thread-entry').href;
   // Without extra flags a thread shares the caller's (Node copies the ones a thread can have).
   // With them, Node takes the list as given, so it gets the caller's runtime flags first, like

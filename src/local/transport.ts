@@ -1,14 +1,15 @@
 /**
- * A local backend is transport only: start a worker, send it messages, hear from it, stop it.
- * Everything about lifecycle (readiness, crashes, replacement, timeouts, recycling) is written
- * once, in the worker set, for every backend.
+ * A transport is how the worker set reaches one kind of local worker (a thread, a process, a
+ * runtime on the main thread): start one, send it messages, hear from it, stop it. Everything
+ * about lifecycle (readiness, crashes, replacement, timeouts, recycling) is written once, in
+ * the worker set (worker-set.ts), which is the backend (scheduler/backend.ts) every transport
+ * sits under.
  */
 
 import type { TransferListItem } from 'node:worker_threads';
 import type { BackendSupports } from '../scheduler/backend.js';
+import type { LocalBackendName } from '../types.js';
 import type { FromWorker, ToWorker } from '../worker/protocol.js';
-
-export type { BackendSupports };
 
 export interface WorkerListener {
   message(message: FromWorker): void;
@@ -27,9 +28,7 @@ export interface WorkerChannel {
   setBusy(busy: boolean): void;
 }
 
-export type LocalBackendName = 'inline' | 'threads' | 'processes';
-
-export interface LocalBackend {
+export interface Transport {
   readonly name: LocalBackendName;
   readonly supports: BackendSupports;
   /** Start a worker. May throw when it cannot even be created (the worker set treats it as a failed start). */

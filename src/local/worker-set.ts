@@ -19,43 +19,25 @@
  */
 
 import type { TransferListItem } from 'node:worker_threads';
-import { deserializeError } from '../codec/errors.js';
+import { errorFromWire, failuresFromWire, fromWire } from '../codec/errors.js';
 import { pack, unpack } from '../codec/values.js';
-import { type BroadcastHandle, Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
+import { Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
 import { transferablesOf } from '../data/shared.js';
 import {
   describe,
-  InlineFunctionError,
   InvalidArgValueError,
   NotCloneableError,
   PoolClosedError,
-  TaskError,
   TaskModuleLoadError,
-  TaskNotFoundError,
   TaskTimeoutError,
   WorkerCrashedError,
 } from '../errors.js';
-import type { BackendSupports, BatchOutcome, BatchRequest, Engine, Ticket } from '../scheduler/backend.js';
-import {
-  type BatchFailure,
-  BRAND,
-  type DoneMessage,
-  type FromWorker,
-  type RunMessage,
-  type TaskSpec,
-} from '../worker/protocol.js';
-import type { LocalBackend, WorkerChannel } from './transport.js';
-
-export interface WorkerSetOptions {
-  readonly size: number;
-  readonly maxTasksPerWorker: number;
-  /** Recycle a worker whose heap grew past this many bytes. */
-  readonly maxWorkerMemory: number;
-  readonly idleTimeout: number;
-  readonly abortGrace: number;
-  readonly loadTimeout: number;
-  readonly stopTimeout: number;
-}
+import type { WorkerSetSettings } from '../options/resolve.js';
+import type { Backend, BackendSupports, BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
+import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
+import { BRAND, type DoneMessage, type FromWorker, type RunMessage } from '../worker/protocol.js';
+import type { Transport, WorkerChannel } from './transport.js';
 
 /** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
 const MAX_QUEUE_PER_WORKER = 16;
@@ -130,7 +112,7 @@ interface WorkerState {
   markExited: () => void;
 }
 
-export class WorkerSet implements Engine {
+export class WorkerSet implements Backend {
   private readonly workers = new Set<WorkerState>();
   private readonly pending: Entry[] = [];
   private nextEntryId = 1;
@@ -152,8 +134,8 @@ export class WorkerSet implements Engine {
   private readonly broadcasts = new Broadcasts((id) => this.releaseEverywhere(id));
 
   constructor(
-    private readonly backend: LocalBackend,
-    private readonly options: WorkerSetOptions,
+    private readonly transport: Transport,
+    private readonly options: WorkerSetSettings,
   ) {}
 
   get size(): number {
@@ -161,7 +143,7 @@ export class WorkerSet implements Engine {
   }
 
   get supports(): BackendSupports {
-    return this.backend.supports;
+    return this.transport.supports;
   }
 
   /** Workers alive now (for tests and reports). */
@@ -570,7 +552,7 @@ export class WorkerSet implements Engine {
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
     });
-    const claims = this.backend.supports.sharedMemory
+    const claims = this.transport.supports.sharedMemory
       ? new Int32Array(new SharedArrayBuffer(4 * MAX_QUEUE_PER_WORKER))
       : undefined;
     const partial = {
@@ -596,7 +578,7 @@ export class WorkerSet implements Engine {
     let worker: WorkerState | undefined;
     let channel: WorkerChannel;
     try {
-      channel = this.backend.spawn({
+      channel = this.transport.spawn({
         message: (message) => worker && this.onMessage(worker, message),
         exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
       });
@@ -646,7 +628,7 @@ export class WorkerSet implements Engine {
       });
       return;
     }
-    if (this.backend.supports.transfer) collectTransfers(request.items, request.spread, transfer);
+    if (this.transport.supports.transfer) collectTransfers(request.items, request.spread, transfer);
     // Buffers the caller transferred are gone from here once posted: such a batch stays put.
     if (transfer.length > 0) entry.movable = false;
     // Only what is set is sent: a run message is cloned once per batch.
@@ -655,7 +637,7 @@ export class WorkerSet implements Engine {
       t: 'run',
       id: entry.id,
       task: 0,
-      items: this.backend.supports.crossesBoundary ? pack(request.items, transfer) : request.items,
+      items: this.transport.supports.crossesBoundary ? pack(request.items, transfer) : request.items,
       first: request.first,
       seed: request.seed,
     };
@@ -800,7 +782,7 @@ export class WorkerSet implements Engine {
         return;
       }
       case 'fatal':
-        worker.fatal = deserializeError(message.error);
+        worker.fatal = fromWire(message.error);
         return;
     }
   }
@@ -835,13 +817,13 @@ export class WorkerSet implements Engine {
     worker.tasksRun += message.ran;
     if (entry.cancelled) entry.settle({ kind: 'cancelled' });
     else if (message.batchFailure)
-      entry.settle({ kind: 'failed', error: batchError(message.batchFailure, entry.request.first) });
+      entry.settle({ kind: 'failed', error: errorFromWire(message.batchFailure) });
     else {
       entry.settle({
         kind: 'done',
         values: unpack(message.values),
         ran: message.ran,
-        failures: message.failures,
+        failures: message.failures && failuresFromWire(message.failures),
         worker: worker.number,
         startedAt: message.startedAt,
         duration: message.duration,
@@ -968,18 +950,6 @@ export class WorkerSet implements Engine {
   }
 }
 
-/** The task modules a batch's task needs loaded (its own, a wrapper's, every task of a mixed call). */
-function modulesOf(spec: TaskSpec): string[] {
-  switch (spec.kind) {
-    case 'task':
-      return spec.wrapper ? [spec.module, spec.wrapper.module] : [spec.module];
-    case 'mixed':
-      return spec.specs.flatMap(modulesOf);
-    case 'inline':
-      return [];
-  }
-}
-
 /** How long a batch should run, in ms, from its call's timings so far (undefined: nothing known). */
 function estimate(request: BatchRequest): number | undefined {
   const perItem = request.pace?.perItemMs;
@@ -1040,19 +1010,4 @@ function unassign(entry: Entry): Entry {
 function exitReason(code: number | null, signal: string | null): string {
   if (signal) return `killed by signal ${signal}`;
   return `exited with code ${code ?? 'unknown'}`;
-}
-
-function batchError(failure: BatchFailure, first: number): Error {
-  switch (failure.kind) {
-    case 'module-load': {
-      const cause = deserializeError(failure.error);
-      return new TaskModuleLoadError(failure.module, describe(cause), { cause });
-    }
-    case 'task-not-found':
-      return new TaskNotFoundError(failure.message);
-    case 'inline':
-      return new InlineFunctionError(failure.message);
-    case 'wrapper':
-      return new TaskError({ task: failure.name, index: first }, deserializeError(failure.error));
-  }
 }

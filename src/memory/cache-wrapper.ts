@@ -9,7 +9,8 @@
  */
 
 import { CacheError } from '../errors.js';
-import { type AnyFunction, defineTasks, lookupTask } from '../tasks/tasks.js';
+import { defineTasks, lookupTask } from '../tasks/tasks.js';
+import type { AnyFunction } from '../types.js';
 import type { EntryMeta } from './cache-entry.js';
 import { type CachedParts, type CacheSpec, cachedFunction } from './cached.js';
 import { counterFor } from './counters.js';

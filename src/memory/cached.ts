@@ -6,7 +6,7 @@
  */
 
 import { CacheError, describe } from '../errors.js';
-import type { AnyFunction } from '../tasks/tasks.js';
+import type { AnyFunction } from '../types.js';
 import { type EntryMeta, encodeOutput, summarizeArguments } from './cache-entry.js';
 import { codeHash } from './code.js';
 import type { Counter } from './counters.js';

@@ -1,9 +1,12 @@
 /**
- * Option validation at the facade: each check names the option and the value received, so the
- * engine behind it can trust what it gets.
+ * The checks of single values that every option set is built from (options/schema.ts): each
+ * names the option (or flag) and the value received, and returns the value normalised.
  */
 
+import { getRandomValues } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 
 export function show(value: unknown): string {
@@ -171,16 +174,111 @@ export function abortSignal(name: string, value: unknown): AbortSignal {
   return value;
 }
 
-/** Reject option names nobody reads, so a typo (`wrokers`) is an error and not a silent default. */
-export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidArgTypeError(`Expected ${what} to be an object, got ${show(options)}`);
+/** A function (callbacks such as `onProgress`). */
+export function func<T>(name: string, value: unknown): T {
+  if (typeof value !== 'function')
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a function, got ${show(value)}`);
+  return value as T;
+}
+
+/** An array of strings (copied, so later changes by the caller do not reach the engine). */
+export function stringArray(name: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be an array of strings, got ${show(value)}`);
   }
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
+  return [...value];
+}
+
+/** Seeds and indices are integers below 2^53 (safe integers). */
+export const SEED_LIMIT = 2 ** 53;
+
+/**
+ * A seed as fanout uses it: any safe integer, a negative one taken modulo 2^53 (so every seed
+ * is an integer in [0, 2^53), and different safe integers of one sign stay different seeds).
+ */
+export function checkSeed(name: string, value: unknown): number {
+  if (typeof value !== 'number') {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be an integer, got ${show(value)}`);
+  }
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidArgValueError(`Expected \`${name}\` to be a safe integer, got ${show(value)}`);
+  }
+  return value >= 0 ? value : value + SEED_LIMIT;
+}
+
+/** Check a Redis URL; returns what is wrong with it (to follow "to be"/"must be"), or undefined. */
+export function redisUrlProblem(url: unknown): string | undefined {
+  if (typeof url !== 'string') return `a redis:// or rediss:// URL, got ${show(url)}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(url))}`;
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    return `a redis:// or rediss:// URL, got one with protocol ${JSON.stringify(parsed.protocol)}`;
+  }
+  if (!parsed.hostname) return 'a redis:// or rediss:// URL with a host name';
+  return undefined;
+}
+
+/** A Redis URL with its password hidden, for messages and logs (ioredis also reads one from `?password=`). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.href;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** Queue names and prefixes become parts of Redis keys, separated by colons. */
+export function keyPartProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !/^[\w.@+-]{1,100}$/.test(value)) {
+    return `1 to 100 letters, digits or . _ - + @ (no colon), got ${show(value)}`;
+  }
+  return undefined;
+}
+
+/** A fresh seed for calls that give none (runs are then not reproducible, but still independent per item). */
+export function freshSeed(): number {
+  const [lo, hi] = getRandomValues(new Uint32Array(2)) as unknown as [number, number];
+  return (hi & 0x1fffff) * 2 ** 32 + lo;
+}
+
+/**
+ * A file to write (a call's `trace`), checked when the call is made, not when it ends: a folder
+ * that does not exist would otherwise be found only after all the work, and the results would
+ * be lost to it. Returns the absolute path (the file is written there even if the working
+ * directory changes).
+ */
+export function outputFile(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a file path, got ${show(value)}`);
+  }
+  const file = resolve(value);
+  const folder = dirname(file);
+  let isFolder = false;
+  try {
+    isFolder = statSync(folder).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isFolder) {
+    throw new InvalidArgValueError(
+      `\`${name}\` is ${JSON.stringify(value)}, but its folder ${folder} does not exist (fanout does not create it)`,
+    );
+  }
+  try {
+    if (statSync(file).isDirectory()) {
       throw new InvalidArgValueError(
-        `Unknown option \`${key}\` in ${what} (${known.length > 0 ? `known: ${known.join(', ')}` : 'there are none'})`,
+        `\`${name}\` is ${JSON.stringify(value)}, which is a folder, not a file`,
       );
     }
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
   }
+  return file;
 }

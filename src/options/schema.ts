@@ -1,280 +1,337 @@
 /**
- * The options of pools and calls: their types (documented where users see them) and their
- * validation, done once at the facade so the engine can trust what it gets.
+ * Every option of fanout's core, declared once: its key, what its value may be (the check, which
+ * also says the type), its default, unit, a line of doc, and the command-line flag that sets it.
+ * The option sets are built from these declarations, and their keys are the declarations' own
+ * (`keysMatch` makes the compiler hold each set to its public interface in types.ts). What an
+ * option means on one backend or next to another is decided in options/resolve.ts.
+ *
+ * Sets that belong to one API or program are declared the same way beside it (parallel() in
+ * api/joblib.ts, `fanout worker` in remote/redis-worker.ts, slurmWorkers in cluster/).
  */
 
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { ResourceLimits } from 'node:worker_threads';
-import { checkSeed } from '../data/random.js';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import type { LocalBackendName } from '../local/transport.js';
-import type { ProgressOptions, ProgressState } from '../observe/progress.js';
-import type { RedisBackendOptions } from '../redis/url.js';
-import type { BatchTrace } from '../scheduler/call.js';
-import type { AnyFunction, TaskRef } from '../tasks/tasks.js';
-import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, show } from './checks.js';
+import type {
+  BatchTrace,
+  CallOptionsInput,
+  LocalBackendName,
+  MapOptions,
+  PoolOptions,
+  ProgressOptions,
+  ProgressState,
+  RedisBackendOptions,
+  ReduceChunksOptions,
+} from '../types.js';
+import {
+  abortSignal,
+  autoOrPositiveInteger,
+  boolean,
+  checkSeed,
+  duration,
+  freshSeed,
+  func,
+  keyPartProblem,
+  megabytes,
+  nonNegativeInteger,
+  oneOf,
+  outputFile,
+  positiveInteger,
+  redisUrlProblem,
+  show,
+  stringArray,
+} from './checks.js';
+import { keysMatch, type OptionSpec, optionSet } from './option-set.js';
 
-/** Options of a pool; the call options among them are defaults for every call. */
-export interface PoolOptions extends CallDefaults {
-  /**
-   * Where tasks run: `'threads'` (worker_threads), `'processes'` (child processes), `'inline'`
-   * (the main thread, for async I/O-bound work), or `{ redis: URL }`: `fanout worker` processes
-   * on any machine, through a Redis queue (see `RedisBackendOptions`).
-   * @default 'threads'
-   * @example new Pool({ backend: 'processes' })
-   * @example new Pool({ backend: { redis: 'redis://localhost:6379' }, workers: 16 })
-   */
-  backend?: LocalBackendName | RedisBackendOptions;
-  /**
-   * How many workers: a positive integer up to 16 per core (more is refused with
-   * `ERR_INVALID_ARG_VALUE`), `'auto'` (every core), or joblib's negative form (-1 every core,
-   * -2 all but one). Workers start only when there is work for them. On the redis backend: how
-   * many batches the cluster runs at once, the sum of the `--workers` of its `fanout worker`
-   * processes (a positive integer, default 8).
-   * @default 'auto'
-   * @example new Pool({ workers: -2 })
-   */
-  workers?: number | 'auto';
-  /**
-   * Inline backend only: how many tasks may be in progress at once (async tasks overlap).
-   * @default 1
-   * @example new Pool({ backend: 'inline', concurrency: 32 })
-   */
-  concurrency?: number;
-  /**
-   * Replace a worker after it has run this many items (frees what a task leaks).
-   * @default Infinity
-   */
-  maxTasksPerWorker?: number;
-  /**
-   * Replace a worker whose JavaScript heap grew past this many megabytes (checked between batches).
-   * @default Infinity
-   */
-  maxWorkerMemory?: number;
-  /**
-   * Stop a worker idle for this many ms (a new one starts on demand).
-   * @default Infinity
-   */
-  idleTimeout?: number;
-  /**
-   * After a cancel or abort, how long (ms) a running task has to notice its signal before its
-   * worker is replaced.
-   * @default 1000
-   */
-  abortGrace?: number;
-  /**
-   * How long (ms) a task module may take to import in a worker before the call fails with
-   * `ERR_TASK_MODULE_LOAD`.
-   * @default 60000
-   */
-  loadTimeout?: number;
-  /**
-   * The V8 limits of each worker (an out-of-memory worker crashes with `ERR_WORKER_CRASHED`,
-   * the pool survives). Threads: every key of Node's `ResourceLimits`. Processes: only
-   * `maxOldGenerationSizeMb` (given to the child as `--max-old-space-size`); the other keys
-   * have no equivalent there and are refused. Inline: refused (no worker of its own).
-   * @example new Pool({ resourceLimits: { maxOldGenerationSizeMb: 256 } })
-   */
-  resourceLimits?: ResourceLimits;
-  /**
-   * Extra Node.js flags for each worker, after the parent's own.
-   * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
-   */
-  execArgv?: string[];
-}
+/** The backends that run on this machine, as `backend` names them. */
+export const LOCAL_BACKENDS: readonly LocalBackendName[] = ['threads', 'processes', 'inline'];
 
-/** The keys of `resourceLimits` each local backend can apply (see `PoolOptions.resourceLimits`). */
-const RESOURCE_LIMIT_KEYS: Record<LocalBackendName, readonly (keyof ResourceLimits)[]> = {
-  threads: ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'],
-  processes: ['maxOldGenerationSizeMb'],
-  inline: [],
-};
+/** Batches in flight on the redis backend when the pool does not say (`workers`). */
+export const DEFAULT_REMOTE_WORKERS = 8;
 
-/**
- * Check `resourceLimits` against what `backend` can apply: a limit it would ignore is an error,
- * so nobody believes a worker is bounded when it is not.
- */
-export function resolveResourceLimits(backend: LocalBackendName, value: unknown): ResourceLimits | undefined {
-  if (value === undefined) return undefined;
+/** How long a stopping worker may take to leave before it is killed (not an option). */
+export const STOP_TIMEOUT_MS = 5000;
+
+const anything = (value: unknown): unknown => value;
+
+/** An object (not null, not an array), checked no further here. */
+function object<T>(name: string, value: unknown): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidArgTypeError(`Expected \`resourceLimits\` to be an object, got ${show(value)}`);
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be an object, got ${show(value)}`);
   }
-  const allowed = RESOURCE_LIMIT_KEYS[backend];
-  const all = RESOURCE_LIMIT_KEYS.threads;
-  for (const [key, limit] of Object.entries(value)) {
-    if (!(all as readonly string[]).includes(key)) {
-      throw new InvalidArgValueError(
-        `Unknown key \`${key}\` in \`resourceLimits\` (known: ${all.join(', ')})`,
-      );
-    }
-    if (!(allowed as readonly string[]).includes(key)) {
-      throw new InvalidArgValueError(
-        backend === 'inline'
-          ? '`resourceLimits` does not apply to the inline backend: its tasks run on the main thread'
-          : `\`resourceLimits.${key}\` cannot be applied to the ${backend} backend (only ${allowed.join(', ')} can: it becomes --max-old-space-size); use the threads backend, or a V8 flag in \`execArgv\``,
-      );
-    }
-    if (typeof limit !== 'number' || !(limit > 0) || !Number.isFinite(limit)) {
-      throw new InvalidArgValueError(
-        `Expected \`resourceLimits.${key}\` to be a positive number of megabytes, got ${show(limit)}`,
-      );
-    }
-  }
-  return value as ResourceLimits;
+  return value as T;
 }
 
-/** Options every call accepts; set on the pool, they are the defaults. */
-export interface CallDefaults {
-  /**
-   * Items per batch: `'auto'` (adaptive, aiming at 50–500 ms per batch) or a fixed positive integer.
-   * @default 'auto'
-   */
-  batchSize?: number | 'auto';
-  /**
-   * How many batches may be dispatched ahead of the results consumed (bounds what is read
-   * from the input). `'auto'`: twice the batches in flight.
-   * @default 'auto'
-   */
-  preDispatch?: number | 'auto';
-  /**
-   * Per-item time limit in ms, counted from when the item starts running. Past it the item
-   * fails with `ERR_TASK_TIMEOUT` and its worker is replaced.
-   * @default undefined (no limit)
-   */
-  timeout?: number;
-  /**
-   * How many times to re-run an item whose worker died (crash or timeout). Delivery is then
-   * at-least-once: make such tasks idempotent.
-   * @default 0
-   */
-  retries?: number;
-  /**
-   * What `retries` applies to: `'crash'` (the worker died or timed out) or `'error'` (also
-   * tasks that threw).
-   * @default 'crash'
-   */
-  retryOn?: 'crash' | 'error';
-  /**
-   * Seed of `taskContext().random()`. On a pool: the seed of its sequence of calls, where call k
-   * (counted from 0 as calls start) draws from `callSeed(seed, k)`, so every call gets fresh
-   * streams and the same calls in the same order get the same ones. On a call: that call's
-   * seed, used as it is. Item i of a call whose seed is s draws from `randomStream(s, i)`.
-   * @default a random seed per pool (`pool.seed` says which)
-   * @example new Pool({ seed: 42 })
-   * @example pool.map(tasks.simulate, items, { seed: 42 })
-   */
-  seed?: number;
-}
-
-/** Options of one call (`map`, `imap`, `run`, ...). */
-export interface CallOptionsInput extends CallDefaults {
-  /**
-   * Abort the call: queued items are dropped, running tasks see `taskContext().signal` abort,
-   * the call rejects with `AbortError` (`ABORT_ERR`).
-   */
-  signal?: AbortSignal;
-  /**
-   * Called as items finish (and as tasks report partial progress), with counts, rate and ETA.
-   * @example pool.map(tasks.f, xs, { onProgress: ({ done, total, etaMs }) => log(done, total, etaMs) })
-   */
-  onProgress?: (state: ProgressState) => void;
-  /**
-   * Draw a progress bar on stderr (a live bar on a terminal, a line now and then elsewhere).
-   * @default false
-   * @example pool.map(tasks.f, xs, { progress: true })
-   */
-  progress?: boolean | ProgressOptions;
-  /**
-   * Values an inline function needs, passed to it as its last argument (a task reads them
-   * with `taskContext().context`). Plain data; sent with each batch.
-   * @example pool.map((x, ctx) => x * ctx.factor, xs, { context: { factor: 3 } })
-   */
-  context?: unknown;
-  /**
-   * Record a trace of the call and write it to this file when the call ends: Chrome's Trace
-   * Event format, one track per worker, a span per batch and per task (open it in Perfetto).
-   * @example pool.map(tasks.f, xs, { trace: 'trace.json' })
-   */
-  trace?: string;
-  /**
-   * Called as each batch finishes: which worker ran it, when, for how long, which items. For
-   * dashboards and reports; `trace` writes the same to a file.
-   * @example pool.map(tasks.f, xs, { onBatch: (b) => histogram.record(b.duration) })
-   */
-  onBatch?: (batch: BatchTrace) => void;
-}
-
-/** Options of `map`/`imap` and their star forms. */
-export interface MapOptions extends CallOptionsInput {
-  /**
-   * `imap`: yield results in input order (`true`) or as they complete (`false`).
-   * @default true
-   */
-  ordered?: boolean;
-  /**
-   * `'fail'`: the first error rejects the call and stops it. `'collect'`: settle every item,
-   * returning `{ status: 'fulfilled', value } | { status: 'rejected', reason }` records.
-   * @default 'fail'
-   */
-  errors?: 'fail' | 'collect';
-}
-
-/** The same options with `errors: 'collect'`, which changes the result type. */
-export type CollectOptions = MapOptions & { errors: 'collect' };
-
-export type ItemsOf<T> = Iterable<T> | AsyncIterable<T>;
-export type Task<F extends AnyFunction> = TaskRef<F> | F;
-
-export const CALL_DEFAULT_KEYS = [
-  'batchSize',
-  'preDispatch',
-  'timeout',
-  'retries',
-  'retryOn',
-  'seed',
-] as const;
-/** Pool options that configure local workers (a redis pool has none of its own). */
-export const LOCAL_WORKER_KEYS = [
-  'concurrency',
-  'maxTasksPerWorker',
-  'maxWorkerMemory',
-  'idleTimeout',
-  'abortGrace',
-  'loadTimeout',
-  'resourceLimits',
-  'execArgv',
-] as const;
-export const POOL_KEYS = [...CALL_DEFAULT_KEYS, 'backend', 'workers', ...LOCAL_WORKER_KEYS];
-export const CALL_KEYS = [
-  ...CALL_DEFAULT_KEYS,
-  'signal',
-  'onProgress',
-  'progress',
-  'context',
-  'trace',
-  'onBatch',
-];
-export const MAP_KEYS = [...CALL_KEYS, 'ordered', 'errors'];
-
-export interface ResolvedDefaults {
-  batchSize: number | 'auto';
-  preDispatch: number | 'auto';
-  timeout: number | undefined;
-  retries: number;
-  retryOn: 'crash' | 'error';
-  seed: number;
-}
-
-export function resolveDefaults(input: CallDefaults, base: ResolvedDefaults): ResolvedDefaults {
+/** A spec's check made of a "what is wrong" function: `Expected \`name\` to be <problem>`. */
+function fromProblem(problem: (value: unknown) => string | undefined) {
   return {
-    batchSize:
-      input.batchSize === undefined ? base.batchSize : autoOrPositiveInteger('batchSize', input.batchSize),
-    preDispatch:
-      input.preDispatch === undefined
-        ? base.preDispatch
-        : autoOrPositiveInteger('preDispatch', input.preDispatch),
-    timeout: input.timeout === undefined ? base.timeout : duration('timeout', input.timeout),
-    retries: input.retries === undefined ? base.retries : nonNegativeInteger('retries', input.retries),
-    retryOn: input.retryOn === undefined ? base.retryOn : oneOf('retryOn', input.retryOn, ['crash', 'error']),
-    seed: input.seed === undefined ? base.seed : checkSeed('seed', input.seed),
+    check: (value: unknown, name: string): string => {
+      const what = problem(value);
+      if (what === undefined) return value as string;
+      const Err = typeof value === 'string' ? InvalidArgValueError : InvalidArgTypeError;
+      throw new Err(`Expected \`${name}\` to be ${what}`);
+    },
+    problem,
   };
 }
+
+// ---- what every call takes, and a pool sets as defaults ---------------------------------------
+
+const batchSize = {
+  check: (v: unknown, name: string) => autoOrPositiveInteger(name, v),
+  default: 'auto',
+  unit: 'items',
+  doc: "items per batch ('auto': adaptive, 50–500 ms of work each)",
+  flag: { name: 'batch-size', kind: 'count' },
+} satisfies OptionSpec<number | 'auto'>;
+
+const preDispatch = {
+  check: (v: unknown, name: string) => autoOrPositiveInteger(name, v),
+  default: 'auto',
+  unit: 'batches',
+  doc: 'batches dispatched ahead of the results consumed',
+} satisfies OptionSpec<number | 'auto'>;
+
+const timeout = {
+  check: (v: unknown, name: string) => duration(name, v),
+  unit: 'ms',
+  doc: 'per-item time limit',
+  flag: { name: 'timeout', kind: 'ms' },
+} satisfies OptionSpec<number>;
+
+const retries = {
+  check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+  default: 0,
+  doc: 're-runs of an item whose worker died',
+  flag: { name: 'retries', kind: 'integer' },
+} satisfies OptionSpec<number>;
+
+const retryOn = {
+  check: (v: unknown, name: string) => oneOf(name, v, ['crash', 'error']),
+  default: 'crash',
+  doc: "what `retries` applies to: 'crash', or 'error' (also tasks that threw)",
+} satisfies OptionSpec<'crash' | 'error'>;
+
+/** A call's seed: given, or (undefined) the pool's next one, drawn as the call starts. */
+const callSeed = {
+  check: (v: unknown, name: string) => checkSeed(name, v),
+  doc: 'seed of taskContext().random()',
+  flag: { name: 'seed', kind: 'integer' },
+} satisfies OptionSpec<number>;
+
+/** The call options a pool sets as defaults for its calls. */
+export const CALL_DEFAULTS = { batchSize, preDispatch, timeout, retries, retryOn, seed: callSeed };
+
+// ---- pools ----------------------------------------------------------------------------------
+
+/** Pool options that configure the pool's own local workers (the redis backend refuses them). */
+export const LOCAL_WORKERS = optionSet('the local worker options', {
+  concurrency: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    default: 1,
+    doc: 'inline backend: tasks in progress at once',
+  },
+  maxTasksPerWorker: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    default: Number.POSITIVE_INFINITY,
+    unit: 'items',
+    doc: 'replace a worker after it ran this many items',
+  },
+  maxWorkerMemory: {
+    check: (v: unknown, name: string) => megabytes(name, v),
+    default: Number.POSITIVE_INFINITY,
+    unit: 'MB',
+    doc: 'replace a worker whose heap grew past this',
+  },
+  idleTimeout: {
+    check: (v: unknown, name: string) => duration(name, v, { infinity: true }),
+    default: Number.POSITIVE_INFINITY,
+    unit: 'ms',
+    doc: 'stop a worker idle for this long',
+  },
+  abortGrace: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 1000,
+    unit: 'ms',
+    doc: 'how long a cancelled task has to stop before its worker is replaced',
+  },
+  loadTimeout: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 60_000,
+    unit: 'ms',
+    doc: 'how long a task module may take to import',
+  },
+  resourceLimits: {
+    check: (v: unknown, name: string) => object<ResourceLimits>(name, v),
+    doc: 'V8 limits of each worker (checked against the backend in resolve.ts)',
+  },
+  execArgv: {
+    check: (v: unknown, name: string) => stringArray(name, v),
+    doc: 'extra Node.js flags of each worker',
+  },
+});
+
+export const POOL = optionSet('the Pool options', {
+  ...CALL_DEFAULTS,
+  // A pool's seed starts its sequence of call seeds: given, or drawn at random.
+  seed: { ...callSeed, defaultOf: freshSeed, flag: undefined },
+  backend: {
+    check: (v: unknown, name: string) =>
+      typeof v === 'object' && v !== null
+        ? object<RedisBackendOptions>(name, v)
+        : oneOf(name, v, LOCAL_BACKENDS),
+    default: 'threads',
+    doc: "where tasks run: 'threads', 'processes', 'inline', or { redis: URL }",
+    flag: { name: 'backend', kind: 'choice' },
+    choices: LOCAL_BACKENDS,
+  } satisfies OptionSpec<LocalBackendName | RedisBackendOptions>,
+  workers: {
+    check: (v: unknown, name: string) => {
+      if (v === 'auto' || typeof v === 'number') return v;
+      throw new InvalidArgTypeError(`Expected ${WORKERS_EXPECTED(name)}, got ${show(v)}`);
+    },
+    doc: 'how many workers (on redis: batches the cluster runs at once)',
+    flag: { name: 'workers', kind: 'workers' },
+  } satisfies OptionSpec<number | 'auto'>,
+  ...LOCAL_WORKERS.specs,
+});
+keysMatch<typeof POOL.specs, PoolOptions>(true);
+
+/** What `workers` may be on a local backend (the start of its messages). */
+export function WORKERS_EXPECTED(name: string): string {
+  return `\`${name}\` to be a positive integer, 'auto' or a negative integer (-1 for every core, -2 for all but one)`;
+}
+
+export const REDIS = optionSet('the redis backend options', {
+  redis: {
+    ...fromProblem(redisUrlProblem),
+    required: true as const,
+    doc: 'the Redis server: redis:// or rediss:// URL',
+    flag: { name: 'redis', kind: 'text' },
+  },
+  queue: {
+    ...fromProblem(keyPartProblem),
+    default: 'fanout',
+    doc: 'the queue callers and workers meet on',
+    flag: { name: 'queue', kind: 'text' },
+  },
+  prefix: {
+    ...fromProblem(keyPartProblem),
+    default: 'fanout',
+    doc: 'prefix of every Redis key of the queue',
+    flag: { name: 'prefix', kind: 'text' },
+  },
+  tls: {
+    check: (v: unknown, name: string) => object<TlsOptions>(name, v),
+    doc: 'TLS options of a rediss:// URL',
+  },
+  unavailableTimeout: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 30_000,
+    unit: 'ms',
+    doc: 'how long Redis may stay away while work is pending',
+  },
+  checkInterval: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 1000,
+    unit: 'ms',
+    doc: 'how often pending jobs are looked up by id',
+  },
+});
+keysMatch<typeof REDIS.specs, RedisBackendOptions>(true);
+
+// ---- calls ----------------------------------------------------------------------------------
+
+const onProgress = {
+  check: (v: unknown, name: string) => func<(state: ProgressState) => void>(name, v),
+  doc: 'called as items finish, with counts, rate and ETA',
+} satisfies OptionSpec<(state: ProgressState) => void>;
+
+const progress = {
+  check: (v: unknown, name: string): boolean | ProgressOptions => {
+    if (typeof v === 'boolean' || (typeof v === 'object' && v !== null))
+      return v as boolean | ProgressOptions;
+    throw new InvalidArgTypeError(`Expected \`${name}\` to be a boolean or progress options, got ${show(v)}`);
+  },
+  default: false,
+  doc: 'draw a progress bar on stderr',
+} satisfies OptionSpec<boolean | ProgressOptions>;
+
+const signal = {
+  check: (v: unknown, name: string) => abortSignal(name, v),
+  doc: 'abort the call',
+} satisfies OptionSpec<AbortSignal>;
+
+const ordered = {
+  check: (v: unknown, name: string) => boolean(name, v),
+  default: true,
+  doc: 'results in input order (true) or as they complete',
+} satisfies OptionSpec<boolean>;
+
+export const CALL = optionSet('the call options', {
+  ...CALL_DEFAULTS,
+  signal,
+  onProgress,
+  progress,
+  context: {
+    check: anything,
+    doc: 'values an inline function needs (its last argument; taskContext().context)',
+  },
+  trace: {
+    check: (v: unknown, name: string) => outputFile(name, v),
+    doc: 'write a Chrome trace of the call to this file',
+    flag: { name: 'trace', kind: 'text' },
+  },
+  onBatch: {
+    check: (v: unknown, name: string) => func<(batch: BatchTrace) => void>(name, v),
+    doc: 'called as each batch finishes',
+  },
+});
+keysMatch<typeof CALL.specs, CallOptionsInput>(true);
+
+export const MAP = optionSet('the call options', {
+  ...CALL.specs,
+  ordered,
+  errors: {
+    check: (v: unknown, name: string) => oneOf(name, v, ['fail', 'collect']),
+    default: 'fail',
+    doc: "'fail' at the first error, or 'collect' every outcome",
+    flag: { name: 'errors', kind: 'choice' },
+    choices: ['fail', 'collect'],
+  } satisfies OptionSpec<'fail' | 'collect'>,
+});
+keysMatch<typeof MAP.specs, MapOptions>(true);
+
+export const REDUCE_CHUNKS = optionSet('the reduceChunks options', {
+  map: { check: anything, doc: 'the task applied to each chunk, in a worker' },
+  combine: {
+    check: (v: unknown, name: string) => {
+      if (typeof v === 'function') return v as (accumulator: unknown, partial: unknown) => unknown;
+      throw new InvalidArgTypeError(
+        `Expected \`${name}\` to be a function (accumulator, partial) => accumulator, got ${show(v)}`,
+      );
+    },
+    required: true as const,
+    doc: 'folds a partial result into the accumulator, in the caller',
+  },
+  initial: { check: anything, doc: 'the accumulator before the first partial result' },
+  chunkBytes: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    unit: 'bytes',
+    doc: 'file sources: the size of each chunk',
+  },
+  ordered: { ...ordered, doc: 'combine in the order of the chunks (true) or as they finish' },
+  prefetch: {
+    check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+    unit: 'chunks',
+    doc: 'chunks dispatched beyond one per worker (default: the number of workers)',
+  },
+  signal,
+  onProgress,
+  progress,
+  timeout,
+  retries,
+  retryOn,
+  seed: callSeed,
+});
+keysMatch<typeof REDUCE_CHUNKS.specs, ReduceChunksOptions<unknown, unknown, unknown>>(true);

@@ -12,26 +12,33 @@
  * Anyone who can write to Redis can write a job, so a worker trusts nothing in one: every
  * count is checked against the payload and bounded before anything loops over it, and each
  * refusal keeps its own code (a malformed job, an unknown task, a wrapper not allowed).
+ *
+ * Errors travel as the records of codec/errors.ts, never as prose to parse: in a result (a
+ * lost batch, the items that threw), and in a failed job's reason, which BullMQ keeps as a
+ * string. A reason therefore reads `CODE: message` on its first line, for people looking at the
+ * queue, and carries the record after a versioned marker on the next (`failureReason`).
  */
 
 import { deserialize, serialize } from 'node:v8';
-import { BUILTIN_ERRORS, deserializeError, type SerializedError, serializeError } from '../codec/errors.js';
-import { type Packed, pack, type Unpacked } from '../codec/values.js';
+import {
+  errorFromWire,
+  failuresFromWire,
+  failuresToWire,
+  type ItemFailure,
+  toWire,
+  type WireError,
+  type WireItemFailure,
+} from '../codec/errors.js';
+import { type Packed, pack, type Unpacked, unpack } from '../codec/values.js';
 import {
   describe,
-  InlineFunctionError,
+  FanoutError,
   InvalidArgValueError,
   MalformedJobError,
-  NotCloneableError,
-  TaskModuleLoadError,
-  TaskNotFoundError,
-  TaskTimeoutError,
   WorkerCrashedError,
-  WrapperNotAllowedError,
 } from '../errors.js';
 import { isTimerDelay, MAX_TIMER_MS } from '../options/checks.js';
 import type { BatchItems } from '../scheduler/backend.js';
-import type { ItemFailure } from '../worker/protocol.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
 export const JOB_VERSION = 1;
@@ -61,13 +68,20 @@ export interface BatchPayload {
   readonly wrapOptions?: unknown;
 }
 
+/**
+ * The format of a job's result (and of the record in a failed job's reason). The job format
+ * above did not change when results gained rebuilt errors; a caller refuses a result of
+ * another version instead of misreading it.
+ */
+export const RESULT_VERSION = 2;
+
 /** A job's return value: how the batch went on the worker. */
 export type JobResult =
   | {
       readonly k: 'done';
       readonly values: Packed;
       readonly ran: number;
-      readonly failures: readonly ItemFailure[] | undefined;
+      readonly failures: readonly WireItemFailure[] | undefined;
       readonly startedAt: number;
       readonly duration: number;
       /** Which worker thread ran it: `host:pid/thread`. */
@@ -78,7 +92,7 @@ export type JobResult =
       readonly k: 'lost';
       readonly offset: number | undefined;
       readonly started: boolean;
-      readonly error: SerializedError;
+      readonly error: WireError;
     };
 
 const toBase64 = (value: unknown): string => serialize(value).toString('base64');
@@ -118,24 +132,11 @@ export const MAX_JOB_ITEMS = 1 << 20;
 /** Arguments of one starmap item: 2^16 (V8 cannot spread many more than 2^17 into a call). */
 export const MAX_SPREAD_ARGS = 1 << 16;
 
-/** Why a worker refuses a job without running any of it; each has its own code, reported to the caller. */
-export type RefusalCode = 'ERR_JOB_MALFORMED' | 'ERR_TASK_NOT_FOUND' | 'ERR_WRAPPER_NOT_ALLOWED';
-
-/** A job a worker will not run: `code` and message become the job's failure (see decodeFailure). */
-export class JobRefusal extends Error {
-  constructor(
-    readonly code: RefusalCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const malformed = (problem: string) => new JobRefusal('ERR_JOB_MALFORMED', problem);
+const malformed = (problem: string) => new MalformedJobError(problem);
 
 /**
  * A job's data, checked before anything of it is decoded: the envelope that names the task,
- * the wrapper and the item count. Throws a JobRefusal (ERR_JOB_MALFORMED) when it is not one of ours.
+ * the wrapper and the item count. Throws a MalformedJobError when it is not one of ours.
  */
 export function readJob(data: unknown): JobData {
   const job = data as Partial<JobData> | null;
@@ -158,7 +159,7 @@ export function readJob(data: unknown): JobData {
 
 /**
  * A job's payload, decoded and checked against the job's own item count and the bounds above.
- * Throws a JobRefusal (ERR_JOB_MALFORMED) naming what is wrong.
+ * Throws a MalformedJobError naming what is wrong.
  */
 export function readPayload(job: JobData): BatchPayload {
   let payload: unknown;
@@ -235,25 +236,87 @@ export function packValues(values: Unpacked): Packed {
   return pack(Array.isArray(values) ? values : Array.from(values), []);
 }
 
-export function encodeResult(result: JobResult): string {
-  return toBase64(result);
+/** A batch's outcome on the worker, as its job's return value. */
+export function encodeResult(
+  result:
+    | {
+        k: 'done';
+        values: Unpacked;
+        ran: number;
+        failures: readonly ItemFailure[] | undefined;
+        startedAt: number;
+        duration: number;
+        worker: string;
+      }
+    | { k: 'lost'; offset: number | undefined; started: boolean; error: unknown },
+): string {
+  const wire: JobResult =
+    result.k === 'done'
+      ? {
+          ...result,
+          values: packValues(result.values),
+          failures: result.failures && failuresToWire(result.failures),
+        }
+      : { ...result, error: toWire(result.error) };
+  return toBase64({ v: RESULT_VERSION, result: wire });
 }
 
-export function decodeResult(value: unknown): JobResult {
+/** What a caller gets of a job's return value: values unpacked, errors rebuilt. */
+export type DecodedResult =
+  | {
+      readonly k: 'done';
+      readonly values: Unpacked;
+      readonly ran: number;
+      readonly failures: readonly ItemFailure[] | undefined;
+      readonly startedAt: number;
+      readonly duration: number;
+      readonly worker: string;
+    }
+  | {
+      readonly k: 'lost';
+      readonly offset: number | undefined;
+      readonly started: boolean;
+      readonly error: Error;
+    };
+
+/** Read a job's return value; throws when it is not a result of this format. */
+export function decodeResult(value: unknown): DecodedResult {
   if (typeof value !== 'string') throw new Error('the job returned something that is not a fanout result');
-  return fromBase64(value) as JobResult;
+  const decoded = fromBase64(value) as { v?: unknown; result?: JobResult } | null;
+  if (decoded?.v !== RESULT_VERSION || typeof decoded.result !== 'object' || decoded.result === null) {
+    throw new Error(`the result is not of format version ${RESULT_VERSION}`);
+  }
+  const { result } = decoded;
+  if (result.k === 'done') {
+    return {
+      ...result,
+      values: unpack(result.values),
+      failures: result.failures && failuresFromWire(result.failures),
+    };
+  }
+  return { ...result, error: errorFromWire(result.error) };
 }
+
+/** What introduces the error record in a failed job's reason (after the `CODE: message` line). */
+const FAILURE_MARKER = `\nfanout-error/${RESULT_VERSION} `;
 
 /**
- * A job that failed carries only a message (BullMQ's `failedReason`). Workers write
- * `CODE: message`; this turns it back into the error class of that code.
+ * The reason a worker fails a job with (BullMQ's `failedReason`): `CODE: message` for people,
+ * then the error's record after a marker line, for the caller to rebuild.
  */
-export function failureMessage(code: string, message: string): string {
-  return `${code}: ${message}`;
+export function failureReason(error: Error): string {
+  // A BigInt in a record's properties is written as text: JSON has no BigInt, and a reason must never fail to be written.
+  const record = JSON.stringify(toWire(error), (_key, value) =>
+    typeof value === 'bigint' ? `${value}n` : value,
+  );
+  return `${failureHeadline(error)}${FAILURE_MARKER}${record}`;
 }
 
-/** The failure of a job whose worker stopped responding more often than its workers allow. */
-const STALLED = /stalled more than allowable limit/;
+/** A failure's first line, `CODE: message` (what a worker logs). */
+export function failureHeadline(error: Error): string {
+  const code = error instanceof FanoutError ? error.code : 'ERR_WORKER_CRASHED';
+  return `${code}: ${error.message}`;
+}
 
 /** Why a job failed: `lost` when its worker vanished (the scheduler may re-run it), else fatal for the call. */
 export interface JobFailure {
@@ -261,9 +324,22 @@ export interface JobFailure {
   readonly error: Error;
 }
 
+/** BullMQ's own reason for a job whose worker stopped renewing its lock too many times. */
+const STALLED = 'stalled more than allowable limit';
+
+/** A failed job's reason, as a worker wrote it (`failureReason`) or BullMQ did. */
 export function decodeFailure(reason: unknown): JobFailure {
   const text = typeof reason === 'string' ? reason : 'the job failed for an unknown reason';
-  if (STALLED.test(text)) {
+  const at = text.indexOf(FAILURE_MARKER);
+  if (at >= 0) {
+    try {
+      return { lost: false, error: errorFromWire(JSON.parse(text.slice(at + FAILURE_MARKER.length))) };
+    } catch {
+      // Not a record after all: reported as the text it is, below.
+    }
+  }
+  // The one failure BullMQ writes itself; it has no code to go by.
+  if (text.includes(STALLED)) {
     return {
       lost: true,
       error: new WorkerCrashedError(
@@ -271,72 +347,5 @@ export function decodeFailure(reason: unknown): JobFailure {
       ),
     };
   }
-  const match = /^([A-Z_]+): ([\s\S]*)$/.exec(text);
-  const code = match?.[1];
-  const message = match?.[2] ?? text;
-  switch (code) {
-    case 'ERR_TASK_NOT_FOUND':
-      return { lost: false, error: new TaskNotFoundError(message) };
-    case 'ERR_JOB_MALFORMED':
-      return { lost: false, error: new MalformedJobError(message) };
-    case 'ERR_WRAPPER_NOT_ALLOWED':
-      return { lost: false, error: new WrapperNotAllowedError(message) };
-    case 'ERR_INLINE_FUNCTION':
-      return { lost: false, error: new InlineFunctionError(message) };
-    case 'ERR_NOT_CLONEABLE':
-      return { lost: false, error: new NotCloneableError(message) };
-    case 'ERR_WORKER_CRASHED':
-      return { lost: false, error: new WorkerCrashedError(message.replace(/^Worker crashed: /, '')) };
-    case 'ERR_TASK_MODULE_LOAD': {
-      const parts = /^Task module (\S+) failed to load: ([\s\S]*)$/.exec(message);
-      const reason = parts?.[2] ?? message;
-      return {
-        lost: false,
-        error: new TaskModuleLoadError(parts?.[1] ?? 'unknown', reason, { cause: causeFromText(reason) }),
-      };
-    }
-    default:
-      return { lost: false, error: new WorkerCrashedError(`the worker failed the job: ${text}`) };
-  }
-}
-
-/** `SyntaxError: Unexpected token` → a SyntaxError with that message (the best a text can give). */
-function causeFromText(text: string): Error {
-  const match = /^(\w*Error): ([\s\S]*)$/.exec(text);
-  const Ctor =
-    (match && (BUILTIN_ERRORS as unknown as Record<string, ErrorConstructor>)[match[1] as string]) || Error;
-  return new Ctor(match ? match[2] : text);
-}
-
-/** The error of a lost batch, serialized on the worker: rebuilt with its fanout class. */
-export function encodeLostError(error: Error): SerializedError {
-  return serializeError(error);
-}
-
-export function decodeLostError(record: SerializedError): Error {
-  const props = (record.props ?? {}) as Record<string, unknown>;
-  const task = typeof props.task === 'string' ? props.task : undefined;
-  const index = typeof props.index === 'number' ? props.index : undefined;
-  const location = task !== undefined && index !== undefined ? { task, index } : undefined;
-  let error: Error;
-  if (props.code === 'ERR_TASK_TIMEOUT' && location && typeof props.timeout === 'number') {
-    error = new TaskTimeoutError(location, props.timeout);
-  } else if (props.code === 'ERR_WORKER_CRASHED') {
-    error = new WorkerCrashedError('', {
-      exitCode: typeof props.exitCode === 'number' ? props.exitCode : null,
-      signal: typeof props.signal === 'string' ? props.signal : null,
-      location,
-    });
-  } else {
-    const rebuilt = deserializeError(record);
-    return rebuilt instanceof Error ? rebuilt : new WorkerCrashedError(describe(rebuilt));
-  }
-  // Keep the worker's own words (they name the exit code or signal there).
-  Object.defineProperty(error, 'message', { value: record.message, writable: true, configurable: true });
-  Object.defineProperty(error, 'stack', {
-    value: `${error.name}: ${record.message}\n    (on a redis worker)`,
-    writable: true,
-    configurable: true,
-  });
-  return error;
+  return { lost: false, error: new WorkerCrashedError(`the worker failed the job: ${describe(text)}`) };
 }

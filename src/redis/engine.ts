@@ -1,5 +1,5 @@
 /**
- * The redis engine: the caller's side of the redis backend. Each batch the scheduler hands it
+ * The redis backend, the caller's side of it. Each batch the scheduler hands it
  * becomes one BullMQ job; `fanout worker` processes anywhere run it and store the outcome as the
  * job's return value.
  *
@@ -16,7 +16,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { unpack } from '../codec/values.js';
 import {
   BackendUnavailableError,
   describe,
@@ -27,35 +26,16 @@ import {
   PoolClosedError,
   WorkerCrashedError,
 } from '../errors.js';
-import type {
-  BackendSupports,
-  BatchLimits,
-  BatchOutcome,
-  BatchRequest,
-  Engine,
-  Ticket,
-} from '../scheduler/backend.js';
-import type { TaskSpec } from '../worker/protocol.js';
-import {
-  decodeFailure,
-  decodeLostError,
-  decodeResult,
-  encodeJob,
-  type JobData,
-  type JobResult,
-} from './codec.js';
+import { redactUrl } from '../options/checks.js';
+import type { RedisSettings } from '../options/resolve.js';
+import type { Backend, BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
+import type { TaskSpec } from '../tasks/task-spec.js';
+import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from './capabilities.js';
+import { type DecodedResult, decodeFailure, decodeResult, encodeJob, type JobData } from './codec.js';
 import { atMost, type BullModule, ConnectionHold, closeClient, loadDrivers } from './connection.js';
 import { ModuleIds } from './identity.js';
-import { exposureWarning, type ResolvedRedisOptions, redactUrl } from './url.js';
+import { exposureWarning } from './url.js';
 import { wrapperIdOf } from './wrappers.js';
-
-/**
- * Batch bounds for Redis. A job costs ~0.2–0.4 ms of CPU (caller, Redis and worker together)
- * plus a network round trip that pipelining hides, so a batch should run ≥ 10 ms. Its size is
- * capped because Redis holds each batch twice (items in the job, results in the job and in the
- * event stream): 2^15 numbers is ~350 kB of base64 per copy.
- */
-export const REDIS_BATCH_LIMITS: BatchLimits = { minMs: 10, maxItems: 1 << 15 };
 
 /** Servers already warned about in this process (by redacted URL): the warning is said once. */
 const warnedAbout = new Set<string>();
@@ -99,15 +79,8 @@ interface PendingJob {
   heardAt: number;
 }
 
-export class RedisEngine implements Engine {
-  readonly supports: BackendSupports = {
-    crossesBoundary: true,
-    // A running job cannot be stopped from here: cancelling drops queued jobs and ignores the rest.
-    killRunning: false,
-    sharedMemory: false,
-    transfer: false,
-    inlineFunctions: false,
-  };
+export class RedisBackend implements Backend {
+  readonly supports = REDIS_SUPPORTS;
   readonly batchLimits = REDIS_BATCH_LIMITS;
   /** The caller owns no workers: `fanout worker` processes do the work. */
   readonly liveWorkers = 0;
@@ -145,7 +118,7 @@ export class RedisEngine implements Engine {
   private lastError: Error | undefined;
   private closed = false;
 
-  constructor(private readonly options: ResolvedRedisOptions) {}
+  constructor(private readonly options: RedisSettings) {}
 
   get size(): number {
     return this.options.size;
@@ -267,7 +240,7 @@ export class RedisEngine implements Engine {
   private async open(): Promise<Connected> {
     const { bull, connect } = await loadDrivers();
     if (this.closed) throw new PoolClosedError('The pool is closed');
-    const { url, tls } = this.options;
+    const { redis: url, tls } = this.options;
     warnIfExposed(url);
     const client = connect(url, {
       name: `fanout-caller-${this.run}`,
@@ -446,7 +419,7 @@ export class RedisEngine implements Engine {
       if (this.abandoned.has(jobId)) this.remove(jobId);
       return;
     }
-    let result: JobResult;
+    let result: DecodedResult;
     try {
       result = decodeResult(returnvalue);
     } catch (error) {
@@ -480,23 +453,18 @@ export class RedisEngine implements Engine {
     this.remove(jobId);
   }
 
-  private outcomeOf(result: JobResult): BatchOutcome {
-    if (result.k === 'done') {
-      return {
-        kind: 'done',
-        values: unpack(result.values),
-        ran: result.ran,
-        failures: result.failures,
-        worker: this.workerNumber(result.worker),
-        startedAt: result.startedAt,
-        duration: result.duration,
-      };
+  private outcomeOf(result: DecodedResult): BatchOutcome {
+    if (result.k === 'lost') {
+      return { kind: 'lost', error: result.error, offset: result.offset, started: result.started };
     }
     return {
-      kind: 'lost',
-      error: decodeLostError(result.error),
-      offset: result.offset,
-      started: result.started,
+      kind: 'done',
+      values: result.values,
+      ran: result.ran,
+      failures: result.failures,
+      worker: this.workerNumber(result.worker),
+      startedAt: result.startedAt,
+      duration: result.duration,
     };
   }
 
@@ -591,7 +559,7 @@ export class RedisEngine implements Engine {
     const seconds = this.options.unavailableTimeout / 1000;
     const why = this.lastError ? ` (last error: ${describe(this.lastError)})` : '';
     this.outage = new BackendUnavailableError(
-      `Redis at ${redactUrl(this.options.url)} did not answer for ${seconds} s (unavailableTimeout)${why}`,
+      `Redis at ${redactUrl(this.options.redis)} did not answer for ${seconds} s (unavailableTimeout)${why}`,
       { cause: this.lastError },
     );
     for (const job of [...this.pending.values()]) {

@@ -14,26 +14,32 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { unpack } from '../codec/values.js';
-import { describe } from '../errors.js';
-import { threadsBackend } from '../local/threads.js';
+import {
+  describe,
+  FanoutError,
+  MalformedJobError,
+  TaskNotFoundError,
+  WrapperNotAllowedError,
+} from '../errors.js';
+import { threadsTransport } from '../local/threads.js';
 import { WorkerSet } from '../local/worker-set.js';
+import { redactUrl } from '../options/checks.js';
+import { defaultWorkerSetSettings } from '../options/resolve.js';
 import {
   type BatchPayload,
-  encodeLostError,
   encodeResult,
-  failureMessage,
+  failureHeadline,
+  failureReason,
   type JobData,
-  JobRefusal,
-  packValues,
   readJob,
   readPayload,
 } from '../redis/codec.js';
 import { atMost, type BullModule, closeClient, loadDrivers } from '../redis/connection.js';
 import { isModuleId, isTaskName, type TaskDirectory } from '../redis/identity.js';
-import { exposureWarning, redactUrl } from '../redis/url.js';
+import { exposureWarning } from '../redis/url.js';
 import { isWrapperId, WRAPPER_IDS, WRAPPERS, type WrapperId } from '../redis/wrappers.js';
 import type { BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
-import type { TaskSpec } from '../worker/protocol.js';
+import type { TaskSpec } from '../tasks/task-spec.js';
 
 export interface RedisWorkerOptions {
   readonly url: string;
@@ -83,26 +89,19 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   if (exposure) log(`WARNING: ${exposure}`);
   const client = connect(options.url, { name: `fanout-worker-${name}`, tls: options.tls, onError: errors });
   client.on('ready', () => errors.recovered());
-  const local = new WorkerSet(threadsBackend({}), {
-    size: options.threads,
-    maxTasksPerWorker: Number.POSITIVE_INFINITY,
-    maxWorkerMemory: Number.POSITIVE_INFINITY,
-    idleTimeout: Number.POSITIVE_INFINITY,
-    abortGrace: 1000,
-    loadTimeout: 60_000,
-    stopTimeout: 5000,
-  });
+  // The same worker set a pool of threads runs on, with the pool's defaults.
+  const local = new WorkerSet(threadsTransport({}), defaultWorkerSetSettings(options.threads));
   const running = new Set<Running>();
   const reported = new Set<string>();
   let handingBack = false;
   /** Fail a job for good, logging each distinct reason once (a bounded number of them). */
-  const refuse = (job: Job, code: string, message: string): Error => {
-    const reason = failureMessage(code, message);
-    if (!reported.has(reason) && reported.size < 100) {
-      reported.add(reason);
-      log(`job ${job.id} failed: ${reason}`);
+  const refuse = (job: Job, error: Error): Error => {
+    const headline = failureHeadline(error);
+    if (!reported.has(headline) && reported.size < 100) {
+      reported.add(headline);
+      log(`job ${job.id} failed: ${headline}`);
     }
-    return new bull.UnrecoverableError(reason);
+    return new bull.UnrecoverableError(failureReason(error));
   };
 
   const processor = async (job: Job, token?: string): Promise<string> => {
@@ -113,14 +112,11 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       task = data.task;
       request = batchOf(options, data);
     } catch (error) {
-      if (error instanceof JobRefusal) {
-        const message =
-          error.code === 'ERR_JOB_MALFORMED'
-            ? `this worker refuses job ${job.id}: ${error.message}`
-            : error.message;
-        throw refuse(job, error.code, message);
+      if (error instanceof MalformedJobError) {
+        throw refuse(job, new MalformedJobError(`this worker refuses job ${job.id}: ${error.message}`));
       }
-      throw refuse(job, 'ERR_JOB_MALFORMED', `this worker cannot run job ${job.id}: ${describe(error)}`);
+      if (error instanceof FanoutError) throw refuse(job, error as Error);
+      throw refuse(job, new MalformedJobError(`this worker cannot run job ${job.id}: ${describe(error)}`));
     }
     const ticket = local.submit(request);
     const entry = { job, ticket };
@@ -136,7 +132,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       case 'done':
         return encodeResult({
           k: 'done',
-          values: packValues(outcome.values),
+          values: outcome.values,
           ran: outcome.ran,
           failures: outcome.failures,
           startedAt: outcome.startedAt,
@@ -149,14 +145,13 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
           k: 'lost',
           offset: outcome.offset,
           started: outcome.started,
-          error: encodeLostError(outcome.error),
+          error: outcome.error,
         });
-      case 'failed': {
-        const code = (outcome.error as { code?: string }).code ?? 'ERR_WORKER_CRASHED';
+      case 'failed':
         // (By code: FanoutError's instanceof checks the brand, so any fanout error passes for any class.)
-        if (code === 'ERR_POOL_CLOSED') return handBack(bull, job, token);
-        throw refuse(job, code, outcome.error.message);
-      }
+        if ((outcome.error as { code?: unknown }).code === 'ERR_POOL_CLOSED')
+          return handBack(bull, job, token);
+        throw refuse(job, outcome.error);
       case 'cancelled':
         return handBack(bull, job, token);
     }
@@ -224,8 +219,7 @@ function specOf(directory: TaskDirectory, qualified: string): { module: string; 
   const name = qualified.slice(at + 1);
   const module = at > 0 && isModuleId(id) && isTaskName(name) ? directory.urlOf(id) : undefined;
   if (!module) {
-    throw new JobRefusal(
-      'ERR_TASK_NOT_FOUND',
+    throw new TaskNotFoundError(
       `No task module for task ${JSON.stringify(qualified.slice(0, 200))} on this worker: it runs only ` +
         `the modules it was started with (${directory.ids.join(', ')}), known by file name; start it ` +
         'with --tasks for that module',
@@ -240,16 +234,14 @@ function specOf(directory: TaskDirectory, qualified: string): { module: string; 
  */
 function wrapperOf(allowed: ReadonlySet<WrapperId>, id: string): { module: string; name: string } {
   if (!isWrapperId(id)) {
-    throw new JobRefusal(
-      'ERR_WRAPPER_NOT_ALLOWED',
+    throw new WrapperNotAllowedError(
       `The job asks for wrapper ${JSON.stringify(id.slice(0, 200))}, which is not a fanout wrapper ` +
         `(${WRAPPER_IDS.join(', ')}); a task is never applied as one`,
     );
   }
   const entry = WRAPPERS[id];
   if (!allowed.has(id)) {
-    throw new JobRefusal(
-      'ERR_WRAPPER_NOT_ALLOWED',
+    throw new WrapperNotAllowedError(
       `The task is decorated by ${entry.feature} (wrapper "${id}"), which this worker does not apply: ` +
         `a job using it ${entry.reach} on the worker's machine. Start the worker with --allow ${id} ` +
         'to let it, or call the task undecorated',

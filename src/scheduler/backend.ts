@@ -1,10 +1,15 @@
 /**
- * The scheduler's view of the world: it hands batches to a `Dispatcher` and gets outcomes back.
- * It never sees a thread, a process or a Redis client; tests drive it with a fake dispatcher.
+ * The seam between the scheduler and whatever runs batches: a `Backend`. A call hands it
+ * batches and gets outcomes back, with errors already rebuilt (codec/errors.ts); it never sees a
+ * thread, a process, a message or a Redis client. Two backends sit under this one interface:
+ * the local worker set (local/worker-set.ts), over a transport per kind of worker (threads,
+ * processes, inline), and the redis backend (redis/engine.ts). Tests drive the scheduler with a
+ * fake `Dispatcher`, the part of a backend a call uses.
  */
 
-import type { BroadcastHandle } from '../data/broadcast.js';
-import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
+import type { ItemFailure } from '../codec/errors.js';
+import type { TaskSpec } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
 
 /**
  * A batch's items: an array, or a Float64Array when a call's input was an array of plain numbers
@@ -84,17 +89,6 @@ export interface Ticket {
   cancel(): void;
 }
 
-export interface Dispatcher {
-  /** How many batches can run at the same time (the number of workers). */
-  readonly size: number;
-  /**
-   * What this dispatcher needs of adaptive batch sizes, beyond the scheduler's defaults: a remote
-   * backend pays a fixed cost per batch, so it asks for longer, bounded batches. Optional.
-   */
-  readonly batchLimits?: BatchLimits;
-  submit(batch: BatchRequest): Ticket;
-}
-
 /** Bounds a dispatcher puts on adaptive batches; they only ever tighten the scheduler's own. */
 export interface BatchLimits {
   /** Each batch should run at least this many ms (the scheduler's minimum applies when larger). */
@@ -118,13 +112,20 @@ export interface BackendSupports {
 }
 
 /**
- * What a pool runs on: a dispatcher with a lifecycle. The worker set (threads, processes,
- * inline) is one; a distributed backend is another.
+ * What a pool runs on. A backend runs batches on `size` workers at once, says what crosses its
+ * boundary, and may ask for longer, bounded batches (a remote backend pays a fixed cost per
+ * batch). It settles every batch it accepted with an outcome; errors in outcomes are Errors
+ * (or, for a task that threw a non-error, that value), never wire records.
  */
-export interface Engine extends Dispatcher {
+export interface Backend {
+  /** How many batches can run at the same time (the number of workers). */
+  readonly size: number;
   readonly supports: BackendSupports;
+  /** Bounds on adaptive batches beyond the scheduler's defaults (optional). */
+  readonly batchLimits?: BatchLimits | undefined;
   /** Workers alive now (0 before first use and after close). */
   readonly liveWorkers: number;
+  submit(batch: BatchRequest): Ticket;
   /** Finish what was submitted, then stop every worker. */
   close(): Promise<void>;
   /** Stop now; what was not finished fails with ERR_POOL_CLOSED. */
@@ -133,5 +134,5 @@ export interface Engine extends Dispatcher {
   broadcast?<T>(value: T): BroadcastHandle<T>;
 }
 
-/** A monotonic clock in ms; tests pass a fake one. */
-export type Clock = () => number;
+/** The part of a backend one call uses (the scheduler's tests fake just this). */
+export type Dispatcher = Pick<Backend, 'size' | 'batchLimits' | 'submit'>;

@@ -7,8 +7,10 @@
  */
 
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { freshSeed, itemStream, type RandomStream } from '../data/random.js';
+import { itemStream } from '../data/random.js';
 import { NoTaskContextError } from '../errors.js';
+import { freshSeed } from '../options/checks.js';
+import type { RandomStream, TaskContext } from '../types.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -18,33 +20,6 @@ export interface BatchState {
   aborted: boolean;
   controller: AbortController | undefined;
   report(amount: number): void;
-}
-
-/** What `taskContext()` returns. */
-export interface TaskContext {
-  /** Aborts when the caller cancels or aborts the call; a long task should check it and stop. */
-  readonly signal: AbortSignal;
-  /** The item's index in the caller's input (0 for `pool.run` and for a local call). */
-  readonly index: number;
-  /**
-   * The call's seed: the call's `seed` option when it has one, else the seed its pool drew for
-   * it (`callSeed(pool seed, k)` for the pool's call k). `randomStream(seed, index)` replays this
-   * item's stream; passing it as a call's `seed` replays the whole call.
-   */
-  readonly seed: number;
-  /** The values given in `context` (for inline functions; `undefined` otherwise). */
-  readonly context: unknown;
-  /** A float in [0, 1) from this item's deterministic stream, derived from `(seed, index)`. */
-  random(): number;
-  /** A normally distributed float from this item's stream. */
-  normal(mean?: number, sd?: number): number;
-  /**
-   * This item's stream itself (the same numbers as `random()`/`normal()`): for hot loops, one
-   * call fewer per draw.
-   */
-  randomStream(): RandomStream;
-  /** Report partial progress: `amount` more units of this item are done (shown by `progress`). */
-  progress(amount?: number): void;
 }
 
 /**

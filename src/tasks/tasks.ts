@@ -8,30 +8,10 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import type { TaskWrapper } from '../worker/protocol.js';
+import type { AnyFunction, TaskRef, TaskRefs, TaskWrapper } from '../types.js';
 import { runLocally } from './context.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: a task may take and return anything that crosses a boundary.
-export type AnyFunction = (...args: any[]) => any;
-
 const taskBrand = Symbol.for('fanout.task');
-
-/**
- * A typed reference to a task: callable locally like the function itself (with a task context of
- * its own: index 0, a fresh random seed, a signal that never aborts), and accepted by
- * `pool.run`, `pool.map`, `delayed` and friends, which run it in a worker by module URL and name.
- */
-export type TaskRef<F extends AnyFunction = AnyFunction> = F & {
-  /** The URL of the task module (its `import.meta.url`). */
-  readonly module: string;
-  /** The task's name in its module. */
-  readonly taskName: string;
-  /** A worker-side decorator applied to the task (set by `Memory.cache`, for example). */
-  readonly wrapper?: TaskWrapper | undefined;
-};
-
-/** The task references `defineTasks` returns, one per function, each typed as that function. */
-export type TaskRefs<T extends Record<string, AnyFunction>> = { readonly [K in keyof T]: TaskRef<T[K]> };
 
 type Registry = Map<string, Map<string, AnyFunction>>;
 

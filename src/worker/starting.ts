@@ -13,7 +13,7 @@
  * variable is gone: tasks may start pools of their own, and programs they launch are not workers.
  */
 
-import { serializeError } from '../codec/errors.js';
+import { toWire } from '../codec/errors.js';
 import { BRAND } from './protocol.js';
 
 const VARIABLE = 'FANOUT_WORKER_STARTING';
@@ -40,7 +40,7 @@ export function refuseWorkersBeforeEntry(): void {
   );
   const exit = () => process.exit(1);
   if (process.send)
-    process.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) }, undefined, undefined, exit);
+    process.send({ fanout: BRAND, t: 'fatal', error: toWire(error) }, undefined, undefined, exit);
   else exit();
   throw error;
 }
