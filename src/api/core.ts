@@ -20,13 +20,9 @@ import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
 import type { BatchTrace, BroadcastHandle, ItemsOf } from '../types.js';
 import { openBackend } from './backends.js';
-import { collectResults, type StreamTracker, streamResults } from './results.js';
+import { collectResults, type StartedCall, type StreamTracker, streamResults } from './results.js';
 
-/** A call in progress; `finish()` must run when the caller is done with it (progress bar, trace file). */
-export interface StartedCall {
-  readonly run: CallRun;
-  finish(): Promise<void>;
-}
+export type { StartedCall };
 
 /** One call, as a facade describes it. */
 export interface CallDescription {

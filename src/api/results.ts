@@ -4,7 +4,13 @@
  */
 
 import { PoolClosedError } from '../errors.js';
-import type { StartedCall } from './core.js';
+import type { CallRun } from '../scheduler/call.js';
+
+/** A call in progress; `finish()` must run when the caller is done with it (progress bar, trace file). */
+export interface StartedCall {
+  readonly run: CallRun;
+  finish(): Promise<void>;
+}
 
 /**
  * A call's results as one array, copied chunk by chunk as they arrive (while workers still

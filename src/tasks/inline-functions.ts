@@ -12,7 +12,6 @@
 import { createRequire } from 'node:module';
 import { InlineFunctionError } from '../errors.js';
 import type { AnyFunction } from '../types.js';
-import type { TaskSpec } from './task-spec.js';
 
 /**
  * acorn's parser, loaded on the first inline function: a program that only runs task modules
@@ -27,7 +26,15 @@ function parse(...args: Parameters<typeof import('acorn').parse>): ReturnType<ty
 
 type Node = { type: string; [key: string]: unknown };
 
-const ids = new WeakMap<AnyFunction, { spec: TaskSpec; name: string }>();
+/** An inline function as a batch names it: compiled from `source` once per worker, then known by `fnId`. */
+export interface InlineSpec {
+  readonly kind: 'inline';
+  readonly fnId: number;
+  readonly source?: string;
+  readonly name: string;
+}
+
+const ids = new WeakMap<AnyFunction, { spec: InlineSpec; name: string }>();
 let nextId = 1;
 
 /** Globals a task may read in any worker (the same realm builtins the caller has). */
@@ -155,7 +162,7 @@ export function freeVariables(source: string): string[] {
  * The task spec of an inline function (made once per function object), after checking that it
  * can run in a worker at all.
  */
-export function inlineTask(fn: AnyFunction, call: string): { spec: TaskSpec; name: string } {
+export function inlineTask(fn: AnyFunction, call: string): { spec: InlineSpec; name: string } {
   const known = ids.get(fn);
   if (known) return known;
   const source = expressionSource(fn);
@@ -178,7 +185,7 @@ export function inlineTask(fn: AnyFunction, call: string): { spec: TaskSpec; nam
     );
   }
   const name = fn.name || 'inline function';
-  const made = { spec: { kind: 'inline', fnId: nextId++, source, name } as TaskSpec, name };
+  const made = { spec: { kind: 'inline', fnId: nextId++, source, name } as InlineSpec, name };
   ids.set(fn, made);
   return made;
 }

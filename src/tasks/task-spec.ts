@@ -7,13 +7,13 @@
 import { InvalidArgTypeError } from '../errors.js';
 import { show } from '../options/checks.js';
 import type { AnyFunction, TaskWrapper } from '../types.js';
-import { inlineTask } from './inline-functions.js';
+import { type InlineSpec, inlineTask } from './inline-functions.js';
 import { isTaskRef } from './tasks.js';
 
 /** What a batch runs: a registered task (maybe decorated), or an inline function compiled from source. */
 export type TaskSpec =
   | { readonly kind: 'task'; readonly module: string; readonly name: string; readonly wrapper?: TaskWrapper }
-  | { readonly kind: 'inline'; readonly fnId: number; readonly source?: string; readonly name: string }
+  | InlineSpec
   /** Several tasks in one call (parallel() over mixed delayed calls): `RunMessage.taskIndex` picks one per item. */
   | { readonly kind: 'mixed'; readonly specs: readonly TaskSpec[]; readonly name: string };
 
