@@ -101,7 +101,11 @@ describe('the layers of src/', () => {
   it('every folder and root file of src/ has a layer in docs/DESIGN.md', () => {
     const units = new Set([...graph.keys()].map(unitOf));
     assert.deepEqual([...units].filter((unit) => !rank.has(unit)).sort(), []);
-    assert.deepEqual([...rank.keys()].filter((unit) => !units.has(unit)).sort(), [], 'layers name only what exists');
+    assert.deepEqual(
+      [...rank.keys()].filter((unit) => !units.has(unit)).sort(),
+      [],
+      'layers name only what exists',
+    );
   });
 
   it('no module imports from a higher layer, or from another folder of its own layer', () => {
