@@ -49,15 +49,15 @@ export type {
   RecordChunk,
   TextChunk,
 } from './chunks/types.js';
-export {
-  type Adaptive,
-  type AdaptOptions,
-  type SlurmJob,
-  type SlurmWorkers,
-  type SlurmWorkersOptions,
-  type SlurmWorkersStatus,
-  slurmWorkers,
+export type {
+  Adaptive,
+  AdaptOptions,
+  SlurmJob,
+  SlurmWorkers,
+  SlurmWorkersOptions,
+  SlurmWorkersStatus,
 } from './cluster/slurm.js';
+export { slurmWorkers } from './cluster/slurm-workers.js';
 export { callSeed, randomStream } from './data/random.js';
 export { shared, transfer } from './data/shared.js';
 export {

@@ -16,9 +16,6 @@ const demos: Record<string, () => Promise<Demo>> = {
   amdahl: async () => (await import('../demos/amdahl.js')).amdahlDemo,
 };
 
-/** The names of the demos, for help and tests. */
-export const demoNames = Object.keys(demos);
-
 export const DEMO_USAGE = `Usage: fanout demo <name> [--report FILE] [--workers N] [--quick] [demo flags]
 
 Demos of the seed experiments:

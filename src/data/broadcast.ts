@@ -12,7 +12,7 @@ import type { BroadcastHandle } from '../types.js';
 /** The own property that marks a handle on the wire (structured clone keeps string keys). */
 export const BROADCAST_MARKER = '__fanoutBroadcast';
 
-/** Registry of one engine's broadcast values. */
+/** Registry of one backend's broadcast values. */
 export class Broadcasts {
   private readonly values = new Map<number, unknown>();
   private nextId = 1;

@@ -135,8 +135,3 @@ function collectBuffers(value: unknown, into: ArrayBuffer[], seen: Set<unknown>,
   for (const child of Array.isArray(value) ? value : Object.values(value))
     collectBuffers(child, into, seen, depth + 1);
 }
-
-/** Whether anything has been marked for transfer (so batches need scanning at all). */
-export function hasTransferMarks(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && marked.has(value);
-}

@@ -6,7 +6,8 @@
  * option means on one backend or next to another is decided in options/resolve.ts.
  *
  * Sets that belong to one API or program are declared the same way beside it (parallel() in
- * api/joblib.ts, `fanout worker` in remote/redis-worker.ts, slurmWorkers in cluster/).
+ * api/joblib.ts, `fanout worker` in cli/worker.ts, slurmWorkers in cluster/, the chunk sources in
+ * chunks/sources.ts).
  */
 
 import type { ConnectionOptions as TlsOptions } from 'node:tls';

@@ -171,7 +171,7 @@ export class RedisBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    // The pool closes its engine once its calls are over, so this normally waits for nothing.
+    // The pool closes its backend once its calls are over, so this normally waits for nothing.
     if (this.pending.size > 0) {
       await new Promise<void>((resolve) => {
         this.idleWaiters.push(resolve);

@@ -2,10 +2,10 @@
  * The worker's side of the redis backend (`fanout worker`): take jobs from the queue and run
  * each batch on this machine's worker threads, through the same worker set the threads backend
  * uses. Crashes, timeouts and module errors are therefore detected exactly as they are locally;
- * this module only translates between BullMQ jobs and the engine's batches.
+ * this module only translates between BullMQ jobs and the worker set's batches.
  *
  * A job may name only a task module the worker was started with (`TaskDirectory`), and only a
- * wrapper its operator allowed (`wrappers.ts`); its counts must match its payload (`codec.ts`).
+ * wrapper its operator allowed (`redis/wrappers.ts`); its counts must match its payload (`redis/codec.ts`).
  * Anything else fails as unrecoverable, so BullMQ never retries it, with a code saying which.
  */
 

@@ -42,7 +42,7 @@ export interface BatchRequest {
   readonly timeItems?: boolean | undefined;
   /**
    * What the call has timed so far: `perItemMs` is its smoothed time per item (undefined while
-   * nothing is known). The dispatcher queues a batch behind a running one only when it can
+   * nothing is known). The worker set queues a batch behind a running one only when it can
    * predict when that one ends.
    */
   readonly pace?: { readonly perItemMs: number | undefined } | undefined;
@@ -89,7 +89,7 @@ export interface Ticket {
   cancel(): void;
 }
 
-/** Bounds a dispatcher puts on adaptive batches; they only ever tighten the scheduler's own. */
+/** Bounds a backend puts on adaptive batches; they only ever tighten the scheduler's own. */
 export interface BatchLimits {
   /** Each batch should run at least this many ms (the scheduler's minimum applies when larger). */
   readonly minMs?: number;
