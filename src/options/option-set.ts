@@ -140,7 +140,7 @@ export function checkKnownKeys(set: OptionSet<Specs>, input: unknown): void {
     const hint =
       near === undefined
         ? ''
-        : `: did you mean \`${near}\` (${describeSpec(set.specs[near] as OptionSpec)})?`;
+        : `: did you mean \`${near}\`, ${describeSpec(set.specs[near] as OptionSpec)}?`;
     throw new InvalidArgValueError(`Unknown option \`${key}\` in ${set.what}${hint} (${known})`);
   }
 }
