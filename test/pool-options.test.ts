@@ -100,11 +100,14 @@ describe('other pool options', () => {
       message: /Unknown option `batchsize` in the call options: did you mean `batchSize`/,
     });
     // Nothing near: no guess, only the list.
-    assert.throws(() => new Pool({ colour: 'red' } as never), (error: Error) => {
-      assert.doesNotMatch(error.message, /did you mean/);
-      assert.match(error.message, /known: .*workers/);
-      return true;
-    });
+    assert.throws(
+      () => new Pool({ colour: 'red' } as never),
+      (error: Error) => {
+        assert.doesNotMatch(error.message, /did you mean/);
+        assert.match(error.message, /known: .*workers/);
+        return true;
+      },
+    );
   });
 
   it('rejects bad call options and tasks at the call', async () => {

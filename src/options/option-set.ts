@@ -138,9 +138,7 @@ export function checkKnownKeys(set: OptionSet<Specs>, input: unknown): void {
     const known = set.keys.length > 0 ? `known: ${set.keys.join(', ')}` : 'there are none';
     const near = nearest(key, set.keys);
     const hint =
-      near === undefined
-        ? ''
-        : `: did you mean \`${near}\`, ${describeSpec(set.specs[near] as OptionSpec)}?`;
+      near === undefined ? '' : `: did you mean \`${near}\`, ${describeSpec(set.specs[near] as OptionSpec)}?`;
     throw new InvalidArgValueError(`Unknown option \`${key}\` in ${set.what}${hint} (${known})`);
   }
 }
