@@ -12,8 +12,8 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
+import { randomStream } from '../src/data/random.js';
 import { Pool } from '../src/index.js';
-import { randomStream } from '../src/random.js';
 import { numberOption, parseArgs } from './args.js';
 import type { FairnessRecord, FairnessWorkload } from './fairness-rows.js';
 import { startHandSplit } from './libraries/hand-split.js';

@@ -6,7 +6,7 @@
  * check uses a brand instead of the prototype chain).
  */
 
-import { safeDescription } from './codec/errors.js';
+import { types } from 'node:util';
 
 const brand = Symbol.for('fanout.error');
 
@@ -308,4 +308,101 @@ export class InvalidArgTypeError extends TypeError {
 /** A short, one-line description of any thrown value, for messages; never throws. */
 export function describe(value: unknown): string {
   return safeDescription(value);
+}
+
+/*
+ * A task may throw anything, including values that throw when read: a Proxy whose traps throw,
+ * a revoked Proxy, an error whose `message`, `name` or `stack` getter throws. Describing one (and
+ * recording one: codec/errors.ts) therefore reads through these guards only.
+ */
+
+export type Read =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: unknown };
+
+/** Read `object[key]` without letting a getter or a proxy trap throw through. */
+export function guardedRead(object: object, key: PropertyKey): Read {
+  try {
+    return { ok: true, value: (object as Record<PropertyKey, unknown>)[key] };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Whether `value instanceof Ctor`, false when asking throws (a proxy's getPrototypeOf trap). */
+export function guardedInstanceOf(value: unknown, Ctor: abstract new (...args: never[]) => unknown): boolean {
+  try {
+    return value instanceof Ctor;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A one-line description of any value, for messages; never throws. Values that are not plain
+ * data may run code of their own (getters, `toJSON`, `toString`): anything they throw is caught.
+ */
+export function safeDescription(value: unknown, depth = 0): string {
+  try {
+    if (typeof value === 'string') return value;
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
+    if (types.isProxy(value)) return 'a Proxy';
+    if (guardedInstanceOf(value, Error) && depth < 2) {
+      const name = guardedRead(value as object, 'name');
+      const message = guardedRead(value as object, 'message');
+      const nameText = name.ok && typeof name.value === 'string' ? name.value : 'Error';
+      if (!message.ok) return `${nameText} (its message could not be read)`;
+      return message.value ? `${nameText}: ${safeDescription(message.value, depth + 1)}` : nameText;
+    }
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    try {
+      return String(value);
+    } catch {
+      return `${typeof value === 'function' ? 'a function' : 'an object'} that cannot be described`;
+    }
+  }
+}
+
+/** Every class of fanout's errors, by code: what `rebuildFanoutError` makes. */
+const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) => Error>> = {
+  ERR_TASK_FAILED: TaskError,
+  ERR_WORKER_CRASHED: WorkerCrashedError,
+  ERR_TASK_TIMEOUT: TaskTimeoutError,
+  ABORT_ERR: AbortError,
+  ERR_NOT_CLONEABLE: NotCloneableError,
+  ERR_TASK_NOT_FOUND: TaskNotFoundError,
+  ERR_TASK_MODULE_LOAD: TaskModuleLoadError,
+  ERR_POOL_CLOSED: PoolClosedError,
+  ERR_INVALID_ARG_VALUE: InvalidArgValueError,
+  ERR_INVALID_ARG_TYPE: InvalidArgTypeError,
+  ERR_INLINE_FUNCTION: InlineFunctionError,
+  ERR_BACKEND_UNAVAILABLE: BackendUnavailableError,
+  ERR_CACHE: CacheError,
+  ERR_CHUNK_PARSE: ChunkParseError,
+  ERR_WAIT_TIMEOUT: WaitTimeoutError,
+  ERR_JOB_MALFORMED: MalformedJobError,
+  ERR_WRAPPER_NOT_ALLOWED: WrapperNotAllowedError,
+  ERR_NO_TASK_CONTEXT: NoTaskContextError,
+  ERR_SLURM: SlurmError,
+};
+
+/**
+ * An error of fanout's class for `code`, with `message`, as it was on the other side of a
+ * boundary (codec/errors.ts adds its fields, stack and cause from the record); undefined for a
+ * code fanout does not have. The class's constructor is not run: it would recompute the
+ * message from fields, and the message that crossed is the one to keep.
+ */
+export function rebuildFanoutError(code: unknown, message: string): Error | undefined {
+  if (typeof code !== 'string' || !Object.hasOwn(CLASSES, code)) return undefined;
+  const Class = CLASSES[code as FanoutErrorCode];
+  const Base =
+    Class.prototype instanceof RangeError
+      ? RangeError
+      : Class.prototype instanceof TypeError
+        ? TypeError
+        : Error;
+  const error = Reflect.construct(Base, [message], Class) as Error;
+  mark(error, code as FanoutErrorCode);
+  return error;
 }

@@ -4,8 +4,25 @@
  * This file is the whole public surface; everything else is internal.
  */
 
-export type { RedisBackendOptions } from './backends/redis/options.js';
-export type { BroadcastControl, BroadcastHandle } from './broadcast.js';
+export {
+  type AsCompletedOptions,
+  asCompleted,
+  type Completed,
+  type ReturnWhen,
+  TaskFuture,
+  type WaitForOptions,
+  waitFor,
+} from './api/futures.js';
+export {
+  type Delayed,
+  delayed,
+  type ParallelConfig,
+  type ParallelOptions,
+  type ParallelRunner,
+  parallel,
+  parallelConfig,
+} from './api/joblib.js';
+export { Pool } from './api/pool.js';
 export {
   type ChunkReducer,
   type ColumnChunk,
@@ -16,7 +33,6 @@ export {
   columnStats,
   columnVariance,
 } from './chunks/column-stats.js';
-export type { ReduceChunksOptions } from './chunks/reduce.js';
 export {
   type CsvOptions,
   type CsvRecord,
@@ -33,15 +49,17 @@ export type {
   RecordChunk,
   TextChunk,
 } from './chunks/types.js';
-export {
-  type Adaptive,
-  type AdaptOptions,
-  type SlurmJob,
-  type SlurmWorkers,
-  type SlurmWorkersOptions,
-  type SlurmWorkersStatus,
-  slurmWorkers,
+export type {
+  Adaptive,
+  AdaptOptions,
+  SlurmJob,
+  SlurmWorkers,
+  SlurmWorkersOptions,
+  SlurmWorkersStatus,
 } from './cluster/slurm.js';
+export { slurmWorkers } from './cluster/slurm-workers.js';
+export { callSeed, randomStream } from './data/random.js';
+export { shared, transfer } from './data/shared.js';
 export {
   AbortError,
   BackendUnavailableError,
@@ -65,42 +83,33 @@ export {
   WorkerCrashedError,
   WrapperNotAllowedError,
 } from './errors.js';
-export {
-  type AsCompletedOptions,
-  asCompleted,
-  type Completed,
-  type ReturnWhen,
-  TaskFuture,
-  type WaitForOptions,
-  waitFor,
-} from './futures.js';
-export {
-  type Delayed,
-  delayed,
-  type ParallelConfig,
-  type ParallelOptions,
-  type ParallelRunner,
-  parallel,
-  parallelConfig,
-} from './joblib.js';
+export type { EntryMeta } from './memory/cache-entry.js';
 export type { MemoryStats } from './memory/counters.js';
-export type { EntryMeta } from './memory/entry.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
-export type { ProgressOptions, ProgressState } from './observe/progress.js';
-export { Pool } from './pool.js';
+export { taskContext } from './tasks/context.js';
+export { defineTasks } from './tasks/tasks.js';
 export type {
+  AnyFunction,
+  BatchTrace,
+  BroadcastControl,
+  BroadcastHandle,
   CallDefaults,
   CallOptionsInput,
   CollectOptions,
   ItemsOf,
   MapOptions,
   PoolOptions,
+  ProgressCounts,
+  ProgressOptions,
+  ProgressState,
+  RandomStream,
+  RedisBackendOptions,
+  ReduceChunksOptions,
+  Settled,
   Task,
-} from './pool-options.js';
-export { callSeed, type RandomStream, randomStream } from './random.js';
-export type { BatchTrace, ProgressCounts, Settled } from './scheduler/call.js';
-export { shared, transfer } from './shared.js';
-export { type AnyFunction, defineTasks, type TaskRef, type TaskRefs } from './tasks.js';
-export { type TaskContext, taskContext } from './worker/context.js';
+  TaskContext,
+  TaskRef,
+  TaskRefs,
+} from './types.js';

@@ -5,8 +5,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { UsageError } from '../src/cli/flags.js';
 import { outOfCoreCommand, outOfCoreDemo } from '../src/demos/out-of-core.js';
+import { UsageError } from '../src/options/flags.js';
 
 let dir: string;
 before(() => {

@@ -2,13 +2,13 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeJob, readJob, readPayload } from '../src/backends/redis/codec.js';
-import { findUncloneable } from '../src/codec/cloneable.js';
-import { deserializeError, serializeError } from '../src/codec/errors.js';
+import { findUncloneable } from '../src/codec/crossing.js';
+import { fromWire, toWire } from '../src/codec/errors.js';
 import { pack, packNumbers, unpack } from '../src/codec/values.js';
+import { encodeJob, readJob, readPayload } from '../src/redis/codec.js';
 
 /** Serialize, clone as a worker message would be, rebuild. */
-const roundTrip = (value: unknown) => deserializeError(structuredClone(serializeError(value)));
+const roundTrip = (value: unknown) => fromWire(structuredClone(toWire(value)));
 
 describe('errors', () => {
   it('keeps the built-in class, name, message, remote stack, code and own properties', () => {
@@ -100,7 +100,7 @@ describe('errors whose reading throws', () => {
       ],
     ];
     for (const [value, message] of cases) {
-      const record = serializeError(value);
+      const record = toWire(value);
       assert.match(record.message, message);
       // The record is plain data: it crosses any boundary.
       assert.doesNotThrow(() => structuredClone(record));
@@ -123,10 +123,10 @@ describe('errors whose reading throws', () => {
         return 1;
       },
     };
-    const record = serializeError(changing);
+    const record = toWire(changing);
     assert.equal(record.thrown, undefined, 'not plain data: a clone would run the getter again');
-    assert.equal(serializeError({ inner: trapped() }).thrown, undefined);
-    assert.deepEqual(serializeError({ plain: [1, 'a'] }).thrown, { value: { plain: [1, 'a'] } });
+    assert.equal(toWire({ inner: trapped() }).thrown, undefined);
+    assert.deepEqual(toWire({ plain: [1, 'a'] }).thrown, { value: { plain: [1, 'a'] } });
   });
 
   it('values whose reading throws are refused by the plain-data check, not thrown through', () => {

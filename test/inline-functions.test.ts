@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InlineFunctionError, Pool } from '../src/index.js';
-import { freeVariables } from '../src/inline-functions.js';
+import { freeVariables } from '../src/tasks/inline-functions.js';
 import { backends, range, rejectsWith } from './helpers.js';
 
 describe('freeVariables', () => {

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Memory, type TaskRef } from '../src/index.js';
-import { encodeOutput } from '../src/memory/entry.js';
+import { encodeOutput } from '../src/memory/cache-entry.js';
 import { taskFolderName } from '../src/memory/store.js';
 import tasks from './fixtures/memory-tasks.js';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { FanoutError, Pool } from '../src/index.js';
-import { MAX_WORKERS_PER_CORE } from '../src/options.js';
+import { MAX_WORKERS_PER_CORE } from '../src/options/checks.js';
 import tasks, { probes } from './fixtures/tasks.js';
 
 function throwsNamed(make: () => unknown, kind: typeof RangeError | typeof TypeError, name: string) {
@@ -86,6 +86,28 @@ describe('other pool options', () => {
       [{ backend: 'inline', concurrency: 0 }, RangeError, 'concurrency'],
     ];
     for (const [options, kind, name] of cases) throwsNamed(() => new Pool(options as never), kind, name);
+  });
+
+  it('an unknown key names the nearest known one, when one is near', async () => {
+    assert.throws(() => new Pool({ wrokers: 2 } as never), {
+      message: /^Unknown option `wrokers` in the Pool options: did you mean `workers`, how many workers/,
+    });
+    assert.throws(() => new Pool({ backend: { redis: 'redis://localhost', queues: 'a' } } as never), {
+      message: /Unknown option `queues` in the redis backend options: did you mean `queue`/,
+    });
+    await using pool = new Pool({ backend: 'inline' });
+    await assert.rejects(pool.map(tasks.square, [1], { batchsize: 2 } as never), {
+      message: /Unknown option `batchsize` in the call options: did you mean `batchSize`/,
+    });
+    // Nothing near: no guess, only the list.
+    assert.throws(
+      () => new Pool({ colour: 'red' } as never),
+      (error: Error) => {
+        assert.doesNotMatch(error.message, /did you mean/);
+        assert.match(error.message, /known: .*workers/);
+        return true;
+      },
+    );
   });
 
   it('rejects bad call options and tasks at the call', async () => {

@@ -14,8 +14,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mix128, streamState, Xoshiro128 } from '../src/data/random.js';
 import { callSeed, randomStream } from '../src/index.js';
-import { mix128, streamState, Xoshiro128 } from '../src/random.js';
 
 type State = [bigint, bigint, bigint, bigint];
 

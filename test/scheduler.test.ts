@@ -6,11 +6,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { crossingProblem } from '../src/codec/crossing.js';
 import { AbortError, TaskError, WorkerCrashedError } from '../src/index.js';
+import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/backend.js';
 import { AutoBatchSizer, fixedBatchSizer, MAX_ITEMS, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
 import { type CallOptions, CallRun, pipelineDepth } from '../src/scheduler/call.js';
 import { readerOf } from '../src/scheduler/input.js';
-import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/types.js';
 
 interface Submitted {
   readonly request: BatchRequest;
@@ -78,7 +79,7 @@ function options(overrides: Partial<CallOptions> = {}): CallOptions {
     retryOn: 'crash',
     seed: 1,
     signal: undefined,
-    checkArgs: true,
+    crossing: (value) => crossingProblem(value, { crossesBoundary: true, sharedMemory: true }),
     ...overrides,
   };
 }
@@ -309,7 +310,7 @@ describe('CallRun', () => {
       kind: 'done',
       values: [0, 1, 2],
       ran: 3,
-      failures: [{ offset: 2, kind: 'threw', error: { ctor: 'Error', name: 'Error', message: 'boom' } }],
+      failures: [{ offset: 2, kind: 'threw', error: new Error('boom') }],
       worker: 0,
       startedAt: 0,
       duration: 1,

@@ -58,6 +58,18 @@ describe('a task called locally', () => {
     }
   });
 
+  it('a callback that outlives its task finds no context, not the last item the worker ran', async () => {
+    await using pool = new Pool({ workers: 1 });
+    await pool.map(randomTasks.startLateRead, [5]);
+    let seen = 'pending';
+    // The timer cannot fire while a task runs (one thread): it runs between two polls.
+    while (seen === 'pending') {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      seen = await pool.run(randomTasks.lateRead);
+    }
+    assert.equal(seen, 'ERR_NO_TASK_CONTEXT');
+  });
+
   it('outside any task, taskContext() is a coded error', () => {
     assert.throws(() => taskContext(), {
       code: 'ERR_NO_TASK_CONTEXT',
@@ -124,7 +136,7 @@ describe('randomStream', () => {
 
 describe('task wrappers', () => {
   it('decorate a task where it runs, on every backend', async () => {
-    const { makeRef } = await import('../src/tasks.js');
+    const { makeRef } = await import('../src/tasks/tasks.js');
     const { Pool } = await import('../src/index.js');
     const { decorators } = await import('./fixtures/tasks.js');
     const wrapper = { module: decorators.times.module, name: 'times', options: { factor: 10 } };

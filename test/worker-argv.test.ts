@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Pool } from '../src/index.js';
 import {
   flagRole,
   inheritedEnv,
@@ -16,8 +17,7 @@ import {
   parseNodeFlags,
   splitNodeOptions,
   workerExecArgv,
-} from '../src/backends/exec-argv.js';
-import { Pool } from '../src/index.js';
+} from '../src/local/exec-argv.js';
 
 describe('the Node flags a worker inherits', () => {
   // [the caller's execArgv, what a worker gets]

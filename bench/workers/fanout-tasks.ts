@@ -1,6 +1,6 @@
 /** The benchmark functions as a fanout task module (a worker imports this file to find them). */
 
-import { defineTasks } from '../../src/tasks.js';
+import { defineTasks } from '../../src/tasks/tasks.js';
 import { functions } from './functions.js';
 
 export default defineTasks(import.meta.url, functions);

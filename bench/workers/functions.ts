@@ -4,8 +4,8 @@
  * functions, so every library runs the same code and only the dispatch differs.
  */
 
+import { randomStream } from '../../src/data/random.js';
 import { simulateWeather } from '../../src/demos/weather-tasks.js';
-import { randomStream } from '../../src/random.js';
 
 /** The seed every weather item draws from: item i uses the stream of (SEED, i), as the serial loop does. */
 export const SEED = 2024;

@@ -11,8 +11,10 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys, nonNegativeInteger, show } from '../options.js';
-import { defineTasks, type TaskRef } from '../tasks.js';
+import { nonNegativeInteger, show } from '../options/checks.js';
+import { optionSet, resolveOptions } from '../options/option-set.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { TaskRef } from '../types.js';
 import type { MatrixArray, MatrixChunk } from './types.js';
 
 /**
@@ -286,14 +288,21 @@ function describeStats(stats: unknown): string {
  * const sd = columnVariance(stats, { ddof: 1 }).map(Math.sqrt);
  * ```
  */
+const VARIANCE = optionSet('the columnVariance options', {
+  ddof: {
+    check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+    default: 0,
+    doc: 'delta degrees of freedom: the divisor is count − ddof',
+  },
+});
+
 export function columnVariance(stats: ColumnMoments, options: { ddof?: number } = {}): Float64Array {
   if (!isStats(stats, ['mean', 'm2'])) {
     throw new InvalidArgTypeError(
       `Expected columnVariance() to be given the result of reduceChunks with columnStats.moments ({ count, mean, m2 }), got ${describeStats(stats)}`,
     );
   }
-  checkKnownKeys('the columnVariance options', options, ['ddof']);
-  const ddof = options.ddof === undefined ? 0 : nonNegativeInteger('ddof', options.ddof);
+  const { ddof } = resolveOptions(VARIANCE, options);
   const dof = stats.count - ddof;
   return stats.m2.map((m) => (dof > 0 ? m / dof : Number.NaN));
 }

@@ -6,7 +6,8 @@
  * where the task runs, one chunk at a time per worker.
  */
 
-import { type AnyFunction, defineTasks } from '../tasks.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { AnyFunction } from '../types.js';
 import { readBuffer } from './buffers.js';
 import { readMatrixChunk, readTextRange } from './read.js';
 import { parseCsv, parseNdjson } from './text.js';

@@ -10,7 +10,8 @@ import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChunkParseError, describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { boolean, checkKnownKeys, nonNegativeInteger, oneOf, positiveInteger, show } from '../options.js';
+import { boolean, nonNegativeInteger, oneOf, positiveInteger, show } from '../options/checks.js';
+import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
 import { assertIterable } from '../scheduler/input.js';
 import { parseCsvHeader } from './text.js';
 import {
@@ -163,11 +164,7 @@ function matrix<D extends MatrixDtype = 'float64'>(
   options: MatrixOptions<D>,
 ): ChunkSource<MatrixChunk<ArrayOf<D>>> {
   const file = filePath(path, 'chunks.matrix');
-  checkKnownKeys('the chunks.matrix options', options, ['columns', 'dtype', 'offset']);
-  const columns = positiveInteger('columns', options.columns);
-  const dtype =
-    options.dtype === undefined ? 'float64' : oneOf('dtype', options.dtype, ['float64', 'float32', 'int32']);
-  const offset = options.offset === undefined ? 0 : nonNegativeInteger('offset', options.offset);
+  const { columns, dtype, offset } = resolveOptions(MATRIX, options);
   const rowBytes = columns * BYTES_PER_ELEMENT[dtype];
   return {
     kind: 'matrix',
@@ -270,21 +267,7 @@ function csv<const O extends CsvOptions = Record<never, never>>(
 ): ChunkSource<TextChunk<CsvRecord<O>>> {
   const file = filePath(path, 'chunks.csv');
   const given: CsvOptions = options ?? {};
-  checkKnownKeys('the chunks.csv options', given, ['delimiter', 'header', 'numeric']);
-  const delimiter = given.delimiter ?? ',';
-  if (typeof delimiter !== 'string') {
-    throw new InvalidArgTypeError(`Expected \`delimiter\` to be a string, got ${show(delimiter)}`);
-  }
-  if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
-    throw new InvalidArgValueError(
-      `Expected \`delimiter\` to be one character other than a quote or a newline, got ${show(delimiter)}`,
-    );
-  }
-  const header = given.header ?? false;
-  if (header !== 'skip' && typeof header !== 'boolean') {
-    throw new InvalidArgTypeError(`Expected \`header\` to be true, false or 'skip', got ${show(header)}`);
-  }
-  const numeric = given.numeric === undefined ? false : boolean('numeric', given.numeric);
+  const { delimiter, header, numeric } = resolveOptions(CSV, given);
   return {
     kind: 'csv',
     path: file,
@@ -354,8 +337,7 @@ function fromIterable<R>(
   options: FromIterableOptions,
 ): ChunkSource<RecordChunk<R>> {
   assertIterable(records, 'records');
-  checkKnownKeys('the chunks.fromIterable options', options, ['size']);
-  const size = positiveInteger('size', options.size);
+  const { size } = resolveOptions(FROM_ITERABLE, options);
   let planned = false;
   return {
     kind: 'iterable',
@@ -387,3 +369,67 @@ function fromIterable<R>(
  * ```
  */
 export const chunks = { matrix, csv, ndjson, fromIterable } as const;
+
+// ---- the sources' options, declared once (see options/option-set.ts) ----------------------------
+
+const MATRIX = optionSet('the chunks.matrix options', {
+  columns: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    required: true as const,
+    doc: 'values per row',
+  },
+  dtype: {
+    check: (v: unknown, name: string) => oneOf<MatrixDtype>(name, v, ['float64', 'float32', 'int32']),
+    default: 'float64' as MatrixDtype,
+    doc: 'the type of each value',
+  },
+  offset: {
+    check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+    default: 0,
+    unit: 'bytes',
+    doc: 'bytes to skip at the start of the file (a header)',
+  },
+});
+keysMatch<typeof MATRIX.specs, MatrixOptions>(true);
+
+const CSV = optionSet('the chunks.csv options', {
+  delimiter: {
+    check: (v: unknown, name: string) => {
+      if (typeof v !== 'string')
+        throw new InvalidArgTypeError(`Expected \`${name}\` to be a string, got ${show(v)}`);
+      if (v.length !== 1 || v === '"' || v === '\n' || v === '\r') {
+        throw new InvalidArgValueError(
+          `Expected \`${name}\` to be one character other than a quote or a newline, got ${show(v)}`,
+        );
+      }
+      return v;
+    },
+    default: ',',
+    doc: 'the field separator',
+  },
+  header: {
+    check: (v: unknown, name: string): boolean | 'skip' => {
+      if (v !== 'skip' && typeof v !== 'boolean') {
+        throw new InvalidArgTypeError(`Expected \`${name}\` to be true, false or 'skip', got ${show(v)}`);
+      }
+      return v;
+    },
+    default: false as boolean | 'skip',
+    doc: "the first line names the columns (true), or is skipped ('skip')",
+  },
+  numeric: {
+    check: (v: unknown, name: string) => boolean(name, v),
+    default: false,
+    doc: 'records are arrays of numbers',
+  },
+});
+keysMatch<typeof CSV.specs, CsvOptions>(true);
+
+const FROM_ITERABLE = optionSet('the chunks.fromIterable options', {
+  size: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    required: true as const,
+    doc: 'records per chunk',
+  },
+});
+keysMatch<typeof FROM_ITERABLE.specs, FromIterableOptions>(true);

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import type { Demo } from '../demos/demo.js';
 import { writeReport } from '../observe/report.js';
-import { UsageError, workersFlag } from './flags.js';
+import { flagValue, UsageError } from '../options/flags.js';
+import { POOL } from '../options/schema.js';
 
 /** Demos load on demand: each brings its own tasks. */
 const demos: Record<string, () => Promise<Demo>> = {
@@ -14,9 +15,6 @@ const demos: Record<string, () => Promise<Demo>> = {
   io: async () => (await import('../demos/io.js')).ioDemo,
   amdahl: async () => (await import('../demos/amdahl.js')).amdahlDemo,
 };
-
-/** The names of the demos, for help and tests. */
-export const demoNames = Object.keys(demos);
 
 export const DEMO_USAGE = `Usage: fanout demo <name> [--report FILE] [--workers N] [--quick] [demo flags]
 
@@ -79,7 +77,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const report = await demo.run(values as Record<string, string | boolean | undefined>, {
     out,
-    workers: workersFlag(values.workers as string | undefined),
+    workers: flagValue(POOL.specs.workers, values.workers as string | undefined) ?? 'auto',
     quick: values.quick === true,
   });
   if (typeof values.report === 'string') {

@@ -1,13 +1,15 @@
 /**
- * What every command shares: exit codes, flag errors (exit code 2), file errors (exit code 3),
- * parsing of the common flags, and loading a task from a module path given on the command line.
+ * What every command shares: exit codes, file errors (exit code 3), and loading a task from a
+ * module path given on the command line. Flags that set options, and flag errors (exit code 2),
+ * are read by options/flags.ts.
  */
 
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { resolveWorkers } from '../options.js';
-import { isRegistered, lookupTask, makeRef, registeredNames, type TaskRef } from '../tasks.js';
+import { UsageError } from '../options/flags.js';
+import { isRegistered, lookupTask, makeRef, registeredNames } from '../tasks/tasks.js';
+import type { TaskRef } from '../types.js';
 
 /** Exit codes of every command (`fanout run --help` and the README's CLI section list them). */
 export const EXIT = {
@@ -21,9 +23,6 @@ export const EXIT = {
   io: 3,
 } as const;
 
-/** A bad flag or argument: the message is printed with the command's usage, and the exit code is 2. */
-export class UsageError extends Error {}
-
 /**
  * A file that cannot be read or written: the message (one line, naming the file and the system's
  * reason) is printed alone, and the exit code is 3.
@@ -35,57 +34,6 @@ export class IoFailure extends Error {
     const reason = typeof message === 'string' ? message.replace(/, [a-z]+( '.*')?$/, '') : String(cause);
     super(`cannot ${verb} ${name}: ${reason}`, { cause });
   }
-}
-
-export function positiveIntegerFlag(name: string, value: string | undefined, fallback: number): number;
-export function positiveIntegerFlag(
-  name: string,
-  value: string | undefined,
-  fallback?: undefined,
-): number | undefined;
-export function positiveIntegerFlag(
-  name: string,
-  value: string | undefined,
-  fallback?: number,
-): number | undefined {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-export function nonNegativeIntegerFlag(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-/** `--workers`: a positive integer, 'auto', or -1/-2... (checked against this machine's cores). */
-export function workersFlag(value: string | undefined): number | 'auto' {
-  if (value === undefined || value === 'auto') return 'auto';
-  const n = Number(value);
-  try {
-    resolveWorkers(n, '--workers');
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace('`--workers`', '--workers'));
-  }
-  return n;
-}
-
-export function choiceFlag<T extends string>(
-  name: string,
-  value: string | undefined,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) {
-    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as T;
 }
 
 const TS_EXTENSION = /\.[mc]?ts$/;

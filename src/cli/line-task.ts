@@ -8,8 +8,9 @@
  * `LineFailure`, never with any other value.
  */
 
-import { type AnyFunction, defineTasks } from '../tasks.js';
-import { taskContext } from '../worker/context.js';
+import { taskContext } from '../tasks/context.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { AnyFunction } from '../types.js';
 import { encodeLine, exactNumber, Unwritable } from './json-line.js';
 
 /**

@@ -7,8 +7,9 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { inheritedExecArgv } from '../backends/exec-argv.js';
-import { canImportTypeScript, EXIT, IoFailure, isTypeScript, UsageError } from './flags.js';
+import { inheritedExecArgv } from '../local/exec-argv.js';
+import { UsageError } from '../options/flags.js';
+import { canImportTypeScript, EXIT, IoFailure, isTypeScript } from './flags.js';
 
 const USAGE = `Usage: fanout <command> [options]
 

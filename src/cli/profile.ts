@@ -7,14 +7,15 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { Pool } from '../api/pool.js';
 import { printTable, secondsText, timed } from '../demos/demo.js';
 import { amdahlSpeedup } from '../observe/amdahl.js';
 import { analyseScaling, writeReport } from '../observe/report.js';
 import { TraceRecorder } from '../observe/trace.js';
-import { cores } from '../options.js';
-import { Pool } from '../pool.js';
-import type { TaskRef } from '../tasks.js';
-import { choiceFlag, loadTask, positiveIntegerFlag, UsageError } from './flags.js';
+import { cores } from '../options/checks.js';
+import { choiceFlag, positiveIntegerFlag, UsageError } from '../options/flags.js';
+import type { TaskRef } from '../types.js';
+import { loadTask } from './flags.js';
 
 export const PROFILE_USAGE = `Usage: fanout profile <task-module> <task> --input FILE [options]
 

@@ -10,20 +10,13 @@
  */
 
 import { parseArgs } from 'node:util';
+import { Pool } from '../api/pool.js';
 import { describe as describeError } from '../errors.js';
-import { Pool } from '../pool.js';
-import type { Settled } from '../scheduler/call.js';
-import { makeRef } from '../tasks.js';
-import {
-  choiceFlag,
-  EXIT,
-  IoFailure,
-  loadTask,
-  nonNegativeIntegerFlag,
-  positiveIntegerFlag,
-  UsageError,
-  workersFlag,
-} from './flags.js';
+import { flagValue, UsageError } from '../options/flags.js';
+import { MAP, POOL } from '../options/schema.js';
+import { makeRef } from '../tasks/tasks.js';
+import type { Settled } from '../types.js';
+import { EXIT, IoFailure, loadTask } from './flags.js';
 import { InputLines, Output, SKIP } from './io.js';
 import { TAG } from './json-line.js';
 import { invalidItem, JSON_LINE_WRAPPER, type LineFailure } from './line-task.js';
@@ -151,18 +144,15 @@ export async function runCommand(args: string[]): Promise<number> {
   const [modulePath, taskName, ...extra] = positionals;
   if (!modulePath || !taskName) throw new UsageError('expected a task module and a task name');
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-  const backend = choiceFlag(
-    'backend',
-    values.backend,
-    ['threads', 'processes', 'inline'] as const,
-    'threads',
-  );
-  const workers = workersFlag(values.workers);
-  const errors = choiceFlag('errors', values.errors, ['fail', 'collect'] as const, 'fail');
-  const batchSize = positiveIntegerFlag('batch-size', values['batch-size']);
-  const timeout = positiveIntegerFlag('timeout', values.timeout);
-  const retries = nonNegativeIntegerFlag('retries', values.retries);
-  const seed = nonNegativeIntegerFlag('seed', values.seed);
+  // The flags that set options are read by those options' own declarations (options/schema.ts).
+  const backend = flagValue(POOL.specs.backend, values.backend) ?? 'threads';
+  const workers = flagValue(POOL.specs.workers, values.workers) ?? 'auto';
+  const errors = flagValue(MAP.specs.errors, values.errors) ?? 'fail';
+  const batchSize = flagValue(MAP.specs.batchSize, values['batch-size']);
+  const timeout = flagValue(MAP.specs.timeout, values.timeout);
+  const retries = flagValue(MAP.specs.retries, values.retries);
+  const seed = flagValue(MAP.specs.seed, values.seed);
+  const trace = flagValue(MAP.specs.trace, values.trace);
   const spread = values.spread;
   const ordered = !values.unordered;
   const loaded = await loadTask(modulePath, taskName);
@@ -240,7 +230,7 @@ export async function runCommand(args: string[]): Promise<number> {
     retries,
     seed,
     progress: values.progress ? { label: taskName } : false,
-    trace: values.trace,
+    trace,
     errors: 'collect',
   } as const;
   let written = 0;

@@ -9,7 +9,6 @@
  */
 
 import { parseArgs } from 'node:util';
-import { keyPartProblem } from '../backends/redis/options.js';
 import {
   type SlurmWorkers,
   type SlurmWorkersStatus,
@@ -18,7 +17,8 @@ import {
   stopSlurmJobs,
 } from '../cluster/slurm.js';
 import { describe, InvalidArgTypeError, InvalidArgValueError, SlurmError } from '../errors.js';
-import { nonNegativeIntegerFlag, positiveIntegerFlag, UsageError } from './flags.js';
+import { keyPartProblem } from '../options/checks.js';
+import { nonNegativeIntegerFlag, positiveIntegerFlag, UsageError } from '../options/flags.js';
 
 export const SLURM_USAGE = `Usage: fanout slurm up --redis URL --tasks FILE [--tasks FILE ...] --workers N [options]
        fanout slurm up --redis URL --tasks FILE [...] --adapt MIN:MAX [options]

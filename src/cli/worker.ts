@@ -7,11 +7,58 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TaskDirectory } from '../backends/redis/identity.js';
-import { keyPartProblem, redactUrl, redisUrlProblem } from '../backends/redis/options.js';
-import { type RedisWorker, startRedisWorker } from '../backends/redis/worker.js';
-import { isWrapperId, WRAPPER_IDS, type WrapperId } from '../backends/redis/wrappers.js';
-import { MAX_TIMER_MS, resolveWorkers, TIMER_LIMIT } from '../options.js';
+import { duration, positiveInteger, redactUrl, resolveWorkers } from '../options/checks.js';
+import { flagValue, UsageError } from '../options/flags.js';
+import { optionSet } from '../options/option-set.js';
+import { POOL, REDIS } from '../options/schema.js';
+import { TaskDirectory } from '../redis/identity.js';
+import { WRAPPER_IDS, type WrapperId } from '../redis/wrappers.js';
+import { type RedisWorker, startRedisWorker } from '../remote/redis-worker.js';
+
+/**
+ * The flags of `fanout worker` that are its own (the Redis ones and `--workers` are the pool's
+ * options, read by their own declarations in options/schema.ts).
+ */
+const WORKER_FLAGS = optionSet('the fanout worker flags', {
+  concurrency: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    doc: 'jobs taken at once (default: 2 × workers)',
+    flag: { name: 'concurrency', kind: 'count' },
+  },
+  lockDuration: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 10_000,
+    unit: 'ms',
+    doc: "a job's lock: not renewed for this long, the job runs again elsewhere",
+    flag: { name: 'lock-duration', kind: 'ms' },
+  },
+  stalledInterval: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 5000,
+    unit: 'ms',
+    doc: 'how often to look for stalled jobs',
+    flag: { name: 'stalled-interval', kind: 'ms' },
+  },
+  maxStalled: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    default: 3,
+    doc: 'times a job may lose its worker before it fails',
+    flag: { name: 'max-stalled', kind: 'count' },
+  },
+  grace: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 10_000,
+    unit: 'ms',
+    doc: 'on SIGINT or SIGTERM, time to finish running jobs',
+    flag: { name: 'grace', kind: 'ms' },
+  },
+  allow: {
+    check: (v: unknown) => v as WrapperId,
+    doc: 'a feature jobs may use that acts on a path the job names',
+    flag: { name: 'allow', kind: 'choice' },
+    choices: WRAPPER_IDS,
+  },
+});
 
 export const WORKER_USAGE = `Usage: fanout worker --redis URL --tasks FILE [--tasks FILE ...] [options]
 
@@ -50,9 +97,6 @@ Anyone who can write to the queue's Redis keys can make this worker run the task
 modules with any arguments: protect Redis (password or ACL user, TLS, network). A worker
 warns when its Redis is plaintext (redis://) with no password on another machine.`;
 
-/** A bad flag: the message is printed with the usage, and the exit code is 2. */
-class FlagError extends Error {}
-
 interface WorkerFlags {
   readonly url: string;
   readonly queue: string;
@@ -66,24 +110,6 @@ interface WorkerFlags {
   readonly stalledInterval: number;
   readonly maxStalled: number;
   readonly grace: number;
-}
-
-function positive(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new FlagError(`--${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-/** A flag in ms: a positive integer no longer than a timer can wait (a longer one fires at once). */
-function milliseconds(flag: string, value: string | undefined, fallback: number): number {
-  const n = positive(flag, value, fallback);
-  if (n > MAX_TIMER_MS) {
-    throw new FlagError(`--${flag} is ${n} ms, past the limit of ${TIMER_LIMIT}`);
-  }
-  return n;
 }
 
 function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help' {
@@ -106,13 +132,13 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     },
   });
   if (values.help) return 'help';
-  if (positionals.length > 0) throw new FlagError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const url = values.redis ?? env.FANOUT_REDIS_URL;
-  if (url === undefined || url === '') throw new FlagError('--redis URL is required (or FANOUT_REDIS_URL)');
-  const urlProblem = redisUrlProblem(url);
-  if (urlProblem) throw new FlagError(`--redis must be ${urlProblem}`);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const given = values.redis ?? env.FANOUT_REDIS_URL;
+  if (given === undefined || given === '')
+    throw new UsageError('--redis URL is required (or FANOUT_REDIS_URL)');
+  const url = flagValue(REDIS.specs.redis, given) as string;
   const files = values.tasks ?? [];
-  if (files.length === 0) throw new FlagError('at least one --tasks FILE is required');
+  if (files.length === 0) throw new UsageError('at least one --tasks FILE is required');
   for (const file of files) {
     let isFile = false;
     try {
@@ -120,47 +146,30 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     } catch {
       // reported below
     }
-    if (!isFile) throw new FlagError(`--tasks ${file}: no such file`);
+    if (!isFile) throw new UsageError(`--tasks ${file}: no such file`);
   }
   let directory: TaskDirectory;
   try {
     directory = new TaskDirectory(files.map((file) => resolve(file)));
   } catch (error) {
-    throw new FlagError(`--tasks: ${(error as Error).message}`);
+    throw new UsageError(`--tasks: ${(error as Error).message}`);
   }
-  for (const flag of ['queue', 'prefix'] as const) {
-    const problem = values[flag] === undefined ? undefined : keyPartProblem(values[flag]);
-    if (problem) throw new FlagError(`--${flag} must be ${problem}`);
-  }
-  const allowedWrappers = new Set<WrapperId>();
-  for (const id of values.allow ?? []) {
-    if (!isWrapperId(id))
-      throw new FlagError(`--allow must be one of ${WRAPPER_IDS.join(', ')}, got ${JSON.stringify(id)}`);
-    allowedWrappers.add(id);
-  }
-  let threads: number;
-  try {
-    const workers = values.workers;
-    threads = resolveWorkers(
-      workers === undefined || workers === 'auto' ? 'auto' : Number(workers),
-      '--workers',
-    );
-  } catch (error) {
-    throw new FlagError((error as Error).message);
-  }
+  const flag = WORKER_FLAGS.specs;
+  const threads = resolveWorkers(flagValue(POOL.specs.workers, values.workers) ?? 'auto', '--workers');
   return {
     url,
-    queue: values.queue ?? 'fanout',
-    prefix: values.prefix ?? 'fanout',
+    queue: flagValue(REDIS.specs.queue, values.queue) ?? REDIS.specs.queue.default,
+    prefix: flagValue(REDIS.specs.prefix, values.prefix) ?? REDIS.specs.prefix.default,
     directory,
     files,
-    allowedWrappers,
+    allowedWrappers: new Set((values.allow ?? []).map((id) => flagValue(flag.allow, id) as WrapperId)),
     threads,
-    concurrency: positive('concurrency', values.concurrency, 2 * threads),
-    lockDuration: milliseconds('lock-duration', values['lock-duration'], 10_000),
-    stalledInterval: milliseconds('stalled-interval', values['stalled-interval'], 5000),
-    maxStalled: positive('max-stalled', values['max-stalled'], 3),
-    grace: milliseconds('grace', values.grace, 10_000),
+    concurrency: flagValue(flag.concurrency, values.concurrency) ?? 2 * threads,
+    lockDuration: flagValue(flag.lockDuration, values['lock-duration']) ?? flag.lockDuration.default,
+    stalledInterval:
+      flagValue(flag.stalledInterval, values['stalled-interval']) ?? flag.stalledInterval.default,
+    maxStalled: flagValue(flag.maxStalled, values['max-stalled']) ?? flag.maxStalled.default,
+    grace: flagValue(flag.grace, values.grace) ?? flag.grace.default,
   };
 }
 
@@ -178,7 +187,7 @@ export async function workerCommand(args: string[]): Promise<number> {
   try {
     flags = parseFlags(args, process.env);
   } catch (error) {
-    if (error instanceof FlagError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`fanout worker: ${(error as Error).message}\n\n${WORKER_USAGE}\n`);
       return 2;
     }

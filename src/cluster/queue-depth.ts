@@ -5,7 +5,7 @@
 
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeClient, loadDrivers } from '../backends/redis/connection.js';
+import { closeClient, loadDrivers } from '../redis/connection.js';
 
 export interface QueueDepth {
   /** Jobs waiting or running now. */

@@ -6,8 +6,8 @@
 
 import { execFile } from 'node:child_process';
 import { userInfo } from 'node:os';
-import { inheritedEnv } from '../backends/exec-argv.js';
 import { SlurmError } from '../errors.js';
+import { inheritedEnv } from '../local/exec-argv.js';
 
 export type SlurmCommand = 'sbatch' | 'squeue' | 'scancel' | 'scontrol';
 

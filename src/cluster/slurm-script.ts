@@ -12,18 +12,13 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliUrl } from '../backends/entry.js';
-import { inheritedExecArgv } from '../backends/exec-argv.js';
-import { TaskDirectory } from '../backends/redis/identity.js';
-import {
-  DEFAULT_PREFIX,
-  DEFAULT_QUEUE,
-  keyPartProblem,
-  redactUrl,
-  redisUrlProblem,
-} from '../backends/redis/options.js';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys, nonNegativeInteger, positiveInteger, show } from '../options.js';
+import { inheritedExecArgv } from '../local/exec-argv.js';
+import { cliUrl } from '../local/preload.js';
+import { nonNegativeInteger, positiveInteger, redactUrl, show } from '../options/checks.js';
+import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
+import { REDIS } from '../options/schema.js';
+import { TaskDirectory } from '../redis/identity.js';
 
 /**
  * Options of {@link slurmWorkers}: where the workers take their jobs from, what each one asks
@@ -155,24 +150,6 @@ export interface ResolvedSlurmOptions {
   readonly logDirectory: string;
 }
 
-const KEYS = [
-  'redis',
-  'tasks',
-  'queue',
-  'prefix',
-  'workers',
-  'cpusPerWorker',
-  'mem',
-  'time',
-  'partition',
-  'sbatch',
-  'setup',
-  'command',
-  'workerArgs',
-  'name',
-  'logDirectory',
-];
-
 /** `fanout worker` flags the script sets from the options: `workerArgs` may not repeat them. */
 const SET_BY_SCRIPT: Readonly<Record<string, string>> = {
   '--redis': 'redis',
@@ -266,76 +243,115 @@ function word(name: string, value: unknown, pattern: RegExp, what: string): stri
   return value;
 }
 
+/** `slurmWorkers`' options, declared once (see options/option-set.ts). */
+const SLURM = optionSet('the options of slurmWorkers', {
+  redis: {
+    check: (v: unknown, name: string) => oneLine(name, REDIS.specs.redis.check(v, name)),
+    required: true as const,
+    doc: REDIS.specs.redis.doc,
+  },
+  tasks: {
+    check: (v: unknown) => taskFiles(v),
+    required: true as const,
+    doc: 'the task modules each worker runs',
+  },
+  queue: REDIS.specs.queue,
+  prefix: REDIS.specs.prefix,
+  workers: {
+    check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+    doc: 'how many workers to submit now',
+  },
+  cpusPerWorker: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    default: 1,
+    doc: "each worker's CPUs (its --workers threads)",
+  },
+  mem: { check: (v: unknown) => memory(v), doc: "each worker's memory, as sbatch --mem takes it" },
+  time: { check: (v: unknown) => timeLimit(v), doc: "each worker's time limit, as sbatch --time takes it" },
+  partition: {
+    check: (v: unknown, name: string) =>
+      word(name, v, /^[\w.-]+(?:,[\w.-]+)*$/, 'a partition name (or several, comma-separated)'),
+    doc: 'the Slurm partition',
+  },
+  sbatch: {
+    check: (v: unknown, name: string) =>
+      stringList(name, v).map((directive) => {
+        oneLine(name, directive);
+        if (!/^-/.test(directive)) {
+          throw new InvalidArgValueError(
+            `Expected each of \`sbatch\` to be an sbatch option such as '--account=proj42', got ${show(directive)}`,
+          );
+        }
+        return directive;
+      }),
+    default: [] as string[],
+    doc: 'more sbatch directives',
+  },
+  setup: {
+    check: (v: unknown, name: string) => stringList(name, v),
+    default: [] as string[],
+    doc: 'shell lines run before the worker starts',
+  },
+  command: {
+    check: (v: unknown, name: string) => {
+      const command = stringList(name, v);
+      if (command.length === 0 || command.some((part) => part === '')) {
+        throw new InvalidArgValueError(
+          `Expected \`command\` to be the words of a command that runs fanout (e.g. ['npx', 'fanout']), got ${JSON.stringify(command)}`,
+        );
+      }
+      return command.map((part) => oneLine(name, part));
+    },
+    doc: 'the command that runs fanout on the nodes (default: this one)',
+  },
+  workerArgs: {
+    check: (v: unknown, name: string) =>
+      stringList(name, v).map((arg) => {
+        const flag = arg.split('=')[0] as string;
+        const option = SET_BY_SCRIPT[flag];
+        if (option !== undefined) {
+          throw new InvalidArgValueError(
+            `\`workerArgs\` may not contain ${flag}: it is set from the option \`${option}\``,
+          );
+        }
+        return oneLine(name, arg);
+      }),
+    default: [] as string[],
+    doc: 'more fanout worker flags',
+  },
+  name: {
+    // A job name reaches squeue and scancel as a --name filter, where a comma separates names.
+    check: (v: unknown, name: string) =>
+      word(name, v, /^[\w.@+-]{1,100}$/, '1 to 100 letters, digits or . _ - + @'),
+    doc: "the jobs' name (default: fanout-QUEUE)",
+  },
+  logDirectory: {
+    check: (v: unknown, name: string) =>
+      resolve(word(name, v, /^[^%"\r\n]+$/, 'a directory path without % or "') as string),
+    doc: 'where each job writes its log',
+  },
+});
+keysMatch<typeof SLURM.specs, SlurmWorkersOptions>(true);
+
 /** Validate `slurmWorkers`' options. Task modules must exist here (the nodes see the same paths). */
 export function resolveSlurmOptions(options: SlurmWorkersOptions): ResolvedSlurmOptions {
-  checkKnownKeys('the options of slurmWorkers', options, KEYS);
-  const urlProblem = redisUrlProblem(options.redis);
-  if (urlProblem) {
-    const Err = typeof options.redis === 'string' ? InvalidArgValueError : InvalidArgTypeError;
-    throw new Err(`Expected \`redis\` to be ${urlProblem}`);
-  }
-  oneLine('redis', options.redis);
-  for (const key of ['queue', 'prefix'] as const) {
-    const problem = options[key] === undefined ? undefined : keyPartProblem(options[key]);
-    if (problem) throw new InvalidArgValueError(`Expected \`${key}\` to be ${problem}`);
-  }
-  const queue = options.queue ?? DEFAULT_QUEUE;
-  const sbatch = stringList('sbatch', options.sbatch).map((directive) => {
-    oneLine('sbatch', directive);
-    if (!/^-/.test(directive)) {
-      throw new InvalidArgValueError(
-        `Expected each of \`sbatch\` to be an sbatch option such as '--account=proj42', got ${show(directive)}`,
-      );
-    }
-    return directive;
-  });
-  const command =
-    options.command === undefined
-      ? [process.execPath, ...inheritedExecArgv(), fileURLToPath(cliUrl())]
-      : stringList('command', options.command);
-  if (command.length === 0 || command.some((part) => part === '')) {
-    throw new InvalidArgValueError(
-      `Expected \`command\` to be the words of a command that runs fanout (e.g. ['npx', 'fanout']), got ${JSON.stringify(command)}`,
-    );
-  }
-  const workerArgs = stringList('workerArgs', options.workerArgs);
-  for (const arg of workerArgs) {
-    const flag = arg.split('=')[0] as string;
-    const option = SET_BY_SCRIPT[flag];
-    if (option !== undefined) {
-      throw new InvalidArgValueError(
-        `\`workerArgs\` may not contain ${flag}: it is set from the option \`${option}\``,
-      );
-    }
-  }
-  const logDirectory = resolve(
-    word('logDirectory', options.logDirectory, /^[^%"\r\n]+$/, 'a directory path without % or "') ?? '.',
-  );
+  const o = resolveOptions(SLURM, options);
   return {
-    url: options.redis,
-    queue,
-    prefix: options.prefix ?? DEFAULT_PREFIX,
-    tasks: taskFiles(options.tasks),
-    workers: options.workers === undefined ? undefined : nonNegativeInteger('workers', options.workers),
-    cpusPerWorker:
-      options.cpusPerWorker === undefined ? 1 : positiveInteger('cpusPerWorker', options.cpusPerWorker),
-    mem: memory(options.mem),
-    time: timeLimit(options.time),
-    partition: word(
-      'partition',
-      options.partition,
-      /^[\w.-]+(?:,[\w.-]+)*$/,
-      'a partition name (or several, comma-separated)',
-    ),
-    sbatch,
-    setup: stringList('setup', options.setup),
-    command: command.map((part) => oneLine('command', part)),
-    workerArgs: workerArgs.map((arg) => oneLine('workerArgs', arg)),
-    // A job name reaches squeue and scancel as a --name filter, where a comma separates names.
-    name:
-      word('name', options.name, /^[\w.@+-]{1,100}$/, '1 to 100 letters, digits or . _ - + @') ??
-      `fanout-${queue}`,
-    logDirectory,
+    url: o.redis,
+    queue: o.queue,
+    prefix: o.prefix,
+    tasks: o.tasks,
+    workers: o.workers,
+    cpusPerWorker: o.cpusPerWorker,
+    mem: o.mem,
+    time: o.time,
+    partition: o.partition,
+    sbatch: o.sbatch,
+    setup: o.setup,
+    command: o.command ?? [process.execPath, ...inheritedExecArgv(), fileURLToPath(cliUrl())],
+    workerArgs: o.workerArgs,
+    name: o.name ?? `fanout-${o.queue}`,
+    logDirectory: o.logDirectory ?? resolve('.'),
   };
 }
 

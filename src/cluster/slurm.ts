@@ -18,14 +18,9 @@
 
 import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  describe,
-  InvalidArgTypeError,
-  InvalidArgValueError,
-  PoolClosedError,
-  SlurmError,
-} from '../errors.js';
-import { checkKnownKeys, duration, nonNegativeInteger, positiveInteger, show } from '../options.js';
+import { describe, InvalidArgValueError, PoolClosedError, SlurmError } from '../errors.js';
+import { duration, func, nonNegativeInteger, positiveInteger } from '../options/checks.js';
+import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
 import { type QueueDepth, queueDepth } from './queue-depth.js';
 import {
   cancel,
@@ -101,6 +96,41 @@ export interface AdaptOptions {
 }
 
 /** A running `adapt()`. */
+/** The options of `adapt`, declared once (see options/option-set.ts). */
+const ADAPT = optionSet('the options of adapt', {
+  minimum: {
+    check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+    default: 0,
+    doc: 'workers kept even when the queue is empty',
+  },
+  maximum: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    required: true as const,
+    doc: 'workers at most',
+  },
+  interval: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 2000,
+    unit: 'ms',
+    doc: 'how often the queue is looked at',
+  },
+  cooldown: {
+    check: (v: unknown, name: string) => duration(name, v),
+    default: 30_000,
+    unit: 'ms',
+    doc: 'how long after a scale-up before scaling down',
+  },
+  onScale: {
+    check: (v: unknown, name: string) => func<NonNullable<AdaptOptions['onScale']>>(name, v),
+    doc: 'called after each change of size',
+  },
+  onError: {
+    check: (v: unknown, name: string) => func<NonNullable<AdaptOptions['onError']>>(name, v),
+    doc: 'called when a check or a change fails',
+  },
+});
+keysMatch<typeof ADAPT.specs, AdaptOptions>(true);
+
 export interface Adaptive {
   /** Stop adapting; the workers there are stay. */
   stop(): Promise<void>;
@@ -278,35 +308,21 @@ class Cluster implements SlurmWorkers {
   }
 
   adapt(options: AdaptOptions): Adaptive {
-    checkKnownKeys('the options of adapt', options, [
-      'minimum',
-      'maximum',
-      'interval',
-      'cooldown',
-      'onScale',
-      'onError',
-    ]);
-    const minimum = options.minimum === undefined ? 0 : nonNegativeInteger('minimum', options.minimum);
-    const maximum = positiveInteger('maximum', options.maximum);
+    const { minimum, maximum, interval, cooldown, onScale, onError } = resolveOptions(ADAPT, options);
     if (minimum > maximum) {
       throw new InvalidArgValueError(
         `Expected \`minimum\` (${minimum}) to be at most \`maximum\` (${maximum})`,
       );
-    }
-    for (const key of ['onScale', 'onError'] as const) {
-      if (options[key] !== undefined && typeof options[key] !== 'function') {
-        throw new InvalidArgTypeError(`Expected \`${key}\` to be a function, got ${show(options[key])}`);
-      }
     }
     this.open();
     const previous = this.adaptive;
     const adapter = new Adapter(this, {
       minimum,
       maximum,
-      interval: options.interval === undefined ? 2000 : duration('interval', options.interval),
-      cooldown: options.cooldown === undefined ? 30_000 : duration('cooldown', options.cooldown),
-      onScale: options.onScale ?? (() => {}),
-      onError: options.onError ?? warnOnce(),
+      interval,
+      cooldown,
+      onScale: onScale ?? (() => {}),
+      onError: onError ?? warnOnce(),
     });
     this.adaptive = adapter;
     adapter.start(previous?.stop());
@@ -433,32 +449,7 @@ class Adapter {
   }
 }
 
-/**
- * Run `fanout worker` processes as Slurm jobs: a job array whose every task is one worker of
- * `cpusPerWorker` threads, taking jobs from the redis queue the pool uses. Resolves once the
- * `workers` asked for are submitted (they start when Slurm runs them); a pool's calls wait for
- * them meanwhile. Needs Slurm's client commands (`sbatch`, `squeue`, `scancel`) where it runs,
- * and task modules at paths the compute nodes share.
- *
- * The workers are this user's Slurm jobs of one name (`name`, default `fanout-<queue>`), whoever
- * submitted them: jobs left by an earlier run with the same configuration are counted, not
- * duplicated; jobs of that name with another configuration are refused (ERR_SLURM).
- *
- * @throws InvalidArgValueError / InvalidArgTypeError for a bad option (named).
- * @throws SlurmError (ERR_SLURM) when `sbatch` is missing (saying what to install) or Slurm refuses.
- *
- * @example
- * ```ts
- * import { Pool, slurmWorkers } from 'fanout';
- * import tasks from './tasks.js';
- *
- * const redis = 'redis://:s3cret@login1.cluster:6379';
- * await using cluster = await slurmWorkers({ redis, tasks: './dist/tasks.js', workers: 4, cpusPerWorker: 8, time: '1:00:00' });
- * await using pool = new Pool({ backend: { redis }, workers: 32 });
- * const results = await pool.map(tasks.simulate, inputs);
- * await cluster.scale(8); // or cluster.adapt({ minimum: 0, maximum: 16 })
- * ```
- */
+/** `slurmWorkers` itself (documented where the package exports it: slurm-workers.ts). */
 export async function slurmWorkers(options: SlurmWorkersOptions): Promise<SlurmWorkers> {
   const resolved = resolveSlurmOptions(options);
   // The command that submits: missing, it is the error to give (with what to install).

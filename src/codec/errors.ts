@@ -1,10 +1,22 @@
 /**
- * Errors cross a worker boundary as plain data and are rebuilt on the other side: the same
- * class for JavaScript's built-in errors, the `name`, `message`, the remote `stack`, `code`
- * and other own properties, and the whole `cause` chain (AggregateError's `errors` too).
+ * How errors cross every boundary: `toWire` turns anything thrown into a record of plain data,
+ * `fromWire` rebuilds it on the other side. Every transport uses this one pair: worker threads
+ * and processes (in their messages), the redis backend (in a job's result and in its failure),
+ * and the worker runtime (batch failures, crashes). A rebuilt error keeps its class (JavaScript's
+ * built-in ones, and fanout's own: a `TaskModuleLoadError` comes back as one, with its `module`),
+ * its `name`, `message`, the remote `stack`, `code` and other own properties, and the whole
+ * `cause` chain (AggregateError's `errors` too). Nothing is ever read back out of a message.
  */
 
 import { types } from 'node:util';
+import {
+  FanoutError,
+  guardedInstanceOf as isInstance,
+  type Read,
+  guardedRead as read,
+  rebuildFanoutError,
+  safeDescription,
+} from '../errors.js';
 
 const { isProxy } = types;
 
@@ -23,75 +35,30 @@ const builtins = BUILTIN_ERRORS;
 type BuiltinName = keyof typeof BUILTIN_ERRORS;
 
 /** A thrown value in transit. `thrown` is set when the value was not an Error at all. */
-export interface SerializedError {
+export interface WireError {
   readonly ctor: BuiltinName;
   readonly name: string;
   readonly message: string;
   readonly stack?: string | undefined;
   readonly props?: Record<string, unknown> | undefined;
-  readonly cause?: SerializedError | undefined;
-  readonly errors?: SerializedError[] | undefined;
+  readonly cause?: WireError | undefined;
+  readonly errors?: WireError[] | undefined;
   readonly thrown?: { value: unknown } | undefined;
+  /** One of fanout's errors (its class is rebuilt from `props.code`). */
+  readonly fanout?: true | undefined;
 }
 
 const MAX_DEPTH = 8;
 
 /*
- * A task may throw anything, including values that throw when read: a Proxy whose traps throw,
- * a revoked Proxy, an error whose `message`, `name` or `stack` getter throws. The record is
- * therefore built from guarded reads only, and never lets such a value's own exception escape:
- * an escape would crash the worker (misreported as ERR_WORKER_CRASHED, and retried), or on the
- * inline backend the caller itself. What cannot be read is described as such.
+ * A task may throw anything, including values that throw when read (see errors.ts). The record
+ * is therefore built from guarded reads only, and never lets such a value's own exception
+ * escape: an escape would crash the worker (misreported as ERR_WORKER_CRASHED, and retried), or
+ * on the inline backend the caller itself. What cannot be read is described as such.
  */
-
-type Read = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
-
-/** Read `object[key]` without letting a getter or a proxy trap throw through. */
-function read(object: object, key: PropertyKey): Read {
-  try {
-    return { ok: true, value: (object as Record<PropertyKey, unknown>)[key] };
-  } catch (error) {
-    return { ok: false, error };
-  }
-}
-
-/** Whether `value instanceof Ctor`, false when asking throws (a proxy's getPrototypeOf trap). */
-function isInstance(value: unknown, Ctor: abstract new (...args: never[]) => unknown): boolean {
-  try {
-    return value instanceof Ctor;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A one-line description of any value, for messages; never throws. Values that are not plain
- * data may run code of their own (getters, `toJSON`, `toString`): anything they throw is caught.
- */
-export function safeDescription(value: unknown, depth = 0): string {
-  try {
-    if (typeof value === 'string') return value;
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
-    if (isProxy(value)) return 'a Proxy';
-    if (isInstance(value, Error) && depth < 2) {
-      const name = read(value as object, 'name');
-      const message = read(value as object, 'message');
-      const nameText = name.ok && typeof name.value === 'string' ? name.value : 'Error';
-      if (!message.ok) return `${nameText} (its message could not be read)`;
-      return message.value ? `${nameText}: ${safeDescription(message.value, depth + 1)}` : nameText;
-    }
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    try {
-      return String(value);
-    } catch {
-      return `${typeof value === 'function' ? 'a function' : 'an object'} that cannot be described`;
-    }
-  }
-}
 
 /** The record of a part of an error that could not be read (no stack: it was never thrown). */
-function unreadable(message: string): SerializedError {
+function unreadable(message: string): WireError {
   return { ctor: 'Error', name: 'Error', message };
 }
 
@@ -165,8 +132,8 @@ export function isPlainData(value: unknown, depth: number): boolean {
   }
 }
 
-/** Turn anything a task threw into a record that crosses any boundary. Never throws. */
-export function serializeError(value: unknown, depth = 0): SerializedError {
+/** Turn anything thrown into a record that crosses any boundary. Never throws. */
+export function toWire(value: unknown, depth = 0): WireError {
   if (!isInstance(value, Error)) {
     return {
       ctor: 'Error',
@@ -195,25 +162,24 @@ export function serializeError(value: unknown, depth = 0): SerializedError {
       : cause.ok
         ? cause.value === undefined
           ? undefined
-          : serializeError(cause.value, depth + 1)
+          : toWire(cause.value, depth + 1)
         : unreadable(failedRead('its cause', cause)),
     errors: isInstance(error, AggregateError) && depth < MAX_DEPTH ? aggregated(error, depth) : undefined,
+    fanout: isInstance(error, FanoutError) ? true : undefined,
   };
 }
 
 /** An AggregateError's `errors`, each serialized (what cannot be read is left out). */
-function aggregated(error: object, depth: number): SerializedError[] | undefined {
+function aggregated(error: object, depth: number): WireError[] | undefined {
   const errors = read(error, 'errors');
   if (!errors.ok) return undefined;
   try {
     if (!Array.isArray(errors.value)) return undefined;
     const list = errors.value as unknown[];
-    const out: SerializedError[] = [];
+    const out: WireError[] = [];
     for (let i = 0; i < list.length; i++) {
       const item = read(list, i);
-      out.push(
-        item.ok ? serializeError(item.value, depth + 1) : unreadable(failedRead(`errors[${i}]`, item)),
-      );
+      out.push(item.ok ? toWire(item.value, depth + 1) : unreadable(failedRead(`errors[${i}]`, item)));
     }
     return out;
   } catch {
@@ -226,14 +192,14 @@ function describeThrown(value: unknown): string {
   return `Non-error value thrown: ${safeDescription(value)}`;
 }
 
-/** Rebuild a serialized error: same built-in class, name, message, remote stack, own properties, cause chain. */
-export function deserializeError(record: SerializedError): unknown {
+/**
+ * Rebuild what `toWire` recorded: the thrown value itself when it was not an Error; else an
+ * error of the same class (fanout's own, or a built-in one), name, message, remote stack, own
+ * properties and cause chain.
+ */
+export function fromWire(record: WireError): unknown {
   if (record.thrown) return record.thrown.value;
-  const Ctor = builtins[record.ctor] ?? Error;
-  const error: Error =
-    Ctor === AggregateError
-      ? new AggregateError((record.errors ?? []).map(deserializeError), record.message)
-      : new (Ctor as ErrorConstructor)(record.message);
+  const error = (record.fanout && rebuildFanoutError(record.props?.code, record.message)) || builtin(record);
   if (record.name !== error.name) {
     Object.defineProperty(error, 'name', { value: record.name, writable: true, configurable: true });
   }
@@ -243,10 +209,45 @@ export function deserializeError(record: SerializedError): unknown {
   if (record.props) Object.assign(error, record.props);
   if (record.cause) {
     Object.defineProperty(error, 'cause', {
-      value: deserializeError(record.cause),
+      value: fromWire(record.cause),
       writable: true,
       configurable: true,
     });
   }
   return error;
+}
+
+/** `fromWire` where an Error is needed: a thrown value that was not one is described in one. */
+export function errorFromWire(record: WireError): Error {
+  const rebuilt = fromWire(record);
+  return rebuilt instanceof Error ? rebuilt : new Error(record.message);
+}
+
+function builtin(record: WireError): Error {
+  const Ctor = builtins[record.ctor] ?? Error;
+  return Ctor === AggregateError
+    ? new AggregateError((record.errors ?? []).map(fromWire), record.message)
+    : new (Ctor as ErrorConstructor)(record.message);
+}
+
+/**
+ * Why one item of a batch has no value, as a backend hands it to the scheduler: it threw
+ * (`error` is what it threw, rebuilt), or its result cannot cross back (`problem`, worded by
+ * codec/crossing.ts to follow "the result of item N").
+ */
+export type ItemFailure =
+  | { readonly offset: number; readonly kind: 'threw'; readonly error: unknown }
+  | { readonly offset: number; readonly kind: 'not-cloneable'; readonly problem: string };
+
+/** The same, in transit: what was thrown is a `WireError`. */
+export type WireItemFailure =
+  | { readonly offset: number; readonly kind: 'threw'; readonly error: WireError }
+  | { readonly offset: number; readonly kind: 'not-cloneable'; readonly problem: string };
+
+export function failuresFromWire(failures: readonly WireItemFailure[]): ItemFailure[] {
+  return failures.map((f) => (f.kind === 'threw' ? { ...f, error: fromWire(f.error) } : f));
+}
+
+export function failuresToWire(failures: readonly ItemFailure[]): WireItemFailure[] {
+  return failures.map((f) => (f.kind === 'threw' ? { ...f, error: toWire(f.error) } : f));
 }

@@ -4,7 +4,7 @@
  * computation does.
  */
 
-import { defineTasks } from '../tasks.js';
+import { defineTasks } from '../tasks/tasks.js';
 
 /** `iterations` steps of arithmetic; the result is returned so the loop cannot be optimised away. */
 export function spin(iterations: number): number {

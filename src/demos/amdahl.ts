@@ -9,11 +9,11 @@
  * then predicts bigger machines: however many cores, never more than 1 / (1 − p).
  */
 
-import { positiveIntegerFlag, UsageError } from '../cli/flags.js';
+import { Pool } from '../api/pool.js';
 import { amdahlSpeedup } from '../observe/amdahl.js';
 import { analyseScaling } from '../observe/report.js';
 import type { Series } from '../observe/svg.js';
-import { Pool } from '../pool.js';
+import { positiveIntegerFlag, UsageError } from '../options/flags.js';
 import tasks, { spin } from './amdahl-tasks.js';
 import { machineText, timesText, workerCount } from './common.js';
 import type { Demo } from './demo.js';

@@ -1,7 +1,7 @@
 /** Small helpers the seed demos share: worker counts, ranges, a wall clock, repeated timings. */
 
 import { loadavg } from 'node:os';
-import { cores } from '../options.js';
+import { cores } from '../options/checks.js';
 import { timed } from './demo.js';
 
 /** `--workers` as a number of workers on this machine ('auto' and -1, -2... resolved). */

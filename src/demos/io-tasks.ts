@@ -3,7 +3,7 @@
  * waiting for the server, not computing.
  */
 
-import { defineTasks } from '../tasks.js';
+import { defineTasks } from '../tasks/tasks.js';
 
 export async function fetchText(url: string): Promise<string> {
   const response = await fetch(url);

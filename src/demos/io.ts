@@ -8,8 +8,8 @@
  * workers than needed, and still slower than plain async. Use threads for CPU, async for I/O.
  */
 
-import { positiveIntegerFlag } from '../cli/flags.js';
-import { Pool } from '../pool.js';
+import { Pool } from '../api/pool.js';
+import { positiveIntegerFlag } from '../options/flags.js';
 import { machineText, medianTimed, range, timesText, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable, secondsText } from './demo.js';

@@ -3,7 +3,7 @@
  * the smallest possible task, so that a pool run of it measures nothing but the crossing.
  */
 
-import { defineTasks } from '../tasks.js';
+import { defineTasks } from '../tasks/tasks.js';
 
 /** A plain loop over a typed array (the seed's `np.sum`: one type, packed, no boxing). */
 export function sumTyped(data: Float64Array): number {

@@ -10,10 +10,10 @@
  * shared array pays nothing per number.
  */
 
-import { positiveIntegerFlag } from '../cli/flags.js';
-import { Pool } from '../pool.js';
-import { randomStream } from '../random.js';
-import { shared } from '../shared.js';
+import { Pool } from '../api/pool.js';
+import { randomStream } from '../data/random.js';
+import { shared } from '../data/shared.js';
+import { positiveIntegerFlag } from '../options/flags.js';
 import { countText, machineText, medianTimed, timesText, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable, timed } from './demo.js';

@@ -9,9 +9,9 @@
 
 import { closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
+import { Pool } from '../api/pool.js';
 import { columnStats } from '../chunks/column-stats.js';
 import { chunks } from '../chunks/sources.js';
-import { Pool } from '../pool.js';
 
 export interface RunInput {
   readonly path: string;

@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { inheritedExecArgv } from '../backends/exec-argv.js';
-import { UsageError } from '../cli/flags.js';
 import { InvalidArgValueError } from '../errors.js';
-import { resolveWorkers } from '../options.js';
+import { inheritedExecArgv } from '../local/exec-argv.js';
+import { resolveWorkers } from '../options/checks.js';
+import { UsageError } from '../options/flags.js';
 import type { RunInput, RunResult } from './out-of-core-run.js';
 
 const MB = 1024 * 1024;

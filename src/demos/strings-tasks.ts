@@ -3,9 +3,10 @@
  * from the random stream of its item index, so a serial loop and a pool make the same strings.
  */
 
-import { type RandomStream, randomStream } from '../random.js';
-import { defineTasks } from '../tasks.js';
-import { taskContext } from '../worker/context.js';
+import { randomStream } from '../data/random.js';
+import { taskContext } from '../tasks/context.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { RandomStream } from '../types.js';
 
 /** Python's `string.ascii_letters + string.digits`. */
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';

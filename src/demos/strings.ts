@@ -9,10 +9,10 @@
  * string lengths shows where parallelism starts to pay.
  */
 
-import type { LocalBackendName } from '../backends/backend.js';
-import { positiveIntegerFlag } from '../cli/flags.js';
+import { Pool } from '../api/pool.js';
 import type { Series } from '../observe/svg.js';
-import { Pool } from '../pool.js';
+import { positiveIntegerFlag } from '../options/flags.js';
+import type { LocalBackendName } from '../types.js';
 import { countText, machineText, medianTimed, range, timesText, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable } from './demo.js';

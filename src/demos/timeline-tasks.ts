@@ -5,7 +5,7 @@
  */
 
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { defineTasks } from '../tasks.js';
+import { defineTasks } from '../tasks/tasks.js';
 import { wallClock } from './common.js';
 
 /**

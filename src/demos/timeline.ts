@@ -8,11 +8,10 @@
  * each have a core, so on N free cores they do about N times as much.
  */
 
-import type { LocalBackendName } from '../backends/backend.js';
-import { positiveIntegerFlag } from '../cli/flags.js';
+import { Pool } from '../api/pool.js';
 import type { Series } from '../observe/svg.js';
-import { Pool } from '../pool.js';
-import type { BatchTrace } from '../scheduler/call.js';
+import { positiveIntegerFlag } from '../options/flags.js';
+import type { BatchTrace, LocalBackendName } from '../types.js';
 import { countText, machineText, timesText, wallClock, workerCount } from './common.js';
 import type { Demo } from './demo.js';
 import { printTable } from './demo.js';

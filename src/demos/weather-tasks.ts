@@ -4,9 +4,10 @@
  * on the day before, but separate runs are independent: embarrassingly parallel.
  */
 
-import { type RandomStream, randomStream } from '../random.js';
-import { defineTasks } from '../tasks.js';
-import { taskContext } from '../worker/context.js';
+import { randomStream } from '../data/random.js';
+import { taskContext } from '../tasks/context.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { RandomStream } from '../types.js';
 
 /** One simulation, drawing from `rng`. */
 export function simulateWeather(

@@ -6,10 +6,10 @@
  * it runs, and the serial loop and both pools give the same mean temperature to the last bit.
  */
 
-import { positiveIntegerFlag } from '../cli/flags.js';
-import { cores } from '../options.js';
-import { Pool } from '../pool.js';
-import { randomStream } from '../random.js';
+import { Pool } from '../api/pool.js';
+import { randomStream } from '../data/random.js';
+import { cores } from '../options/checks.js';
+import { positiveIntegerFlag } from '../options/flags.js';
 import type { Demo } from './demo.js';
 import { printTable, secondsText, timed } from './demo.js';
 import tasks, { simulateVectorised, simulateWeather } from './weather-tasks.js';

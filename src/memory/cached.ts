@@ -6,10 +6,10 @@
  */
 
 import { CacheError, describe } from '../errors.js';
-import type { AnyFunction } from '../tasks.js';
+import type { AnyFunction } from '../types.js';
+import { type EntryMeta, encodeOutput, summarizeArguments } from './cache-entry.js';
 import { codeHash } from './code.js';
 import type { Counter } from './counters.js';
-import { type EntryMeta, encodeOutput, summarizeArguments } from './entry.js';
 import { hashArguments, IGNORED } from './hash.js';
 import { META_FILE, TaskFolder, type TaskId } from './store.js';
 import { warn } from './warnings.js';

@@ -7,13 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CacheError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { checkKnownKeys } from '../options.js';
-import { type AnyFunction, isTaskRef, makeRef, type TaskRef } from '../tasks.js';
+import { optionSet, resolveOptions } from '../options/option-set.js';
+import { isTaskRef, makeRef } from '../tasks/tasks.js';
+import type { AnyFunction, TaskRef } from '../types.js';
+import type { EntryMeta } from './cache-entry.js';
+import { CACHE_WRAPPER } from './cache-wrapper.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
 import { emptyStats, type MemoryStats, readSessionStats, registerLocalSession } from './counters.js';
-import type { EntryMeta } from './entry.js';
-import { CACHE_WRAPPER } from './factory.js';
 import {
   clearFolders,
   describeCache,
@@ -70,8 +71,8 @@ export interface CacheOptions {
   validate?: ((meta: EntryMeta) => boolean) | undefined;
 }
 
-/** The keys `new Memory(dir, options)` accepts. */
-const MEMORY_OPTION_KEYS: readonly string[] = [];
+/** What `new Memory(dir, options)` accepts: nothing yet (declared, so a key given is refused by name). */
+const MEMORY_OPTIONS = optionSet('the Memory options', {});
 
 /**
  * A disk cache of task results, like Python's `joblib.Memory`: a cached task returns the
@@ -116,7 +117,7 @@ export class Memory {
    */
   constructor(dir: string | URL | null, options: Record<string, never> = {}) {
     // No option is read yet: one given (a joblib habit, say `verbose`) is an error, not ignored.
-    checkKnownKeys('the Memory options', options, MEMORY_OPTION_KEYS);
+    resolveOptions(MEMORY_OPTIONS, options);
     if (dir === null) {
       this.dir = null;
       return;

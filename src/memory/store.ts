@@ -34,7 +34,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, lutimesSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CacheError } from '../errors.js';
-import { decodeOutput, type EntryMeta, parseMeta } from './entry.js';
+import { decodeOutput, type EntryMeta, parseMeta } from './cache-entry.js';
 import { ensureFolder, FILE_MODE, inspect, isCode, readInside, trustRoot } from './trust.js';
 
 export const OUTPUT_FILE = 'output.bin';

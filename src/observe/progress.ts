@@ -1,3 +1,5 @@
+import type { ProgressCounts, ProgressOptions, ProgressState } from '../types.js';
+
 /**
  * Progress: a state object for callers who draw their own, and a renderer on stderr.
  *
@@ -5,34 +7,6 @@
  * line is written now and then, in the spirit of joblib's `verbose` output. stdout is never
  * touched, and NO_COLOR (https://no-color.org) turns colour off.
  */
-
-import type { ProgressCounts } from '../scheduler/call.js';
-
-/** What `onProgress` receives. */
-export interface ProgressState {
-  /** Items finished (successfully or not). */
-  readonly done: number;
-  /** Items that failed. */
-  readonly failed: number;
-  /** The total number of items, once known. */
-  readonly total: number | undefined;
-  /** Units of partial progress the tasks reported with `taskContext().progress(n)`. */
-  readonly units: number;
-  /** Milliseconds since the call started. */
-  readonly elapsedMs: number;
-  /** Items per second so far. */
-  readonly itemsPerSecond: number;
-  /** Estimated milliseconds left, when the total is known. */
-  readonly etaMs: number | undefined;
-}
-
-/** Where and how to draw. */
-export interface ProgressOptions {
-  /** A label before the bar. */
-  label?: string;
-  /** Where to draw (default: process.stderr). */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
-}
 
 const REDRAW_MS = 100;
 const LINE_EVERY_MS = 1000;

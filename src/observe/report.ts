@@ -5,7 +5,7 @@
  */
 
 import { writeFile } from 'node:fs/promises';
-import type { BatchTrace } from '../scheduler/call.js';
+import type { BatchTrace } from '../types.js';
 import { amdahlSpeedup, fitParallelFraction } from './amdahl.js';
 import { escapeXml, lineChart, type Series, type TimelineSpan, timelineChart } from './svg.js';
 

@@ -7,44 +7,9 @@
  * a map of ten million items still gives a file that opens.
  */
 
-import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
-import { show } from '../options.js';
-import type { BatchTrace } from '../scheduler/call.js';
-
-/**
- * Check a call's `trace` path when the call is made, not when it ends: a folder that does not
- * exist would otherwise be found only after all the work, and the results would be lost to it.
- * Returns the absolute path (the file is written there even if the working directory changes).
- */
-export function checkTracePath(path: unknown): string {
-  if (typeof path !== 'string' || path === '') {
-    throw new InvalidArgTypeError(`Expected \`trace\` to be a file path, got ${show(path)}`);
-  }
-  const file = resolve(path);
-  const folder = dirname(file);
-  let isFolder = false;
-  try {
-    isFolder = statSync(folder).isDirectory();
-  } catch {
-    // reported below
-  }
-  if (!isFolder) {
-    throw new InvalidArgValueError(
-      `\`trace\` is ${JSON.stringify(path)}, but its folder ${folder} does not exist (fanout does not create it)`,
-    );
-  }
-  try {
-    if (statSync(file).isDirectory()) {
-      throw new InvalidArgValueError(`\`trace\` is ${JSON.stringify(path)}, which is a folder, not a file`);
-    }
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
-  }
-  return file;
-}
+import { describe } from '../errors.js';
+import type { BatchTrace } from '../types.js';
 
 /** One event of the Trace Event format (complete events and metadata). */
 export interface TraceEvent {

@@ -36,7 +36,7 @@
  *   call ~85 batches, where ~30 leave the workers as evenly loaded (within ~1 ms).
  */
 
-import type { BatchLimits } from './types.js';
+import type { BatchLimits } from './backend.js';
 
 export const MIN_BATCH_MS = 50;
 export const MAX_BATCH_MS = 500;
@@ -46,7 +46,7 @@ export const MAX_ITEMS = 1 << 16;
 export const TAIL_SPLIT = 4;
 export const TAIL_MIN_MS = 1;
 
-/** The auto sizer's limits: the defaults above, tightened by what a dispatcher asks for. */
+/** The auto sizer's limits: the defaults above, tightened by what a backend asks for. */
 export function autoLimits(needs: BatchLimits | undefined): {
   minMs: number;
   maxMs: number;

@@ -9,42 +9,14 @@
  * the window are unaffected.
  */
 
-import { containsSharedMemory, findUncloneable } from '../codec/cloneable.js';
-import { deserializeError } from '../codec/errors.js';
-import { AbortError, NotCloneableError, TaskError, WorkerCrashedError } from '../errors.js';
-import type { ItemFailure, TaskSpec } from '../worker/protocol.js';
+import { crossingError } from '../codec/crossing.js';
+import type { ItemFailure } from '../codec/errors.js';
+import { AbortError, type NotCloneableError, TaskError, WorkerCrashedError } from '../errors.js';
+import type { TaskSpec } from '../tasks/task-spec.js';
+import type { BatchTrace, ProgressCounts, Settled } from '../types.js';
+import type { BatchItems, BatchOutcome, BatchRequest, Dispatcher, Ticket } from './backend.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
-import type { BatchItems, BatchOutcome, BatchRequest, Dispatcher, Ticket } from './types.js';
-
-/** A settled result, as `Promise.allSettled` gives (the `errors: 'collect'` mode). */
-export type Settled<T> =
-  | { readonly status: 'fulfilled'; readonly value: T }
-  | { readonly status: 'rejected'; readonly reason: unknown };
-
-/** Progress of a call, as counted by the scheduler. */
-export interface ProgressCounts {
-  /** Items finished (successfully or not). */
-  readonly done: number;
-  /** Items that failed. */
-  readonly failed: number;
-  /** The total, once known (arrays at once; other inputs once exhausted). */
-  readonly total: number | undefined;
-}
-
-/** A batch as it ran, for traces and reports. */
-export interface BatchTrace {
-  readonly worker: number;
-  /** Epoch ms. */
-  readonly startedAt: number;
-  readonly duration: number;
-  /** Index of the batch's first item in the input. */
-  readonly first: number;
-  readonly count: number;
-  readonly taskName: string;
-  /** With `timeItems`: each item's start (ms after `startedAt`) and duration, in pairs. */
-  readonly itemTimes?: Float64Array | undefined;
-}
 
 export interface CallOptions {
   readonly task: TaskSpec;
@@ -61,10 +33,12 @@ export interface CallOptions {
   readonly seed: number;
   readonly context?: unknown;
   readonly signal: AbortSignal | undefined;
-  /** Check that arguments are plain data before they cross (false for the inline backend). */
-  readonly checkArgs: boolean;
-  /** The workers share no memory with the caller: a SharedArrayBuffer argument is an error. */
-  readonly noSharedMemory?: boolean | undefined;
+  /**
+   * Why an argument cannot cross to the workers (codec/crossing.ts, set up for the backend by
+   * the caller), or undefined when nothing crosses (the inline backend): checked per item, so
+   * an argument that cannot cross fails its item alone.
+   */
+  readonly crossing: ((value: unknown) => string | undefined) | undefined;
   readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
   /** Partial progress reported by tasks (`taskContext().progress(n)`). */
   readonly onTaskProgress?: ((amount: number) => void) | undefined;
@@ -289,7 +263,7 @@ export class CallRun {
     this.nextIndex = first + items.length;
     this.slots.set(slot.seq, slot);
     // Numbers read into a Float64Array have been checked on the way (and are not spread).
-    if (!this.options.checkArgs || items instanceof Float64Array) {
+    if (!this.options.crossing || items instanceof Float64Array) {
       this.dispatch({ slot, offset: 0, count: items.length, track: false });
       return;
     }
@@ -324,32 +298,23 @@ export class CallRun {
   }
 
   private argumentProblem(item: unknown, index: number): NotCloneableError | undefined {
-    const { spread, argsOf, noSharedMemory } = this.options;
-    const taskName = this.nameOf(item);
+    const { spread, argsOf } = this.options;
+    const crossing = this.options.crossing as (value: unknown) => string | undefined;
+    const task = `Task "${this.nameOf(item)}":`;
     const args = argsOf ? argsOf(item) : item;
-    if (noSharedMemory && containsSharedMemory(args)) {
-      return new NotCloneableError(
-        `Task "${taskName}": item ${index} holds a SharedArrayBuffer, which cannot reach a worker process (processes share no memory); pass an ordinary typed array (copied), or pool.broadcast() it (copied once per worker)`,
-      );
-    }
     if (!spread) {
-      const problem = findUncloneable(args);
-      return problem
-        ? new NotCloneableError(`Task "${taskName}": the argument of item ${index} is ${problem}`)
-        : undefined;
+      const problem = crossing(args);
+      return problem ? crossingError(`${task} the argument of item ${index}`, problem) : undefined;
     }
     if (!Array.isArray(args)) {
-      return new NotCloneableError(
-        `Task "${taskName}": item ${index} must be an array of arguments (starmap spreads it), got ${typeof args}`,
+      return crossingError(
+        `${task} item ${index}`,
+        `must be an array of arguments (starmap spreads it), got ${typeof args}`,
       );
     }
     for (let position = 0; position < args.length; position++) {
-      const problem = findUncloneable(args[position]);
-      if (problem) {
-        return new NotCloneableError(
-          `Task "${taskName}": argument ${position} of item ${index} is ${problem}`,
-        );
-      }
+      const problem = crossing(args[position]);
+      if (problem) return crossingError(`${task} argument ${position} of item ${index}`, problem);
     }
     return undefined;
   }
@@ -518,9 +483,7 @@ export class CallRun {
       this.settleError(
         slot,
         offset,
-        new NotCloneableError(
-          `Task "${taskName}": the result of item ${index} ${failure.message.replace(/^the result /, '')}`,
-        ),
+        crossingError(`Task "${taskName}": the result of item ${index}`, failure.problem),
       );
       return;
     }
@@ -528,7 +491,7 @@ export class CallRun {
       this.retryQueue.unshift({ slot, offset, count: 1, track: false });
       return;
     }
-    this.settleError(slot, offset, new TaskError({ task: taskName, index }, deserializeError(failure.error)));
+    this.settleError(slot, offset, new TaskError({ task: taskName, index }, failure.error));
   }
 
   private settleError(slot: Slot, offset: number, error: unknown): void {

@@ -4,7 +4,7 @@
  * whether a released one is gone.
  */
 
-import { BROADCAST_MARKER } from '../broadcast.js';
+import { BROADCAST_MARKER } from '../data/broadcast.js';
 
 export interface BroadcastCache {
   readonly values: Map<number, unknown>;

@@ -27,7 +27,7 @@ const leave = (code: number) => {
 
 const runtime = createRuntime(
   { send: post, exit: () => leave(0) },
-  { sharedThread: false, crossesBoundary: true },
+  { sharedThread: false, crossesBoundary: true, sharedMemory: false },
 );
 
 const die = (error: unknown) => {

@@ -1,31 +1,15 @@
 /**
- * The wire protocol between the pool and a worker, shared by both sides and every transport.
+ * The wire protocol between the pool and a local worker (thread, process, or the inline
+ * backend's runtime on the main thread), shared by both sides.
  * Every message carries the `fanout` brand so a task's own messages on the same channel (for
  * example `process.send` in a child process) are told apart and ignored.
  */
 
-import type { SerializedError } from '../codec/errors.js';
+import type { WireError, WireItemFailure } from '../codec/errors.js';
 import type { Packed } from '../codec/values.js';
+import type { TaskSpec } from '../tasks/task-spec.js';
 
 export const BRAND = 'fanout/1' as const;
-
-/**
- * A worker-side decorator of a task (a cache, for example): `module`/`name` name a registered
- * factory `(fn, options, task) => decoratedFn`. Like tasks, wrappers travel by name only.
- */
-export interface TaskWrapper {
-  readonly module: string;
-  readonly name: string;
-  /** Plain data handed to the factory. */
-  readonly options: unknown;
-}
-
-/** What a batch runs: a registered task (maybe decorated), or an inline function compiled from source. */
-export type TaskSpec =
-  | { readonly kind: 'task'; readonly module: string; readonly name: string; readonly wrapper?: TaskWrapper }
-  | { readonly kind: 'inline'; readonly fnId: number; readonly source?: string; readonly name: string }
-  /** Several tasks in one call (parallel() over mixed delayed calls): `RunMessage.taskIndex` picks one per item. */
-  | { readonly kind: 'mixed'; readonly specs: readonly TaskSpec[]; readonly name: string };
 
 /** A batch of items for one task. Items are contiguous in the caller's input, from `first`. */
 export interface RunMessage {
@@ -151,19 +135,6 @@ export interface StartMessage {
   readonly offset: number;
 }
 
-/** Why one item of a batch has no value. */
-export type ItemFailure =
-  | { readonly offset: number; readonly kind: 'threw'; readonly error: SerializedError }
-  | { readonly offset: number; readonly kind: 'not-cloneable'; readonly message: string };
-
-/** Why a whole batch could not run. */
-export type BatchFailure =
-  | { readonly kind: 'module-load'; readonly module: string; readonly error: SerializedError }
-  | { readonly kind: 'task-not-found'; readonly message: string }
-  | { readonly kind: 'inline'; readonly message: string }
-  /** A task decorator (a wrapper factory) threw while decorating the task. */
-  | { readonly kind: 'wrapper'; readonly name: string; readonly error: SerializedError };
-
 export interface DoneMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'done';
@@ -172,8 +143,13 @@ export interface DoneMessage {
   readonly values: Packed;
   /** How many items ran (fewer than `values.length` only when the batch stopped on an error). */
   readonly ran: number;
-  readonly failures?: ItemFailure[];
-  readonly batchFailure?: BatchFailure;
+  readonly failures?: WireItemFailure[];
+  /**
+   * Why the whole batch could not run (its module failed to load, no such task, an inline
+   * function that does not compile, a decorator that threw): the fanout error saying so, built
+   * in the worker (`TaskModuleLoadError`, `TaskNotFoundError`, ...), in transit.
+   */
+  readonly batchFailure?: WireError;
   /** When the batch started, in ms since the epoch (performance.timeOrigin + now()). */
   readonly startedAt: number;
   /** How long the batch ran in the worker, in ms. */
@@ -194,7 +170,7 @@ export interface CancelledMessage {
 export interface FatalMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'fatal';
-  readonly error: SerializedError;
+  readonly error: WireError;
 }
 
 /** A task's own progress report (`taskContext().progress(n)`). */

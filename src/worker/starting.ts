@@ -8,12 +8,12 @@
  * program starting a pool in every worker, whose workers do the same, without end. The process
  * exits instead and tells its pool why, which reports that its workers failed to start.
  *
- * backends/exec-argv.ts keeps the known flags that cause this away from workers; this guard
+ * local/exec-argv.ts keeps the known flags that cause this away from workers; this guard
  * covers the rest (a newer Node's flags, a preload that starts a pool). Once the entry runs, the
  * variable is gone: tasks may start pools of their own, and programs they launch are not workers.
  */
 
-import { serializeError } from '../codec/errors.js';
+import { toWire } from '../codec/errors.js';
 import { BRAND } from './protocol.js';
 
 const VARIABLE = 'FANOUT_WORKER_STARTING';
@@ -40,7 +40,7 @@ export function refuseWorkersBeforeEntry(): void {
   );
   const exit = () => process.exit(1);
   if (process.send)
-    process.send({ fanout: BRAND, t: 'fatal', error: serializeError(error) }, undefined, undefined, exit);
+    process.send({ fanout: BRAND, t: 'fatal', error: toWire(error) }, undefined, undefined, exit);
   else exit();
   throw error;
 }

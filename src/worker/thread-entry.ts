@@ -12,7 +12,7 @@ const runtime = createRuntime(
     send: (message, transfer) => port.postMessage(message, transfer),
     exit: () => process.exit(0),
   },
-  { sharedThread: false, crossesBoundary: true },
+  { sharedThread: false, crossesBoundary: true, sharedMemory: true },
 );
 
 const die = (error: unknown) => {

@@ -1,4 +1,4 @@
-/** A worker process's guard against outliving its pool (see backends/orphans.ts for the parent's side). */
+/** A worker process's guard against outliving its pool (see local/orphans.ts for the parent's side). */
 
 import { Worker } from 'node:worker_threads';
 

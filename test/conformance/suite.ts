@@ -36,6 +36,7 @@ import { gate, type Gate as TestGate } from '../requirements.js';
 
 const broken = (name: string) => new URL(`../fixtures/broken/${name}`, import.meta.url).href;
 const openPoolScript = fileURLToPath(new URL('../fixtures/open-pool.ts', import.meta.url));
+const abandonedStreamScript = fileURLToPath(new URL('../fixtures/abandoned-stream.ts', import.meta.url));
 
 /**
  * Run `body` with a pool and a gate a task can wait on. The gate is opened when `body` ends,
@@ -65,7 +66,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 40;
+export const CONFORMANCE_TEST_COUNT = 41;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -719,6 +720,14 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
   });
 
   describe(`${backend.name}: an open pool`, () => {
+    it('terminate() settles with an imap iterator left mid-stream, which then rejects with ERR_POOL_CLOSED', async () => {
+      // In a program of its own: a terminate() that never settles ends it with exit code 13.
+      const result = await runScript(abandonedStreamScript, [JSON.stringify(backend.options())], 90_000);
+      assert.equal(result.timedOut, false, `the program did not end; stderr: ${result.stderr}`);
+      assert.equal(result.code, 0, `exit code ${result.code}; stderr: ${result.stderr}`);
+      assert.deepEqual(result.stdout.trim().split('\n'), ['1', 'terminated', 'ERR_POOL_CLOSED']);
+    });
+
     it('does not keep the process alive: a program that never closes its pools ends on its own', async () => {
       const args = [JSON.stringify(backend.options()), backend.killable ? 'killable' : ''];
       // A generous limit: it guards against a program that never ends, it times nothing.

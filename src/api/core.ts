@@ -1,0 +1,272 @@
+/**
+ * The core that `Pool`, `parallel()` and `reduceChunks` are thin facades over: one backend, the
+ * pool's settings and its sequence of call seeds, the calls in progress (`close()` waits for
+ * them), and how a call is prepared — everything checked up front — and started when asked (an
+ * `imap` starts when it is first iterated), with progress and traces wired in, so every kind of
+ * call gets them.
+ */
+
+import { crossingError, crossingProblem } from '../codec/crossing.js';
+import { CallSeeds } from '../data/random.js';
+import { InvalidArgValueError, PoolClosedError } from '../errors.js';
+import { ProgressRenderer, ProgressTracker } from '../observe/progress.js';
+import { TraceRecorder } from '../observe/trace.js';
+import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
+import { type PoolSettings, resolveCallOptions, resolvePoolOptions } from '../options/resolve.js';
+import { MAP } from '../options/schema.js';
+import type { Backend } from '../scheduler/backend.js';
+import { type CallOptions, CallRun } from '../scheduler/call.js';
+import { assertIterable, readerOf } from '../scheduler/input.js';
+import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
+import type { BatchTrace, BroadcastHandle, ItemsOf } from '../types.js';
+import { openBackend } from './backends.js';
+import { collectResults, type StartedCall, type StreamTracker, streamResults } from './results.js';
+
+export type { StartedCall };
+
+/** One call, as a facade describes it. */
+export interface CallDescription {
+  /** `pool.map`, `pool.run`, `parallel`...: for messages. */
+  readonly name: string;
+  /** Each item is the arguments of a call: `task(...item)`. */
+  readonly spread: boolean;
+  /** A task reference or an inline function; or, made by the facade, a task spec (parallel()'s). */
+  readonly task: unknown;
+  readonly spec?: { readonly spec: TaskSpec; readonly name: string } | undefined;
+  readonly items: ItemsOf<unknown>;
+  /** For calls whose items are not the arguments themselves (parallel()). */
+  readonly hooks?: Pick<CallOptions, 'taskNameOf' | 'argsOf' | 'toBatch'> | undefined;
+  /** The first batch started running (a future's `running`). */
+  readonly onStart?: (() => void) | undefined;
+  /**
+   * Set when the facade accepted the call and claimed its seed already (reduceChunks does, before
+   * planning its source): the call then neither checks that the pool is open nor claims a seed.
+   */
+  readonly accepted?: { readonly seed: number } | undefined;
+}
+
+/** The call options every call reads (the map options; a `run` reads a subset). */
+type CallSettings = Resolved<typeof MAP.specs>;
+
+export class PoolCore implements StreamTracker {
+  readonly settings: PoolSettings;
+  readonly backend: Backend;
+  readonly #seeds: CallSeeds;
+  readonly #active = new Set<Promise<unknown>>();
+  /** How to end each stream at once when the pool is terminated (see StreamTracker). */
+  readonly #streams = new Map<Promise<unknown>, () => Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: unknown) {
+    this.settings = resolvePoolOptions(options);
+    this.#seeds = new CallSeeds(this.settings.seed);
+    this.backend = openBackend(this.settings);
+  }
+
+  get seed(): number {
+    return this.#seeds.base;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Throws ERR_POOL_CLOSED when the pool no longer takes work. */
+  assertOpen(): void {
+    if (this.#closed) {
+      throw new PoolClosedError('The pool is closed: no new work is accepted after close() or terminate()');
+    }
+  }
+
+  /**
+   * The seed of the call starting now, from the pool's sequence (see `CallSeeds`). Every call
+   * takes one as it starts, even one with its own `seed` option, so a call's place in the
+   * sequence alone decides the seed it would draw.
+   */
+  claimSeed(): number {
+    return this.#seeds.next();
+  }
+
+  /** Keep `close()` waiting for `running`; a stream also says how to end it (`kill`). */
+  track(running: Promise<unknown>, kill?: () => Promise<void>): void {
+    this.#active.add(running);
+    if (kill) this.#streams.set(running, kill);
+    const forget = () => {
+      this.#active.delete(running);
+      this.#streams.delete(running);
+    };
+    running.then(forget, forget);
+  }
+
+  /**
+   * Why a value cannot go to this pool's workers, or undefined (always, where nothing crosses):
+   * the one check of what crosses to workers, set up for this backend (codec/crossing.ts).
+   */
+  readonly crossing = (value: unknown): string | undefined => crossingProblem(value, this.backend.supports);
+
+  /**
+   * Check a call completely, its options read as `set` (the map options, or a run's, which lack
+   * `ordered` and `errors`); the returned function starts it.
+   */
+  prepare(call: CallDescription, input: unknown, set: OptionSet<Specs> = MAP): () => StartedCall {
+    const options = resolveCallOptions(set, input, this.settings.callDefaults) as CallSettings;
+    const { spec, name } = call.spec ?? taskSpecOf(call.task, call.name);
+    const { backend } = this;
+    const { supports } = backend;
+    if (spec.kind === 'inline' && !supports.inlineFunctions) {
+      throw new InvalidArgValueError(
+        `Inline functions cannot run on the ${this.settings.backend} backend (only task modules travel there); use defineTasks`,
+      );
+    }
+    const crossing = supports.crossesBoundary ? this.crossing : undefined;
+    const contextProblem = options.context === undefined ? undefined : crossing?.(options.context);
+    if (contextProblem) throw crossingError(`The \`context\` of ${call.name}`, contextProblem);
+    assertIterable(call.items);
+    return (): StartedCall => this.start(call, options, spec, name, crossing);
+  }
+
+  private start(
+    call: CallDescription,
+    options: CallSettings,
+    spec: TaskSpec,
+    taskName: string,
+    crossing: ((value: unknown) => string | undefined) | undefined,
+  ): StartedCall {
+    // The call's seed is fixed as it starts: its own `seed` option, else the pool's next one.
+    let seed: number;
+    if (call.accepted) seed = options.seed ?? call.accepted.seed;
+    else {
+      this.assertOpen();
+      const claimed = this.claimSeed();
+      seed = options.seed ?? claimed;
+    }
+    const { backend } = this;
+    const reader = readerOf(call.items, 'items', {
+      packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
+    });
+    const recorder = options.trace === undefined ? undefined : new TraceRecorder();
+    const userOnBatch = options.onBatch;
+    const onBatch =
+      recorder && userOnBatch
+        ? (batch: BatchTrace) => {
+            recorder.record(batch);
+            userOnBatch(batch);
+          }
+        : (recorder?.record ?? userOnBatch);
+    const writeTrace = async () => {
+      if (recorder && options.trace !== undefined) await recorder.write(options.trace);
+    };
+    const base: CallOptions = {
+      task: spec,
+      taskName,
+      spread: call.spread,
+      ordered: options.ordered !== false,
+      collect: options.errors === 'collect',
+      batchSize: options.batchSize,
+      preDispatch: options.preDispatch,
+      timeout: options.timeout,
+      retries: options.retries,
+      retryOn: options.retryOn,
+      seed,
+      context: options.context,
+      signal: options.signal,
+      crossing,
+      onStart: call.onStart,
+      onBatch,
+      timeItems: recorder !== undefined,
+      ...call.hooks,
+    };
+    const { onProgress, progress } = options;
+    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: writeTrace };
+    const tracker = new ProgressTracker(undefined, reader.total);
+    const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
+    const changed = () => {
+      renderer?.changed();
+      onProgress?.(tracker.state());
+    };
+    const run = new CallRun(backend, reader, {
+      ...base,
+      onProgress: (counts) => {
+        tracker.update(counts);
+        changed();
+      },
+      onTaskProgress: (amount) => {
+        tracker.addUnits(amount);
+        changed();
+      },
+    });
+    return {
+      run,
+      finish: async () => {
+        renderer?.finish();
+        await writeTrace();
+      },
+    };
+  }
+
+  /** A call's results as one array (`map`); a bad argument rejects it. */
+  collect(call: CallDescription, input: unknown): Promise<unknown[]> {
+    let started: StartedCall;
+    try {
+      started = this.prepare(call, input)();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = collectResults(started);
+    this.track(running);
+    return running;
+  }
+
+  /** A call's results as a stream (`imap`), checked now: a bad argument throws here, not at the first iteration. */
+  stream(call: CallDescription, input: unknown): AsyncIterable<unknown> {
+    return streamResults(this.prepare(call, input), this);
+  }
+
+  /** A value sent once to each worker that needs it. */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    if (this.#closed) throw new PoolClosedError('The pool is closed');
+    const { backend } = this;
+    if (!backend.broadcast) {
+      throw new InvalidArgValueError(`broadcast() is not available on the ${this.settings.backend} backend`);
+    }
+    const problem = this.crossing(value);
+    if (problem) throw crossingError('The broadcast value', problem);
+    return backend.broadcast(value);
+  }
+
+  /** Take no more work, wait for the calls in progress, then stop the workers. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+      await this.backend.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Stop now: the backend fails what is in flight; streams end, even those nobody iterates any more. */
+  async terminate(): Promise<void> {
+    this.#closed = true;
+    await this.backend.terminate();
+    await Promise.allSettled([...this.#streams.values()].map((kill) => kill()));
+    await Promise.allSettled([...this.#active]);
+    await this.#closing;
+  }
+}
+
+/**
+ * The core of each `Pool`, for the facades that run calls on a pool they were given
+ * (`parallel({ pool })`): a pool keeps its core private, and nothing of it is reachable from the
+ * pool object itself.
+ */
+const cores = new WeakMap<object, PoolCore>();
+
+export function bindCore(pool: object, core: PoolCore): void {
+  cores.set(pool, core);
+}
+
+/** The core of a pool made by `new Pool()`, or undefined for anything else. */
+export function coreOf(pool: unknown): PoolCore | undefined {
+  return typeof pool === 'object' && pool !== null ? cores.get(pool) : undefined;
+}

@@ -1,0 +1,321 @@
+/**
+ * Pool: the public facade. Everything it does is the core's (api/core.ts): it reads its options
+ * once, owns one backend, and runs each call through the scheduler.
+ */
+
+import type { ChunkSource } from '../chunks/types.js';
+import { InvalidArgTypeError } from '../errors.js';
+import { show } from '../options/checks.js';
+import { CALL } from '../options/schema.js';
+import type {
+  AnyFunction,
+  BroadcastHandle,
+  CallOptionsInput,
+  CollectOptions,
+  ItemsOf,
+  LocalBackendName,
+  MapOptions,
+  PoolOptions,
+  ReduceChunksOptions,
+  Settled,
+  Task,
+} from '../types.js';
+import { bindCore, PoolCore, type StartedCall } from './core.js';
+import { TaskFuture } from './futures.js';
+import { reduceChunks } from './reduce-chunks.js';
+
+/**
+ * A pool of workers that runs tasks in parallel: `run` one task, `map`/`starmap` many into an
+ * array, `imap`/`istarmap` many as a stream.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from 'fanout';
+ * import tasks from './tasks.js';
+ *
+ * await using pool = new Pool({ workers: -1 });
+ * const squares = await pool.map(tasks.square, [1, 2, 3]);          // [1, 4, 9]
+ * for await (const title of pool.imap(tasks.fetchTitle, urls, { ordered: false })) console.log(title);
+ * ```
+ */
+export class Pool {
+  /** The number of workers (or, inline, the concurrency). */
+  readonly workers: number;
+  /** The backend's name. */
+  readonly backend: LocalBackendName | 'redis';
+  readonly #core: PoolCore;
+
+  /**
+   * @example
+   * ```ts
+   * const pool = new Pool();                                   // threads, every core
+   * const io = new Pool({ backend: 'inline', concurrency: 16 }); // async I/O on the main thread
+   * const isolated = new Pool({ backend: 'processes', workers: 4, timeout: 10_000 });
+   * ```
+   */
+  constructor(options: PoolOptions = {}) {
+    this.#core = new PoolCore(options);
+    this.workers = this.#core.settings.workers;
+    this.backend = this.#core.settings.backend;
+    bindCore(this, this.#core);
+  }
+
+  /**
+   * The pool's seed: its `seed` option, or the one drawn at random when it had none. Call k
+   * started on the pool (counting from 0, in the order calls start) draws from the seed
+   * `callSeed(pool.seed, k)` unless it gives its own `seed`; a new pool with this seed and the
+   * same calls in the same order draws the same numbers.
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool();
+   * console.log(`re-run with new Pool({ seed: ${pool.seed} })`);
+   * ```
+   */
+  get seed(): number {
+    return this.#core.seed;
+  }
+
+  /** Workers alive right now (they start on first use and after a crash). */
+  get liveWorkers(): number {
+    return this.#core.backend.liveWorkers;
+  }
+
+  /** True after `close()` or `terminate()`. */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  /**
+   * Run one task; returns a `TaskFuture` (a Promise with `cancel()`).
+   *
+   * @example
+   * ```ts
+   * const t = await pool.run(tasks.simulate, 75, 5, 10);
+   * ```
+   */
+  run<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): TaskFuture<Awaited<ReturnType<F>>> {
+    return this.runWith(task, args, {});
+  }
+
+  /**
+   * `run` with call options (`timeout`, `signal`, `retries`, `seed`, ...).
+   *
+   * @example
+   * ```ts
+   * const page = await pool.runWith(tasks.fetchTitle, [url], { timeout: 5000, retries: 2 });
+   * ```
+   */
+  runWith<F extends AnyFunction>(
+    task: Task<F>,
+    args: Parameters<F>,
+    options: CallOptionsInput = {},
+  ): TaskFuture<Awaited<ReturnType<F>>> {
+    let started: StartedCall | undefined;
+    const { future, control } = TaskFuture.create<Awaited<ReturnType<F>>>(() => started?.run.close());
+    const core = this.#core;
+    try {
+      if (!Array.isArray(args))
+        throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
+      const call = {
+        name: 'pool.run',
+        spread: true,
+        task,
+        items: [args],
+        onStart: () => control.markRunning(),
+      };
+      started = core.prepare(call, options, CALL)();
+    } catch (error) {
+      control.reject(error);
+      return future;
+    }
+    const call = started;
+    const done = (async () => {
+      try {
+        for await (const chunk of call.run.chunks()) control.resolve(chunk[0] as Awaited<ReturnType<F>>);
+      } finally {
+        await call.finish();
+      }
+    })().catch((error: unknown) => control.reject(error));
+    core.track(done);
+    return future;
+  }
+
+  /**
+   * `task(item)` for every item, in parallel; resolves to the results in input order.
+   * `items` may be an array, any iterable or async iterable, and is read lazily.
+   *
+   * @example
+   * ```ts
+   * const temps = await pool.map(tasks.simulateFrom, startTemps);
+   * const settled = await pool.map(tasks.parse, lines, { errors: 'collect' });
+   * const scaled = await pool.map((x, ctx) => x * ctx.factor, xs, { context: { factor: 3 } });
+   * ```
+   */
+  map<T, R>(
+    task: Task<(item: T) => R>,
+    items: ItemsOf<T>,
+    options: CollectOptions,
+  ): Promise<Settled<Awaited<R>>[]>;
+  map<T, R>(task: Task<(item: T) => R>, items: ItemsOf<T>, options?: MapOptions): Promise<Awaited<R>[]>;
+  map<T, R, C>(
+    task: (item: T, context: C) => R,
+    items: ItemsOf<T>,
+    options: MapOptions & { context: C },
+  ): Promise<Awaited<R>[]>;
+  map(task: unknown, items: ItemsOf<unknown>, options: MapOptions = {}): Promise<unknown[]> {
+    return this.#core.collect({ name: 'pool.map', spread: false, task, items }, options);
+  }
+
+  /**
+   * `task(...args)` for every tuple of arguments; resolves to the results in input order.
+   *
+   * @example
+   * ```ts
+   * const temps = await pool.starmap(tasks.simulate, [[75, 5, 10], [60, 5, 10]]);
+   * ```
+   */
+  starmap<A extends unknown[], R>(
+    task: Task<(...args: A) => R>,
+    tuples: ItemsOf<A>,
+    options: CollectOptions,
+  ): Promise<Settled<Awaited<R>>[]>;
+  starmap<A extends unknown[], R>(
+    task: Task<(...args: A) => R>,
+    tuples: ItemsOf<A>,
+    options?: MapOptions,
+  ): Promise<Awaited<R>[]>;
+  starmap(task: unknown, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): Promise<unknown[]> {
+    return this.#core.collect({ name: 'pool.starmap', spread: true, task, items: tuples }, options);
+  }
+
+  /**
+   * Stream `task(item)` results as an async iterable: in input order, or `{ ordered: false }`
+   * for completion order. Nothing runs until you iterate; breaking out stops the work.
+   *
+   * @example
+   * ```ts
+   * for await (const r of pool.imap(tasks.fetchTitle, urls, { ordered: false })) console.log(r);
+   * ```
+   */
+  imap<T, R>(
+    task: Task<(item: T) => R>,
+    items: ItemsOf<T>,
+    options: CollectOptions,
+  ): AsyncIterable<Settled<Awaited<R>>>;
+  imap<T, R>(task: Task<(item: T) => R>, items: ItemsOf<T>, options?: MapOptions): AsyncIterable<Awaited<R>>;
+  imap<T, R, C>(
+    task: (item: T, context: C) => R,
+    items: ItemsOf<T>,
+    options: MapOptions & { context: C },
+  ): AsyncIterable<Awaited<R>>;
+  imap(task: unknown, items: ItemsOf<unknown>, options: MapOptions = {}): AsyncIterable<unknown> {
+    return this.#core.stream({ name: 'pool.imap', spread: false, task, items }, options);
+  }
+
+  /**
+   * Stream `task(...args)` results for every tuple, like `imap`.
+   *
+   * @example
+   * ```ts
+   * for await (const t of pool.istarmap(tasks.simulate, tuples)) histogram.add(t);
+   * ```
+   */
+  istarmap<A extends unknown[], R>(
+    task: Task<(...args: A) => R>,
+    tuples: ItemsOf<A>,
+    options: CollectOptions,
+  ): AsyncIterable<Settled<Awaited<R>>>;
+  istarmap<A extends unknown[], R>(
+    task: Task<(...args: A) => R>,
+    tuples: ItemsOf<A>,
+    options?: MapOptions,
+  ): AsyncIterable<Awaited<R>>;
+  istarmap(task: unknown, tuples: ItemsOf<unknown[]>, options: MapOptions = {}): AsyncIterable<unknown> {
+    return this.#core.stream({ name: 'pool.istarmap', spread: true, task, items: tuples }, options);
+  }
+
+  /**
+   * Stop taking work, wait for calls in progress (including `imap` iterators still being
+   * consumed), then stop the workers.
+   *
+   * @example
+   * ```ts
+   * const pool = new Pool();
+   * try { await pool.map(tasks.square, xs); } finally { await pool.close(); }
+   * ```
+   */
+  close(): Promise<void> {
+    return this.#core.close();
+  }
+
+  /**
+   * Stop now: calls in progress reject with `ERR_POOL_CLOSED` and every worker is killed.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGINT', () => pool.terminate());
+   * ```
+   */
+  terminate(): Promise<void> {
+    return this.#core.terminate();
+  }
+
+  /**
+   * Send `value` once to each worker that needs it (lazily, and kept there) instead of once per
+   * task; pass the handle to tasks in its place (a top-level argument), and they receive the
+   * value. On threads, typed arrays on shared memory inside it are not even copied.
+   *
+   * @example
+   * ```ts
+   * const table = pool.broadcast(bigLookupTable);
+   * const out = await pool.starmap(tasks.lookup, keys.map((k) => [table, k]));
+   * table.release();   // frees it in every worker
+   * ```
+   */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    return this.#core.broadcast(value);
+  }
+
+  /**
+   * Map-reduce over data larger than memory: `map` each chunk of `source` in a worker (a file
+   * chunk is read by the worker itself, by byte range), and fold the partial results with
+   * `combine` in the caller as they arrive. At most `workers + prefetch` chunks are in flight,
+   * whatever the size of the input. See `chunks` for the sources and `columnStats` for ready
+   * reducers.
+   *
+   * @example
+   * ```ts
+   * import { chunks, columnMeans, columnStats, Pool } from 'fanout';
+   *
+   * await using pool = new Pool();
+   * const source = chunks.matrix('big.f64', { columns: 8 });
+   * const means = columnMeans(await pool.reduceChunks(source, columnStats.sum));
+   * const errors = await pool.reduceChunks(chunks.ndjson('log.ndjson'), {
+   *   map: tasks.countErrors,            // ({ records }) => number, in a task module
+   *   combine: (total: number, n: number) => total + n,
+   *   initial: 0,
+   *   ordered: false,                    // addition of integers: any order gives the same
+   * });
+   * ```
+   */
+  reduceChunks<C, P, A>(
+    source: ChunkSource<C>,
+    options: ReduceChunksOptions<C, P, A> & { initial: A },
+  ): Promise<A>;
+  reduceChunks<C, P>(
+    source: ChunkSource<C>,
+    options: ReduceChunksOptions<C, P, Awaited<P>>,
+  ): Promise<Awaited<P> | undefined>;
+  reduceChunks(
+    source: ChunkSource<unknown>,
+    options: ReduceChunksOptions<unknown, unknown, unknown>,
+  ): Promise<unknown> {
+    return reduceChunks(this.#core, source, options);
+  }
+
+  /** `await using pool = new Pool()` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * A transport is how the worker set reaches one kind of local worker (a thread, a process, a
+ * runtime on the main thread): start one, send it messages, hear from it, stop it. Everything
+ * about lifecycle (readiness, crashes, replacement, timeouts, recycling) is written once, in
+ * the worker set (worker-set.ts), which is the backend (scheduler/backend.ts) every transport
+ * sits under.
+ */
+
+import type { TransferListItem } from 'node:worker_threads';
+import type { BackendSupports } from '../scheduler/backend.js';
+import type { LocalBackendName } from '../types.js';
+import type { FromWorker, ToWorker } from '../worker/protocol.js';
+
+export interface WorkerListener {
+  message(message: FromWorker): void;
+  /** Called once, when the worker is gone: its exit code or signal, and the error it died of if known. */
+  exit(code: number | null, signal: string | null, error: unknown): void;
+}
+
+export interface WorkerChannel {
+  /** A number that identifies the worker to people (thread id or pid). */
+  readonly label: string;
+  /** Send a message, moving the `transfer` buffers where the transport can; throws when it cannot be serialized. */
+  send(message: ToWorker, transfer?: TransferListItem[]): void;
+  /** Stop the worker now (a running task is not finished). */
+  kill(): void;
+  /** A busy worker keeps the process alive; an idle one does not. */
+  setBusy(busy: boolean): void;
+}
+
+export interface Transport {
+  readonly name: LocalBackendName;
+  readonly supports: BackendSupports;
+  /** Start a worker. May throw when it cannot even be created (the worker set treats it as a failed start). */
+  spawn(listener: WorkerListener): WorkerChannel;
+}

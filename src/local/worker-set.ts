@@ -1,0 +1,1013 @@
+/**
+ * The worker set: the lifecycle of a local backend's workers, written once for all of them.
+ *
+ * Dispatch is fair: batches wait here, in submission order, and go to a worker that is idle,
+ * or to one whose queue is expected to be through within PREFETCH_COVER_MS (so a worker never
+ * waits for the main thread between short batches); on shared-memory backends also one batch
+ * behind any predictable running one. Nothing is queued behind a batch whose length cannot be
+ * predicted (the first ones of a call) or that is running far past its estimate. A worker that
+ * goes idle while another still holds batches that have not started takes them over (work
+ * stealing); on shared-memory backends a claim cell decides who runs such a batch without a
+ * message, so this works even while the other worker is stuck in a long task.
+ *
+ * It starts workers on demand, no more than there are batches waiting, and turns every way a
+ * worker can fail into one outcome: a crash (exit code, signal, out of memory, uncaught error),
+ * a per-item timeout, a module that never finishes loading, a start that keeps failing. A worker
+ * that had to be killed is replaced; batches queued behind the one that failed never started
+ * and are handed to another worker. A worker keeps the process alive only while it holds work
+ * (or is starting for work that waits), is stopping, or is being killed.
+ */
+
+import type { TransferListItem } from 'node:worker_threads';
+import { errorFromWire, failuresFromWire, fromWire } from '../codec/errors.js';
+import { pack, unpack } from '../codec/values.js';
+import { Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
+import { transferablesOf } from '../data/shared.js';
+import {
+  describe,
+  InvalidArgValueError,
+  NotCloneableError,
+  PoolClosedError,
+  TaskModuleLoadError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+} from '../errors.js';
+import type { WorkerSetSettings } from '../options/resolve.js';
+import type { Backend, BackendSupports, BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
+import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
+import { BRAND, type DoneMessage, type FromWorker, type RunMessage } from '../worker/protocol.js';
+import type { Transport, WorkerChannel } from './transport.js';
+
+/** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
+const MAX_QUEUE_PER_WORKER = 16;
+/**
+ * A batch is queued behind a running one only if that one is expected to end within this many
+ * ms: enough to hide the round trip of its result (~0.1–1 ms) and a late timer, short enough
+ * that little waits behind a batch that turns out to run long. It is also the least wait a
+ * steal must save.
+ */
+const PREFETCH_COVER_MS = 2;
+/**
+ * A running batch past OVERRUN_FACTOR × its estimate plus OVERRUN_SLACK_MS is no longer
+ * predictable. The slack covers what makes a short batch look long from here: a worker holds
+ * back short batches' results for up to 1 ms, and this thread may be busy for a few ms.
+ */
+const OVERRUN_FACTOR = 2;
+const OVERRUN_SLACK_MS = 10;
+/** After this many failed starts in a row with no worker alive, pending work fails. */
+const START_FAILURE_LIMIT = 3;
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+
+type KillReason = 'timeout' | 'aborted' | 'load-timeout' | 'retired' | 'terminated';
+
+interface Entry {
+  readonly id: number;
+  readonly request: BatchRequest;
+  readonly settle: (outcome: BatchOutcome) => void;
+  worker: WorkerState | undefined;
+  /** Offset of the item running now (tracked batches only). */
+  offset: number | undefined;
+  cancelled: boolean;
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+  /** Its expected run time in ms, as its call estimated when it went to a worker (see expected()). */
+  expectedMs: number | undefined;
+  /** When it became the head of its worker's queue (performance.now()): about when it started. */
+  headSince: number;
+  /** Its cell in the worker's claim array (shared-memory backends). */
+  slot: number | undefined;
+  /** A request to take it back from its worker is on its way (backends without shared memory). */
+  unqueueing: boolean;
+  /** False when it moved transferred buffers to its worker: it cannot be sent to another. */
+  movable: boolean;
+}
+
+interface WorkerState {
+  readonly number: number;
+  readonly channel: WorkerChannel;
+  readonly queue: Entry[];
+  readonly loaded: Set<string>;
+  /** Batches assigned this tick, posted together at the end of it. */
+  readonly outbox: Outgoing[];
+  /** Task specs this worker knows, with their keys (a mixed spec also by how many tasks it had). */
+  readonly taskKeys: Map<TaskSpec, { key: number; size: number }>;
+  /** Broadcast values this worker has received. */
+  readonly broadcastsSent: Set<number>;
+  /** Claim cells shared with the worker (see ClaimsMessage), and the ones no queued batch uses. */
+  readonly claims: Int32Array | undefined;
+  readonly freeSlots: number[];
+  /** Whether the worker keeps the process alive now (undefined before it was first decided). */
+  held: boolean | undefined;
+  ready: boolean;
+  retiring: boolean;
+  killReason: KillReason | undefined;
+  tasksRun: number;
+  fatal: unknown;
+  idleTimer: NodeJS.Timeout | undefined;
+  stopTimer: NodeJS.Timeout | undefined;
+  exited: Promise<void>;
+  markExited: () => void;
+}
+
+export class WorkerSet implements Backend {
+  private readonly workers = new Set<WorkerState>();
+  private readonly pending: Entry[] = [];
+  private nextEntryId = 1;
+  private nextTaskKey = 1;
+  private nextWorkerNumber = 0;
+  private startFailures = 0;
+  private spawnBlockedUntil = 0;
+  private spawnTimer: NodeJS.Timeout | undefined;
+  /** Wakes the dispatch when a busy worker is about to finish (see armPrefetch). */
+  private prefetchTimer: NodeJS.Timeout | undefined;
+  private prefetchDue = 0;
+  /** Looks for batches an idle worker can take over (see rebalance). */
+  private rebalanceTimer: NodeJS.Timeout | undefined;
+  private rebalanceDue = 0;
+  private rebalanceSoon = false;
+  private terminated = false;
+  private closing = false;
+  private readonly closeWaiters: (() => void)[] = [];
+  private readonly broadcasts = new Broadcasts((id) => this.releaseEverywhere(id));
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly options: WorkerSetSettings,
+  ) {}
+
+  get size(): number {
+    return this.options.size;
+  }
+
+  get supports(): BackendSupports {
+    return this.transport.supports;
+  }
+
+  /** Workers alive now (for tests and reports). */
+  get liveWorkers(): number {
+    return this.workers.size;
+  }
+
+  submit(request: BatchRequest): Ticket {
+    let settle!: (outcome: BatchOutcome) => void;
+    const outcome = new Promise<BatchOutcome>((resolve) => {
+      settle = resolve;
+    });
+    const entry: Entry = {
+      id: this.nextEntryId++,
+      request,
+      settle: (o) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        clearTimeout(entry.timer);
+        clearTimeout(entry.graceTimer);
+        settle(o);
+      },
+      worker: undefined,
+      offset: undefined,
+      cancelled: false,
+      settled: false,
+      timer: undefined,
+      graceTimer: undefined,
+      expectedMs: undefined,
+      headSince: 0,
+      slot: undefined,
+      unqueueing: false,
+      movable: true,
+    };
+    if (this.terminated) {
+      entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
+    } else {
+      this.pending.push(entry);
+      this.pump();
+    }
+    return { outcome, cancel: () => this.cancel(entry) };
+  }
+
+  /** A value sent once to each worker that needs it, instead of with every batch. */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    return this.broadcasts.create(value);
+  }
+
+  private releaseEverywhere(id: number): void {
+    for (const worker of this.workers) {
+      if (worker.broadcastsSent.delete(id)) this.trySend(worker, { fanout: BRAND, t: 'release', id });
+    }
+  }
+
+  /** The key of `spec` on this worker, registering it there first if it is new. */
+  private taskKey(worker: WorkerState, spec: TaskSpec): number {
+    // A mixed spec's table grows as a call reads new tasks: a longer table is a new registration.
+    const size = spec.kind === 'mixed' ? spec.specs.length : 0;
+    const known = worker.taskKeys.get(spec);
+    if (known && known.size === size) return known.key;
+    const key = this.nextTaskKey++;
+    worker.channel.send({
+      fanout: BRAND,
+      t: 'task',
+      key,
+      spec: spec.kind === 'mixed' ? { ...spec, specs: [...spec.specs] } : spec,
+    });
+    worker.taskKeys.set(spec, { key, size });
+    return key;
+  }
+
+  /** Send the broadcast values a batch needs that this worker does not have yet. */
+  private sendBroadcasts(worker: WorkerState, ids: readonly number[]): void {
+    for (const id of ids) {
+      if (worker.broadcastsSent.has(id)) continue;
+      worker.channel.send({ fanout: BRAND, t: 'broadcast', id, value: this.broadcasts.valueOf(id) });
+      worker.broadcastsSent.add(id);
+    }
+  }
+
+  /**
+   * Finish the work submitted, stopping each worker once nothing is left for it; resolves when
+   * all have exited. (A worker that crashes meanwhile hands its batches to a replacement.)
+   */
+  close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => {
+      this.closeWaiters.push(resolve);
+    });
+    this.pump();
+    this.checkClosed();
+    return closed;
+  }
+
+  private checkClosed(): void {
+    if (!this.closing || this.workers.size > 0 || this.pending.length > 0) return;
+    this.clearTimers();
+    for (const resolve of this.closeWaiters.splice(0)) resolve();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.spawnTimer);
+    clearTimeout(this.prefetchTimer);
+    clearTimeout(this.rebalanceTimer);
+    this.spawnTimer = this.prefetchTimer = this.rebalanceTimer = undefined;
+  }
+
+  /** Kill every worker now; work not finished fails with ERR_POOL_CLOSED. */
+  async terminate(): Promise<void> {
+    this.terminated = true;
+    this.clearTimers();
+    const closed = () => new PoolClosedError('The pool was terminated');
+    for (const entry of this.pending.splice(0)) entry.settle({ kind: 'failed', error: closed() });
+    const exits: Promise<void>[] = [];
+    for (const worker of this.workers) {
+      for (const entry of worker.queue) entry.settle({ kind: 'failed', error: closed() });
+      this.kill(worker, 'terminated');
+      exits.push(worker.exited);
+    }
+    await Promise.all(exits);
+  }
+
+  private cancel(entry: Entry): void {
+    if (entry.settled || entry.cancelled) return;
+    entry.cancelled = true;
+    const worker = entry.worker;
+    if (!worker) {
+      const at = this.pending.indexOf(entry);
+      if (at >= 0) this.pending.splice(at, 1);
+      entry.settle({ kind: 'cancelled' });
+      return;
+    }
+    this.trySend(worker, { fanout: BRAND, t: 'cancel', id: entry.id });
+    if (worker.queue[0] === entry) this.armGrace(worker, entry);
+  }
+
+  /** A running batch was cancelled: give its tasks `abortGrace` ms to notice, then replace the worker. */
+  private armGrace(worker: WorkerState, entry: Entry): void {
+    entry.graceTimer = setTimeout(() => {
+      if (entry.settled || worker.queue[0] !== entry) return;
+      entry.settle({ kind: 'cancelled' });
+      this.kill(worker, 'aborted');
+    }, this.options.abortGrace);
+    entry.graceTimer.unref();
+  }
+
+  /**
+   * Hand waiting batches to workers that can take them, start the workers still missing for
+   * the rest, and decide which workers keep the process alive.
+   */
+  private pump(): void {
+    if (this.terminated) return;
+    if (this.pending.length > 0) {
+      const now = performance.now();
+      while (this.pending.length > 0) {
+        const worker = this.pickWorker(now);
+        if (!worker) break;
+        this.assign(worker, this.pending.shift() as Entry, now);
+      }
+      if (this.pending.length > 0) {
+        this.ensureWorkers();
+        this.armPrefetch(now);
+      }
+    }
+    if (this.pending.length === 0) {
+      if (this.closing) for (const worker of this.workers) this.retire(worker, false);
+      else this.scheduleRebalance();
+    }
+    for (const worker of this.workers) this.updateHold(worker);
+  }
+
+  /** Not retiring, not being killed, started: a worker that may be given batches. */
+  private takesWork(worker: WorkerState): boolean {
+    return worker.ready && !worker.retiring && !worker.killReason;
+  }
+
+  /**
+   * The worker a batch should go to now: an idle one; else one that will be through its queue
+   * within PREFETCH_COVER_MS; else, where a queued batch can be taken back at any time (claim
+   * cells), one running a predictable batch with nothing behind it yet (so long batches follow
+   * each other with no gap). The shortest such queue wins: batches assigned in one tick then
+   * go out in one message. Undefined: the batch waits here.
+   */
+  private pickWorker(now: number): WorkerState | undefined {
+    let best: WorkerState | undefined;
+    for (const worker of this.workers) {
+      if (!this.takesWork(worker)) continue;
+      const queued = worker.queue.length;
+      if (queued === 0) return worker;
+      if (queued >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
+      const backlog = this.backlog(worker, now);
+      const next = queued === 1 && worker.claims !== undefined && backlog !== Number.POSITIVE_INFINITY;
+      if (next || backlog <= PREFETCH_COVER_MS) best = worker;
+    }
+    return best;
+  }
+
+  /**
+   * A batch's expected run time. It is fixed when the batch goes to a worker: one that started
+   * while its call knew nothing stays unpredictable, even once its call has timed other batches
+   * (it may be the one item that runs long).
+   */
+  private expected(entry: Entry): number | undefined {
+    return entry.worker ? entry.expectedMs : estimate(entry.request);
+  }
+
+  /**
+   * How long until `worker` has finished what it holds, in ms: Infinity when that cannot be
+   * predicted (a batch with no estimate, or a running one far past its estimate).
+   */
+  private backlog(worker: WorkerState, now: number): number {
+    const { queue } = worker;
+    if (queue.length === 0) return 0;
+    let total = this.remaining(queue[0] as Entry, now);
+    for (let i = 1; i < queue.length && total !== Number.POSITIVE_INFINITY; i++) {
+      total += this.expected(queue[i] as Entry) ?? Number.POSITIVE_INFINITY;
+    }
+    return total;
+  }
+
+  /** How long the running batch `head` has left, in ms (Infinity: cannot be predicted). */
+  private remaining(head: Entry, now: number): number {
+    const expected = this.expected(head);
+    if (expected === undefined) return Number.POSITIVE_INFINITY;
+    const ran = now - head.headSince;
+    if (ran > OVERRUN_FACTOR * expected + OVERRUN_SLACK_MS) return Number.POSITIVE_INFINITY;
+    return Math.max(0, expected - ran);
+  }
+
+  /**
+   * Batches wait because every worker is busy: wake up when the first of them is expected to be
+   * within PREFETCH_COVER_MS of its end, so the next batch reaches it before it finishes.
+   */
+  private armPrefetch(now: number): void {
+    let wait = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers) {
+      if (!this.takesWork(worker) || worker.queue.length >= MAX_QUEUE_PER_WORKER) continue;
+      wait = Math.min(wait, this.backlog(worker, now) - PREFETCH_COVER_MS);
+    }
+    if (wait === Number.POSITIVE_INFINITY) return;
+    const due = now + Math.max(1, wait);
+    if (this.prefetchTimer && this.prefetchDue <= due) return;
+    clearTimeout(this.prefetchTimer);
+    this.prefetchDue = due;
+    this.prefetchTimer = setTimeout(() => {
+      this.prefetchTimer = undefined;
+      this.pump();
+    }, due - now);
+    // Whoever waits for these batches is kept alive by the busy worker, not by this timer.
+    this.prefetchTimer.unref();
+  }
+
+  /** Once the scheduler has reacted to a finished batch, let idle workers take over queued ones. */
+  private scheduleRebalance(): void {
+    if (this.rebalanceSoon || !this.someIdle() || !this.someQueued()) return;
+    this.rebalanceSoon = true;
+    // After the microtasks of the batch that just finished: its call may submit more work first.
+    setImmediate(() => {
+      this.rebalanceSoon = false;
+      this.rebalance();
+    }).unref();
+  }
+
+  private someIdle(): boolean {
+    for (const worker of this.workers) if (this.takesWork(worker) && worker.queue.length === 0) return true;
+    return false;
+  }
+
+  /** Some worker holds a batch it has not started. */
+  private someQueued(): boolean {
+    for (const worker of this.workers) if (worker.queue.length > 1) return true;
+    return false;
+  }
+
+  /**
+   * Work stealing: while nothing waits here, each idle worker takes the queued, not started batch
+   * that would otherwise wait longest in another worker's queue (if that wait is worth a move).
+   */
+  private rebalance(): void {
+    if (this.terminated || this.pending.length > 0) return;
+    const now = performance.now();
+    let recheck = Number.POSITIVE_INFINITY;
+    for (const thief of this.workers) {
+      if (!this.takesWork(thief) || thief.queue.length > 0) continue;
+      const { found, recheckAt } = this.stealable(now);
+      if (!found || found.wait < PREFETCH_COVER_MS) {
+        // Whatever is queued should start soon where it is; look again when that may no longer hold.
+        recheck = recheckAt;
+        break;
+      }
+      this.steal(found.victim, found.entry, thief, now);
+    }
+    for (const worker of this.workers) this.updateHold(worker);
+    if (recheck === Number.POSITIVE_INFINITY) return;
+    if (this.rebalanceTimer && this.rebalanceDue <= recheck) return;
+    clearTimeout(this.rebalanceTimer);
+    this.rebalanceDue = recheck;
+    this.rebalanceTimer = setTimeout(
+      () => {
+        this.rebalanceTimer = undefined;
+        this.rebalance();
+      },
+      Math.max(1, recheck - now),
+    );
+    this.rebalanceTimer.unref();
+  }
+
+  /**
+   * The queued batch that would wait longest before its worker starts it, and how long; and
+   * when the first running batch with movable ones behind it would count as overrunning.
+   */
+  private stealable(now: number): { found?: Stealable; recheckAt: number } {
+    let found: Stealable | undefined;
+    let recheckAt = Number.POSITIVE_INFINITY;
+    for (const victim of this.workers) {
+      const { queue } = victim;
+      if (queue.length < 2) continue;
+      const head = queue[0] as Entry;
+      let wait = this.remaining(head, now);
+      let movable = false;
+      for (let i = 1; i < queue.length; i++) {
+        const entry = queue[i] as Entry;
+        if (entry.movable && !entry.unqueueing && !entry.cancelled) {
+          movable = true;
+          if (!found || wait >= found.wait) found = { victim, entry, wait };
+        }
+        wait += this.expected(entry) ?? Number.POSITIVE_INFINITY;
+      }
+      const expected = this.expected(head);
+      if (movable && expected !== undefined) {
+        recheckAt = Math.min(recheckAt, head.headSince + OVERRUN_FACTOR * expected + OVERRUN_SLACK_MS + 1);
+      }
+    }
+    return { found, recheckAt };
+  }
+
+  /** Move a queued, not started batch from `victim` to the idle `thief`. */
+  private steal(victim: WorkerState, entry: Entry, thief: WorkerState, now: number): void {
+    if (victim.claims && entry.slot !== undefined) {
+      // The worker starts a batch only by swapping its cell from the batch's id to 0: if we swap
+      // first, it will skip the batch; if it did, the batch has just started there after all.
+      if (Atomics.compareExchange(victim.claims, entry.slot, entry.id, 0) !== entry.id) return;
+      this.leaveQueue(victim, entry);
+      this.assign(thief, unassign(entry), now);
+      return;
+    }
+    // No shared memory: ask the worker to drop it if it has not started it; its `cancelled`
+    // answer sends the batch back to wait here, for the first idle worker.
+    entry.unqueueing = true;
+    this.trySend(victim, { fanout: BRAND, t: 'cancel', id: entry.id, queuedOnly: true });
+  }
+
+  /** Take `entry` out of its worker's queue (not the head: that one is running). */
+  private leaveQueue(worker: WorkerState, entry: Entry): void {
+    const at = worker.queue.indexOf(entry);
+    if (at >= 0) worker.queue.splice(at, 1);
+    this.freeSlot(worker, entry);
+  }
+
+  private freeSlot(worker: WorkerState, entry: Entry): void {
+    if (entry.slot === undefined) return;
+    worker.freeSlots.push(entry.slot);
+    entry.slot = undefined;
+  }
+
+  /**
+   * A worker keeps the process alive while it holds work, starts for work that waits, stops or
+   * is being killed (whoever awaits its exit must not be left hanging); never while idle.
+   */
+  private updateHold(worker: WorkerState): void {
+    const held =
+      worker.queue.length > 0 ||
+      worker.stopTimer !== undefined ||
+      worker.killReason !== undefined ||
+      (!worker.ready && this.pending.length > 0);
+    if (worker.held === held) return;
+    worker.held = held;
+    worker.channel.setBusy(held);
+  }
+
+  /** Start workers for the batches no worker can take now, up to the pool's size. */
+  private ensureWorkers(): void {
+    let active = 0;
+    let starting = 0;
+    for (const worker of this.workers) {
+      if (worker.retiring || worker.killReason) continue;
+      active++;
+      if (!worker.ready) starting++;
+    }
+    // A worker that is starting will take one of the waiting batches: start none for that one.
+    const wanted = Math.min(this.options.size - active, this.pending.length - starting);
+    if (wanted <= 0) return;
+    const wait = this.spawnBlockedUntil - Date.now();
+    if (wait > 0) {
+      this.spawnTimer ??= setTimeout(() => {
+        this.spawnTimer = undefined;
+        this.pump();
+      }, wait);
+      return;
+    }
+    for (let i = 0; i < wanted; i++) this.spawn();
+  }
+
+  private spawn(): void {
+    let markExited!: () => void;
+    const exited = new Promise<void>((resolve) => {
+      markExited = resolve;
+    });
+    const claims = this.transport.supports.sharedMemory
+      ? new Int32Array(new SharedArrayBuffer(4 * MAX_QUEUE_PER_WORKER))
+      : undefined;
+    const partial = {
+      number: this.nextWorkerNumber++,
+      queue: [] as Entry[],
+      loaded: new Set<string>(),
+      taskKeys: new Map<TaskSpec, { key: number; size: number }>(),
+      outbox: [] as Outgoing[],
+      broadcastsSent: new Set<number>(),
+      claims,
+      freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
+      held: undefined,
+      ready: false,
+      retiring: false,
+      killReason: undefined,
+      tasksRun: 0,
+      fatal: undefined,
+      idleTimer: undefined,
+      stopTimer: undefined,
+      exited,
+      markExited,
+    };
+    let worker: WorkerState | undefined;
+    let channel: WorkerChannel;
+    try {
+      channel = this.transport.spawn({
+        message: (message) => worker && this.onMessage(worker, message),
+        exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
+      });
+      if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
+    } catch (error) {
+      markExited();
+      queueMicrotask(() => this.startFailed(error));
+      return;
+    }
+    worker = { ...partial, channel };
+    this.workers.add(worker);
+  }
+
+  private startFailed(error: unknown): void {
+    this.startFailures++;
+    const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.startFailures - 1));
+    this.spawnBlockedUntil = Date.now() + backoff;
+    const anyReady = [...this.workers].some((w) => w.ready);
+    if (this.startFailures >= START_FAILURE_LIMIT && !anyReady) {
+      const fail = () =>
+        new WorkerCrashedError(
+          `workers failed to start ${this.startFailures} times in a row: ${describe(error)}`,
+          {
+            cause: error,
+          },
+        );
+      for (const entry of this.pending.splice(0)) entry.settle({ kind: 'failed', error: fail() });
+      for (const worker of this.workers) {
+        for (const entry of worker.queue.splice(0)) entry.settle({ kind: 'failed', error: fail() });
+      }
+    }
+    this.pump();
+    this.checkClosed();
+  }
+
+  private assign(worker: WorkerState, entry: Entry, now: number): void {
+    const { request } = entry;
+    const transfer: TransferListItem[] = [];
+    const handles = this.broadcasts.used ? broadcastIdsIn(request.items, request.spread) : [];
+    const released = handles.find((id) => !this.broadcasts.has(id));
+    if (released !== undefined) {
+      entry.settle({
+        kind: 'failed',
+        error: new InvalidArgValueError(
+          `Task "${request.taskName}" was given broadcast value ${released}, which was released`,
+        ),
+      });
+      return;
+    }
+    if (this.transport.supports.transfer) collectTransfers(request.items, request.spread, transfer);
+    // Buffers the caller transferred are gone from here once posted: such a batch stays put.
+    if (transfer.length > 0) entry.movable = false;
+    // Only what is set is sent: a run message is cloned once per batch.
+    const message: Mutable<RunMessage> = {
+      fanout: BRAND,
+      t: 'run',
+      id: entry.id,
+      task: 0,
+      items: this.transport.supports.crossesBoundary ? pack(request.items, transfer) : request.items,
+      first: request.first,
+      seed: request.seed,
+    };
+    if (request.spread) message.spread = true;
+    if (isTracked(request)) message.track = true;
+    if (request.stopOnError) message.stopOnError = true;
+    if (request.context !== undefined) message.context = request.context;
+    if (request.taskIndex) message.taskIndex = request.taskIndex;
+    if (handles.length > 0) message.handles = handles;
+    if (request.timeItems) message.timeItems = true;
+    try {
+      message.task = this.taskKey(worker, request.task);
+      this.sendBroadcasts(worker, handles);
+    } catch (error) {
+      entry.settle({ kind: 'failed', error: unsendableError(request, error) });
+      return;
+    }
+    const slot = worker.freeSlots.pop();
+    if (worker.claims && slot !== undefined) {
+      Atomics.store(worker.claims, slot, entry.id);
+      message.claim = slot;
+      entry.slot = slot;
+    }
+    this.post(worker, { message, transfer, entry });
+    entry.expectedMs = estimate(request);
+    entry.worker = worker;
+    worker.queue.push(entry);
+    clearTimeout(worker.idleTimer);
+    if (worker.queue.length === 1) this.headStarted(worker, now);
+  }
+
+  /**
+   * Batches assigned to a worker in one tick go in one message: with one-item batches the cost
+   * of posting (a wake-up of the worker each time) is most of the cost of a task.
+   */
+  private post(worker: WorkerState, outgoing: Outgoing): void {
+    worker.outbox.push(outgoing);
+    if (worker.outbox.length === 1) queueMicrotask(() => this.flush(worker));
+  }
+
+  private flush(worker: WorkerState): void {
+    const outbox = worker.outbox.splice(0);
+    if (outbox.length === 0 || worker.killReason) return;
+    try {
+      if (outbox.length === 1) {
+        const [only] = outbox as [Outgoing];
+        worker.channel.send(only.message, only.transfer);
+      } else {
+        worker.channel.send(
+          { fanout: BRAND, t: 'runs', messages: outbox.map((o) => o.message) },
+          outbox.flatMap((o) => o.transfer),
+        );
+      }
+    } catch {
+      // Nothing was sent (cloning failed first): send one by one, to fail only the batch at fault.
+      for (const o of outbox) {
+        try {
+          worker.channel.send(o.message, o.transfer);
+        } catch (error) {
+          this.unsent(worker, o.entry, error);
+        }
+      }
+    }
+  }
+
+  /** A batch that could not be posted after all: it fails, and its worker moves on. */
+  private unsent(worker: WorkerState, entry: Entry, error: unknown): void {
+    const at = worker.queue.indexOf(entry);
+    if (at >= 0) worker.queue.splice(at, 1);
+    this.freeSlot(worker, entry);
+    entry.settle({ kind: 'failed', error: unsendableError(entry.request, error) });
+    if (at === 0) this.headStarted(worker);
+    this.afterBatch(worker);
+  }
+
+  /** The first batch in a worker's queue is the one it runs now. */
+  private headStarted(worker: WorkerState, now = performance.now()): void {
+    const entry = worker.queue[0];
+    if (!entry) return;
+    entry.headSince = now;
+    // A tracked batch says exactly when its first item starts; an untracked one starts about now.
+    if (!isTracked(entry.request)) entry.request.onStart?.();
+    if (entry.cancelled) this.armGrace(worker, entry);
+    const { task } = entry.request;
+    if (task.kind === 'task' && !worker.loaded.has(task.module)) {
+      const ms = this.options.loadTimeout;
+      entry.timer = setTimeout(() => {
+        if (entry.settled || worker.queue[0] !== entry) return;
+        entry.settle({
+          kind: 'failed',
+          error: new TaskModuleLoadError(
+            task.module,
+            `it did not finish loading within ${ms} ms (loadTimeout)`,
+          ),
+        });
+        this.kill(worker, 'load-timeout');
+      }, ms);
+      entry.timer.unref();
+    }
+  }
+
+  private onMessage(worker: WorkerState, message: FromWorker): void {
+    switch (message.t) {
+      case 'ready':
+        worker.ready = true;
+        this.startFailures = 0;
+        this.pump();
+        // Started for work another worker took meanwhile: idle from the start.
+        if (worker.queue.length === 0 && !worker.retiring) this.armIdle(worker);
+        return;
+      case 'loaded': {
+        worker.loaded.add(message.module);
+        const head = worker.queue[0];
+        if (head && head.request.task.kind === 'task' && head.request.task.module === message.module) {
+          clearTimeout(head.timer);
+        }
+        return;
+      }
+      case 'start':
+        this.itemStarted(worker, message.id, message.offset);
+        return;
+      case 'progress':
+        worker.queue.find((e) => e.id === message.id)?.request.onProgress?.(message.amount);
+        return;
+      case 'done':
+        this.batchDone(worker, message);
+        return;
+      case 'dones':
+        for (const done of message.messages) this.batchDone(worker, done);
+        return;
+      case 'cancelled': {
+        const at = worker.queue.findIndex((e) => e.id === message.id);
+        if (at < 0) return;
+        const entry = worker.queue[at] as Entry;
+        worker.queue.splice(at, 1);
+        this.freeSlot(worker, entry);
+        // Taken back for an idle worker (and not cancelled meanwhile): it waits here again, first.
+        if (entry.unqueueing && !entry.cancelled) this.pending.unshift(unassign(entry));
+        else entry.settle({ kind: 'cancelled' });
+        if (at === 0) this.headStarted(worker);
+        this.afterBatch(worker);
+        return;
+      }
+      case 'fatal':
+        worker.fatal = fromWire(message.error);
+        return;
+    }
+  }
+
+  private itemStarted(worker: WorkerState, id: number, offset: number): void {
+    const entry = worker.queue[0];
+    if (!entry || entry.id !== id) return;
+    if (entry.offset === undefined) entry.request.onStart?.();
+    entry.offset = offset;
+    const { timeout } = entry.request;
+    if (timeout === undefined) return;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      if (entry.settled || worker.queue[0] !== entry) return;
+      const index = entry.request.first + offset;
+      entry.settle({
+        kind: 'lost',
+        error: new TaskTimeoutError({ task: entry.request.taskName, index }, timeout),
+        offset,
+        started: true,
+      });
+      this.kill(worker, 'timeout');
+    }, timeout);
+    entry.timer.unref();
+  }
+
+  private batchDone(worker: WorkerState, message: DoneMessage): void {
+    const at = worker.queue.findIndex((e) => e.id === message.id);
+    if (at < 0) return;
+    const [entry] = worker.queue.splice(at, 1) as [Entry];
+    this.freeSlot(worker, entry);
+    worker.tasksRun += message.ran;
+    if (entry.cancelled) entry.settle({ kind: 'cancelled' });
+    else if (message.batchFailure)
+      entry.settle({ kind: 'failed', error: errorFromWire(message.batchFailure) });
+    else {
+      entry.settle({
+        kind: 'done',
+        values: unpack(message.values),
+        ran: message.ran,
+        failures: message.failures && failuresFromWire(message.failures),
+        worker: worker.number,
+        startedAt: message.startedAt,
+        duration: message.duration,
+        itemTimes: message.itemTimes,
+      });
+    }
+    if (
+      !worker.retiring &&
+      (worker.tasksRun >= this.options.maxTasksPerWorker || message.heapUsed > this.options.maxWorkerMemory)
+    ) {
+      this.retire(worker);
+    }
+    if (at === 0) this.headStarted(worker);
+    this.afterBatch(worker);
+  }
+
+  private afterBatch(worker: WorkerState): void {
+    if (worker.queue.length === 0) {
+      if (worker.retiring) this.stop(worker);
+      else this.armIdle(worker);
+    }
+    this.pump();
+  }
+
+  /** An idle worker retires after `idleTimeout` ms without work (assign() disarms it). */
+  private armIdle(worker: WorkerState): void {
+    if (!Number.isFinite(this.options.idleTimeout)) return;
+    clearTimeout(worker.idleTimer);
+    worker.idleTimer = setTimeout(() => this.retire(worker), this.options.idleTimeout);
+    worker.idleTimer.unref();
+  }
+
+  /** No new work for this worker; it stops when its queue is empty. A replacement starts on demand. */
+  private retire(worker: WorkerState, pump = true): void {
+    if (worker.retiring || worker.killReason) return;
+    worker.retiring = true;
+    clearTimeout(worker.idleTimer);
+    if (worker.queue.length === 0) this.stop(worker);
+    if (pump) this.pump();
+  }
+
+  private stop(worker: WorkerState): void {
+    if (worker.stopTimer || worker.killReason) return;
+    this.trySend(worker, { fanout: BRAND, t: 'stop' });
+    worker.stopTimer = setTimeout(() => this.kill(worker, 'retired'), this.options.stopTimeout);
+    worker.stopTimer.unref();
+    this.updateHold(worker);
+  }
+
+  private kill(worker: WorkerState, reason: KillReason): void {
+    if (worker.killReason) return;
+    worker.killReason = reason;
+    this.updateHold(worker);
+    worker.channel.kill();
+  }
+
+  private trySend(worker: WorkerState, message: Parameters<WorkerChannel['send']>[0]): void {
+    // A cancel, a stop or a release must not overtake batches still in the outbox.
+    this.flush(worker);
+    try {
+      worker.channel.send(message);
+    } catch {
+      // The worker is already gone; its exit handler settles what it held.
+    }
+  }
+
+  private onExit(worker: WorkerState, code: number | null, signal: string | null, error: unknown): void {
+    this.workers.delete(worker);
+    clearTimeout(worker.idleTimer);
+    clearTimeout(worker.stopTimer);
+    worker.markExited();
+    worker.outbox.length = 0;
+    const queue = worker.queue.splice(0);
+    if (!worker.ready && !worker.killReason) {
+      // Died before it could take any work: a failed start. Its batches never ran.
+      this.pending.unshift(...queue.map(unassign));
+      this.startFailed(worker.fatal ?? error ?? exitReason(code, signal));
+      return;
+    }
+    const [head, ...rest] = queue;
+    if (head && !head.settled) {
+      if (worker.killReason === 'terminated') {
+        head.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
+      } else {
+        head.settle(this.crashOutcome(worker, head, code, signal, worker.fatal ?? error));
+      }
+    }
+    if (this.terminated) {
+      for (const entry of rest)
+        entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
+    } else {
+      this.pending.unshift(...rest.filter((e) => !e.settled).map(unassign));
+    }
+    this.pump();
+    this.checkClosed();
+  }
+
+  /**
+   * What the batch a dead worker was running (or about to run) gets. If its task's module had not
+   * finished loading there, no item of it had run: the worker died importing the module, which a
+   * re-run cannot get past, so the batch fails. Otherwise it is lost: a tracked batch whose first
+   * item never reported its start is known not to have started (it is run again, blamed for
+   * nothing); an untracked one may have.
+   */
+  private crashOutcome(
+    worker: WorkerState,
+    entry: Entry,
+    code: number | null,
+    signal: string | null,
+    error: unknown,
+  ): BatchOutcome {
+    const { request, offset } = entry;
+    const loading =
+      offset === undefined ? modulesOf(request.task).find((m) => !worker.loaded.has(m)) : undefined;
+    const reason = `${exitReason(code, signal)}${loading ? ` while loading task module ${loading}` : ''}${error ? ` (${describe(error)})` : ''}`;
+    const crash = new WorkerCrashedError(reason, {
+      exitCode: code,
+      signal,
+      cause: error,
+      location: offset === undefined ? undefined : { task: request.taskName, index: request.first + offset },
+    });
+    if (loading) return { kind: 'failed', error: crash };
+    return { kind: 'lost', error: crash, offset, started: isTracked(request) ? offset !== undefined : true };
+  }
+}
+
+/** How long a batch should run, in ms, from its call's timings so far (undefined: nothing known). */
+function estimate(request: BatchRequest): number | undefined {
+  const perItem = request.pace?.perItemMs;
+  return perItem === undefined ? undefined : perItem * request.items.length;
+}
+
+/** A queued batch another worker could take over, and how long it would wait where it is. */
+interface Stealable {
+  readonly victim: WorkerState;
+  readonly entry: Entry;
+  readonly wait: number;
+}
+
+/** The buffers of arguments marked with transfer(): they move to the worker. */
+function collectTransfers(items: Iterable<unknown>, spread: boolean, into: TransferListItem[]): void {
+  // A Float64Array holds numbers only; iterating it would cost ~30 ns a number.
+  if (items instanceof Float64Array) return;
+  const buffers: ArrayBuffer[] = [];
+  for (const item of items) {
+    if (typeof item !== 'object' || item === null) continue;
+    if (spread && Array.isArray(item)) for (const arg of item) transferablesOf(arg, buffers);
+    else transferablesOf(item, buffers);
+  }
+  into.push(...buffers);
+}
+
+/** Whether the worker reports each item's start: for timeouts, and when the caller asked. */
+function isTracked(request: BatchRequest): boolean {
+  return request.track || request.timeout !== undefined;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface Outgoing {
+  readonly message: RunMessage;
+  readonly transfer: TransferListItem[];
+  readonly entry: Entry;
+}
+
+function unsendableError(request: BatchRequest, error: unknown): NotCloneableError {
+  const last = request.first + request.items.length - 1;
+  return new NotCloneableError(
+    `Task "${request.taskName}": items ${request.first}–${last} could not be sent to a worker: ${describe(error)}`,
+    { cause: error },
+  );
+}
+
+/** A batch leaves its worker (it will wait for another): forget what that worker said of it. */
+function unassign(entry: Entry): Entry {
+  entry.worker = undefined;
+  entry.offset = undefined;
+  entry.unqueueing = false;
+  entry.slot = undefined;
+  clearTimeout(entry.timer);
+  return entry;
+}
+
+function exitReason(code: number | null, signal: string | null): string {
+  if (signal) return `killed by signal ${signal}`;
+  return `exited with code ${code ?? 'unknown'}`;
+}

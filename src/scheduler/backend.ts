@@ -1,0 +1,138 @@
+/**
+ * The seam between the scheduler and whatever runs batches: a `Backend`. A call hands it
+ * batches and gets outcomes back, with errors already rebuilt (codec/errors.ts); it never sees a
+ * thread, a process, a message or a Redis client. Two backends sit under this one interface:
+ * the local worker set (local/worker-set.ts), over a transport per kind of worker (threads,
+ * processes, inline), and the redis backend (redis/engine.ts). Tests drive the scheduler with a
+ * fake `Dispatcher`, the part of a backend a call uses.
+ */
+
+import type { ItemFailure } from '../codec/errors.js';
+import type { TaskSpec } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
+
+/**
+ * A batch's items: an array, or a Float64Array when a call's input was an array of plain numbers
+ * going to workers across a boundary (read straight into the form it travels in).
+ */
+export type BatchItems = readonly unknown[] | Float64Array;
+
+/** A contiguous run of items of one call, ready to run. */
+export interface BatchRequest {
+  readonly task: TaskSpec;
+  /** The task's name, for messages. */
+  readonly taskName: string;
+  readonly spread: boolean;
+  readonly items: BatchItems;
+  /** Index of `items[0]` in the call's input. */
+  readonly first: number;
+  /** Per-item time limit in ms (the worker reports each item's start so the limit can be enforced). */
+  readonly timeout: number | undefined;
+  /** Report item starts even without a timeout: set for isolated re-runs, to blame the right item. */
+  readonly track: boolean;
+  readonly stopOnError: boolean;
+  readonly seed: number;
+  readonly context?: unknown;
+  /** Called when the batch starts: exactly when tracked, else when it reaches the head of its worker's queue. */
+  readonly onStart?: () => void;
+  readonly onProgress?: (amount: number) => void;
+  /** For a `mixed` task: which of its tasks each item calls. */
+  readonly taskIndex?: Int32Array | undefined;
+  /** Time each item (for traces). */
+  readonly timeItems?: boolean | undefined;
+  /**
+   * What the call has timed so far: `perItemMs` is its smoothed time per item (undefined while
+   * nothing is known). The worker set queues a batch behind a running one only when it can
+   * predict when that one ends.
+   */
+  readonly pace?: { readonly perItemMs: number | undefined } | undefined;
+}
+
+/** Which worker ran a batch and when (for traces and reports). */
+export interface BatchTiming {
+  readonly worker: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly duration: number;
+}
+
+export type BatchOutcome =
+  /** The batch ran; `ran` < items.length only when it stopped at an error or was aborted. */
+  | ({
+      readonly kind: 'done';
+      /** One value per item (an array, or a Float64Array when the batch was all numbers). */
+      readonly values: ArrayLike<unknown> & Iterable<unknown>;
+      readonly ran: number;
+      readonly failures: readonly ItemFailure[] | undefined;
+      /** With `timeItems`: each item's start (ms after `startedAt`) and duration, in pairs. */
+      readonly itemTimes?: Float64Array | undefined;
+    } & BatchTiming)
+  /** The batch could not run at all (module failed to load, no such task): fatal for the call. */
+  | { readonly kind: 'failed'; readonly error: Error }
+  /**
+   * The worker died or was killed while the batch was its next or running one. `offset` is the
+   * item that was running when it is known (tracked batches); `started` says whether any item had
+   * started (false: it is known that none had, and the batch did not cause the death).
+   */
+  | {
+      readonly kind: 'lost';
+      readonly error: Error;
+      readonly offset: number | undefined;
+      readonly started: boolean;
+    }
+  /** Cancelled before it ran. */
+  | { readonly kind: 'cancelled' };
+
+export interface Ticket {
+  readonly outcome: Promise<BatchOutcome>;
+  /** Drop the batch if it has not started; abort its tasks' signal if it has. */
+  cancel(): void;
+}
+
+/** Bounds a backend puts on adaptive batches; they only ever tighten the scheduler's own. */
+export interface BatchLimits {
+  /** Each batch should run at least this many ms (the scheduler's minimum applies when larger). */
+  readonly minMs?: number;
+  /** A batch never holds more items than this (the scheduler's maximum applies when smaller). */
+  readonly maxItems?: number;
+}
+
+/** What a backend can do; optional parts of the conformance suite switch on these. */
+export interface BackendSupports {
+  /** Values cross a boundary (are copied): arguments and results must be plain data. */
+  readonly crossesBoundary: boolean;
+  /** A running task can be stopped by killing its worker (false for the main thread). */
+  readonly killRunning: boolean;
+  /** SharedArrayBuffer reaches the worker without a copy. */
+  readonly sharedMemory: boolean;
+  /** ArrayBuffers can be transferred (moved) instead of copied. */
+  readonly transfer: boolean;
+  /** Inline functions (source text) may be sent. */
+  readonly inlineFunctions: boolean;
+}
+
+/**
+ * What a pool runs on. A backend runs batches on `size` workers at once, says what crosses its
+ * boundary, and may ask for longer, bounded batches (a remote backend pays a fixed cost per
+ * batch). It settles every batch it accepted with an outcome; errors in outcomes are Errors
+ * (or, for a task that threw a non-error, that value), never wire records.
+ */
+export interface Backend {
+  /** How many batches can run at the same time (the number of workers). */
+  readonly size: number;
+  readonly supports: BackendSupports;
+  /** Bounds on adaptive batches beyond the scheduler's defaults (optional). */
+  readonly batchLimits?: BatchLimits | undefined;
+  /** Workers alive now (0 before first use and after close). */
+  readonly liveWorkers: number;
+  submit(batch: BatchRequest): Ticket;
+  /** Finish what was submitted, then stop every worker. */
+  close(): Promise<void>;
+  /** Stop now; what was not finished fails with ERR_POOL_CLOSED. */
+  terminate(): Promise<void>;
+  /** A value sent once to each worker (absent when the backend cannot keep values in workers). */
+  broadcast?<T>(value: T): BroadcastHandle<T>;
+}
+
+/** The part of a backend one call uses (the scheduler's tests fake just this). */
+export type Dispatcher = Pick<Backend, 'size' | 'batchLimits' | 'submit'>;

@@ -1,0 +1,144 @@
+/**
+ * What a running task can ask about itself: `taskContext()`.
+ *
+ * In a worker, items run one at a time, so the runtime keeps the current item in a plain
+ * variable (cheap enough for sub-microsecond tasks). The inline backend runs several items
+ * concurrently on one thread, so it also stores the item in an AsyncLocalStorage, which wins.
+ */
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { itemStream } from '../data/random.js';
+import { NoTaskContextError } from '../errors.js';
+import { freshSeed } from '../options/checks.js';
+import type { RandomStream, TaskContext } from '../types.js';
+
+/** The batch-level state shared by the items of one batch. */
+export interface BatchState {
+  readonly id: number;
+  readonly seed: number;
+  readonly context: unknown;
+  aborted: boolean;
+  controller: AbortController | undefined;
+  report(amount: number): void;
+}
+
+/**
+ * The running item: what `taskContext()` returns. A worker reuses one of these for all the items
+ * of a batch (they run one after another) and moves it on with `moveTo`, so a sub-microsecond
+ * task allocates nothing and reaches its random stream in one step.
+ */
+export class ItemState implements TaskContext {
+  private rng: RandomStream | undefined;
+
+  constructor(
+    readonly batch: BatchState,
+    public index: number,
+  ) {}
+
+  /** The next item of the same batch. */
+  moveTo(index: number): void {
+    this.index = index;
+    this.rng = undefined;
+  }
+
+  get signal(): AbortSignal {
+    return signalOf(this.batch);
+  }
+  get seed(): number {
+    return this.batch.seed;
+  }
+  get context(): unknown {
+    return this.batch.context;
+  }
+  random(): number {
+    return this.randomStream().random();
+  }
+  randomStream(): RandomStream {
+    if (!this.rng) this.rng = itemStream(this.batch.seed, this.index);
+    return this.rng;
+  }
+  normal(mean?: number, sd?: number): number {
+    return this.randomStream().normal(mean, sd);
+  }
+  progress(amount = 1): void {
+    this.batch.report(amount);
+  }
+}
+
+let current: ItemState | undefined;
+const storage = new AsyncLocalStorage<ItemState>();
+let storageUsed = false;
+
+/** Set the item the worker is running now (workers run one item at a time). */
+export function setCurrentItem(item: ItemState | undefined): void {
+  current = item;
+}
+
+/** Run `fn` with `item` as the context, isolated from concurrently running items (inline backend). */
+export function runWithItem<T>(item: ItemState, fn: () => T): T {
+  storageUsed = true;
+  return storage.run(item, fn);
+}
+
+export function signalOf(batch: BatchState): AbortSignal {
+  if (!batch.controller) {
+    batch.controller = new AbortController();
+    if (batch.aborted) batch.controller.abort();
+  }
+  return batch.controller.signal;
+}
+
+/** The item running here, if any. */
+function runningItem(): ItemState | undefined {
+  return (storageUsed ? storage.getStore() : undefined) ?? current;
+}
+
+/** What progress reported by a local call goes to: nothing is listening. */
+function ignoreProgress(): void {}
+
+/**
+ * Run a task called locally (`tasks.simulate(75, 5, 10)`). Outside any running task, it gets a
+ * context of its own: index 0, a fresh random seed per call (`taskContext().seed` reports it,
+ * so `randomStream(seed, 0)` replays the call's draws), a signal that never aborts, no
+ * `context`, and progress reports that go nowhere. Inside a running task, a local call is part
+ * of that task and shares its context.
+ */
+export function runLocally<T>(fn: () => T): T {
+  if (runningItem()) return fn();
+  const batch: BatchState = {
+    id: -1,
+    seed: freshSeed(),
+    context: undefined,
+    aborted: false,
+    controller: undefined,
+    report: ignoreProgress,
+  };
+  return runWithItem(new ItemState(batch, 0), fn);
+}
+
+/**
+ * The context of the task that is running now. Call it inside a task function (run by a pool,
+ * or called locally: see `runLocally`).
+ *
+ * @throws {NoTaskContextError} `ERR_NO_TASK_CONTEXT` when no task is running here.
+ * @example
+ * ```ts
+ * export default defineTasks(import.meta.url, {
+ *   simulate(steps: number): number {
+ *     const ctx = taskContext();
+ *     let t = 75;
+ *     for (let i = 0; i < steps; i++) t = ctx.normal((72 + t) / 2, 5);
+ *     return t; // the same value for this item on any backend and any number of workers
+ *   },
+ * });
+ * ```
+ */
+export function taskContext(): TaskContext {
+  const item = runningItem();
+  if (!item) {
+    throw new NoTaskContextError(
+      'taskContext() was called where no task is running: call it inside a task function (run by a pool, or called locally through its task reference), not at module level or from a callback that outlives the task',
+    );
+  }
+  return item;
+}

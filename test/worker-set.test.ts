@@ -1,0 +1,270 @@
+/**
+ * The worker set on its own, over a fake transport whose workers do only what the test says:
+ * they become ready, report starts, finish, crash or exit when told. What is checked is the
+ * lifecycle the real transports share: workers start on demand, a batch goes to an idle worker
+ * rather than behind a busy one, a crash fails only the batch that was running and re-queues the
+ * rest, a timeout kills and replaces its worker, and close() drains before it stops them.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Transport, WorkerChannel, WorkerListener } from '../src/local/transport.js';
+import { WorkerSet } from '../src/local/worker-set.js';
+import { defaultWorkerSetSettings } from '../src/options/resolve.js';
+import type { BatchOutcome, BatchRequest } from '../src/scheduler/backend.js';
+import { BRAND, type RunMessage, type ToWorker } from '../src/worker/protocol.js';
+
+/** A worker of the fake transport: what it was sent, and levers for the test. */
+class FakeWorker implements WorkerChannel {
+  readonly label: string;
+  readonly received: ToWorker[] = [];
+  killed = false;
+  gone = false;
+
+  constructor(
+    readonly number: number,
+    private readonly listener: WorkerListener,
+  ) {
+    this.label = `fake ${number}`;
+  }
+
+  send(message: ToWorker): void {
+    if (this.gone) throw new Error('the worker is gone');
+    this.received.push(message);
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.exit(null, 'SIGKILL');
+  }
+
+  /** Like a real worker, a busy one keeps the process alive (the set's own timers do not). */
+  private hold: NodeJS.Timeout | undefined;
+  setBusy(busy: boolean): void {
+    clearInterval(this.hold);
+    this.hold = busy && !this.gone ? setInterval(() => {}, 1000) : undefined;
+  }
+
+  /** The batches it was sent, in order (single and merged run messages alike). */
+  get runs(): RunMessage[] {
+    return this.received.flatMap((m) => (m.t === 'run' ? [m] : m.t === 'runs' ? [...m.messages] : []));
+  }
+
+  get stopped(): boolean {
+    return this.received.some((m) => m.t === 'stop');
+  }
+
+  /** Ready, with the fake task module loaded (as a real worker says once it imported it). */
+  ready(): void {
+    this.listener.message({ fanout: BRAND, t: 'ready' });
+    this.listener.message({ fanout: BRAND, t: 'loaded', module: 'file:///fake.js' });
+  }
+
+  /** Say that item `offset` of batch `id` starts (what a tracked batch reports). */
+  start(id: number, offset: number): void {
+    this.listener.message({ fanout: BRAND, t: 'start', id, offset });
+  }
+
+  /** Finish a batch it was sent: each item's value is the item doubled. */
+  finish(run: RunMessage): void {
+    const values = (run.items as number[]).map((x) => 2 * x);
+    this.listener.message({
+      fanout: BRAND,
+      t: 'done',
+      id: run.id,
+      values,
+      ran: values.length,
+      startedAt: 0,
+      duration: 0.001,
+      heapUsed: 0,
+    });
+  }
+
+  exit(code: number | null, signal: string | null = null): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.setBusy(false);
+    queueMicrotask(() => this.listener.exit(code, signal, undefined));
+  }
+}
+
+/** A transport whose workers are FakeWorkers, numbered as they are spawned. */
+class FakeTransport implements Transport {
+  readonly name = 'threads' as const;
+  readonly supports = {
+    crossesBoundary: false,
+    killRunning: true,
+    sharedMemory: false,
+    transfer: false,
+    inlineFunctions: true,
+  };
+  readonly workers: FakeWorker[] = [];
+
+  spawn(listener: WorkerListener): WorkerChannel {
+    const worker = new FakeWorker(this.workers.length, listener);
+    this.workers.push(worker);
+    return worker;
+  }
+}
+
+/** Let messages, microtasks and immediates settle. */
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+function batch(items: number[], over: Partial<BatchRequest> = {}): BatchRequest {
+  return {
+    task: { kind: 'task', module: 'file:///fake.js', name: 'double' },
+    taskName: 'double',
+    spread: false,
+    items,
+    first: 0,
+    timeout: undefined,
+    track: false,
+    stopOnError: true,
+    seed: 1,
+    ...over,
+  };
+}
+
+/** A worker set of `size` fake workers. */
+function workerSet(size: number, settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> = {}) {
+  const transport = new FakeTransport();
+  const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), ...settings });
+  return { transport, set };
+}
+
+describe('the worker set, over a fake transport', () => {
+  it('starts workers on demand: none before work, one per batch that waits, up to its size', async () => {
+    const { transport, set } = workerSet(2);
+    assert.equal(transport.workers.length, 0);
+    const first = set.submit(batch([1]));
+    assert.equal(transport.workers.length, 1, 'one batch, one worker');
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    assert.equal(w0.runs.length, 1);
+    // The first batch has no prediction: a second does not queue behind it, it gets a worker.
+    const second = set.submit(batch([2], { first: 1 }));
+    const third = set.submit(batch([3], { first: 2 }));
+    assert.equal(transport.workers.length, 2, 'never more than the size');
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    assert.equal(w1.runs.length, 1, 'the second batch went to the new worker');
+    w0.finish(w0.runs[0] as RunMessage);
+    w1.finish(w1.runs[0] as RunMessage);
+    await tick();
+    // The third waited in the set, and went to whichever worker was free first.
+    const next = [...w0.runs, ...w1.runs].find((r) => r.first === 2) as RunMessage;
+    assert.ok(next, 'the third batch was sent once a worker was free');
+    (w0.runs.includes(next) ? w0 : w1).finish(next);
+    const outcomes = await Promise.all([first.outcome, second.outcome, third.outcome]);
+    assert.deepEqual(
+      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
+      [[2], [4], [6]],
+    );
+    const closed = set.close();
+    await tick();
+    for (const w of transport.workers) w.exit(0);
+    await closed;
+  });
+
+  it('gives a batch to an idle worker, never behind a busy one', async () => {
+    const { transport, set } = workerSet(2);
+    const a = set.submit(batch([1]));
+    const b = set.submit(batch([2], { first: 1 }));
+    for (const w of transport.workers) {
+      w.ready();
+    }
+    await tick();
+    const [w0, w1] = transport.workers as [FakeWorker, FakeWorker];
+    assert.deepEqual([w0.runs.length, w1.runs.length], [1, 1], 'one batch each');
+    // w1 is done, w0 still busy: the next batch goes to w1.
+    w1.finish(w1.runs[0] as RunMessage);
+    await b.outcome;
+    const c = set.submit(batch([3], { first: 2 }));
+    await tick();
+    assert.deepEqual([w0.runs.length, w1.runs.length], [1, 2]);
+    w0.finish(w0.runs[0] as RunMessage);
+    w1.finish(w1.runs[1] as RunMessage);
+    await Promise.all([a.outcome, c.outcome]);
+    await set.terminate();
+  });
+
+  it('a crash fails only the batch that was running; the ones queued behind it run on a replacement', async () => {
+    const { transport, set } = workerSet(1);
+    // Predictable, short batches: the second may queue behind the first on the only worker.
+    const pace = { perItemMs: 0.001 };
+    const running = set.submit(batch([1], { pace }));
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    const queued = set.submit(batch([2], { first: 1, pace }));
+    await tick();
+    assert.equal(w0.runs.length, 2, 'the second batch was queued behind the first');
+    w0.exit(1);
+    const lost = (await running.outcome) as Extract<BatchOutcome, { kind: 'lost' }>;
+    assert.equal(lost.kind, 'lost');
+    assert.equal((lost.error as { code?: string }).code, 'ERR_WORKER_CRASHED');
+    await tick();
+    assert.equal(transport.workers.length, 2, 'a replacement started for the batch that waits');
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    assert.deepEqual(
+      w1.runs.map((r) => r.first),
+      [1],
+      'the queued batch, and only it, runs on the replacement',
+    );
+    w1.finish(w1.runs[0] as RunMessage);
+    const done = await queued.outcome;
+    assert.equal(done.kind, 'done');
+    await set.terminate();
+  });
+
+  it('an item past its timeout kills its worker; the next batch gets a new one', async () => {
+    const { transport, set } = workerSet(1);
+    const ticket = set.submit(batch([1], { timeout: 20, track: true }));
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    const run = w0.runs[0] as RunMessage;
+    w0.start(run.id, 0);
+    const outcome = (await ticket.outcome) as Extract<BatchOutcome, { kind: 'lost' }>;
+    assert.equal(outcome.kind, 'lost');
+    assert.equal((outcome.error as { code?: string }).code, 'ERR_TASK_TIMEOUT');
+    assert.equal(outcome.offset, 0);
+    assert.equal(w0.killed, true, 'the worker running the item was killed');
+    await tick();
+    const next = set.submit(batch([5], { first: 1 }));
+    assert.equal(transport.workers.length, 2, 'a replacement starts for the next batch');
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    w1.finish(w1.runs[0] as RunMessage);
+    assert.equal((await next.outcome).kind, 'done');
+    await set.terminate();
+  });
+
+  it('close() finishes what was submitted, then stops each worker, and resolves once all have left', async () => {
+    const { transport, set } = workerSet(1);
+    const pace = { perItemMs: 0.001 };
+    const tickets = [set.submit(batch([1], { pace })), set.submit(batch([2], { first: 1, pace }))];
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    let closed = false;
+    const closing = set.close().then(() => {
+      closed = true;
+    });
+    await tick();
+    assert.equal(w0.stopped, false, 'no stop while batches are outstanding');
+    for (const run of w0.runs) w0.finish(run);
+    await Promise.all(tickets.map((t) => t.outcome));
+    await tick();
+    assert.equal(w0.stopped, true, 'stopped once its queue drained');
+    assert.equal(closed, false, 'close() waits for the worker to leave');
+    w0.exit(0);
+    await closing;
+    assert.equal(set.liveWorkers, 0);
+  });
+});
