@@ -30,7 +30,8 @@ export type FanoutErrorCode =
   | 'ERR_JOB_MALFORMED'
   | 'ERR_WRAPPER_NOT_ALLOWED'
   | 'ERR_NO_TASK_CONTEXT'
-  | 'ERR_SLURM';
+  | 'ERR_SLURM'
+  | 'ERR_DASHBOARD';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -278,6 +279,17 @@ export class SlurmError extends FanoutError {
     super('ERR_SLURM', message, options);
     this.command = command;
     this.stderr = options?.stderr ?? '';
+  }
+}
+
+/**
+ * `ERR_DASHBOARD`: a dashboard (or a worker's metrics endpoint) cannot serve: its port is taken
+ * or not allowed, its address does not exist here, or it was asked to listen on a non-loopback
+ * address without a token.
+ */
+export class DashboardError extends FanoutError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DASHBOARD', message, options);
   }
 }
 

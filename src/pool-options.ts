@@ -7,6 +7,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import type { LocalBackendName } from './backends/backend.js';
 import type { RedisBackendOptions } from './backends/redis/options.js';
 import { InvalidArgTypeError, InvalidArgValueError } from './errors.js';
+import type { DashboardOptions } from './observe/dashboard/config.js';
 import type { ProgressOptions, ProgressState } from './observe/progress.js';
 import { autoOrPositiveInteger, duration, nonNegativeInteger, oneOf, show } from './options.js';
 import { checkSeed } from './random.js';
@@ -80,6 +81,16 @@ export interface PoolOptions extends CallDefaults {
    * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
    */
   execArgv?: string[];
+  /**
+   * Serve a live dashboard of the pool's workers, calls and errors (and `/api/state`,
+   * `/metrics`), and print its URL on stderr. `true`: on 127.0.0.1:8787 (any free port when
+   * 8787 is taken). Any address but loopback needs a token, generated when not given; the URL
+   * printed carries it. The server closes with the pool and never keeps the process alive.
+   * @default false
+   * @example new Pool({ dashboard: true })
+   * @example new Pool({ dashboard: { port: 0 } }) // any free port: `await pool.dashboard?.url()`
+   */
+  dashboard?: boolean | DashboardOptions;
 }
 
 /** The keys of `resourceLimits` each local backend can apply (see `PoolOptions.resourceLimits`). */
@@ -243,7 +254,7 @@ export const LOCAL_WORKER_KEYS = [
   'resourceLimits',
   'execArgv',
 ] as const;
-export const POOL_KEYS = [...CALL_DEFAULT_KEYS, 'backend', 'workers', ...LOCAL_WORKER_KEYS];
+export const POOL_KEYS = [...CALL_DEFAULT_KEYS, 'backend', 'workers', 'dashboard', ...LOCAL_WORKER_KEYS];
 export const CALL_KEYS = [
   ...CALL_DEFAULT_KEYS,
   'signal',

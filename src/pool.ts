@@ -18,6 +18,11 @@ import { WorkerSet } from './dispatch/worker-set.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError, PoolClosedError } from './errors.js';
 import { TaskFuture } from './futures.js';
 import {
+  type DashboardHandle,
+  DashboardPlan,
+  type PoolDashboard,
+} from './observe/dashboard/pool-dashboard.js';
+import {
   checkKnownKeys,
   duration,
   megabytes,
@@ -100,6 +105,7 @@ export class Pool {
   readonly #defaults: ResolvedDefaults;
   readonly #seeds: CallSeeds;
   readonly #active = new Set<Promise<unknown>>();
+  readonly #dashboard: PoolDashboard | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -113,6 +119,7 @@ export class Pool {
    */
   constructor(options: PoolOptions = {}) {
     checkKnownKeys('the Pool options', options, POOL_KEYS);
+    const dashboard = DashboardPlan.configure(options.dashboard);
     if (isRedisBackend(options.backend)) {
       const redis = resolveRedisOptions(options.backend, options as Record<string, unknown>);
       this.backend = 'redis';
@@ -120,6 +127,7 @@ export class Pool {
       this.#defaults = resolveDefaults(options, initialDefaults());
       this.#seeds = new CallSeeds(this.#defaults.seed);
       this.#engine = new RedisEngine(redis);
+      this.#dashboard = dashboard?.start(this.backend, this.workers, redis);
       return;
     }
     this.backend =
@@ -176,7 +184,9 @@ export class Pool {
       abortGrace: options.abortGrace === undefined ? 1000 : duration('abortGrace', options.abortGrace),
       loadTimeout: options.loadTimeout === undefined ? 60_000 : duration('loadTimeout', options.loadTimeout),
       stopTimeout: 5000,
+      observer: dashboard?.workers,
     });
+    this.#dashboard = dashboard?.start(this.backend, this.workers);
   }
 
   /**
@@ -198,6 +208,19 @@ export class Pool {
   /** Workers alive right now (they start on first use and after a crash). */
   get liveWorkers(): number {
     return this.#engine.liveWorkers;
+  }
+
+  /**
+   * The pool's live dashboard, when its `dashboard` option is on (its URL is also printed on stderr).
+   *
+   * @example
+   * ```ts
+   * await using pool = new Pool({ dashboard: { port: 0 } });
+   * console.log(await pool.dashboard?.url()); // http://127.0.0.1:43117/
+   * ```
+   */
+  get dashboard(): DashboardHandle | undefined {
+    return this.#dashboard;
   }
 
   /** True after `close()` or `terminate()`. */
@@ -366,6 +389,7 @@ export class Pool {
     this.#closing ??= (async () => {
       while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
       await this.#engine.close();
+      await this.#dashboard?.close();
     })();
     return this.#closing;
   }
@@ -383,6 +407,7 @@ export class Pool {
     await this.#engine.terminate();
     await Promise.allSettled([...this.#active]);
     await this.#closing;
+    await this.#dashboard?.close();
   }
 
   /**
@@ -491,6 +516,7 @@ export class Pool {
       spread,
       keys,
       onStart,
+      observe: this.#dashboard?.observeCall,
     };
   }
 

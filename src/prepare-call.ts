@@ -7,6 +7,7 @@
 import { findUncloneable } from './codec/cloneable.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError } from './errors.js';
 import { inlineTask } from './inline-functions.js';
+import type { CallObserver } from './observe/dashboard/events.js';
 import { ProgressRenderer, ProgressTracker } from './observe/progress.js';
 import { checkTracePath, TraceRecorder } from './observe/trace.js';
 import { abortSignal, boolean, checkKnownKeys, oneOf, show } from './options.js';
@@ -35,6 +36,8 @@ export interface CallSetup {
   readonly spread: boolean;
   readonly keys: readonly string[];
   readonly onStart?: () => void;
+  /** Told of the call as it runs (the pool's dashboard). */
+  readonly observe?: CallObserver | undefined;
 }
 
 /** A call in progress; `finish()` must run when the caller is done with it (progress bar, trace file). */
@@ -130,9 +133,11 @@ export function prepareSpecCall(
     const reader = readerOf(items, 'items', {
       packNumbers: engine.supports.crossesBoundary && !setup.spread && !hooks.toBatch,
     });
-    const { onProgress, progress } = options;
+    const watch = setup.observe?.(setup.callName, name, reader.total);
+    const { progress } = options;
+    const onProgress = watch ? both(options.onProgress, watch.progress) : options.onProgress;
     const recorder = tracePath === undefined ? undefined : new TraceRecorder();
-    const userOnBatch = options.onBatch;
+    const userOnBatch = watch ? both(options.onBatch, watch.batch) : options.onBatch;
     const onBatch =
       recorder && userOnBatch
         ? (batch: BatchTrace) => {
@@ -168,8 +173,19 @@ export function prepareSpecCall(
       run,
       finish: async () => {
         renderer?.finish();
+        watch?.end();
         await writeTrace();
       },
     };
   };
+}
+
+/** Two callbacks as one (the caller's, if any, first). */
+function both<T>(first: ((value: T) => void) | undefined, second: (value: T) => void): (value: T) => void {
+  return first
+    ? (value) => {
+        first(value);
+        second(value);
+      }
+    : second;
 }

@@ -11,7 +11,12 @@ import { TaskDirectory } from '../backends/redis/identity.js';
 import { keyPartProblem, redactUrl, redisUrlProblem } from '../backends/redis/options.js';
 import { type RedisWorker, startRedisWorker } from '../backends/redis/worker.js';
 import { isWrapperId, WRAPPER_IDS, type WrapperId } from '../backends/redis/wrappers.js';
+import type { DashboardConfig } from '../observe/dashboard/config.js';
+import { DashboardServer } from '../observe/dashboard/server.js';
+import { dashboardSource } from '../observe/dashboard/source.js';
+import { WorkerCollector } from '../observe/dashboard/workers.js';
 import { MAX_TIMER_MS, resolveWorkers, TIMER_LIMIT } from '../options.js';
+import { serverFlags } from './dashboard.js';
 
 export const WORKER_USAGE = `Usage: fanout worker --redis URL --tasks FILE [--tasks FILE ...] [options]
 
@@ -44,7 +49,18 @@ queue and runs them on this machine's cores (one worker thread per --workers).
   --grace MS              on SIGINT or SIGTERM, time to finish running jobs before handing them
                           back to the queue (default: 10000); a second signal hands them back at
                           once, a third exits at once
+  --metrics-port P        serve Prometheus metrics of this worker's threads at
+                          http://HOST:P/metrics (0: any free port, printed on stderr)
+  --metrics-host H        the address to serve them on (default: 127.0.0.1, this machine only).
+                          ANY OTHER ADDRESS NEEDS A TOKEN: every request must carry it, as
+                          ?token=... or an 'Authorization: Bearer ...' header (Prometheus:
+                          authorization: { credentials: ... })
+  --metrics-token T       that token, at least 16 characters (default: FANOUT_DASHBOARD_TOKEN;
+                          generated, and printed, when --metrics-host is not loopback)
   -h, --help              show this help
+
+Every worker also writes a heartbeat to Redis each second (its threads, their last batches and
+errors), which 'fanout dashboard --redis URL' and a redis pool's dashboard show.
 
 Anyone who can write to the queue's Redis keys can make this worker run the tasks of these
 modules with any arguments: protect Redis (password or ACL user, TLS, network). A worker
@@ -66,6 +82,8 @@ interface WorkerFlags {
   readonly stalledInterval: number;
   readonly maxStalled: number;
   readonly grace: number;
+  /** `--metrics-port` and its address and token, when given. */
+  readonly metrics: DashboardConfig | undefined;
 }
 
 function positive(flag: string, value: string | undefined, fallback: number): number {
@@ -102,6 +120,9 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
       'max-stalled': { type: 'string' },
       grace: { type: 'string' },
       allow: { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
+      'metrics-token': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -148,6 +169,24 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
   } catch (error) {
     throw new FlagError((error as Error).message);
   }
+  if (
+    values['metrics-port'] === undefined &&
+    (values['metrics-host'] ?? values['metrics-token']) !== undefined
+  ) {
+    throw new FlagError('--metrics-host and --metrics-token need --metrics-port');
+  }
+  let metrics: DashboardConfig | undefined;
+  if (values['metrics-port'] !== undefined) {
+    try {
+      metrics = serverFlags(
+        { port: values['metrics-port'], host: values['metrics-host'], token: values['metrics-token'] },
+        env,
+        { port: 'metrics-port', host: 'metrics-host', token: 'metrics-token' },
+      );
+    } catch (error) {
+      throw new FlagError((error as Error).message);
+    }
+  }
   return {
     url,
     queue: values.queue ?? 'fanout',
@@ -161,6 +200,7 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     stalledInterval: milliseconds('stalled-interval', values['stalled-interval'], 5000),
     maxStalled: positive('max-stalled', values['max-stalled'], 3),
     grace: milliseconds('grace', values.grace, 10_000),
+    metrics,
   };
 }
 
@@ -229,6 +269,23 @@ export async function workerCommand(args: string[]): Promise<number> {
       stop(true);
     }
   };
+  const collector = new WorkerCollector({ modules: options.directory.ids });
+  let metrics: DashboardServer | undefined;
+  if (options.metrics) {
+    const source = dashboardSource({
+      kind: 'worker',
+      backend: 'redis',
+      size: options.threads,
+      workers: collector,
+    });
+    try {
+      metrics = await DashboardServer.listen(source, { ...options.metrics, metricsOnly: true });
+    } catch (error) {
+      log(`cannot serve metrics: ${(error as Error).message}`);
+      return 1;
+    }
+    log(`metrics at ${metrics.url}`);
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
@@ -245,6 +302,7 @@ export async function workerCommand(args: string[]): Promise<number> {
       stalledInterval: options.stalledInterval,
       maxStalled: options.maxStalled,
       log,
+      collector,
     });
     await done;
     clearTimeout(graceTimer);
@@ -253,5 +311,6 @@ export async function workerCommand(args: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metrics?.close();
   }
 }

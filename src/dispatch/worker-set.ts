@@ -35,6 +35,7 @@ import {
   TaskTimeoutError,
   WorkerCrashedError,
 } from '../errors.js';
+import type { WorkerSetObserver } from '../observe/dashboard/events.js';
 import type { BackendSupports, BatchOutcome, BatchRequest, Engine, Ticket } from '../scheduler/types.js';
 import { transferablesOf } from '../shared.js';
 import {
@@ -55,6 +56,8 @@ export interface WorkerSetOptions {
   readonly abortGrace: number;
   readonly loadTimeout: number;
   readonly stopTimeout: number;
+  /** Told of every worker's lifecycle and every batch's outcome (a dashboard). */
+  readonly observer?: WorkerSetObserver | undefined;
 }
 
 /** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
@@ -183,6 +186,7 @@ export class WorkerSet implements Engine {
         clearTimeout(entry.timer);
         clearTimeout(entry.graceTimer);
         settle(o);
+        this.options.observer?.settled(entry.worker?.number, request, o);
       },
       worker: undefined,
       offset: undefined,
@@ -608,6 +612,7 @@ export class WorkerSet implements Engine {
     }
     worker = { ...partial, channel };
     this.workers.add(worker);
+    this.options.observer?.started(worker.number, channel.label);
   }
 
   private startFailed(error: unknown): void {
@@ -734,6 +739,7 @@ export class WorkerSet implements Engine {
   /** The first batch in a worker's queue is the one it runs now. */
   private headStarted(worker: WorkerState, now = performance.now()): void {
     const entry = worker.queue[0];
+    this.options.observer?.running(worker.number, entry?.request);
     if (!entry) return;
     entry.headSince = now;
     // A tracked batch says exactly when its first item starts; an untracked one starts about now.
@@ -761,6 +767,7 @@ export class WorkerSet implements Engine {
     switch (message.t) {
       case 'ready':
         worker.ready = true;
+        this.options.observer?.ready(worker.number);
         this.startFailures = 0;
         this.pump();
         // Started for work another worker took meanwhile: idle from the start.
@@ -833,6 +840,7 @@ export class WorkerSet implements Engine {
     const [entry] = worker.queue.splice(at, 1) as [Entry];
     this.freeSlot(worker, entry);
     worker.tasksRun += message.ran;
+    this.options.observer?.heap(worker.number, message.heapUsed);
     if (entry.cancelled) entry.settle({ kind: 'cancelled' });
     else if (message.batchFailure)
       entry.settle({ kind: 'failed', error: batchError(message.batchFailure, entry.request.first) });
@@ -909,6 +917,7 @@ export class WorkerSet implements Engine {
   }
 
   private onExit(worker: WorkerState, code: number | null, signal: string | null, error: unknown): void {
+    this.options.observer?.exited(worker.number, code, signal, worker.killReason);
     this.workers.delete(worker);
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.stopTimer);

@@ -16,6 +16,8 @@ import type { Redis } from 'ioredis';
 import { unpack } from '../../codec/values.js';
 import { WorkerSet } from '../../dispatch/worker-set.js';
 import { describe } from '../../errors.js';
+import { type Heartbeat, heartbeatKeys, startHeartbeat } from '../../observe/dashboard/heartbeat.js';
+import { WorkerCollector } from '../../observe/dashboard/workers.js';
 import type { BatchOutcome, BatchRequest, Ticket } from '../../scheduler/types.js';
 import type { TaskSpec } from '../../worker/protocol.js';
 import { threadsBackend } from '../threads.js';
@@ -54,6 +56,8 @@ export interface RedisWorkerOptions {
   /** How many times a job may stall before it fails (its caller sees ERR_WORKER_CRASHED). */
   readonly maxStalled: number;
   readonly log: (line: string) => void;
+  /** Collects what its threads do, for its heartbeat in Redis (and `--metrics-port`); made here when not given. */
+  readonly collector?: WorkerCollector | undefined;
 }
 
 export interface RedisWorker {
@@ -83,6 +87,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   if (exposure) log(`WARNING: ${exposure}`);
   const client = connect(options.url, { name: `fanout-worker-${name}`, tls: options.tls, onError: errors });
   client.on('ready', () => errors.recovered());
+  const collector = options.collector ?? new WorkerCollector({ modules: options.directory.ids });
   const local = new WorkerSet(threadsBackend({}), {
     size: options.threads,
     maxTasksPerWorker: Number.POSITIVE_INFINITY,
@@ -91,6 +96,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     abortGrace: 1000,
     loadTimeout: 60_000,
     stopTimeout: 5000,
+    observer: collector,
   });
   const running = new Set<Running>();
   const reported = new Set<string>();
@@ -180,6 +186,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     }
   });
   await worker.waitUntilReady();
+  const heartbeat = startHeartbeat(client, heartbeatKeys(options.prefix, options.queue), name, collector);
   void worker.run().catch((error: unknown) => log(`stopped taking jobs: ${describe(error)}`));
   log(
     `ready: queue ${options.prefix}:${options.queue} on ${redactUrl(options.url)}, ` +
@@ -194,20 +201,30 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       return running.size;
     },
     stop(handBackNow) {
+      if (collector.state !== 'stopping') {
+        collector.state = 'stopping';
+        void heartbeat.beat();
+      }
       if (handBackNow && !handingBack) {
         handingBack = true;
         for (const entry of running) entry.ticket.cancel();
       }
-      stopping ??= shutdown(worker, local, client);
+      stopping ??= shutdown(worker, local, client, heartbeat);
       return stopping;
     },
   };
 }
 
-async function shutdown(worker: Worker, local: WorkerSet, client: Redis): Promise<void> {
+async function shutdown(
+  worker: Worker,
+  local: WorkerSet,
+  client: Redis,
+  heartbeat: Heartbeat,
+): Promise<void> {
   // Stop taking jobs; wait for the running ones (finished or handed back) to be recorded.
   await worker.close();
   await local.close();
+  await heartbeat.stop();
   await closeClient(client, 5000);
 }
 
