@@ -6,6 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
@@ -270,5 +271,101 @@ describe('a pool dashboard over HTTP', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(result.stdout.trim().split('\n'), ['[1,4,9]', 'streamed']);
     assert.match(result.stderr, /fanout: dashboard at http:\/\/127\.0\.0\.1:\d+\//, 'the URL on stderr');
+  });
+});
+
+describe('`fanout dashboard` and `fanout worker --metrics-*` flags', () => {
+  const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', cli, ...args],
+        { env: { ...process.env, FANOUT_REDIS_URL: '', FANOUT_DASHBOARD_TOKEN: '', ...env } },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('says in --help that any address but loopback needs a token', async () => {
+    for (const command of [['dashboard'], ['worker']]) {
+      const help = await run([...command, '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /ANY OTHER\s+ADDRESS NEEDS A TOKEN/);
+      assert.match(help.stdout, /127\.0\.0\.1/);
+    }
+  });
+
+  it('refuses bad flags with exit code 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['dashboard'], /--redis URL is required/],
+      [['dashboard', '--redis', 'redis://127.0.0.1:1', '--port', 'http'], /--port must be a port number/],
+      [['dashboard', '--redis', 'redis://127.0.0.1:1', '--token', 'short'], /--token.*16/],
+      [['dashboard', '--redis', 'redis://127.0.0.1:1', '--queue', 'a:b'], /--queue/],
+      [
+        ['worker', '--redis', 'redis://127.0.0.1:1', '--tasks', cli, '--metrics-host', '0.0.0.0'],
+        /need --metrics-port/,
+      ],
+      [
+        ['worker', '--redis', 'redis://127.0.0.1:1', '--tasks', cli, '--metrics-port', '99999'],
+        /--metrics-port must be/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
+  it('prints a URL with a generated token when --host is not loopback, and a taken port is exit code 1', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        cli,
+        'dashboard',
+        '--redis',
+        'redis://127.0.0.1:1',
+        '--host',
+        '0.0.0.0',
+        '--port',
+        '0',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FANOUT_DASHBOARD_TOKEN: '' } },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    try {
+      while (!/ at (http:\S+)/.test(stderr)) {
+        assert.equal(child.exitCode, null, stderr);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const url = new URL(/ at (http:\S+)/.exec(stderr)?.[1] as string);
+      const token = url.searchParams.get('token') ?? '';
+      assert.ok(token.length >= 16, url.href);
+      const local = `http://127.0.0.1:${url.port}/api/state`;
+      assert.equal((await get(local)).status, 401);
+      const reply = await get(`${local}?token=${token}`);
+      assert.equal(reply.status, 200);
+      const s = JSON.parse(reply.body) as DashboardSnapshot;
+      assert.equal(s.source.kind, 'redis');
+      assert.ok(s.source.problem, 'the Redis it cannot reach is reported in the state');
+      const taken = await run(
+        ['dashboard', '--redis', 'redis://127.0.0.1:1', '--port', url.port, '--host', '0.0.0.0'],
+        {
+          FANOUT_DASHBOARD_TOKEN: 'a-token-from-the-environment',
+        },
+      );
+      assert.equal(taken.code, 1, taken.stderr);
+      assert.match(taken.stderr, /the port is taken/);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    assert.equal(child.exitCode, 0, stderr);
   });
 });

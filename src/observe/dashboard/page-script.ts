@@ -148,9 +148,11 @@ export const PAGE_SCRIPT = String.raw`
     clear(body);
     if (s.workers.length === 0) {
       var tr = el('tr');
-      var td = el('td', 'empty', s.source.kind === 'redis' || s.source.backend === 'redis'
-        ? 'No fanout worker has sent a heartbeat to this queue yet.'
-        : 'No worker yet: workers start with the first call.');
+      var td = el('td', 'empty', s.processes.length
+        ? 'No thread started yet: a fanout worker starts its threads with its first job.'
+        : s.source.kind === 'redis' || s.source.backend === 'redis'
+          ? 'No fanout worker has sent a heartbeat to this queue yet.'
+          : 'No worker yet: workers start with the first call.');
       td.colSpan = 10;
       tr.appendChild(td);
       body.appendChild(tr);

@@ -7,6 +7,7 @@
  * away, a read returns the last parts it had with the problem, rather than queueing commands.
  */
 
+import { once } from 'node:events';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -37,6 +38,7 @@ export class RedisFeed {
   private readonly hold = new ConnectionHold();
   private last: FeedReading = { parts: [], queue: null, problem: null };
   private lastError: Error | undefined;
+  private everReady = false;
   private closed = false;
 
   constructor(private readonly options: FeedOptions) {
@@ -57,6 +59,10 @@ export class RedisFeed {
       return (this.last = { ...this.last, problem: describe(error) });
     }
     const { client, queue } = connection;
+    if (!this.everReady && client.status !== 'ready') {
+      // The first read waits for the connection (briefly); later ones do not wait out an outage.
+      await within(READ_TIMEOUT_MS, once(client, 'ready')).catch(() => {});
+    }
     if (client.status !== 'ready') {
       const why = this.lastError ? describe(this.lastError) : `the connection is ${client.status}`;
       return (this.last = { ...this.last, problem: why });
@@ -95,6 +101,7 @@ export class RedisFeed {
       });
       client.on('ready', () => {
         this.lastError = undefined;
+        this.everReady = true;
       });
       this.hold.track(client);
       const queue = new bull.Queue(this.options.queue, { connection: client, prefix: this.options.prefix });
