@@ -23,16 +23,16 @@ const browser = await chromium.launch({
 });
 try {
   // Item lengths vary (2–14 ms), so batches differ and the stream shows them.
-  const lengths = Array.from({ length: 3000 }, (_, i) => 2 + ((i * 7919) % 13));
+  const lengths = Array.from({ length: 5000 }, (_, i) => 2 + ((i * 7919) % 13));
   const simulation = pool.map(tasks.simulate, lengths);
   const lines = Array.from({ length: 400 }, (_, i) => (i % 97 === 13 ? `n/a (sensor ${i})` : String(i / 10)));
   const parsing = (async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 6000));
     return pool.map(tasks.parseReading, lines, { errors: 'collect', batchSize: 8 });
   })();
   const page = await browser.newPage({ viewport: { width: 1360, height: 1000 }, deviceScaleFactor: 1 });
   await page.goto(url);
-  await new Promise((resolve) => setTimeout(resolve, 6000));
+  await new Promise((resolve) => setTimeout(resolve, 14_000));
   // One error's stack unfolded, as a reader would look at it.
   await page.locator('#errors details summary').first().click();
   await new Promise((resolve) => setTimeout(resolve, 200));

@@ -47,6 +47,7 @@ export {
   BackendUnavailableError,
   CacheError,
   ChunkParseError,
+  DashboardError,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,
@@ -88,6 +89,8 @@ export type { EntryMeta } from './memory/entry.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
+export type { DashboardOptions } from './observe/dashboard/config.js';
+export type { DashboardHandle } from './observe/dashboard/plan.js';
 export type { ProgressOptions, ProgressState } from './observe/progress.js';
 export { Pool } from './pool.js';
 export type {

@@ -17,11 +17,7 @@ import { containsSharedMemory, findUncloneable } from './codec/cloneable.js';
 import { WorkerSet } from './dispatch/worker-set.js';
 import { InvalidArgTypeError, InvalidArgValueError, NotCloneableError, PoolClosedError } from './errors.js';
 import { TaskFuture } from './futures.js';
-import {
-  type DashboardHandle,
-  DashboardPlan,
-  type PoolDashboard,
-} from './observe/dashboard/pool-dashboard.js';
+import { type DashboardHandle, DashboardPlan, type PoolDashboard } from './observe/dashboard/plan.js';
 import {
   checkKnownKeys,
   duration,

@@ -125,6 +125,20 @@ describe('a pool dashboard over HTTP', () => {
     );
   });
 
+  it('counts a call started at once, before the dashboard has loaded', async () => {
+    const p = pool({ workers: 2, dashboard: { port: 0 } });
+    // The dashboard loads asynchronously: this call and its workers' first events come before it.
+    const results = await p.map(tasks.square, range(50), { batchSize: 5 });
+    assert.equal(results.length, 50);
+    const s = await state((await p.dashboard?.url()) as string);
+    assert.equal(s.totals.tasksDone, 50);
+    assert.equal(s.totals.workersStarted, 2);
+    assert.deepEqual(
+      s.calls.map((c) => [c.call, c.state, c.done, c.total]),
+      [['pool.map', 'finished', 50, 50]],
+    );
+  });
+
   it('lists failed items and crashed workers with their stacks and codes', async () => {
     const p = pool({ workers: 2, dashboard: { port: 0 } });
     const url = (await p.dashboard?.url()) as string;

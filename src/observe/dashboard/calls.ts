@@ -4,7 +4,7 @@
  */
 
 import type { BatchTrace, ProgressCounts } from '../../scheduler/call.js';
-import type { CallObserver, CallWatch } from './events.js';
+import type { CallWatch } from './events.js';
 import { recentRate, Series } from './series.js';
 import type { CallView } from './types.js';
 
@@ -31,13 +31,18 @@ export class CallCollector {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** The observer to give each call (`CallSetup.observe`). */
-  readonly observe: CallObserver = (call, task, total) => {
+  /** The observer to give each call (`CallSetup.observe`); `startedAt` for a call that started before it was asked. */
+  readonly observe = (
+    call: string,
+    task: string,
+    total: number | undefined,
+    startedAt?: number,
+  ): CallWatch => {
     const entry: Call = {
       id: this.nextId++,
       call,
       task,
-      startedAt: this.now(),
+      startedAt: startedAt ?? this.now(),
       endedAt: null,
       done: 0,
       failed: 0,
