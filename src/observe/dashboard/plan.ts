@@ -14,7 +14,6 @@ import type { BatchTrace, ProgressCounts } from '../../scheduler/call.js';
 import type { BatchOutcome, BatchRequest } from '../../scheduler/types.js';
 import { type DashboardConfig, resolveDashboardOption } from './config.js';
 import type { CallObserver, CallWatch, WorkerSetObserver } from './events.js';
-import type { LoadedDashboard } from './pool-dashboard.js';
 
 /**
  * A pool's dashboard, as `pool.dashboard` gives it.
@@ -28,6 +27,15 @@ import type { LoadedDashboard } from './pool-dashboard.js';
 export interface DashboardHandle {
   /** The page's address (with `?token=` when it has one), once it listens. Rejects with `ERR_DASHBOARD` when it cannot. */
   url(): Promise<string>;
+}
+
+/** What pool-dashboard.ts gives once loaded (declared here, so this module's types never name that one). */
+export interface LoadedDashboard {
+  readonly workers: WorkerSetObserver;
+  /** A call started (at `startedAt`, when it started before the dashboard loaded). */
+  observe(call: string, task: string, total: number | undefined, startedAt?: number): CallWatch;
+  url(): Promise<string>;
+  close(): Promise<void>;
 }
 
 /** Calls to make on something not loaded yet: made at once when it is there, kept until it is. */

@@ -7,19 +7,11 @@
 import type { ResolvedRedisOptions } from '../../backends/redis/options.js';
 import { CallCollector } from './calls.js';
 import type { DashboardConfig } from './config.js';
-import type { CallWatch, WorkerSetObserver } from './events.js';
+import type { LoadedDashboard } from './plan.js';
 import { RedisFeed } from './redis-feed.js';
 import { DashboardServer } from './server.js';
 import { dashboardSource } from './source.js';
 import { WorkerCollector } from './workers.js';
-
-export interface LoadedDashboard {
-  readonly workers: WorkerSetObserver;
-  /** A call started (at `startedAt`, when it started before the dashboard loaded). */
-  observe(call: string, task: string, total: number | undefined, startedAt?: number): CallWatch;
-  url(): Promise<string>;
-  close(): Promise<void>;
-}
 
 export function loadDashboard(
   config: DashboardConfig,
