@@ -2,9 +2,11 @@
  * What a dashboard costs a pool: `noop-auto` (2,000,000 no-op items, automatic batching) on a
  * plain pool and on a pool with `dashboard: true`, both in this process, run alternately, the
  * medians compared. With `--viewer`, a page's event stream is connected to the dashboard (from
- * another process, as a browser would be) while it runs. Every run's results are checked.
+ * another process, as a browser would be) while it runs. `--control` gives the second pool no
+ * dashboard either: what the same comparison shows between two identical pools, the noise floor.
+ * Every run's results are checked.
  *
- *   npx tsc -p tsconfig.bench.json && node dist-bench/bench/dashboard-overhead.js [--rounds 9] [--viewer]
+ *   npx tsc -p tsconfig.bench.json && node dist-bench/bench/dashboard-overhead.js [--rounds 9] [--viewer | --control]
  */
 
 import { spawn } from 'node:child_process';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     items: { type: 'string' },
     workers: { type: 'string' },
     viewer: { type: 'boolean' },
+    control: { type: 'boolean' },
   },
 });
 const rounds = Number(values.rounds ?? 9);
@@ -66,22 +69,23 @@ const median = (xs: number[]) => {
 };
 
 const plain = new Pool({ workers });
-const watched = new Pool({ workers, dashboard: { port: 0 } });
-const url = (await watched.dashboard?.url()) as string;
+const watched = new Pool({ workers, dashboard: values.control ? false : { port: 0 } });
+const url = values.control ? undefined : ((await watched.dashboard?.url()) as string);
 // A page's event stream, in a process of its own: it reads every state the dashboard pushes.
-const viewer = values.viewer
-  ? spawn(
-      process.execPath,
-      [
-        '-e',
-        `const http = require('node:http'); let n = 0;
+const viewer =
+  values.viewer && url
+    ? spawn(
+        process.execPath,
+        [
+          '-e',
+          `const http = require('node:http'); let n = 0;
          http.get(process.argv[1], (r) => r.on('data', (c) => { n += String(c).split('event: state').length - 1; }));
          process.on('SIGTERM', () => { console.log(n); process.exit(0); });`,
-        new URL('api/events', url).href,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-  : undefined;
+          new URL('api/events', url).href,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+    : undefined;
 try {
   // Warm both: workers started, the task module loaded, the code optimised.
   for (const pool of [plain, watched])
@@ -109,13 +113,16 @@ try {
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
-  const state = (await (await fetch(new URL('api/state', url))).json()) as { totals: { batches: number } };
-  const calls = 3 + rounds;
-  const perBatch = collectorCost();
-  console.log(
-    `the dashboard saw ${state.totals.batches} batches in ${calls} calls (~${Math.round(state.totals.batches / calls)} a call); ` +
-      `its collector takes ${perBatch.toFixed(2)} µs of the main thread per batch (${((perBatch * state.totals.batches) / calls / 1000).toFixed(3)} ms a call)`,
-  );
+  if (values.control) console.log('(control: the second pool has no dashboard either)');
+  if (url) {
+    const state = (await (await fetch(new URL('api/state', url))).json()) as { totals: { batches: number } };
+    const calls = 3 + rounds;
+    const perBatch = collectorCost();
+    console.log(
+      `the dashboard saw ${state.totals.batches} batches in ${calls} calls (~${Math.round(state.totals.batches / calls)} a call); ` +
+        `its collector takes ${perBatch.toFixed(2)} µs of the main thread per batch (${((perBatch * state.totals.batches) / calls / 1000).toFixed(3)} ms a call)`,
+    );
+  }
 } finally {
   if (viewer) {
     viewer.kill('SIGTERM');
