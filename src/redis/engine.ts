@@ -113,6 +113,12 @@ export class RedisBackend implements Backend {
   private lastContact = 0;
   /** When the engine last went from idle to having pending work. */
   private busySince = 0;
+  /**
+   * When the first connection was attempted, once the drivers had loaded: the time spent loading
+   * them (long on a busy machine) is not Redis failing to answer, and does not count towards
+   * `unavailableTimeout`.
+   */
+  private askingSince = 0;
   /** Redis stayed away past `unavailableTimeout`: new work fails at once until it answers again. */
   private outage: BackendUnavailableError | undefined;
   private lastError: Error | undefined;
@@ -240,6 +246,7 @@ export class RedisBackend implements Backend {
   private async open(): Promise<Connected> {
     const { bull, connect } = await loadDrivers();
     if (this.closed) throw new PoolClosedError('The pool is closed');
+    this.askingSince = Date.now();
     const { redis: url, tls } = this.options;
     warnIfExposed(url);
     const client = connect(url, {
@@ -538,7 +545,8 @@ export class RedisBackend implements Backend {
   private tick(): void {
     const now = Date.now();
     const { unavailableTimeout } = this.options;
-    if (this.pending.size > 0 && now - Math.max(this.lastContact, this.busySince) > unavailableTimeout) {
+    const silentSince = Math.max(this.lastContact, this.busySince, this.askingSince);
+    if (this.pending.size > 0 && this.askingSince > 0 && now - silentSince > unavailableTimeout) {
       this.giveUp();
     }
     if (this.pending.size === 0 && this.abandoned.size === 0 && !this.outage) {
