@@ -4,6 +4,7 @@
  * This file is the whole public surface; everything else is internal.
  */
 
+export type { Actor, ActorArgs, ActorControl, ActorMethods } from './api/actors.js';
 export {
   type AsCompletedOptions,
   asCompleted,
@@ -62,6 +63,7 @@ export { callSeed, randomStream } from './data/random.js';
 export { shared, transfer } from './data/shared.js';
 export {
   AbortError,
+  ActorDiedError,
   BackendUnavailableError,
   CacheError,
   ChunkParseError,
@@ -88,9 +90,12 @@ export type { MemoryStats } from './memory/counters.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
+export { type ActorClass, type ActorRef, type ActorRefs, defineActors } from './tasks/actors.js';
 export { taskContext } from './tasks/context.js';
 export { defineTasks } from './tasks/tasks.js';
 export type {
+  ActorCallOptions,
+  ActorOptions,
   AnyFunction,
   BatchTrace,
   BroadcastControl,
@@ -98,6 +103,7 @@ export type {
   CallDefaults,
   CallOptionsInput,
   CollectOptions,
+  Initializer,
   ItemsOf,
   MapOptions,
   PoolOptions,

@@ -1,0 +1,320 @@
+/**
+ * Actors and `runOnEach`: work addressed to given workers, over the backend's pins
+ * (`Backend.pin`, scheduler/backend.ts).
+ *
+ * An actor is an instance of a class registered with `defineActors`, living on one pinned
+ * worker. Each method call is a one-item call (the scheduler's `CallRun`, as `pool.run` is)
+ * whose batches go to that pin; the worker set queues them there in submission order and the
+ * worker runs one batch at a time, awaiting async ones, so calls run one at a time in call
+ * order. The handle only has to submit calls in the order they were made: one chain per actor,
+ * which waits for each call to be sent (its arguments' futures settled), never for it to end.
+ *
+ * When the worker dies, its pin says so before the calls on it settle: with restarts left the
+ * actor is rebuilt (a new pin, its constructor run again with the same arguments, the state
+ * lost), and calls made from then on go to the new instance; calls pending on the dead worker
+ * reject with ERR_ACTOR_DIED. Without restarts the actor is dead: every later call rejects too.
+ */
+
+import {
+  ActorDiedError,
+  describe,
+  InvalidArgTypeError,
+  InvalidArgValueError,
+  PoolClosedError,
+  WorkerCrashedError,
+} from '../errors.js';
+import { show } from '../options/checks.js';
+import { resolveOptions } from '../options/option-set.js';
+import { ACTOR, ACTOR_CALL } from '../options/schema.js';
+import type { WorkerPin } from '../scheduler/backend.js';
+import { type ActorClass, type ActorRef, isActorRef } from '../tasks/actors.js';
+import { type ActorSpec, taskSpecOf } from '../tasks/task-spec.js';
+import type { ActorCallOptions, ActorOptions, AnyFunction } from '../types.js';
+import type { PoolCore } from './core.js';
+
+/** The names of an instance type's methods (fields, getters and setters are not reached). */
+type MethodKeys<I> = { [K in keyof I]-?: I[K] extends AnyFunction ? K : never }[keyof I] & string;
+
+/** A method's arguments as a caller may give them: each a value or a future (Promise) of one. */
+export type ActorArgs<A extends readonly unknown[]> = { [K in keyof A]: A[K] | PromiseLike<A[K]> };
+
+/** An actor's methods as the caller sees them: same arguments (or futures of them), results as Promises. */
+export type ActorMethods<I> = {
+  readonly [K in MethodKeys<I>]: I[K] extends (...args: infer A) => infer R
+    ? (...args: ActorArgs<A>) => Promise<Awaited<R>>
+    : never;
+};
+
+/** What a handle has besides the methods. */
+export interface ActorControl<I> {
+  /**
+   * The same methods, each call with these options (`timeout`, `signal`).
+   *
+   * @example
+   * ```ts
+   * const total = await counter.withOptions({ timeout: 1000 }).add(5);
+   * ```
+   */
+  withOptions(options: ActorCallOptions): ActorMethods<I>;
+  /**
+   * Destroy the instance once the calls made before have run (its `Symbol.asyncDispose` or
+   * `Symbol.dispose` method, if any, runs in the worker), and let its worker go. Later calls
+   * reject with `ERR_ACTOR_DIED`. `await using` calls it at the end of the scope.
+   *
+   * @example
+   * ```ts
+   * const c = await pool.actor(actors.Counter, 0);
+   * try { await c.add(1); } finally { await c.release(); }
+   * ```
+   */
+  release(): Promise<void>;
+  /** The number of the worker the actor lives on now (it changes when the actor is rebuilt). */
+  readonly worker: number;
+  /** How many times the actor was rebuilt after its worker died (see `maxRestarts`). */
+  readonly restarts: number;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A handle on an actor: its class's methods, returning Promises, and its control. */
+export type Actor<C extends ActorClass> = ActorMethods<InstanceType<C>> & ActorControl<InstanceType<C>>;
+
+interface Placement {
+  readonly pin: WorkerPin;
+  readonly id: number;
+}
+
+/** Actor numbers are unique in a process: a worker's table is keyed by them. */
+let nextActorId = 1;
+
+/** Make an actor of `ref` on a worker of `core`'s pool (see `Pool.actor`). */
+export async function createActor<C extends ActorClass>(
+  core: PoolCore,
+  ref: ActorRef<C>,
+  args: readonly unknown[],
+  options: ActorOptions = {},
+): Promise<Actor<C>> {
+  if (!isActorRef(ref)) {
+    throw new InvalidArgTypeError(`Expected an actor reference from defineActors(), got ${show(ref)}`);
+  }
+  if (!Array.isArray(args))
+    throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
+  const settings = resolveOptions(ACTOR, options);
+  core.assertOpen();
+  const pin = pinOf(core, 'Actors');
+  const instance = new ActorInstance(core, ref, [...args], settings.maxRestarts, pin);
+  await instance.ready;
+  return instance.handle() as Actor<C>;
+}
+
+/** The backend's pinning, or the error saying this backend cannot address a worker. */
+function pinOf(core: PoolCore, what: string): (count: number | 'all') => Promise<WorkerPin[]> {
+  const { backend } = core;
+  if (!backend.pin) {
+    throw new InvalidArgValueError(
+      `${what} need workers that can be addressed one by one; the ${core.settings.backend} backend has none (a redis job goes to whichever \`fanout worker\` takes it): use a local backend (threads, processes, inline)`,
+    );
+  }
+  return (count) => (backend.pin as NonNullable<typeof backend.pin>).call(backend, count);
+}
+
+class ActorInstance {
+  readonly name: string;
+  readonly ready: Promise<void>;
+  #placement: Promise<Placement>;
+  #current: Placement | undefined;
+  /** Why calls can no longer run (set once the actor is dead or released). */
+  #dead: Error | undefined;
+  #released: Promise<void> | undefined;
+  /** Resolves when the last call made has been sent to its worker. */
+  #tail: Promise<void> = Promise.resolve();
+  #restartsLeft: number;
+  restarts = 0;
+  readonly #specs = new Map<string, ActorSpec>();
+
+  constructor(
+    private readonly core: PoolCore,
+    private readonly ref: ActorRef,
+    private readonly args: unknown[],
+    maxRestarts: number,
+    private readonly pin: (count: number) => Promise<WorkerPin[]>,
+  ) {
+    this.name = ref.className;
+    this.#restartsLeft = maxRestarts;
+    this.#placement = this.place();
+    this.ready = this.#placement.then(() => undefined);
+    // A failed first placement is the caller's (through `ready`); later ones set #dead.
+    this.#placement.catch(() => {});
+  }
+
+  get worker(): number {
+    return this.#current?.pin.worker ?? -1;
+  }
+
+  /** A worker pinned, the instance built there with the constructor's arguments. */
+  private async place(): Promise<Placement> {
+    const [pin] = (await this.pin(1)) as [WorkerPin];
+    const id = nextActorId++;
+    const placement = { pin, id };
+    pin.onGone((error) => this.workerGone(placement, error));
+    try {
+      await this.send(placement, 'new', undefined, this.args, {});
+    } catch (error) {
+      pin.unpin();
+      throw error;
+    }
+    this.#current = placement;
+    return placement;
+  }
+
+  /** Its worker is gone: rebuild it if it may be, else it is dead. */
+  private workerGone(placement: Placement, error: Error): void {
+    if (this.#released || this.#dead || this.#current !== placement) return;
+    if (error instanceof PoolClosedError) {
+      this.#dead = error;
+      return;
+    }
+    if (this.#restartsLeft > 0) {
+      this.#restartsLeft--;
+      this.restarts++;
+      this.#current = undefined;
+      this.#placement = this.place();
+      this.#placement.catch((cause: unknown) => {
+        this.#dead = new ActorDiedError(
+          this.name,
+          `it could not be rebuilt after its worker died: ${describe(cause)}`,
+          {
+            cause,
+          },
+        );
+      });
+      return;
+    }
+    this.#dead = new ActorDiedError(this.name, `its worker died: ${describe(error)}`, { cause: error });
+  }
+
+  /** The spec of one operation on this actor, made once per placement and method (a worker registers it once). */
+  private spec(placement: Placement, op: ActorSpec['op'], method?: string): ActorSpec {
+    const key = `${placement.id}:${op}:${method ?? ''}`;
+    let spec = this.#specs.get(key);
+    if (!spec) {
+      const { module, className } = this.ref;
+      spec = Object.freeze({ kind: 'actor', module, className, actor: placement.id, op, method });
+      if (op === 'new') this.#specs.clear();
+      this.#specs.set(key, spec);
+    }
+    return spec;
+  }
+
+  /** Run one operation on the worker of `placement`; a crash there is the actor's death. */
+  private send(
+    placement: Placement,
+    op: ActorSpec['op'],
+    method: string | undefined,
+    args: readonly unknown[],
+    options: ActorCallOptions,
+  ): Promise<unknown> {
+    const spec = this.spec(placement, op, method);
+    const name = method ? `${this.name}.${method}` : `${this.name} (${op})`;
+    return this.core
+      .runOne({ name, task: undefined, spec: { spec, name }, dispatcher: placement.pin }, args, options)
+      .catch((error: unknown) => {
+        if (error instanceof WorkerCrashedError && placement.pin.gone) {
+          throw new ActorDiedError(
+            this.name,
+            `its worker died while the call was pending: ${describe(error)}`,
+            {
+              cause: error,
+            },
+          );
+        }
+        throw error;
+      });
+  }
+
+  /** A method call, sent after the calls made before it (see the module's comment). */
+  call(method: string, args: readonly unknown[], options: ActorCallOptions): Promise<unknown> {
+    if (this.#released) return Promise.reject(new ActorDiedError(this.name, 'it was released'));
+    if (this.#dead) return Promise.reject(this.#dead);
+    const sent = this.#tail.then(async () => {
+      const values = await Promise.all(args);
+      const placement = await this.#placement;
+      if (this.#dead) throw this.#dead;
+      // Wrapped: the chain waits for the call to be sent, not for its result.
+      return { result: this.send(placement, 'call', method, values, options) };
+    });
+    this.#tail = sent.then(
+      () => {},
+      () => {},
+    );
+    return sent.then(({ result }) => result);
+  }
+
+  release(): Promise<void> {
+    this.#released ??= this.#tail.then(async () => {
+      const placement = await this.#placement.catch(() => undefined);
+      if (!placement || placement.pin.gone) return;
+      try {
+        await this.send(placement, 'drop', undefined, [], {});
+      } catch {
+        // The pool closed or the worker died meanwhile: the instance is gone either way.
+      } finally {
+        placement.pin.unpin();
+      }
+    });
+    return this.#released;
+  }
+
+  /** The handle: the class's methods, and the control (see ActorControl). */
+  handle(): object {
+    const methodsWith = (options: ActorCallOptions): Record<string, AnyFunction> => {
+      const methods: Record<string, AnyFunction> = {};
+      for (const method of this.ref.methods) {
+        methods[method] = (...args: unknown[]) => this.call(method, args, options);
+      }
+      return methods;
+    };
+    const handle = methodsWith({});
+    const self = this;
+    return Object.freeze(
+      Object.defineProperties(handle, {
+        withOptions: {
+          value: (options: ActorCallOptions) => {
+            // Checked now, so a bad option throws where it is written.
+            resolveOptions(ACTOR_CALL, options);
+            return Object.freeze(methodsWith(options));
+          },
+        },
+        release: { value: () => this.release() },
+        [Symbol.asyncDispose]: { value: () => this.release() },
+        worker: {
+          get() {
+            return self.worker;
+          },
+          enumerable: true,
+        },
+        restarts: {
+          get() {
+            return self.restarts;
+          },
+          enumerable: true,
+        },
+      }),
+    );
+  }
+}
+
+/** `task(...args)` once on every worker of the pool (see `Pool.runOnEach`), one result per worker. */
+export async function runOnEach(core: PoolCore, task: unknown, args: readonly unknown[]): Promise<unknown[]> {
+  if (!Array.isArray(args))
+    throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
+  core.assertOpen();
+  const spec = taskSpecOf(task, 'pool.runOnEach');
+  const pins = await pinOf(core, 'runOnEach')('all');
+  try {
+    return await Promise.all(
+      pins.map((pin) => core.runOne({ name: 'pool.runOnEach', task, spec, dispatcher: pin }, args, {})),
+    );
+  } finally {
+    for (const pin of pins) pin.unpin();
+  }
+}
