@@ -212,11 +212,16 @@ class ActorInstance {
     method: string | undefined,
     args: readonly unknown[],
     options: ActorCallOptions,
+    accepted?: { readonly seed: number },
   ): Promise<unknown> {
     const spec = this.spec(placement, op, method);
     const name = method ? `${this.name}.${method}` : `${this.name} (${op})`;
     return this.core
-      .runOne({ name, task: undefined, spec: { spec, name }, dispatcher: placement.pin }, args, options)
+      .runOne(
+        { name, task: undefined, spec: { spec, name }, dispatcher: placement.pin, accepted },
+        args,
+        options,
+      )
       .catch((error: unknown) => {
         if (error instanceof WorkerCrashedError && placement.pin.gone) {
           throw new ActorDiedError(
@@ -235,18 +240,27 @@ class ActorInstance {
   call(method: string, args: readonly unknown[], options: ActorCallOptions): Promise<unknown> {
     if (this.#released) return Promise.reject(new ActorDiedError(this.name, 'it was released'));
     if (this.#dead) return Promise.reject(this.#dead);
+    // Accepted now, as a pool.run is: a call made before close() runs, and close() waits for it.
+    try {
+      this.core.assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const accepted = { seed: this.core.claimSeed() };
     const sent = this.#tail.then(async () => {
       const values = await Promise.all(args);
       const placement = await this.#placement;
       if (this.#dead) throw this.#dead;
       // Wrapped: the chain waits for the call to be sent, not for its result.
-      return { result: this.send(placement, 'call', method, values, options) };
+      return { result: this.send(placement, 'call', method, values, options, accepted) };
     });
     this.#tail = sent.then(
       () => {},
       () => {},
     );
-    return sent.then(({ result }) => result);
+    const result = sent.then(({ result }) => result);
+    this.core.track(result);
+    return result;
   }
 
   release(): Promise<void> {
