@@ -25,6 +25,7 @@ describe('defineActors', () => {
       () =>
         defineActors(import.meta.url, {
           Thenable: class {
+            // biome-ignore lint/suspicious/noThenProperty: the very method defineActors must refuse.
             then() {}
           },
         }),
