@@ -1097,11 +1097,6 @@ export class WorkerSet implements Backend {
       return;
     }
     const [head, ...queued] = queue;
-    // Batches for this worker alone cannot go to another: they fail with its death.
-    const rest = queued.filter((e) => {
-      if (e.pinned) e.settle({ kind: 'failed', error: goneError });
-      return !e.pinned;
-    });
     if (head && !head.settled) {
       if (worker.killReason === 'terminated') {
         head.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
@@ -1109,6 +1104,11 @@ export class WorkerSet implements Backend {
         head.settle(this.crashOutcome(worker, head, code, signal, worker.fatal ?? error));
       }
     }
+    // Batches for this worker alone cannot go to another: they fail with its death.
+    const rest = queued.filter((e) => {
+      if (e.pinned) e.settle({ kind: 'failed', error: goneError });
+      return !e.pinned;
+    });
     if (this.terminated) {
       for (const entry of rest)
         entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
