@@ -4,7 +4,6 @@
  * This file is the whole public surface; everything else is internal.
  */
 
-export type { Actor, ActorArgs, ActorControl, ActorMethods } from './api/actors.js';
 export {
   type AsCompletedOptions,
   asCompleted,
@@ -90,7 +89,16 @@ export type { MemoryStats } from './memory/counters.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
-export { type ActorClass, type ActorRef, type ActorRefs, defineActors } from './tasks/actors.js';
+export {
+  type Actor,
+  type ActorArgs,
+  type ActorClass,
+  type ActorControl,
+  type ActorMethods,
+  type ActorRef,
+  type ActorRefs,
+  defineActors,
+} from './tasks/actors.js';
 export { taskContext } from './tasks/context.js';
 export { defineTasks } from './tasks/tasks.js';
 export type {

@@ -7,7 +7,7 @@ import type { ChunkSource } from '../chunks/types.js';
 import { InvalidArgTypeError } from '../errors.js';
 import { show } from '../options/checks.js';
 import { CALL } from '../options/schema.js';
-import type { ActorClass, ActorRef } from '../tasks/actors.js';
+import type { Actor, ActorClass, ActorRef } from '../tasks/actors.js';
 import type {
   ActorOptions,
   AnyFunction,
@@ -22,7 +22,7 @@ import type {
   Settled,
   Task,
 } from '../types.js';
-import { type Actor, createActor, runOnEach } from './actors.js';
+import { createActor, runOnEach } from './actors.js';
 import { bindCore, PoolCore, type StartedCall } from './core.js';
 import { TaskFuture } from './futures.js';
 import { reduceChunks } from './reduce-chunks.js';

@@ -10,6 +10,7 @@
  */
 
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import type { ActorCallOptions, AnyFunction } from '../types.js';
 import { normaliseModuleUrl } from './tasks.js';
 
 /** A class an actor can be made of. */
@@ -34,6 +35,52 @@ export interface ActorRef<C extends ActorClass = ActorClass> {
 
 /** The actor references `defineActors` returns, one per class. */
 export type ActorRefs<T extends Record<string, ActorClass>> = { readonly [K in keyof T]: ActorRef<T[K]> };
+
+/** The names of an instance type's methods (fields, getters and setters are not reached). */
+type MethodKeys<I> = { [K in keyof I]-?: I[K] extends AnyFunction ? K : never }[keyof I] & string;
+
+/** A method's arguments as a caller may give them: each a value or a future (Promise) of one. */
+export type ActorArgs<A extends readonly unknown[]> = { [K in keyof A]: A[K] | PromiseLike<A[K]> };
+
+/** An actor's methods as the caller sees them: same arguments (or futures of them), results as Promises. */
+export type ActorMethods<I> = {
+  readonly [K in MethodKeys<I>]: I[K] extends (...args: infer A) => infer R
+    ? (...args: ActorArgs<A>) => Promise<Awaited<R>>
+    : never;
+};
+
+/** What a handle has besides the methods. */
+export interface ActorControl<I> {
+  /**
+   * The same methods, each call with these options (`timeout`, `signal`).
+   *
+   * @example
+   * ```ts
+   * const total = await counter.withOptions({ timeout: 1000 }).add(5);
+   * ```
+   */
+  withOptions(options: ActorCallOptions): ActorMethods<I>;
+  /**
+   * Destroy the instance once the calls made before have run (its `Symbol.asyncDispose` or
+   * `Symbol.dispose` method, if any, runs in the worker), and let its worker go. Later calls
+   * reject with `ERR_ACTOR_DIED`. `await using` calls it at the end of the scope.
+   *
+   * @example
+   * ```ts
+   * const c = await pool.actor(actors.Counter, 0);
+   * try { await c.add(1); } finally { await c.release(); }
+   * ```
+   */
+  release(): Promise<void>;
+  /** The number of the worker the actor lives on now (it changes when the actor is rebuilt). */
+  readonly worker: number;
+  /** How many times the actor was rebuilt after its worker died (see `maxRestarts`). */
+  readonly restarts: number;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A handle on an actor: its class's methods, returning Promises, and its control. */
+export type Actor<C extends ActorClass> = ActorMethods<InstanceType<C>> & ActorControl<InstanceType<C>>;
 
 /** Names a handle uses for itself (and `then`, which would make a handle look like a Promise). */
 const RESERVED = new Set(['then', 'release', 'withOptions', 'worker', 'restarts']);
