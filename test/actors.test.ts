@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defineActors, Pool } from '../src/index.js';
+import { defineActors, defineTasks, Pool } from '../src/index.js';
 import actors, { workerTasks } from './fixtures/actors.js';
 import tasks from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
@@ -124,6 +124,16 @@ describe('runOnEach and initializer', () => {
     await using pool = new Pool({ workers: 2 });
     await rejectsWith(pool.runOnEach(tasks.fail, 'each'), 'ERR_TASK_FAILED');
     assert.deepEqual(await pool.runOnEach(tasks.add, 1, 2), [3, 3]);
+  });
+
+  it('an initializer whose module never finishes loading is a failed start, not a respawn loop', async () => {
+    const hangs = defineTasks(new URL('./fixtures/broken/hangs-at-load.mjs', import.meta.url).href, {
+      f() {},
+    });
+    await using pool = new Pool({ workers: 1, loadTimeout: 300, initializer: { task: hangs.f } });
+    const error = await rejectsWith(pool.run(tasks.square, 2), 'ERR_WORKER_CRASHED');
+    assert.match(error.message, /failed to start 3 times in a row/);
+    assert.equal((error.cause as Error & { code?: string }).code, 'ERR_TASK_MODULE_LOAD');
   });
 
   it('the initializer option is checked when the pool is made, naming what is wrong', () => {

@@ -326,7 +326,9 @@ export class WorkerSet implements Backend {
   }
 
   private initialized(worker: WorkerState, outcome: BatchOutcome): void {
-    if (worker.gone || worker.killReason) return;
+    // (A worker killed meanwhile, say its initializer's module did not load in time, still
+    // records why below: its start failed.)
+    if (worker.gone) return;
     worker.initializing = false;
     const { taskName } = this.initializer?.request ?? { taskName: '' };
     let error: Error | undefined;
@@ -341,7 +343,7 @@ export class WorkerSet implements Backend {
       }
     }
     if (!error) {
-      this.markReady(worker);
+      if (!worker.killReason) this.markReady(worker);
       return;
     }
     // A worker whose initializer failed did not start: killed, it counts as a failed start.
@@ -1088,7 +1090,8 @@ export class WorkerSet implements Backend {
     for (const pin of [...worker.pins]) pin.markGone(goneError);
     worker.pins.clear();
     const queue = worker.queue.splice(0);
-    if (!worker.ready && (!worker.killReason || worker.killReason === 'init-failed')) {
+    const failedStart = worker.killReason === 'init-failed' || worker.killReason === 'load-timeout';
+    if (!worker.ready && (!worker.killReason || failedStart)) {
       // Died before it could take any work: a failed start. Its batches never ran.
       const failed = worker.initError ?? worker.fatal ?? error ?? exitReason(code, signal);
       for (const entry of queue) if (entry.pinned) entry.settle({ kind: 'failed', error: goneError });
