@@ -52,6 +52,19 @@ describe('actors on threads', () => {
     );
     assert.match(bad.message, /maxRestarts/);
     await using c = await pool.actor(actors.Counter, 1);
+    // The handle's types: methods with the class's arguments, results as Promises; nothing else.
+    const added: Promise<number> = c.add(1);
+    assert.equal(await added, 2);
+    if (Date.now() < 0) {
+      // @ts-expect-error a field is not on the handle
+      void c.n;
+      // @ts-expect-error a getter is not on the handle either
+      void c.doubled;
+      // @ts-expect-error the method's own argument types apply
+      void c.add('one');
+      // @ts-expect-error so does the constructor's
+      void pool.actor(actors.Counter, 'ten');
+    }
     assert.throws(
       () => c.withOptions({ timeot: 5 } as never),
       (e: Error) => /did you mean `timeout`/.test(e.message),
