@@ -139,6 +139,12 @@ describe('runOnEach and initializer', () => {
     assert.deepEqual(await pool.runOnEach(tasks.add, 1, 2), [3, 3]);
   });
 
+  it('runOnEach on a worker that dies rejects with ERR_WORKER_CRASHED; the pool works on', async () => {
+    await using pool = new Pool({ workers: 2 });
+    await rejectsWith(pool.runOnEach(workerTasks.exit, 3), 'ERR_WORKER_CRASHED');
+    assert.deepEqual(await pool.runOnEach(workerTasks.echo, 4), [4, 4]);
+  });
+
   it('an initializer whose module never finishes loading is a failed start, not a respawn loop', async () => {
     const hangs = defineTasks(new URL('./fixtures/broken/hangs-at-load.mjs', import.meta.url).href, {
       f() {},
