@@ -5,12 +5,14 @@
  * pays for them at start-up.
  */
 
+import { crossingError, crossingProblem } from '../codec/crossing.js';
+import { InvalidArgValueError } from '../errors.js';
 import { inlineTransport } from '../local/inline.js';
 import type { WorkerSetObserver } from '../local/observer.js';
 import { processesTransport } from '../local/processes.js';
 import { threadsTransport } from '../local/threads.js';
 import type { Transport } from '../local/transport.js';
-import { WorkerSet } from '../local/worker-set.js';
+import { type WorkerInitializer, WorkerSet } from '../local/worker-set.js';
 import type { PoolSettings, RedisSettings } from '../options/resolve.js';
 import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from '../redis/capabilities.js';
 import type {
@@ -21,11 +23,52 @@ import type {
   BatchRequest,
   Ticket,
 } from '../scheduler/backend.js';
+import { taskSpecOf } from '../tasks/task-spec.js';
 
 /** `observer`: told what the local workers do (a dashboard's); a redis pool's workers are elsewhere. */
 export function openBackend(settings: PoolSettings, observer?: WorkerSetObserver): Backend {
   if (settings.backend === 'redis') return redisBackend(settings.redis);
-  return new WorkerSet(transportOf(settings), { ...settings.workerSet, observer });
+  const transport = transportOf(settings);
+  return new WorkerSet(
+    transport,
+    { ...settings.workerSet, observer },
+    initializerOf(settings, transport.supports),
+  );
+}
+
+/**
+ * The pool's `initializer` as the batch every worker runs as it starts: its task checked like
+ * any call's (a task reference, or an inline function where the backend takes them), its
+ * arguments checked to cross now, so a bad one fails `new Pool()` rather than every start.
+ */
+function initializerOf(
+  settings: Extract<PoolSettings, { workerSet: unknown }>,
+  supports: BackendSupports,
+): WorkerInitializer | undefined {
+  const { initializer } = settings;
+  if (!initializer) return undefined;
+  const { spec, name } = taskSpecOf(initializer.task, 'the initializer');
+  if (spec.kind === 'inline' && !supports.inlineFunctions) {
+    throw new InvalidArgValueError(
+      `The initializer cannot be an inline function on the ${settings.backend} backend; use defineTasks`,
+    );
+  }
+  const args = [...(initializer.args ?? [])];
+  const problem = crossingProblem(args, supports);
+  if (problem) throw crossingError("The initializer's `args`", problem);
+  return {
+    request: {
+      task: spec,
+      taskName: name,
+      spread: true,
+      items: [args],
+      first: 0,
+      timeout: undefined,
+      track: false,
+      stopOnError: false,
+      seed: settings.seed,
+    },
+  };
 }
 
 function transportOf(settings: Extract<PoolSettings, { workerSet: unknown }>): Transport {

@@ -7,7 +7,7 @@
 
 import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgValueError } from '../errors.js';
-import type { LocalBackendName, RedisBackendOptions } from '../types.js';
+import type { Initializer, LocalBackendName, RedisBackendOptions } from '../types.js';
 import { resolveWorkers, show } from './checks.js';
 import type { DashboardConfig } from './dashboard.js';
 import { type OptionSet, type Resolved, resolveOptions, type Specs } from './option-set.js';
@@ -52,6 +52,8 @@ export type PoolSettings = {
       readonly workerSet: WorkerSetSettings;
       readonly resourceLimits: ResourceLimits | undefined;
       readonly execArgv: readonly string[] | undefined;
+      /** Run on every worker as it starts (its task becomes a spec where the backend opens). */
+      readonly initializer: Initializer | undefined;
     }
   | { readonly backend: 'redis'; readonly redis: RedisSettings }
 );
@@ -109,6 +111,7 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
     workerSet: workerSetSettings(given, workers),
     resourceLimits: checkResourceLimits(backend, given.resourceLimits),
     execArgv: given.execArgv,
+    initializer: given.initializer,
   });
 }
 

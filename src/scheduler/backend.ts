@@ -132,6 +132,32 @@ export interface Backend {
   terminate(): Promise<void>;
   /** A value sent once to each worker (absent when the backend cannot keep values in workers). */
   broadcast?<T>(value: T): BroadcastHandle<T>;
+  /**
+   * Address single workers (local backends; absent where a worker cannot be addressed): resolves
+   * with `count` distinct live workers (`'all'`: the pool's full size, starting the missing ones),
+   * each pinned until `unpin()`. The least pinned workers are chosen, and a new one is started
+   * instead while the pool is not full. More than the pool's size is ERR_INVALID_ARG_VALUE.
+   */
+  pin?(count: number | 'all'): Promise<WorkerPin[]>;
+}
+
+/**
+ * One worker, held by its pinner (an actor, `runOnEach`, an SPMD gang). What is submitted through
+ * it runs on that worker only, in submission order, after what that worker already holds: it is
+ * never stolen or moved. A pinned worker is not retired while pinned (idle timeout, recycling),
+ * except when its pool closes. When it dies, `onGone` listeners hear it first; then the batch it
+ * was running is `lost` and the others `failed` with the crash, and later submissions fail with
+ * `gone` at once.
+ */
+export interface WorkerPin extends Dispatcher {
+  /** The worker's number in its pool (as in traces). */
+  readonly worker: number;
+  /** Why the worker is gone (a WorkerCrashedError, or PoolClosedError when its pool stopped it); undefined while it lives. */
+  readonly gone: Error | undefined;
+  /** Called once, when the worker is gone, before its pinned batches settle. */
+  onGone(listener: (error: Error) => void): void;
+  /** Let the worker go (idempotent). */
+  unpin(): void;
 }
 
 /** The part of a backend one call uses (the scheduler's tests fake just this). */

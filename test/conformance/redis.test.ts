@@ -28,6 +28,7 @@ const redis: BackendCase = {
   ownsWorkers: false,
   knowsStart: false,
   registeredModulesOnly: true,
+  addressable: false,
   pool: (options = {}) =>
     new Pool({
       backend: { redis: (server as RedisServer).url, checkInterval: 200 },
