@@ -39,6 +39,7 @@ import {
 } from '../errors.js';
 import { isTimerDelay, MAX_TIMER_MS } from '../options/checks.js';
 import type { BatchItems } from '../scheduler/backend.js';
+import { isBroadcastToken } from './control.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
 export const JOB_VERSION = 1;
@@ -66,6 +67,11 @@ export interface BatchPayload {
   readonly track: boolean;
   readonly timeout: number | undefined;
   readonly wrapOptions?: unknown;
+  /**
+   * The broadcast values the items refer to: the caller's handle number, and the token of the
+   * Redis key that holds the value (redis/control.ts). Absent when there are none.
+   */
+  readonly broadcasts?: readonly (readonly [number, string])[];
 }
 
 /**
@@ -131,6 +137,8 @@ export function encodeJob(
 export const MAX_JOB_ITEMS = 1 << 20;
 /** Arguments of one starmap item: 2^16 (V8 cannot spread many more than 2^17 into a call). */
 export const MAX_SPREAD_ARGS = 1 << 16;
+/** Broadcast values one job may refer to. */
+export const MAX_JOB_BROADCASTS = 256;
 
 const malformed = (problem: string) => new MalformedJobError(problem);
 
@@ -215,6 +223,8 @@ export function payloadProblem(value: unknown, n: number): string | undefined {
   if (timeout !== undefined && !isTimerDelay(timeout)) {
     return `its timeout is not a number of milliseconds from 1 to ${MAX_TIMER_MS}: ${String(timeout).slice(0, 40)}`;
   }
+  const broadcastProblem = broadcastsProblem(p.broadcasts);
+  if (broadcastProblem) return broadcastProblem;
   if (p.spread === true) {
     // Each item is spread into the task's arguments: an array, of a bounded length.
     if (!Array.isArray(p.items)) return 'its items are spread into arguments but are not arrays';
@@ -225,6 +235,21 @@ export function payloadProblem(value: unknown, n: number): string | undefined {
       if (args.length > MAX_SPREAD_ARGS) {
         return `item ${i} is spread into ${args.length} arguments, more than the ${MAX_SPREAD_ARGS} allowed`;
       }
+    }
+  }
+  return undefined;
+}
+
+/** What is wrong with a payload's list of broadcast values, if anything. */
+function broadcastsProblem(list: unknown): string | undefined {
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list) || list.length > MAX_JOB_BROADCASTS) {
+    return `its broadcast values are not a list of at most ${MAX_JOB_BROADCASTS}`;
+  }
+  for (const entry of list as unknown[]) {
+    const [id, token] = Array.isArray(entry) ? entry : [];
+    if (!Number.isSafeInteger(id) || !isBroadcastToken(token) || (entry as unknown[]).length !== 2) {
+      return 'a broadcast value is not named by a number and a token';
     }
   }
   return undefined;

@@ -30,9 +30,12 @@ import { redactUrl } from '../options/checks.js';
 import type { RedisSettings } from '../options/resolve.js';
 import type { Backend, BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
+import { CallerBroadcasts } from './broadcasts.js';
 import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from './capabilities.js';
 import { type DecodedResult, decodeFailure, decodeResult, encodeJob, type JobData } from './codec.js';
 import { atMost, type BullModule, ConnectionHold, closeClient, loadDrivers } from './connection.js';
+import { type ControlMessage, controlChannel } from './control.js';
 import { ModuleIds } from './identity.js';
 import { exposureWarning } from './url.js';
 import { wrapperIdOf } from './wrappers.js';
@@ -73,6 +76,8 @@ interface PendingJob {
   readonly request: BatchRequest;
   readonly data: JobData;
   readonly settle: (outcome: BatchOutcome) => void;
+  /** The broadcast values its items refer to (written to Redis before the job is added). */
+  readonly broadcasts: readonly number[];
   /** Redis has the job (its add was answered). */
   added: boolean;
   /** When we last heard of it; the check skips jobs heard of recently. */
@@ -118,7 +123,13 @@ export class RedisBackend implements Backend {
   private lastError: Error | undefined;
   private closed = false;
 
-  constructor(private readonly options: RedisSettings) {}
+  /** `broadcasts`: the pool's handles, made before this engine was loaded. */
+  constructor(
+    private readonly options: RedisSettings,
+    private readonly broadcasts = new CallerBroadcasts(options.prefix, options.queue),
+  ) {
+    broadcasts.released = (tokens) => this.dropBroadcasts(tokens);
+  }
 
   get size(): number {
     return this.options.size;
@@ -135,8 +146,10 @@ export class RedisBackend implements Backend {
       return { outcome, cancel: () => {} };
     }
     let data: JobData;
+    let broadcasts: number[];
     try {
-      data = this.jobData(request);
+      broadcasts = this.broadcasts.idsIn(request);
+      data = this.jobData(request, broadcasts);
     } catch (error) {
       settle({
         kind: 'failed',
@@ -158,6 +171,7 @@ export class RedisBackend implements Backend {
         if (this.pending.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
         this.updateHold();
       },
+      broadcasts,
       added: false,
       heardAt: Date.now(),
     };
@@ -168,6 +182,14 @@ export class RedisBackend implements Backend {
     this.scheduleFlush();
     this.startTimer();
     return { outcome, cancel: () => this.cancel(job) };
+  }
+
+  /**
+   * A value written to Redis once, read once by each worker process (which hands it to its
+   * threads), instead of travelling in every job that uses it.
+   */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    return this.broadcasts.create(value);
   }
 
   async close(): Promise<void> {
@@ -205,7 +227,7 @@ export class RedisBackend implements Backend {
     return undefined;
   }
 
-  private jobData(request: BatchRequest): JobData {
+  private jobData(request: BatchRequest, broadcasts: readonly number[]): JobData {
     // parallel() sends its calls as a table of tasks; on redis the table has one task.
     const task = request.task.kind === 'mixed' ? (request.task.specs[0] as TaskSpec) : request.task;
     if (task.kind !== 'task')
@@ -227,6 +249,7 @@ export class RedisBackend implements Backend {
       track: request.track,
       timeout: request.timeout,
       ...(task.wrapper ? { wrapOptions: task.wrapper.options } : {}),
+      ...(broadcasts.length > 0 ? { broadcasts: this.broadcasts.pairs(broadcasts) } : {}),
     });
   }
 
@@ -359,10 +382,11 @@ export class RedisBackend implements Backend {
 
   private async add(jobs: PendingJob[]): Promise<void> {
     let queue: Queue;
+    let client: Redis;
     try {
       const connection = await this.connect();
       await this.listen(connection);
-      queue = connection.queue;
+      ({ queue, client } = connection);
     } catch (error) {
       // Setting up failed for a reason other than waiting (a refused command, say): try afresh next time.
       this.connecting = undefined;
@@ -379,6 +403,11 @@ export class RedisBackend implements Backend {
     const live = jobs.filter((job) => this.pending.has(job.id));
     if (live.length === 0) return;
     try {
+      // Before the jobs: a worker may take one at once.
+      await this.broadcasts.store(
+        client,
+        live.flatMap((job) => job.broadcasts),
+      );
       await queue.addBulk(
         live.map((job) => ({ name: job.data.task, data: job.data, opts: { jobId: job.id } })),
       );
@@ -509,6 +538,25 @@ export class RedisBackend implements Backend {
     );
   }
 
+  /** Delete released broadcast values from Redis and tell the workers to drop their copies. */
+  private dropBroadcasts(tokens: readonly string[]): void {
+    const connection = this.connection;
+    if (!connection || tokens.length === 0) return;
+    this.chore(this.dropIn(connection.client, tokens));
+  }
+
+  private dropIn(client: Redis, tokens: readonly string[]): Promise<unknown> {
+    const { prefix, queue } = this.options;
+    return client
+      .pipeline()
+      .del(...tokens.map((token) => this.broadcasts.keyOf(token)))
+      .publish(
+        controlChannel(prefix, queue),
+        JSON.stringify({ t: 'release', tokens } satisfies ControlMessage),
+      )
+      .exec();
+  }
+
   private chore(promise: Promise<unknown>): void {
     const tracked = promise.catch(() => {});
     this.chores.add(tracked);
@@ -577,6 +625,7 @@ export class RedisBackend implements Backend {
     const ids = [...stale.map((job) => job.id), ...this.abandoned];
     const pipeline = client.pipeline().ping();
     for (const id of ids) pipeline.hmget(queue.toKey(id), ...CHECK_FIELDS);
+    const refreshed = this.broadcasts.refresh(pipeline);
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
@@ -585,6 +634,9 @@ export class RedisBackend implements Backend {
     }
     if (!replies) return;
     this.heard();
+    refreshed.forEach((apply, i) => {
+      apply(replies[1 + ids.length + i]?.[1]);
+    });
     ids.forEach((id, i) => {
       const reply = replies[i + 1];
       if (!reply || reply[0]) return;
@@ -606,6 +658,8 @@ export class RedisBackend implements Backend {
   }
 
   private readd(job: PendingJob): void {
+    // Redis lost the job, so perhaps everything: broadcast values are written again first.
+    this.broadcasts.forgetStored();
     job.added = false;
     job.heardAt = Date.now();
     this.chore(this.add([job]));
@@ -622,6 +676,9 @@ export class RedisBackend implements Backend {
     // Still connecting means Redis is not answering: no point waiting for it.
     const wait = this.connection ? Math.min(this.options.unavailableTimeout, 5000) : 100;
     await atMost(Promise.all([...this.chores]), wait);
+    // After the chores: a value being written now is deleted too.
+    const tokens = this.broadcasts.takeAll();
+    if (this.connection && tokens.length > 0) await atMost(this.dropIn(this.connection.client, tokens), wait);
     await this.closeParts(wait);
   }
 

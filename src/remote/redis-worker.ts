@@ -35,11 +35,14 @@ import {
   readPayload,
 } from '../redis/codec.js';
 import { atMost, type BullModule, closeClient, loadDrivers } from '../redis/connection.js';
+import { broadcastKey, controlChannel } from '../redis/control.js';
 import { isModuleId, isTaskName, type TaskDirectory } from '../redis/identity.js';
 import { exposureWarning } from '../redis/url.js';
 import { isWrapperId, WRAPPER_IDS, WRAPPERS, type WrapperId } from '../redis/wrappers.js';
 import type { BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
+import { WorkerBroadcasts } from './broadcasts.js';
+import { listenForControl } from './control.js';
 
 export interface RedisWorkerOptions {
   readonly url: string;
@@ -67,6 +70,8 @@ export interface RedisWorker {
   readonly name: string;
   /** Jobs being run now. */
   readonly running: number;
+  /** Broadcast values this process read from Redis (each once, whatever the number of jobs). */
+  readonly broadcastFetches: number;
   /**
    * Stop taking jobs and leave. Jobs in progress are finished, or, with `handBack`, cancelled
    * and moved back to the queue at once for another worker. Safe to call again (to hand back).
@@ -92,6 +97,11 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   // The same worker set a pool of threads runs on, with the pool's defaults.
   const local = new WorkerSet(threadsTransport({}), defaultWorkerSetSettings(options.threads));
   const running = new Set<Running>();
+  const broadcasts = new WorkerBroadcasts(
+    client,
+    (token) => broadcastKey(options.prefix, options.queue, token),
+    local,
+  );
   const reported = new Set<string>();
   let handingBack = false;
   /** Fail a job for good, logging each distinct reason once (a bounded number of them). */
@@ -107,10 +117,12 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const processor = async (job: Job, token?: string): Promise<string> => {
     let request: BatchRequest;
     let task: string;
+    let shared: BatchPayload['broadcasts'];
     try {
       const data = readJob(job.data);
       task = data.task;
-      request = batchOf(options, data);
+      ({ request, broadcasts: shared } = batchOf(options, data));
+      if (shared) request = await broadcasts.resolve(request, shared);
     } catch (error) {
       if (error instanceof MalformedJobError) {
         throw refuse(job, new MalformedJobError(`this worker refuses job ${job.id}: ${error.message}`));
@@ -127,6 +139,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       outcome = await ticket.outcome;
     } finally {
       running.delete(entry);
+      if (shared) broadcasts.finished(shared);
     }
     switch (outcome.kind) {
       case 'done':
@@ -175,6 +188,10 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     }
   });
   await worker.waitUntilReady();
+  const control = await listenForControl(client, controlChannel(options.prefix, options.queue), (message) => {
+    if (message.t === 'release') broadcasts.release(message.tokens);
+  });
+  control.on('error', errors);
   void worker.run().catch((error: unknown) => log(`stopped taking jobs: ${describe(error)}`));
   log(
     `ready: queue ${options.prefix}:${options.queue} on ${redactUrl(options.url)}, ` +
@@ -188,12 +205,18 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     get running() {
       return running.size;
     },
+    get broadcastFetches() {
+      return broadcasts.fetches;
+    },
     stop(handBackNow) {
       if (handBackNow && !handingBack) {
         handingBack = true;
         for (const entry of running) entry.ticket.cancel();
       }
-      stopping ??= shutdown(worker, local, client);
+      stopping ??= shutdown(worker, local, client).finally(() => {
+        broadcasts.close();
+        return closeClient(control, 1000);
+      });
       return stopping;
     },
   };
@@ -250,8 +273,14 @@ function wrapperOf(allowed: ReadonlySet<WrapperId>, id: string): { module: strin
   return { module: entry.module, name: entry.name };
 }
 
-/** A job → the batch the local worker set runs; the task and wrapper are checked before the payload is even decoded. */
-function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
+/**
+ * A job → the batch the local worker set runs, and the broadcast values it refers to; the task
+ * and wrapper are checked before the payload is even decoded.
+ */
+function batchOf(
+  options: RedisWorkerOptions,
+  data: JobData,
+): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
   const task = specOf(options.directory, data.task);
   const wrapper = data.wrap === undefined ? undefined : wrapperOf(options.allowedWrappers, data.wrap);
   const payload: BatchPayload = readPayload(data);
@@ -261,7 +290,7 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     name: task.name,
     ...(wrapper ? { wrapper: { ...wrapper, options: payload.wrapOptions } } : {}),
   };
-  return {
+  const request: BatchRequest = {
     task: spec,
     taskName: task.name,
     spread: payload.spread,
@@ -273,6 +302,7 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     stopOnError: payload.stopOnError,
     seed: payload.seed,
   };
+  return { request, broadcasts: payload.broadcasts };
 }
 
 /** Log Redis errors without flooding: the first, then one with a count every 10 s, and the recovery. */
