@@ -35,7 +35,7 @@ import { CallerBroadcasts } from './broadcasts.js';
 import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from './capabilities.js';
 import { type DecodedResult, decodeFailure, decodeResult, encodeJob, type JobData } from './codec.js';
 import { atMost, type BullModule, ConnectionHold, closeClient, loadDrivers } from './connection.js';
-import { type ControlMessage, controlChannel } from './control.js';
+import { type ControlMessage, controlChannel, MAX_CONTROL_IDS } from './control.js';
 import { ModuleIds } from './identity.js';
 import { exposureWarning } from './url.js';
 import { wrapperIdOf } from './wrappers.js';
@@ -96,6 +96,8 @@ export class RedisBackend implements Backend {
   /** Jobs whose result nobody wants any more (cancelled while running): removed once finished. */
   private readonly abandoned = new Set<string>();
   private readonly toAdd: PendingJob[] = [];
+  /** Jobs abandoned in this tick, announced together on the control channel. */
+  private readonly toCancel: string[] = [];
   private readonly chores = new Set<Promise<unknown>>();
   /** The connections keep the process alive only while jobs or Redis commands are outstanding. */
   private readonly hold = new ConnectionHold();
@@ -219,20 +221,31 @@ export class RedisBackend implements Backend {
         'Inline functions cannot run on the redis backend: workers run only the task modules they were started with',
       );
     }
-    if (request.task.kind === 'mixed' && request.task.specs.length !== 1) {
-      return new InvalidArgValueError(
-        'parallel() over several different tasks is not supported on the redis backend: one task per call',
-      );
-    }
     return undefined;
   }
 
   private jobData(request: BatchRequest, broadcasts: readonly number[]): JobData {
-    // parallel() sends its calls as a table of tasks; on redis the table has one task.
-    const task = request.task.kind === 'mixed' ? (request.task.specs[0] as TaskSpec) : request.task;
+    const common = {
+      first: request.first,
+      spread: request.spread,
+      seed: request.seed,
+      stopOnError: request.stopOnError,
+      track: request.track,
+      timeout: request.timeout,
+      abortGrace: this.options.abortGrace,
+      ...(broadcasts.length > 0 ? { broadcasts: this.broadcasts.pairs(broadcasts) } : {}),
+    };
+    // parallel() sends its calls as a table of tasks and, when they differ, which one each item
+    // calls (no `taskIndex`: each calls the first). The table grows as the input is read.
+    const { task: spec } = request;
+    if (spec.kind === 'mixed' && request.taskIndex !== undefined && spec.specs.length > 1) {
+      const names = spec.specs.map((each) => this.plainTaskName(each));
+      return encodeJob(names, undefined, request.items, { ...common, taskIndex: request.taskIndex });
+    }
+    const task = spec.kind === 'mixed' ? (spec.specs[0] as TaskSpec) : spec;
     if (task.kind !== 'task')
       throw new InlineFunctionError('Inline functions cannot run on the redis backend');
-    const name = `${this.ids.idOf(task.module)}#${task.name}`;
+    const name = this.nameOf(task);
     // A wrapper travels by its id, never by module: a worker applies only fanout's own (wrappers.ts).
     const wrap = task.wrapper ? wrapperIdOf(task.wrapper) : undefined;
     if (task.wrapper && wrap === undefined) {
@@ -242,15 +255,27 @@ export class RedisBackend implements Backend {
       );
     }
     return encodeJob(name, wrap, request.items, {
-      first: request.first,
-      spread: request.spread,
-      seed: request.seed,
-      stopOnError: request.stopOnError,
-      track: request.track,
-      timeout: request.timeout,
+      ...common,
       ...(task.wrapper ? { wrapOptions: task.wrapper.options } : {}),
-      ...(broadcasts.length > 0 ? { broadcasts: this.broadcasts.pairs(broadcasts) } : {}),
     });
+  }
+
+  /** How a job names a task: `moduleId#name`. */
+  private nameOf(task: Extract<TaskSpec, { kind: 'task' }>): string {
+    return `${this.ids.idOf(task.module)}#${task.name}`;
+  }
+
+  /** The name of one task of a mixed call, which may be neither inline nor decorated. */
+  private plainTaskName(task: TaskSpec): string {
+    if (task.kind !== 'task')
+      throw new InlineFunctionError('Inline functions cannot run on the redis backend');
+    if (task.wrapper) {
+      throw new InvalidArgValueError(
+        `Task "${task.name}" is decorated (${task.wrapper.name}): on the redis backend a parallel() call ` +
+          'that mixes tasks cannot hold decorated ones; run it in a call of its own',
+      );
+    }
+    return this.nameOf(task);
   }
 
   // ---- connecting -------------------------------------------------------------------------
@@ -522,6 +547,23 @@ export class RedisBackend implements Backend {
   private abandon(id: string): void {
     this.abandoned.add(id);
     this.remove(id);
+    // Removal fails for a job a worker has started: that worker is told to stop it.
+    this.toCancel.push(id);
+    if (this.toCancel.length === 1) queueMicrotask(() => this.announceCancels());
+  }
+
+  /** Tell the workers, in one message, which jobs nobody waits for any more. */
+  private announceCancels(): void {
+    const jobs = this.toCancel.splice(0);
+    const connection = this.connection;
+    if (!connection || jobs.length === 0) return;
+    const { prefix, queue } = this.options;
+    const pipeline = connection.client.pipeline();
+    for (let at = 0; at < jobs.length; at += MAX_CONTROL_IDS) {
+      const message: ControlMessage = { t: 'cancel', jobs: jobs.slice(at, at + MAX_CONTROL_IDS) };
+      pipeline.publish(controlChannel(prefix, queue), JSON.stringify(message));
+    }
+    this.chore(pipeline.exec());
   }
 
   /** Remove a job from Redis; a running (locked) job refuses, and is removed when it finishes. */
@@ -670,6 +712,8 @@ export class RedisBackend implements Backend {
   private async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Jobs abandoned just now (terminate()) are announced before the connection closes.
+    this.announceCancels();
     clearInterval(this.timer);
     this.timer = undefined;
     clearTimeout(this.lingerTimer);

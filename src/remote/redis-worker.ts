@@ -15,6 +15,7 @@ import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { unpack } from '../codec/values.js';
 import {
+  AbortError,
   describe,
   FanoutError,
   MalformedJobError,
@@ -103,6 +104,8 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     local,
   );
   const reported = new Set<string>();
+  /** Jobs their callers cancelled (kept for a while: a message may come before its job starts here). */
+  const cancelled = new RecentIds(CANCELLED_KEPT);
   let handingBack = false;
   /** Fail a job for good, logging each distinct reason once (a bounded number of them). */
   const refuse = (job: Job, error: Error): Error => {
@@ -129,6 +132,10 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       }
       if (error instanceof FanoutError) throw refuse(job, error as Error);
       throw refuse(job, new MalformedJobError(`this worker cannot run job ${job.id}: ${describe(error)}`));
+    }
+    if (cancelled.has(job.id)) {
+      if (shared) broadcasts.finished(shared);
+      return cancelledResult();
     }
     const ticket = local.submit(request);
     const entry = { job, ticket };
@@ -166,6 +173,8 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
           return handBack(bull, job, token);
         throw refuse(job, outcome.error);
       case 'cancelled':
+        // Stopped for its caller, who wants nothing back: the job ends here. Else we are stopping.
+        if (cancelled.has(job.id)) return cancelledResult();
         return handBack(bull, job, token);
     }
   };
@@ -190,6 +199,13 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   await worker.waitUntilReady();
   const control = await listenForControl(client, controlChannel(options.prefix, options.queue), (message) => {
     if (message.t === 'release') broadcasts.release(message.tokens);
+    else {
+      // As a local pool cancels a batch: its tasks' signal aborts, and a task still running
+      // abortGrace ms later has its thread replaced (local/worker-set.ts).
+      for (const id of message.jobs) cancelled.add(id);
+      for (const entry of running)
+        if (entry.job.id !== undefined && cancelled.has(entry.job.id)) entry.ticket.cancel();
+    }
   });
   control.on('error', errors);
   void worker.run().catch((error: unknown) => log(`stopped taking jobs: ${describe(error)}`));
@@ -220,6 +236,32 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       return stopping;
     },
   };
+}
+
+/** How many cancelled job ids a worker remembers. */
+const CANCELLED_KEPT = 10_000;
+
+/** The ids last added, at most `limit` of them. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly limit: number) {}
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value as string);
+  }
+  has(id: string | undefined): boolean {
+    return id !== undefined && this.ids.has(id);
+  }
+}
+
+/** The result of a job stopped because its caller cancelled it (the caller ignores it, then removes the job). */
+function cancelledResult(): string {
+  return encodeResult({
+    k: 'lost',
+    offset: undefined,
+    started: true,
+    error: new AbortError('The job was cancelled by its caller'),
+  });
 }
 
 async function shutdown(worker: Worker, local: WorkerSet, client: Redis): Promise<void> {
@@ -281,6 +323,7 @@ function batchOf(
   options: RedisWorkerOptions,
   data: JobData,
 ): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
+  if (data.tasks) return mixedBatchOf(options, data);
   const task = specOf(options.directory, data.task);
   const wrapper = data.wrap === undefined ? undefined : wrapperOf(options.allowedWrappers, data.wrap);
   const payload: BatchPayload = readPayload(data);
@@ -301,6 +344,33 @@ function batchOf(
     track: payload.track,
     stopOnError: payload.stopOnError,
     seed: payload.seed,
+    abortGrace: payload.abortGrace,
+  };
+  return { request, broadcasts: payload.broadcasts };
+}
+
+/** A job of a parallel() call that mixes tasks: each task checked, then the payload (with its task per item). */
+function mixedBatchOf(
+  options: RedisWorkerOptions,
+  data: JobData,
+): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
+  const specs: TaskSpec[] = (data.tasks ?? []).map((name) => ({
+    kind: 'task',
+    ...specOf(options.directory, name),
+  }));
+  const payload = readPayload(data);
+  const request: BatchRequest = {
+    task: { kind: 'mixed', specs, name: 'parallel' },
+    taskName: 'parallel',
+    spread: payload.spread,
+    items: unpack(payload.items) as unknown as readonly unknown[],
+    first: payload.first,
+    timeout: payload.timeout,
+    track: payload.track,
+    stopOnError: payload.stopOnError,
+    seed: payload.seed,
+    abortGrace: payload.abortGrace,
+    taskIndex: payload.taskIndex,
   };
   return { request, broadcasts: payload.broadcasts };
 }

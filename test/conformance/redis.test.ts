@@ -42,6 +42,7 @@ describe('redis backend: conformance', () => {
     server = await RedisServer.start();
     const tasks = [
       fixture('tasks.ts'),
+      fixture('faults.ts'),
       fixture('broken/bad-syntax.mjs'),
       fixture('broken/throws-at-load.mjs'),
       fixture('broken/no-tasks.mjs'),
