@@ -20,4 +20,4 @@ export const REDIS_SUPPORTS: BackendSupports = {
  * capped because Redis holds each batch twice (items in the job, results in the job and in the
  * event stream): 2^15 numbers is ~350 kB of base64 per copy.
  */
-export const REDIS_BATCH_LIMITS: BatchLimits = { minMs: 10, maxItems: 1 << 15 };
+export const REDIS_BATCH_LIMITS: BatchLimits = { minMs: 10, maxItems: 1 << 15, measureRoundTrip: true };
