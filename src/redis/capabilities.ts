@@ -7,8 +7,9 @@ import type { BackendSupports, BatchLimits } from '../scheduler/backend.js';
 
 export const REDIS_SUPPORTS: BackendSupports = {
   crossesBoundary: true,
-  // A running job cannot be stopped from here: cancelling drops queued jobs and ignores the rest.
-  killRunning: false,
+  // A cancelled running job is stopped by its worker (told on the control channel), which
+  // replaces the thread of a task that ignores its signal.
+  killRunning: true,
   sharedMemory: false,
   transfer: false,
   inlineFunctions: false,
