@@ -205,6 +205,20 @@ describe('AutoBatchSizer', () => {
     // A tail batch keeps the trip's worth of work (40 ms: 40,000 items of 1 µs), not 1 ms.
     assert.equal(remote.next(100_000), Math.min(1 << 15, 40_000));
     assert.equal(local.next(100_000), 12_500);
+    // A long trip (300 ms) raises the band's top with its bottom: sizes settle past 500 ms of work.
+    const far = new AutoBatchSizer(2, limits);
+    far.observeRoundTrip?.(300);
+    for (let i = 0; i < 40; i++) far.observe(far.current, far.current * 0.5);
+    const settled = far.current;
+    assert.ok(settled * 0.5 >= 300, `${settled} items of 0.5 ms`);
+    far.observe(settled * 2, settled * 2 * 0.5); // a batch cut earlier at twice the size, ~600 ms
+    far.observe(settled, settled * 0.5);
+    assert.equal(far.current, settled, 'held, not shrunk');
+    const bigger = new AutoBatchSizer(2, limits);
+    bigger.observeRoundTrip?.(300);
+    for (let i = 0; i < 12; i++) bigger.observe(bigger.current, bigger.current * 0.5);
+    bigger.observe(bigger.current, 3000); // one slow batch: the estimate (~840 ms) is inside the band now
+    assert.ok(bigger.current * 0.5 >= 300, 'not shrunk below the trip');
     // Enough batches in flight to cover the trip.
     assert.equal(pipelineDepth(5, remote.roundTripMs), 9);
     assert.equal(pipelineDepth(5), 2);

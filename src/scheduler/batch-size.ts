@@ -188,8 +188,10 @@ export class AutoBatchSizer implements BatchSizer {
     // flight, older, smaller ones finishing would otherwise double it again and again in one round.
     if (size !== this.size) return;
     const estimated = this.itemMs * this.size;
-    const { maxMs, maxItems } = this.limits;
+    const { maxItems } = this.limits;
     const { minMs } = this;
+    // A long round trip raises the band's top with its bottom (autoLimits' ratio).
+    const maxMs = Math.max(this.limits.maxMs, 10 * minMs);
     if (estimated < minMs) {
       // Aim for twice the minimum (joblib does the same) so the size settles inside the band.
       const ideal = this.itemMs > 0 ? Math.floor((2 * minMs) / this.itemMs) : Number.POSITIVE_INFINITY;
