@@ -14,6 +14,7 @@ import { threadsTransport } from '../local/threads.js';
 import type { Transport } from '../local/transport.js';
 import { type WorkerInitializer, WorkerSet } from '../local/worker-set.js';
 import type { PoolSettings, RedisSettings } from '../options/resolve.js';
+import { CallerBroadcasts } from '../redis/broadcasts.js';
 import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from '../redis/capabilities.js';
 import type {
   Backend,
@@ -24,6 +25,7 @@ import type {
   Ticket,
 } from '../scheduler/backend.js';
 import { taskSpecOf } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
 
 /** `observer`: told what the local workers do (a dashboard's); a redis pool's workers are elsewhere. */
 export function openBackend(settings: PoolSettings, observer?: WorkerSetObserver): Backend {
@@ -85,10 +87,14 @@ function transportOf(settings: Extract<PoolSettings, { workerSet: unknown }>): T
 }
 
 function redisBackend(settings: RedisSettings): Backend {
-  return new LazyBackend(settings.size, REDIS_SUPPORTS, REDIS_BATCH_LIMITS, async () => {
+  // Handles are made at once; the engine writes their values to Redis when a batch needs them.
+  const broadcasts = new CallerBroadcasts(settings.prefix, settings.queue);
+  const backend = new LazyBackend(settings.size, REDIS_SUPPORTS, REDIS_BATCH_LIMITS, async () => {
     const { RedisBackend } = await import('../redis/engine.js');
-    return new RedisBackend(settings);
+    return new RedisBackend(settings, broadcasts);
   });
+  backend.broadcast = (value) => broadcasts.create(value);
+  return backend;
 }
 
 /**
@@ -98,6 +104,7 @@ function redisBackend(settings: RedisSettings): Backend {
 class LazyBackend implements Backend {
   #loading: Promise<Backend> | undefined;
   #loaded: Backend | undefined;
+  broadcast?: <T>(value: T) => BroadcastHandle<T>;
 
   constructor(
     readonly size: number,

@@ -471,7 +471,7 @@ export class WorkerSet implements Backend {
       if (entry.settled || worker.queue[0] !== entry) return;
       entry.settle({ kind: 'cancelled' });
       this.kill(worker, 'aborted');
-    }, this.options.abortGrace);
+    }, entry.request.abortGrace ?? this.options.abortGrace);
     entry.graceTimer.unref();
   }
 

@@ -46,6 +46,11 @@ export interface BatchRequest {
    * predict when that one ends.
    */
   readonly pace?: { readonly perItemMs: number | undefined } | undefined;
+  /**
+   * ms a cancelled running batch has to stop before its worker is replaced, when not the worker
+   * set's own (a redis worker applies each caller's `abortGrace`).
+   */
+  readonly abortGrace?: number | undefined;
 }
 
 /** Which worker ran a batch and when (for traces and reports). */
@@ -95,6 +100,11 @@ export interface BatchLimits {
   readonly minMs?: number;
   /** A batch never holds more items than this (the scheduler's maximum applies when smaller). */
   readonly maxItems?: number;
+  /**
+   * A batch's round trip costs more than the ~1 ms local sizing assumes (a network): automatic
+   * sizing measures it as the call runs and sizes batches from it (batch-size.ts).
+   */
+  readonly measureRoundTrip?: boolean;
 }
 
 /** What a backend can do; optional parts of the conformance suite switch on these. */

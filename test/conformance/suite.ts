@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import {
   WorkerCrashedError,
 } from '../../src/index.js';
 import actors, { workerTasks } from '../fixtures/actors.js';
+import faults from '../fixtures/faults.js';
 import tasks, { hostileTasks, randomTasks, WithPrivateState } from '../fixtures/tasks.js';
 import {
   type BackendCase,
@@ -71,7 +72,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 51;
+export const CONFORMANCE_TEST_COUNT = 52;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -581,6 +582,27 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       assert.ok(finished < 200, `${finished} items finished after the abort`);
       await rejectsWith(pool.map(tasks.square, [1], { signal: AbortSignal.abort() }), 'ABORT_ERR');
       assert.deepEqual(await pool.map(tasks.square, [4]), [16], 'the pool still works');
+    });
+
+    it('an abort reaches tasks already running: each sees its signal abort', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-conformance-'));
+      try {
+        await using pool = backend.pool();
+        const marks = [join(dir, 'a'), join(dir, 'b')];
+        const controller = new AbortController();
+        const rejected = rejectsWith(
+          pool.map(faults.markOnAbort, marks, { signal: controller.signal, batchSize: 1 }),
+          'ABORT_ERR',
+        );
+        await eventually(() => marks.every((m) => existsSync(`${m}.started`)), 30_000, 'both tasks to start');
+        controller.abort(new Error('stop'));
+        await rejected;
+        // On redis the tasks run on other machines: the caller tells their workers to stop them.
+        await eventually(() => marks.every((m) => existsSync(m)), 30_000, 'both tasks to see their signal');
+        assert.deepEqual(await pool.map(tasks.square, [4]), [16], 'the pool still works');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
