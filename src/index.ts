@@ -65,6 +65,7 @@ export {
   BackendUnavailableError,
   CacheError,
   ChunkParseError,
+  type ErrorCause,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,
