@@ -15,6 +15,7 @@ export {
 } from './api/futures.js';
 export {
   type Delayed,
+  type DelayedResult,
   delayed,
   type ParallelConfig,
   type ParallelOptions,
