@@ -1,15 +1,15 @@
 /**
  * The last step of `npm run build`, after tsconfig.types.json has emitted the declarations of what
  * src/index.ts imports: make them compile for any `target`, and delete every `.d.ts` in dist/
- * that dist/index.d.ts does not reach through its imports.
+ * that dist/index.d.ts or dist/tasks.d.ts does not reach through its imports.
  *
  * Any target: a class with `#private` fields is declared with a `#private;` member, which
  * TypeScript refuses below ES2015 (`tsc --module commonjs` alone targets ES5). It becomes
  * `private "#private";`: a member no consumer can read either, which keeps the class nominal
  * (another class of the same shape is not one) and compiles for every target.
  *
- * Pruning: The package's `exports` open only `fanout` itself, so a consumer's compiler never
- * reads the others: they are dead weight (about 30 files, 100 kB on disk) in a package meant to
+ * Pruning: The package's `exports` open only `fanout` and `fanout/tasks`, so a consumer's
+ * compiler never reads the others: they are dead weight (about 30 files, 100 kB on disk) in a package meant to
  * stay under 2 MB with its dependencies (test/package.test.ts). What is reached is read from the
  * emitted declarations themselves, with TypeScript's own import scanner, so moving files in src/
  * needs no change here.
@@ -47,7 +47,8 @@ function* declarations(folder) {
   }
 }
 
-const keep = reached(join(dist, 'index.d.ts'));
+// The package's two entry points (package.json "exports"): `fanout` and `fanout/tasks`.
+const keep = new Set([...reached(join(dist, 'index.d.ts')), ...reached(join(dist, 'tasks.d.ts'))]);
 for (const file of declarations(dist)) {
   if (!keep.has(file)) {
     rmSync(file);

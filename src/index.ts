@@ -1,7 +1,8 @@
 /**
  * fanout: parallel and distributed computing for TypeScript.
  *
- * This file is the whole public surface; everything else is internal.
+ * This file is the whole public surface; everything else is internal. `src/tasks.ts`
+ * (`fanout/tasks`) re-exports the part of it a task module needs, for workers to load cheaply.
  */
 
 export {

@@ -150,7 +150,8 @@ function survey(folder: string) {
 
 /** A consumer program that uses the public surface a first program uses. */
 const consumer = {
-  'src/tasks.ts': `import { defineTasks, taskContext } from 'fanout';
+  // A task module imports fanout/tasks, as the README writes one (the second entry point).
+  'src/tasks.ts': `import { defineTasks, taskContext } from 'fanout/tasks';
 
 export default defineTasks(import.meta.url, {
   square(x: number): number {
