@@ -1,8 +1,15 @@
 /**
  * The last step of `npm run build`, after tsconfig.types.json has emitted the declarations of what
- * src/index.ts imports: delete every `.d.ts` in dist/ that dist/index.d.ts does not reach through
- * its imports. The package's `exports` open only `fanout` itself, so a consumer's compiler never
- * reads the others: they are dead weight (about 30 files, 100 kB on disk) in a package meant to
+ * src/index.ts imports: make them compile for any `target`, and delete every `.d.ts` in dist/
+ * that dist/index.d.ts or dist/tasks.d.ts does not reach through its imports.
+ *
+ * Any target: a class with `#private` fields is declared with a `#private;` member, which
+ * TypeScript refuses below ES2015 (`tsc --module commonjs` alone targets ES5). It becomes
+ * `private "#private";`: a member no consumer can read either, which keeps the class nominal
+ * (another class of the same shape is not one) and compiles for every target.
+ *
+ * Pruning: The package's `exports` open only `fanout` and `fanout/tasks`, so a consumer's
+ * compiler never reads the others: they are dead weight (about 30 files, 100 kB on disk) in a package meant to
  * stay under 2 MB with its dependencies (test/package.test.ts). What is reached is read from the
  * emitted declarations themselves, with TypeScript's own import scanner, so moving files in src/
  * needs no change here.
@@ -14,7 +21,7 @@
  * Usage: node scripts/prune-declarations.mjs [dist]
  */
 
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 
@@ -50,8 +57,17 @@ function typesOnly(source) {
   return code === 'export{};' || code === '';
 }
 
-const keep = reached(join(dist, 'index.d.ts'));
-for (const file of filesEndingWith(dist, '.d.ts')) if (!keep.has(file)) rmSync(file);
+// The package's two entry points (package.json "exports"): `fanout` and `fanout/tasks`.
+const keep = new Set([...reached(join(dist, 'index.d.ts')), ...reached(join(dist, 'tasks.d.ts'))]);
+for (const file of filesEndingWith(dist, '.d.ts')) {
+  if (!keep.has(file)) {
+    rmSync(file);
+    continue;
+  }
+  const text = readFileSync(file, 'utf8');
+  const anyTarget = text.replace(/^(\s*)#private;$/gm, '$1private "#private";');
+  if (anyTarget !== text) writeFileSync(file, anyTarget);
+}
 
 const modules = [...filesEndingWith(dist, '.js')];
 const imported = new Set();

@@ -40,6 +40,16 @@ function mark(error: Error, code: FanoutErrorCode): void {
 }
 
 /**
+ * The options of an error's constructor: its `cause`. Written out rather than the standard
+ * library's `ErrorOptions` (ES2022), so the public declarations compile for a consumer whose
+ * `target` or `lib` is older (`tsc --module commonjs` alone targets ES5).
+ */
+export interface ErrorCause {
+  /** The error that caused this one. */
+  readonly cause?: unknown;
+}
+
+/**
  * Base class of fanout's errors.
  *
  * @example
@@ -50,8 +60,13 @@ function mark(error: Error, code: FanoutErrorCode): void {
  */
 export class FanoutError extends Error {
   declare readonly code: FanoutErrorCode;
+  /**
+   * The error that caused this one (a task's own error, a crashed worker's, ...). Declared here
+   * as well as by ES2022's `Error`, so a consumer compiled for an older `lib` can read it.
+   */
+  declare cause?: unknown;
 
-  constructor(code: FanoutErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: FanoutErrorCode, message: string, options?: ErrorCause) {
     super(message, options);
     mark(this, code);
   }
@@ -147,14 +162,14 @@ export class TaskTimeoutError extends FanoutError {
 
 /** `ABORT_ERR`: the caller's signal aborted, or the future was cancelled (Node's convention). */
 export class AbortError extends FanoutError {
-  constructor(message = 'The operation was aborted', options?: ErrorOptions) {
+  constructor(message = 'The operation was aborted', options?: ErrorCause) {
     super('ABORT_ERR', message, options);
   }
 }
 
 /** `ERR_NOT_CLONEABLE`: an argument or a result cannot cross to or from a worker; the message names it. */
 export class NotCloneableError extends FanoutError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorCause) {
     super('ERR_NOT_CLONEABLE', message, options);
   }
 }
@@ -169,7 +184,7 @@ export class TaskNotFoundError extends FanoutError {
 /** `ERR_TASK_MODULE_LOAD`: the task module failed to import (or never finished); `cause` says why. */
 export class TaskModuleLoadError extends FanoutError {
   readonly module: string;
-  constructor(module: string, reason: string, options?: ErrorOptions) {
+  constructor(module: string, reason: string, options?: ErrorCause) {
     super('ERR_TASK_MODULE_LOAD', `Task module ${module} failed to load: ${reason}`, options);
     this.module = module;
   }
@@ -191,7 +206,7 @@ export class InlineFunctionError extends FanoutError {
 
 /** `ERR_BACKEND_UNAVAILABLE`: the backend's infrastructure (e.g. Redis) stayed unreachable past its limit. */
 export class BackendUnavailableError extends FanoutError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorCause) {
     super('ERR_BACKEND_UNAVAILABLE', message, options);
   }
 }
@@ -203,7 +218,7 @@ export class BackendUnavailableError extends FanoutError {
  * a link inside the cache (the message names the path, why, and the fix).
  */
 export class CacheError extends FanoutError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorCause) {
     super('ERR_CACHE', message, options);
   }
 }
@@ -219,7 +234,7 @@ export class ChunkParseError extends FanoutError {
   readonly byteOffset: number;
   /** What is wrong, without the location. */
   readonly reason: string;
-  constructor(path: string, byteOffset: number, reason: string, options?: ErrorOptions) {
+  constructor(path: string, byteOffset: number, reason: string, options?: ErrorCause) {
     super('ERR_CHUNK_PARSE', `Cannot parse ${path} at byte ${byteOffset}: ${reason}`, options);
     this.path = path;
     this.byteOffset = byteOffset;
@@ -276,7 +291,7 @@ export class SlurmError extends FanoutError {
   readonly command: string;
   /** What it wrote on stderr (trimmed), when it ran. */
   readonly stderr: string;
-  constructor(command: string, message: string, options?: ErrorOptions & { stderr?: string }) {
+  constructor(command: string, message: string, options?: ErrorCause & { stderr?: string }) {
     super('ERR_SLURM', message, options);
     this.command = command;
     this.stderr = options?.stderr ?? '';
@@ -311,7 +326,7 @@ export class ActorDiedError extends FanoutError {
 /** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
 export class InvalidArgValueError extends RangeError {
   declare readonly code: 'ERR_INVALID_ARG_VALUE';
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorCause) {
     super(message, options);
     mark(this, 'ERR_INVALID_ARG_VALUE');
   }

@@ -1,7 +1,8 @@
 /**
  * fanout: parallel and distributed computing for TypeScript.
  *
- * This file is the whole public surface; everything else is internal.
+ * This file is the whole public surface; everything else is internal. `src/tasks.ts`
+ * (`fanout/tasks`) re-exports the part of it a task module needs, for workers to load cheaply.
  */
 
 export {
@@ -15,6 +16,7 @@ export {
 } from './api/futures.js';
 export {
   type Delayed,
+  type DelayedResult,
   delayed,
   type ParallelConfig,
   type ParallelOptions,
@@ -67,6 +69,7 @@ export {
   CacheError,
   ChunkParseError,
   DashboardError,
+  type ErrorCause,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,

@@ -260,7 +260,11 @@ describe('fanout worker: command line', () => {
       /--stalled-interval is 2147483648 ms, past the limit of 2147483647 ms/,
     ],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--queue', 'a:b'], /--queue must be/],
-    [['--redis', 'redis://localhost', '--tasks', tasksFile, '--nope'], /Unknown option '--nope'/],
+    [['--redis', 'redis://localhost', '--tasks', tasksFile, '--nope'], /unknown flag --nope$/m],
+    [
+      ['--redis', 'redis://localhost', '--tasks', tasksFile, '--wrokers', '2'],
+      /unknown flag --wrokers: did you mean --workers\?/,
+    ],
     [
       ['--redis', 'redis://localhost', '--tasks', tasksFile, '--allow', 'tasks'],
       /--allow must be one of cache, files, got "tasks"/,
@@ -274,6 +278,21 @@ describe('fanout worker: command line', () => {
       assert.match(stderr, /Usage: fanout worker/);
     });
   }
+
+  it('a --tasks module that does not load stops the worker before it connects: one line, exit code 4', async () => {
+    const { code, stderr } = await run([
+      '--redis',
+      'redis://localhost:1',
+      '--tasks',
+      fixture('broken/bad-syntax.mjs'),
+    ]);
+    assert.equal(code, 4, stderr);
+    assert.match(
+      stderr.trim().split('\n').at(-1) as string,
+      /^fanout worker: cannot load task module .*bad-syntax\.mjs \(line 2, column \d+\): SyntaxError: /,
+    );
+    assert.doesNotMatch(stderr, /connecting|Usage/);
+  });
 
   it('warns once, on stderr, when its Redis is plaintext and password-less on another machine', async () => {
     // `.invalid` never resolves (RFC 2606): the worker keeps trying to connect, nothing is bound.

@@ -284,7 +284,7 @@ describe('fanout run', { timeout: 120_000 }, () => {
       assert.match(help.stdout, /Usage: fanout/);
     }
     const help = await runCli(['run', '--help']);
-    assert.match(help.stdout, /Exit code: 0 .* 1 .*\n2 .* 3 when an input or output file/);
+    assert.match(help.stdout, /Exit codes: 0 done; 1 an item failed/);
     assert.match(help.stdout, /"\$fanout":"error"/);
   });
 
@@ -330,6 +330,130 @@ describe('fanout run', { timeout: 120_000 }, () => {
     assert.ok(events.some((e) => e.ph === 'X' && e.cat === 'batch'));
   });
 });
+
+/** The one line a failing command prints on stderr (a usage error adds the usage after a blank line). */
+const firstLine = (stderr: string) => stderr.split('\n')[0] as string;
+
+describe('every command: one-line errors, distinct exit codes, --version', { timeout: 120_000 }, () => {
+  const broken = (name: string) => fileURLToPath(new URL(`./fixtures/broken/${name}`, import.meta.url));
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fanout-cli-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a task module that does not load: one line naming the file and the line, exit code 4', async () => {
+    const cases: [string, RegExp][] = [
+      [
+        'bad-syntax.mjs',
+        /^fanout run: cannot load task module .*bad-syntax\.mjs \(line 2, column \d+\): SyntaxError: /,
+      ],
+      [
+        'bad-syntax.ts',
+        /^fanout run: cannot load task module .*bad-syntax\.ts \(line 3, column \d+\): SyntaxError: /,
+      ],
+      [
+        'throws-at-load.mjs',
+        /^fanout run: cannot load task module .*throws-at-load\.mjs \(line 2, column 7\): Error: boom at load$/,
+      ],
+    ];
+    for (const [file, message] of cases) {
+      const r = await runCli(['run', broken(file), 'square'], '1\n');
+      assert.equal(r.code, 4, `${file}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), message);
+    }
+    const profiled = await runCli(['profile', broken('bad-syntax.mjs'), 'square', '--input', '-'], '1\n');
+    assert.equal(profiled.code, 4, profiled.stderr);
+    assert.match(
+      profiled.stderr.trim(),
+      /^fanout profile: cannot load task module .*bad-syntax\.mjs \(line 2/,
+    );
+  });
+
+  it('a typo of a flag or a command names the nearest one: exit code 2, with the usage', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['run', tasksModule, 'square', '--wrokers', '2'],
+        'fanout run: unknown flag --wrokers: did you mean --workers?',
+      ],
+      [
+        ['run', tasksModule, 'square', '--unorderd'],
+        'fanout run: unknown flag --unorderd: did you mean --unordered?',
+      ],
+      [['run', tasksModule, 'square', '--bogus'], 'fanout run: unknown flag --bogus'],
+      [
+        ['profile', tasksModule, 'square', '--smaple', '3'],
+        'fanout profile: unknown flag --smaple: did you mean --sample?',
+      ],
+      [['demo', 'weather', '--quik'], 'fanout demo: unknown flag --quik: did you mean --quick?'],
+      [['slurm', 'status', '--queu', 'q'], 'fanout slurm: unknown flag --queu: did you mean --queue?'],
+      [['rnu'], 'fanout: unknown command "rnu": did you mean run?'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runCli(args, '1\n');
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(firstLine(r.stderr), line);
+      assert.match(r.stderr, /\n\nUsage: fanout/);
+    }
+  });
+
+  it('an input that is not JSON: one line naming the line, without the usage (run: 1, as a failed item; profile: 1)', async () => {
+    const run = await runCli(['run', tasksModule, 'square'], '1\n{oops\n3\n');
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stderr.trim(), `fanout run: stdin, line 2: not JSON (${jsonError('{oops')})`);
+    const input = join(dir, 'bad.jsonl');
+    writeFileSync(input, '1\n\n[2\n');
+    const profile = await runCli(['profile', tasksModule, 'square', '--input', input]);
+    assert.equal(profile.code, 1, profile.stderr);
+    assert.equal(profile.stderr.trim(), `fanout profile: ${input}, line 3: not JSON`);
+  });
+
+  it('a failed item is one line on stderr that says where the task threw; exit code 1', async () => {
+    const r = await runCli(['run', tasksModule, 'failOn', '--spread'], '[1,3]\n[3,3]\n');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^fanout run: stdin, line 2: Task "failOn" failed on item 1: Error: bad item 3 \(at .*tasks\.ts:\d+:\d+\)$/m,
+    );
+  });
+
+  it('--version and -v print the package version; every --help lists the exit codes', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    for (const flag of ['--version', '-v']) {
+      const r = await runCli([flag]);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout, `${version}\n`);
+    }
+    for (const args of [
+      ['--help'],
+      ['run', '--help'],
+      ['profile', '--help'],
+      ['demo', '--help'],
+      ['slurm', '--help'],
+      ['worker', '--help'],
+    ]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(
+        r.stdout,
+        /Exit codes: 0 done; 1 an item failed, or the work could not complete; 2 a bad flag or\nargument \(with the usage\); 3 a file cannot be read or written; 4 a task module does not load/,
+        args.join(' '),
+      );
+    }
+  });
+});
+
+/** JSON.parse's own message for `text`, as this Node.js words it. */
+function jsonError(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`${text} is JSON`);
+}
 
 describe('fanout profile and demo', { timeout: 300_000 }, () => {
   let dir: string;

@@ -1,8 +1,11 @@
 /** Inline functions: sent as source once per worker, values through `context`, outer variables refused. */
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { InlineFunctionError, Pool } from '../src/index.js';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type AnyFunction, InlineFunctionError, Pool } from '../src/index.js';
 import { freeVariables } from '../src/tasks/inline-functions.js';
 import { backends, range, rejectsWith } from './helpers.js';
 
@@ -25,8 +28,45 @@ describe('freeVariables', () => {
   });
 });
 
+/**
+ * What tsx (esbuild with keepNames) makes of `(x) => { function inner(y) {...} ... }`: a call of
+ * its `__name` helper after the nested function, which the caller's module defines. Built here
+ * with the helper passed in, so the test does not depend on how this file was compiled.
+ */
+const keepNamesOutput = new Function(
+  '__name',
+  'return (x) => { function inner(y) { return y + 1; } __name(inner, "inner"); return inner.name + ":" + inner(x); }',
+)((target: AnyFunction, value: string) =>
+  Object.defineProperty(target, 'name', { value, configurable: true }),
+);
+
+describe('inline functions compiled by tsx', () => {
+  it("a nested named function runs as it does compiled (esbuild's `__name` helper is defined for it)", async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('./fixtures/nested-inline.ts', import.meta.url))],
+      { env: { ...process.env, NODE_OPTIONS: '' } },
+    );
+    const { source, results } = JSON.parse(stdout);
+    // The case this test is for: tsx wrote the helper call into the function.
+    assert.match(source, /__name\(inner, ?"inner"\)/);
+    const expected = ['inner:2', 'inner:3'];
+    assert.deepEqual(results, { threads: expected, processes: expected, inline: expected });
+  });
+});
+
 for (const backend of backends) {
   describe(`${backend.name}: inline functions`, () => {
+    it('a compiler helper call (`__name`) is defined in the worker; an outer `__name` read as a value is refused', async () => {
+      await using pool = backend.pool();
+      assert.deepEqual(await pool.map(keepNamesOutput, [1, 2]), ['inner:2', 'inner:3']);
+      const __name = 'outer';
+      await rejectsWith(
+        pool.map((x: number) => `${__name}${x}`, [1]),
+        'ERR_INLINE_FUNCTION',
+      );
+    });
+
     it('run from source, with values from `context` as the last argument', async () => {
       await using pool = backend.pool();
       assert.deepEqual(

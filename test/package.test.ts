@@ -5,7 +5,8 @@
  *   install script, no native build;
  * - the published declarations, type-checked in a consumer program under `--strict` without
  *   `skipLibCheck`, with TypeScript 5.9 and the latest, against @types/node 20 and the latest,
- *   under `moduleResolution` node16, nodenext and bundler;
+ *   under `moduleResolution` node16, nodenext and bundler, and in a CommonJS project that sets
+ *   nothing but `module` (TypeScript's default target);
  * - the consumer, run compiled (plain node) and under tsx;
  * - the redis backend without its optional drivers: a coded error that says what to install.
  *
@@ -149,7 +150,8 @@ function survey(folder: string) {
 
 /** A consumer program that uses the public surface a first program uses. */
 const consumer = {
-  'src/tasks.ts': `import { defineTasks, taskContext } from 'fanout';
+  // A task module imports fanout/tasks, as the README writes one (the second entry point).
+  'src/tasks.ts': `import { defineTasks, taskContext } from 'fanout/tasks';
 
 export default defineTasks(import.meta.url, {
   square(x: number): number {
@@ -180,6 +182,14 @@ try {
 } finally {
   await pool.close();
 }
+`,
+  // For a CommonJS project with no settings but \`module\` (no import.meta, no top-level await).
+  'src/cjs.ts': `import { FanoutError, Pool } from 'fanout';
+
+export function squares(pool: Pool, xs: number[]): Promise<number[]> {
+  return pool.map((x: number) => x * x, xs);
+}
+export const isFanout = (error: unknown): boolean => error instanceof FanoutError && error.cause !== undefined;
 `,
   // Plain JavaScript: the redis backend with its drivers absent.
   'redis.mjs': `import { defineTasks, FanoutError, Pool } from 'fanout';
@@ -212,6 +222,29 @@ function tsconfig(resolution: 'node16' | 'nodenext' | 'bundler', types: string, 
         ...(outDir ? { outDir, rootDir: 'src' } : { noEmit: true }),
       },
       files: ['src/main.ts', 'src/tasks.ts'],
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/**
+ * \`tsc --module commonjs\` and nothing else: TypeScript's default \`target\` (ES5 before
+ * TypeScript 6) and \`lib\`, under which the standard library has no \`ErrorOptions\` and a class
+ * may not declare \`#private\`.
+ */
+function commonjsTsconfig(types: string): string {
+  return `${JSON.stringify(
+    {
+      compilerOptions: {
+        module: 'commonjs',
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ['node'],
+        typeRoots: [`./typeroots/${types}`],
+      },
+      files: ['src/cjs.ts'],
     },
     null,
     2,
@@ -353,6 +386,23 @@ describe('the packed package, installed from its tarball', { concurrency: false 
           );
         });
       }
+    }
+  }
+
+  for (const [ts, tsc] of Object.entries(compilers)) {
+    for (const [types] of Object.entries(typesVersions)) {
+      it(`type-checks a CommonJS consumer with only --module commonjs (the default target): TypeScript ${ts}, @types/node ${types}`, {
+        timeout: 120_000,
+      }, async () => {
+        const config = `tsconfig.${ts}.${types}.commonjs.json`;
+        writeFileSync(join(app, config), commonjsTsconfig(types));
+        const result = await run(process.execPath, [join(app, 'node_modules', tsc), '-p', config], app);
+        assert.equal(
+          result.code,
+          0,
+          `tsc (${versions[`typescript ${ts}`]}, @types/node ${versions[`@types/node ${types}`]}):\n${result.stdout}${result.stderr}`,
+        );
+      });
     }
   }
 

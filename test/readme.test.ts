@@ -169,7 +169,10 @@ describe('README code blocks', () => {
               moduleDetection: 'force',
               types: ['node'],
               typeRoots: [join(root, 'node_modules', '@types')],
-              paths: { fanout: [join(root, 'src', 'index.ts')] },
+              paths: {
+                fanout: [join(root, 'src', 'index.ts')],
+                'fanout/tasks': [join(root, 'src', 'tasks.ts')],
+              },
               allowJs: true,
               checkJs: true,
               noEmit: true,

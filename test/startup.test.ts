@@ -16,6 +16,24 @@ const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const log = fileURLToPath(new URL('./fixtures/module-log.mjs', import.meta.url));
 const caller = fileURLToPath(new URL('./fixtures/startup-caller.mjs', import.meta.url));
 
+/** The modules of this package that importing `file` (in a fresh node) loads, as paths under dist/. */
+async function distModulesLoadedBy(file: string): Promise<Set<string>> {
+  const url = new URL(`../dist/${file}`, import.meta.url).href;
+  const { stderr } = await promisify(execFile)(
+    process.execPath,
+    ['--import', log, '--input-type=module', '-e', `await import(${JSON.stringify(url)});`],
+    { env: { ...process.env, NODE_OPTIONS: '' } },
+  );
+  const distUrl = new URL('../dist/', import.meta.url).href;
+  return new Set(
+    stderr
+      .split('\n')
+      .map((line) => line.replace(/^loaded /, ''))
+      .filter((loaded) => loaded.startsWith(distUrl))
+      .map((loaded) => loaded.slice(distUrl.length)),
+  );
+}
+
 it('importing fanout loads no optional part; an inline function loads acorn when first used', {
   skip: !existsSync(dist) && 'run `npm run build` first',
 }, async () => {
@@ -37,4 +55,18 @@ it('importing fanout loads no optional part; an inline function loads acorn when
     [],
     'loaded by the import alone',
   );
+});
+
+it('a task module that imports fanout/tasks makes a worker load one module more than it has already: no pool, backend, scheduler, cache or chunk source', {
+  skip: !existsSync(dist) && 'run `npm run build` first',
+}, async () => {
+  const worker = await distModulesLoadedBy('worker/runtime.js');
+  const tasks = await distModulesLoadedBy('tasks.js');
+  assert.deepEqual(
+    [...tasks].filter((module) => !worker.has(module)),
+    ['tasks.js'],
+  );
+  // What `fanout` itself would have added, for contrast: the reason fanout/tasks exists.
+  const whole = await distModulesLoadedBy('index.js');
+  assert.ok([...whole].some((module) => /^(api|local|scheduler|memory)\//.test(module)));
 });

@@ -339,4 +339,29 @@ describe('the worker set, over a fake transport', () => {
     assert.deepEqual(outcome.kind === 'done' && Array.from(outcome.values), [10]);
     await set.terminate();
   });
+
+  it('close() does not wait for a worker still starting that has no work: it is stopped at once', async () => {
+    const { transport, set } = workerSet(2);
+    // Two batches start two workers; the first worker, ready first, runs both.
+    const tickets = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
+    const [w0, w1] = transport.workers as [FakeWorker, FakeWorker];
+    w0.ready();
+    await tick();
+    w0.finish(w0.runs[0] as RunMessage);
+    await tick();
+    // Idle again, w0 took the second batch, which was waiting for w1.
+    assert.equal(w0.runs.length, 2);
+    w0.finish(w0.runs[1] as RunMessage);
+    await Promise.all(tickets.map((t) => t.outcome));
+    const closing = set.close();
+    await tick();
+    // w1 never became ready: nothing it could finish, so no stop message to wait on (it would
+    // be read only once the worker had loaded everything).
+    assert.equal(w1.killed, true, 'the starting worker was stopped at once');
+    assert.equal(w1.stopped, false);
+    assert.equal(w0.stopped, true);
+    w0.exit(0);
+    await closing;
+    assert.equal(set.liveWorkers, 0);
+  });
 });

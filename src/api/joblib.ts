@@ -253,10 +253,21 @@ function checked(call: unknown, table: TaskTable): Delayed {
   return call;
 }
 
-/** What `parallel(options)` returns: call it with delayed calls. */
-export type ParallelRunner<Out> = <R>(
-  calls: ItemsOf<Delayed<R>>,
-) => Out extends 'array' ? Promise<R[]> : AsyncIterable<R>;
+/**
+ * The result type of a delayed call; of a union of them (calls of several tasks), the union of
+ * their results: `DelayedResult<Delayed<string> | Delayed<number>>` is `string | number`.
+ */
+export type DelayedResult<C> = C extends Delayed<infer R> ? R : never;
+
+/**
+ * What `parallel(options)` returns: call it with delayed calls. The calls may mix tasks; the
+ * results are then the union of their result types. Generic over the call, not the result: a
+ * result type inferred from `(Delayed<string> | Delayed<number>)[]` would have to be one of the
+ * two, and the call would not type-check.
+ */
+export type ParallelRunner<Out> = <C extends Delayed>(
+  calls: ItemsOf<C>,
+) => Out extends 'array' ? Promise<DelayedResult<C>[]> : AsyncIterable<DelayedResult<C>>;
 
 /**
  * joblib's `Parallel`: run delayed calls on every core and get their results in order.

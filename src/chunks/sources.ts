@@ -255,16 +255,20 @@ async function firstLine(path: string): Promise<{ line: string; next: number }> 
  * for a newline. With a header, the caller reads the first line when the call starts (only that
  * line). Like NDJSON chunks, a chunk gives its `firstByte`.
  *
+ * The record type follows from the options (`string[]`; `number[]` with `numeric: true`; an
+ * object keyed by column with `header: true`), or is given as the first type argument:
+ * `chunks.csv<{ city: string; temp: string }>('weather.csv', { header: true })`.
+ *
  * @example
  * ```ts
  * const source = chunks.csv('prices.csv', { header: 'skip', numeric: true }); // records: number[]
  * const stats = await pool.reduceChunks(source, columnStats.moments);
  * ```
  */
-function csv<const O extends CsvOptions = Record<never, never>>(
+function csv<Row = never, const O extends CsvOptions = CsvOptions>(
   path: string | URL,
   options?: O,
-): ChunkSource<TextChunk<CsvRecord<O>>> {
+): ChunkSource<TextChunk<[Row] extends [never] ? CsvRecord<O> : Row>> {
   const file = filePath(path, 'chunks.csv');
   const given: CsvOptions = options ?? {};
   const { delimiter, header, numeric } = resolveOptions(CSV, given);

@@ -3,7 +3,6 @@
  * every machine, read from the heartbeats they write to Redis. It runs until SIGINT or SIGTERM.
  */
 
-import { parseArgs } from 'node:util';
 import { DashboardError, describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import { RedisFeed } from '../observe/dashboard/redis-feed.js';
 import { DashboardServer } from '../observe/dashboard/server.js';
@@ -12,7 +11,7 @@ import { redactUrl } from '../options/checks.js';
 import { DASHBOARD, type DashboardConfig, dashboardConfig, TOKEN_ENV } from '../options/dashboard.js';
 import { flagValue, UsageError } from '../options/flags.js';
 import { REDIS } from '../options/schema.js';
-import { EXIT } from './flags.js';
+import { EXIT, readArgs } from './flags.js';
 
 export const DASHBOARD_USAGE = `Usage: fanout dashboard --redis URL [--queue NAME] [--prefix NAME] [--port P] [--host H] [--token T]
 
@@ -46,7 +45,7 @@ interface Flags {
 }
 
 function parseFlags(args: string[], env: NodeJS.ProcessEnv): Flags | 'help' {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = readArgs({
     args,
     allowPositionals: true,
     options: {

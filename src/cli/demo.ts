@@ -1,10 +1,10 @@
 /** `fanout demo <name>`: the seed experiments, each with a table on stdout and, with --report, an HTML page. */
 
-import { parseArgs } from 'node:util';
 import type { Demo } from '../demos/demo.js';
 import { writeReport } from '../observe/report.js';
 import { flagValue, UsageError } from '../options/flags.js';
 import { POOL } from '../options/schema.js';
+import { EXIT_HELP, readArgs } from './flags.js';
 
 /** Demos load on demand: each brings its own tasks. */
 const demos: Record<string, () => Promise<Demo>> = {
@@ -36,7 +36,9 @@ Demos of the seed experiments:
   --report FILE  also write a self-contained HTML report (charts, tables)
   --workers N    workers: a positive integer, 'auto', -1, -2 (default: every core)
   --quick        small sizes: a first look in a few seconds
-  -h, --help     show this help (with a demo's name: its own flags)`;
+  -h, --help     show this help (with a demo's name: its own flags)
+
+${EXIT_HELP}`;
 
 const COMMON = {
   report: { type: 'string' },
@@ -64,7 +66,7 @@ export async function demoCommand(args: string[]): Promise<number> {
     throw new UsageError(name ? `unknown demo ${JSON.stringify(name)}` : 'which demo? (weather, ...)');
   }
   const demo = await load();
-  const { values } = parseArgs({
+  const { values } = readArgs({
     args: args.filter((a) => a !== name),
     options: { ...COMMON, ...(demo.flags ?? {}) },
   });

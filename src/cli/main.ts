@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { inheritedExecArgv } from '../local/exec-argv.js';
 import { UsageError } from '../options/flags.js';
-import { canImportTypeScript, EXIT, IoFailure, isTypeScript } from './flags.js';
+import { nearest } from '../options/option-set.js';
+import { CommandFailure, canImportTypeScript, EXIT, EXIT_HELP, isTypeScript } from './flags.js';
 
 const USAGE = `Usage: fanout <command> [options]
 
@@ -22,7 +23,9 @@ Commands:
   slurm up|status|down      run workers as Slurm jobs, show them, stop them
   dashboard                 a live page of a redis queue's workers (--redis URL)
 
-Run 'fanout <command> --help' for a command's options.`;
+Run 'fanout <command> --help' for a command's options; 'fanout --version' prints the version.
+
+${EXIT_HELP}`;
 
 interface Command {
   run(args: string[]): Promise<number>;
@@ -51,6 +54,35 @@ const commands: Record<string, () => Promise<Command>> = {
     return { run: m.dashboardCommand, usage: m.DASHBOARD_USAGE };
   },
 };
+
+/** The installed package's version (package.json is two folders up from src/cli and dist/cli). */
+function version(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
+
+/**
+ * What an error that ends `fanout <command>` prints, and its exit code. Every error is one line;
+ * a usage error adds the command's usage. An uncoded error that is not a command's own failure
+ * is a defect of fanout: its stack is printed too, for the report.
+ */
+function report(command: string, usage: string, error: unknown): number {
+  const prefix = `fanout ${command}: `;
+  if (error instanceof UsageError) {
+    process.stderr.write(`${prefix}${error.message}\n\n${usage}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof CommandFailure) {
+    process.stderr.write(`${prefix}${error.message}\n`);
+    return error.exitCode;
+  }
+  const { code, message, stack } = (error ?? {}) as { code?: unknown; message?: unknown; stack?: unknown };
+  if (typeof code === 'string' && typeof message === 'string') {
+    process.stderr.write(`${prefix}${code}: ${message.split('\n')[0]}\n`);
+    return EXIT.failed;
+  }
+  process.stderr.write(`${prefix}${typeof stack === 'string' ? stack : String(error)}\n`);
+  return EXIT.failed;
+}
 
 /**
  * A `.ts` task module needs a TypeScript loader in this process and in every worker: run the
@@ -84,33 +116,28 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined ? 2 : 0;
+    return command === undefined ? EXIT.usage : EXIT.ok;
   }
-  if (command === 'worker') {
-    // It checks its own flags (exit code 2) and runs until SIGINT/SIGTERM.
-    return await (await import('./worker.js')).workerCommand(rest);
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return EXIT.ok;
   }
-  const load = commands[command];
+  const load = Object.hasOwn(commands, command) ? commands[command] : undefined;
   if (!load) {
-    process.stderr.write(`fanout: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
-    return 2;
+    const near = nearest(command, Object.keys(commands));
+    const hint = near === undefined ? '' : `: did you mean ${near}?`;
+    process.stderr.write(`fanout: unknown command ${JSON.stringify(command)}${hint}\n\n${USAGE}\n`);
+    return EXIT.usage;
   }
-  const { run, usage } = await load();
+  let usage = USAGE;
   try {
+    const loaded = await load();
+    usage = loaded.usage;
     const reexec = await reexecForTypeScript(argv);
     if (reexec !== undefined) return reexec;
-    return await run(rest);
+    return await loaded.run(rest);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (error instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`fanout ${command}: ${(error as Error).message}\n\n${usage}\n`);
-      return EXIT.usage;
-    }
-    if (error instanceof IoFailure) {
-      process.stderr.write(`fanout ${command}: ${error.message}\n`);
-      return EXIT.io;
-    }
-    throw error;
+    return report(command, usage, error);
   }
 }
 

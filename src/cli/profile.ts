@@ -6,7 +6,6 @@
 
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { Pool } from '../api/pool.js';
 import { printTable, secondsText, timed } from '../demos/demo.js';
 import { amdahlSpeedup } from '../observe/amdahl.js';
@@ -15,7 +14,7 @@ import { TraceRecorder } from '../observe/trace.js';
 import { cores } from '../options/checks.js';
 import { choiceFlag, positiveIntegerFlag, UsageError } from '../options/flags.js';
 import type { TaskRef } from '../types.js';
-import { loadTask } from './flags.js';
+import { CommandFailure, EXIT, EXIT_HELP, loadTask, readArgs } from './flags.js';
 
 export const PROFILE_USAGE = `Usage: fanout profile <task-module> <task> --input FILE [options]
 
@@ -29,7 +28,9 @@ Amdahl's parallel fraction, the speedup it predicts on 8, 16 and 64 cores, and s
   --spread            each line is an array of arguments
   --report FILE       write an HTML report (speedup, efficiency, timeline)
   --trace FILE        write a Chrome trace of the largest pool's run
-  -h, --help          show this help`;
+  -h, --help          show this help
+
+${EXIT_HELP}`;
 
 async function readSample(path: string, n: number): Promise<unknown[]> {
   const lines = createInterface({ input: path === '-' ? process.stdin : createReadStream(path) });
@@ -41,12 +42,12 @@ async function readSample(path: string, n: number): Promise<unknown[]> {
     try {
       items.push(JSON.parse(text));
     } catch {
-      throw new UsageError(`${path}, line ${line}: not JSON`);
+      throw new CommandFailure(`${path}, line ${line}: not JSON`, EXIT.failed);
     }
     if (items.length >= n) break;
   }
   lines.close();
-  if (items.length === 0) throw new UsageError(`${path} has no items`);
+  if (items.length === 0) throw new CommandFailure(`${path} has no items`, EXIT.failed);
   return items;
 }
 
@@ -58,7 +59,7 @@ async function serialLoop(task: TaskRef, items: unknown[], spread: boolean): Pro
 }
 
 export async function profileCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = readArgs({
     args,
     allowPositionals: true,
     options: {

@@ -9,14 +9,15 @@
  * failure never throws away results already computed.
  */
 
-import { parseArgs } from 'node:util';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Pool } from '../api/pool.js';
 import { describe as describeError } from '../errors.js';
 import { flagValue, UsageError } from '../options/flags.js';
 import { MAP, POOL } from '../options/schema.js';
 import { makeRef } from '../tasks/tasks.js';
 import type { Settled } from '../types.js';
-import { EXIT, IoFailure, loadTask } from './flags.js';
+import { EXIT, EXIT_HELP, IoFailure, loadTask, readArgs } from './flags.js';
 import { InputLines, Output, SKIP } from './io.js';
 import { TAG } from './json-line.js';
 import { invalidItem, JSON_LINE_WRAPPER, type LineFailure } from './line-task.js';
@@ -42,9 +43,7 @@ per item, in input order unless --unordered. A .ts module runs under tsx (instal
   --seed N             seed of taskContext().random()
   -h, --help           show this help
 
-Exit code: 0 when every item succeeded; 1 when an item failed (or the run could not complete);
-2 for bad flags or arguments; 3 when an input or output file cannot be read or written (one
-line on stderr; what was written stays).`;
+${EXIT_HELP} What was written stays.`;
 
 /** `--help` adds how the output is written (kept out of the usage printed with a flag error). */
 const RUN_OUTPUT_HELP = `Output: one line per item. A result JSON represents exactly is written as JSON; any other
@@ -116,8 +115,24 @@ function safeDescription(value: unknown): string | undefined {
   }
 }
 
+/**
+ * Where an error was thrown, as " (at tasks.ts:12:9)": the top frame of its stack outside
+ * Node.js, relative to the working directory. Errors are printed in one line, without their
+ * stack; this keeps the place that a stack would have shown first.
+ */
+function thrownAt(error: unknown): string {
+  const stack = error instanceof Error && typeof error.stack === 'string' ? error.stack : '';
+  for (const line of stack.split('\n')) {
+    const frame = /^\s+at (?:.*\()?(.+?):(\d+):(\d+)\)?$/.exec(line);
+    if (!frame || frame[1]?.startsWith('node:')) continue;
+    const file = frame[1]?.startsWith('file://') ? fileURLToPath(frame[1]) : (frame[1] as string);
+    return ` (at ${relative(process.cwd(), file)}:${frame[2]}:${frame[3]})`;
+  }
+  return '';
+}
+
 export async function runCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = readArgs({
     args,
     allowPositionals: true,
     options: {
@@ -272,18 +287,17 @@ export async function runCommand(args: string[]): Promise<number> {
         // Fail fast: read no further; what was read still runs, and every result is written.
         input.stop();
         const where = line === undefined ? '' : `${input.name}, line ${line}: `;
-        process.stderr.write(`fanout run: ${where}${failure.message}\n`);
         const cause = (failure.error as { cause?: unknown } | undefined)?.cause;
-        if (cause instanceof Error && cause.stack) process.stderr.write(`${cause.stack}\n`);
+        process.stderr.write(`fanout run: ${where}${failure.message}${thrownAt(cause)}\n`);
       }
     }
   } catch (error) {
     // The output failed: leaving the loop has cancelled the work in flight.
     if (error instanceof IoFailure) throw error;
     // The call itself failed (the task module does not load in a worker, workers cannot start).
-    process.stderr.write(`fanout run: ${safeDescription((error as Error).message ?? error)}\n`);
     const cause = (error as { cause?: unknown }).cause;
-    if (cause instanceof Error && cause.stack) process.stderr.write(`${cause.stack}\n`);
+    const message = safeDescription((error as Error).message ?? error)?.split('\n')[0];
+    process.stderr.write(`fanout run: ${message}${thrownAt(cause)}\n`);
     exitCode = EXIT.failed;
   } finally {
     input.stop();

@@ -8,7 +8,6 @@
  * any shell on any login node, after any crash.
  */
 
-import { parseArgs } from 'node:util';
 import {
   type SlurmWorkers,
   type SlurmWorkersStatus,
@@ -19,6 +18,7 @@ import {
 import { describe, InvalidArgTypeError, InvalidArgValueError, SlurmError } from '../errors.js';
 import { keyPartProblem } from '../options/checks.js';
 import { nonNegativeIntegerFlag, positiveIntegerFlag, UsageError } from '../options/flags.js';
+import { EXIT_HELP, readArgs } from './flags.js';
 
 export const SLURM_USAGE = `Usage: fanout slurm up --redis URL --tasks FILE [--tasks FILE ...] --workers N [options]
        fanout slurm up --redis URL --tasks FILE [...] --adapt MIN:MAX [options]
@@ -66,7 +66,7 @@ Options of up:
                           some are cancelled (default: 30000)
   -h, --help              show this help
 
-Exit code: 0 when done, 1 when Slurm failed or refused (its message is shown), 2 for bad flags.`;
+${EXIT_HELP} Here 1 is Slurm failing or refusing (its message is shown).`;
 
 /** Library option names, as flags, for messages about bad flags. */
 const FLAG_OF: Readonly<Record<string, string>> = {
@@ -142,7 +142,7 @@ function printStatus(status: SlurmWorkersStatus): void {
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = readArgs({
     args,
     allowPositionals: true,
     options: {
@@ -252,7 +252,7 @@ async function up(args: string[]): Promise<number> {
 }
 
 function byName(args: string[]): string {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = readArgs({
     args,
     allowPositionals: true,
     options: { queue: { type: 'string' }, name: { type: 'string' } },

@@ -6,7 +6,6 @@
 
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DashboardServer } from '../observe/dashboard/server.js';
 import { dashboardSource } from '../observe/dashboard/source.js';
 import { WorkerCollector } from '../observe/dashboard/workers.js';
@@ -19,6 +18,7 @@ import { TaskDirectory } from '../redis/identity.js';
 import { WRAPPER_IDS, type WrapperId } from '../redis/wrappers.js';
 import { type RedisWorker, startRedisWorker } from '../remote/redis-worker.js';
 import { serverConfig } from './dashboard.js';
+import { EXIT_HELP, importTaskModule, readArgs } from './flags.js';
 
 /**
  * The flags of `fanout worker` that are its own (the Redis ones and `--workers` are the pool's
@@ -119,7 +119,11 @@ errors), which 'fanout dashboard --redis URL' and a redis pool's dashboard show.
 
 Anyone who can write to the queue's Redis keys can make this worker run the tasks of these
 modules with any arguments: protect Redis (password or ACL user, TLS, network). A worker
-warns when its Redis is plaintext (redis://) with no password on another machine.`;
+warns when its Redis is plaintext (redis://) with no password on another machine.
+
+Every --tasks module is loaded once before the worker connects, so a module that does not load
+stops it at once (exit code 4). ${EXIT_HELP} A worker stopped by a signal exits 0, or 130
+(SIGINT) or 143 (SIGTERM) when a third signal ends it at once.`;
 
 interface WorkerFlags {
   readonly url: string;
@@ -139,7 +143,7 @@ interface WorkerFlags {
 }
 
 function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help' {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = readArgs({
     args,
     allowPositionals: true,
     options: {
@@ -228,16 +232,8 @@ function hasTypeScriptLoader(): boolean {
 
 /** `fanout worker ...`: runs until SIGINT or SIGTERM; resolves to the exit code. */
 export async function workerCommand(args: string[]): Promise<number> {
-  let flags: WorkerFlags | 'help';
-  try {
-    flags = parseFlags(args, process.env);
-  } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`fanout worker: ${(error as Error).message}\n\n${WORKER_USAGE}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  // A bad flag throws a UsageError: main.ts prints it with the usage (exit code 2).
+  const flags = parseFlags(args, process.env);
   if (flags === 'help') {
     process.stdout.write(`${WORKER_USAGE}\n`);
     return 0;
@@ -247,6 +243,8 @@ export async function workerCommand(args: string[]): Promise<number> {
   if (options.files.some((file) => /\.[cm]?tsx?$/.test(file)) && !hasTypeScriptLoader()) {
     log('warning: a --tasks module is TypeScript, but no loader is active (run with node --import tsx)');
   }
+  // A module that does not load would fail every job sent to it: stop now, naming the line.
+  for (const file of options.files) await importTaskModule(file, resolve(file));
 
   let worker: RedisWorker | undefined;
   let signals = 0;

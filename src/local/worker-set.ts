@@ -1067,6 +1067,13 @@ export class WorkerSet implements Backend {
 
   private stop(worker: WorkerState): void {
     if (worker.stopTimer || worker.killReason) return;
+    // A worker still starting has run nothing (its task modules load with its first batch), and
+    // would read a stop only once it had loaded everything: end it now, so that closing a pool
+    // never waits for a worker it did not need.
+    if (!worker.ready) {
+      this.kill(worker, 'retired');
+      return;
+    }
     this.trySend(worker, { fanout: BRAND, t: 'stop' });
     worker.stopTimer = setTimeout(() => this.kill(worker, 'retired'), this.options.stopTimeout);
     worker.stopTimer.unref();

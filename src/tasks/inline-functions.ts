@@ -149,6 +149,31 @@ function declarePattern(pattern: unknown, declared: Set<string>, read: Set<strin
   }
 }
 
+/**
+ * Helpers a compiler adds to a function's source that the caller's program defines and a worker
+ * does not: esbuild's keepNames (which tsx turns on) writes `__name(inner, "inner")` after each
+ * named function nested in the one sent. Such a name is not the user's variable, so it is not
+ * refused: the source sent carries a definition of its own, the same as esbuild's.
+ */
+const COMPILER_HELPERS: Readonly<Record<string, string>> = {
+  __name: '(target, value) => Object.defineProperty(target, "name", { value, configurable: true })',
+};
+
+/** Whether every use of `name` in `source` is a call (`__name(f, "f")`), as a compiler writes it. */
+function onlyCalled(source: string, name: string): boolean {
+  return !new RegExp(`\\b${name}\\b(?!\\s*\\()`).test(source);
+}
+
+/**
+ * `source` with the compiler helpers it reads defined around it, for a worker to compile as
+ * it compiles any inline function: `((__name) => (fn))(definition)`.
+ */
+function withHelpers(source: string, helpers: readonly string[]): string {
+  if (helpers.length === 0) return source;
+  const definitions = helpers.map((name) => COMPILER_HELPERS[name]).join(', ');
+  return `((${helpers.join(', ')}) => (${source}))(${definitions})`;
+}
+
 /** The names `source` reads without declaring them, minus globals. */
 export function freeVariables(source: string): string[] {
   const program = parse(`(${source})`, { ecmaVersion: 'latest', sourceType: 'script' });
@@ -174,6 +199,8 @@ export function inlineTask(fn: AnyFunction, call: string): { spec: InlineSpec; n
       `The inline function given to ${call} could not be parsed: ${(error as Error).message}`,
     );
   }
+  const helpers = free.filter((name) => Object.hasOwn(COMPILER_HELPERS, name) && onlyCalled(source, name));
+  free = free.filter((name) => !helpers.includes(name));
   if (free.length > 0) {
     const names = free.map((n) => `\`${n}\``).join(', ');
     const example = free[0] as string;
@@ -185,7 +212,10 @@ export function inlineTask(fn: AnyFunction, call: string): { spec: InlineSpec; n
     );
   }
   const name = fn.name || 'inline function';
-  const made = { spec: { kind: 'inline', fnId: nextId++, source, name } as InlineSpec, name };
+  const made = {
+    spec: { kind: 'inline', fnId: nextId++, source: withHelpers(source, helpers), name } as InlineSpec,
+    name,
+  };
   ids.set(fn, made);
   return made;
 }
