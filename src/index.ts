@@ -5,6 +5,13 @@
  */
 
 export {
+  type Computed,
+  type Delayed,
+  delayed,
+  type Resolvable,
+  type ResolvableArgs,
+} from './api/dependencies.js';
+export {
   type AsCompletedOptions,
   asCompleted,
   type Completed,
@@ -14,8 +21,6 @@ export {
   waitFor,
 } from './api/futures.js';
 export {
-  type Delayed,
-  delayed,
   type ParallelConfig,
   type ParallelOptions,
   type ParallelRunner,
@@ -65,6 +70,7 @@ export {
   BackendUnavailableError,
   CacheError,
   ChunkParseError,
+  DependencyFailedError,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,

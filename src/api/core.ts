@@ -18,7 +18,7 @@ import type { Backend } from '../scheduler/backend.js';
 import { type CallOptions, CallRun } from '../scheduler/call.js';
 import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
-import type { BatchTrace, BroadcastHandle, ItemsOf } from '../types.js';
+import type { BatchTrace, BroadcastHandle, ItemsOf, ProgressCounts } from '../types.js';
 import { openBackend } from './backends.js';
 import { collectResults, type StartedCall, type StreamTracker, streamResults } from './results.js';
 
@@ -46,7 +46,16 @@ export interface CallDescription {
 }
 
 /** The call options every call reads (the map options; a `run` reads a subset). */
-type CallSettings = Resolved<typeof MAP.specs>;
+export type CallSettings = Resolved<typeof MAP.specs>;
+
+/** A call's observers, as its options ask (see `PoolCore.observers`). */
+export interface CallObservers {
+  readonly onBatch: ((batch: BatchTrace) => void) | undefined;
+  readonly timeItems: boolean;
+  readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
+  readonly onTaskProgress?: ((amount: number) => void) | undefined;
+  readonly finish: () => Promise<void>;
+}
 
 export class PoolCore implements StreamTracker {
   readonly settings: PoolSettings;
@@ -145,18 +154,7 @@ export class PoolCore implements StreamTracker {
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
-    const recorder = options.trace === undefined ? undefined : new TraceRecorder();
-    const userOnBatch = options.onBatch;
-    const onBatch =
-      recorder && userOnBatch
-        ? (batch: BatchTrace) => {
-            recorder.record(batch);
-            userOnBatch(batch);
-          }
-        : (recorder?.record ?? userOnBatch);
-    const writeTrace = async () => {
-      if (recorder && options.trace !== undefined) await recorder.write(options.trace);
-    };
+    const observers = this.observers(options, reader.total);
     const base: CallOptions = {
       task: spec,
       taskName,
@@ -173,20 +171,45 @@ export class PoolCore implements StreamTracker {
       signal: options.signal,
       crossing,
       onStart: call.onStart,
-      onBatch,
-      timeItems: recorder !== undefined,
+      onBatch: observers.onBatch,
+      timeItems: observers.timeItems,
+      onProgress: observers.onProgress,
+      onTaskProgress: observers.onTaskProgress,
       ...call.hooks,
     };
+    return { run: new CallRun(backend, reader, base), finish: observers.finish };
+  }
+
+  /**
+   * What a call's options ask to observe, wired: a trace recorder, the user's `onBatch`, a
+   * progress tracker with its bar and `onProgress`; `finish` ends the bar and writes the trace.
+   * Maps and graphs (api/graph.ts) alike.
+   */
+  observers(options: CallSettings, total: number | undefined): CallObservers {
+    const recorder = options.trace === undefined ? undefined : new TraceRecorder();
+    const userOnBatch = options.onBatch;
+    const onBatch =
+      recorder && userOnBatch
+        ? (batch: BatchTrace) => {
+            recorder.record(batch);
+            userOnBatch(batch);
+          }
+        : (recorder?.record ?? userOnBatch);
+    const writeTrace = async () => {
+      if (recorder && options.trace !== undefined) await recorder.write(options.trace);
+    };
+    const timeItems = recorder !== undefined;
     const { onProgress, progress } = options;
-    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: writeTrace };
-    const tracker = new ProgressTracker(undefined, reader.total);
+    if (!onProgress && !progress) return { onBatch, timeItems, finish: writeTrace };
+    const tracker = new ProgressTracker(undefined, total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
       renderer?.changed();
       onProgress?.(tracker.state());
     };
-    const run = new CallRun(backend, reader, {
-      ...base,
+    return {
+      onBatch,
+      timeItems,
       onProgress: (counts) => {
         tracker.update(counts);
         changed();
@@ -195,9 +218,6 @@ export class PoolCore implements StreamTracker {
         tracker.addUnits(amount);
         changed();
       },
-    });
-    return {
-      run,
       finish: async () => {
         renderer?.finish();
         await writeTrace();
