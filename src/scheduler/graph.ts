@@ -528,18 +528,18 @@ export class GraphRun {
   }
 
   private fail(error: unknown): void {
-    if (this.finished) return;
-    this.finish();
-    this.rejectDone(error);
+    this.finish({ error });
   }
 
-  private finish(): void {
+  /** End the run: resolved when every output settled, or rejected with `failure`. */
+  private finish(failure?: { error: unknown }): void {
     if (this.finished) return;
     this.finished = true;
     this.options.signal?.removeEventListener('abort', this.onAbort);
     for (const ticket of this.tickets) ticket.cancel();
     this.tickets.clear();
     this.retryQueue.length = 0;
-    this.resolveDone();
+    if (failure) this.rejectDone(failure.error);
+    else this.resolveDone();
   }
 }
