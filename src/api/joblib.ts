@@ -205,7 +205,7 @@ function checked(call: unknown, table: TaskTable): Delayed {
       `parallel() expects delayed calls — delayed(task)(...args) — got ${show(call)}`,
     );
   }
-  if (call.dependencies) {
+  if (call.shape !== 0) {
     throw new InvalidArgValueError(
       'parallel() was given a delayed call with futures or delayed calls in its arguments (a task graph) in a stream: give the calls as an array (or use pool.compute) so the graph can be read whole',
     );
@@ -254,7 +254,7 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
     const seeds = ownSeeds ?? ambient.getStore()?.seeds;
     const seed = seeds?.next();
     const owned = settings.pool === undefined;
-    if (Array.isArray(calls) && calls.some((call) => isDelayed(call) && call.dependencies)) {
+    if (Array.isArray(calls) && calls.some((call) => isDelayed(call) && call.shape !== 0)) {
       return graphRunner(calls, settings, returnAs, seed);
     }
     const pool = settings.pool ?? poolFor(settings);
