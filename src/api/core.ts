@@ -9,6 +9,7 @@
 import { crossingError, crossingProblem } from '../codec/crossing.js';
 import { CallSeeds } from '../data/random.js';
 import { InvalidArgValueError, PoolClosedError } from '../errors.js';
+import { DashboardPlan, type PoolDashboard } from '../observe/dashboard/plan.js';
 import { ProgressRenderer, ProgressTracker } from '../observe/progress.js';
 import { TraceRecorder } from '../observe/trace.js';
 import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
@@ -60,6 +61,8 @@ export interface CallObservers {
 export class PoolCore implements StreamTracker {
   readonly settings: PoolSettings;
   readonly backend: Backend;
+  /** The pool's live dashboard, when its `dashboard` option is on. */
+  readonly dashboard: PoolDashboard | undefined;
   readonly #seeds: CallSeeds;
   readonly #active = new Set<Promise<unknown>>();
   /** How to end each stream at once when the pool is terminated (see StreamTracker). */
@@ -70,7 +73,16 @@ export class PoolCore implements StreamTracker {
   constructor(options: unknown) {
     this.settings = resolvePoolOptions(options);
     this.#seeds = new CallSeeds(this.settings.seed);
-    this.backend = openBackend(this.settings);
+    const { settings } = this;
+    // The dashboard's stand-in hears the local workers from the start; it loads and listens
+    // once the backend is set up (a redis pool's workers are in Redis, read from there).
+    const plan = settings.dashboard && new DashboardPlan(settings.dashboard);
+    this.backend = openBackend(settings, plan?.workers);
+    this.dashboard = plan?.start(
+      settings.backend,
+      settings.workers,
+      settings.backend === 'redis' ? settings.redis : undefined,
+    );
   }
 
   get seed(): number {
@@ -154,7 +166,7 @@ export class PoolCore implements StreamTracker {
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
-    const observers = this.observers(options, reader.total);
+    const observers = this.observers(options, reader.total, call.name, taskName);
     const base: CallOptions = {
       task: spec,
       taskName,
@@ -181,13 +193,20 @@ export class PoolCore implements StreamTracker {
   }
 
   /**
-   * What a call's options ask to observe, wired: a trace recorder, the user's `onBatch`, a
-   * progress tracker with its bar and `onProgress`; `finish` ends the bar and writes the trace.
-   * Maps and graphs (api/graph.ts) alike.
+   * What a call's options ask to observe, wired: the dashboard's watch, a trace recorder, the
+   * user's `onBatch`, a progress tracker with its bar and `onProgress`; `finish` tells the
+   * dashboard the call ended, ends the bar and writes the trace. Maps and graphs
+   * (api/graph.ts) alike.
    */
-  observers(options: CallSettings, total: number | undefined): CallObservers {
+  observers(
+    options: CallSettings,
+    total: number | undefined,
+    callName: string,
+    taskName: string,
+  ): CallObservers {
+    const watch = this.dashboard?.observeCall(callName, taskName, total);
     const recorder = options.trace === undefined ? undefined : new TraceRecorder();
-    const userOnBatch = options.onBatch;
+    const userOnBatch = both(options.onBatch, watch?.batch);
     const onBatch =
       recorder && userOnBatch
         ? (batch: BatchTrace) => {
@@ -195,12 +214,15 @@ export class PoolCore implements StreamTracker {
             userOnBatch(batch);
           }
         : (recorder?.record ?? userOnBatch);
-    const writeTrace = async () => {
+    // The caller is done with the call: the dashboard hears of its end, the trace is written.
+    const finished = async () => {
+      watch?.end();
       if (recorder && options.trace !== undefined) await recorder.write(options.trace);
     };
     const timeItems = recorder !== undefined;
-    const { onProgress, progress } = options;
-    if (!onProgress && !progress) return { onBatch, timeItems, finish: writeTrace };
+    const { progress } = options;
+    const onProgress = both(options.onProgress, watch?.progress);
+    if (!onProgress && !progress) return { onBatch, timeItems, finish: finished };
     const tracker = new ProgressTracker(undefined, total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
@@ -220,7 +242,7 @@ export class PoolCore implements StreamTracker {
       },
       finish: async () => {
         renderer?.finish();
-        await writeTrace();
+        await finished();
       },
     };
   }
@@ -261,6 +283,7 @@ export class PoolCore implements StreamTracker {
     this.#closing ??= (async () => {
       while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
       await this.backend.close();
+      await this.dashboard?.close();
     })();
     return this.#closing;
   }
@@ -272,7 +295,20 @@ export class PoolCore implements StreamTracker {
     await Promise.allSettled([...this.#streams.values()].map((kill) => kill()));
     await Promise.allSettled([...this.#active]);
     await this.#closing;
+    await this.dashboard?.close();
   }
+}
+
+/** Two callbacks as one (the caller's first), or whichever is given. */
+function both<T>(
+  first: ((value: T) => void) | undefined,
+  second: ((value: T) => void) | undefined,
+): ((value: T) => void) | undefined {
+  if (!first || !second) return first ?? second;
+  return (value) => {
+    first(value);
+    second(value);
+  };
 }
 
 /**

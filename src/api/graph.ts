@@ -174,7 +174,7 @@ export async function runGraph(
   const crossing = backend.supports.crossesBoundary ? core.crossing : undefined;
   const contextProblem = options.context === undefined ? undefined : crossing?.(options.context);
   if (contextProblem) throw crossingError(`The \`context\` of ${callName}`, contextProblem);
-  const observers = core.observers(options, plan.nodes);
+  const observers = core.observers(options, plan.nodes, callName, plan.tasks.map((t) => t.name).join(', '));
   const outcomes = new Map<number, NodeOutcome>();
   const run = new GraphRun(backend, plan, {
     collect: options.errors === 'collect',
