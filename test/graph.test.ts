@@ -6,11 +6,16 @@
  */
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { findDependencies, substitute } from '../src/api/dependencies.js';
 import { buildGraph } from '../src/api/graph.js';
 import { packTuples, unpack } from '../src/codec/values.js';
-import { AbortError, DependencyFailedError, delayed, TaskError } from '../src/index.js';
+import { AbortError, DependencyFailedError, delayed, Pool, TaskError } from '../src/index.js';
+import { criticalPath } from '../src/observe/critical-path.js';
+import { renderReport } from '../src/observe/report.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/backend.js';
 import { type GraphOptions, type GraphPlan, GraphRun, type NodeOutcome } from '../src/scheduler/graph.js';
 import tasks from './fixtures/tasks.js';
@@ -302,5 +307,65 @@ describe('argument tuples packed for workers', () => {
     assert.equal(packTuples([...base, [1, '2']], []), undefined);
     assert.equal(packTuples([...base, 5], []), undefined);
     assert.equal(packTuples(base.slice(0, 3), []), undefined, 'a few tuples clone faster as they are');
+  });
+});
+
+describe('a graph run seen', () => {
+  const batch = (id: number, startedAt: number, duration: number, after: number[]) => ({
+    worker: id % 2,
+    startedAt,
+    duration,
+    first: 0,
+    count: 1,
+    taskName: 't',
+    batch: id,
+    after,
+  });
+
+  it('the critical path goes back from the last batch through the input batch that ended last', () => {
+    // 0 and 1 have no inputs; 2 waits for both (1 ends later); 3 waits for 2; 4 ends early.
+    const batches = [
+      batch(0, 0, 5, []),
+      batch(1, 0, 9, []),
+      batch(2, 9, 3, [0, 1]),
+      batch(3, 12, 4, [2]),
+      batch(4, 1, 2, [0]),
+    ];
+    assert.deepEqual([...criticalPath(batches)].sort(), [1, 2, 3]);
+    assert.equal(criticalPath([{ ...batch(0, 0, 1, []), batch: undefined }]).size, 0, 'a map has none');
+  });
+
+  it('a traced graph has dependency arrows and its critical path, in the trace file and the report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fanout-graph-trace-'));
+    try {
+      await using pool = new Pool({ backend: 'inline' });
+      const trace = join(dir, 'trace.json');
+      const batches: Parameters<typeof renderReport>[0]['batches'] & object = [];
+      const leaves = [1, 2, 3, 4].map((x) => delayed(tasks.leaf)(x));
+      const root = delayed(tasks.add)(
+        delayed(tasks.add)(leaves[0] as never, leaves[1] as never),
+        delayed(tasks.add)(leaves[2] as never, leaves[3] as never),
+      );
+      assert.equal(
+        await pool.compute(root, { trace, batchSize: 1, onBatch: (b) => (batches as unknown[]).push(b) }),
+        10,
+      );
+      const events = (
+        JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: { ph: string; cat?: string }[] }
+      ).traceEvents;
+      const starts = events.filter((e) => e.ph === 's').length;
+      assert.equal(starts, events.filter((e) => e.ph === 'f').length);
+      assert.equal(starts, 6, 'one arrow per input: 4 leaves into 2 adds, 2 adds into the root');
+      assert.equal(
+        events.filter((e) => e.cat === 'batch,critical-path').length,
+        3,
+        'a leaf, an add and the root',
+      );
+      const html = renderReport({ title: 'graph', batches });
+      assert.equal(html.match(/class="edge/g)?.length, 6);
+      assert.equal(html.match(/class="critical"/g)?.length, 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -78,6 +78,10 @@ const FAILED = 4;
 const UNSTARTED_LOSSES = 3;
 
 interface Job {
+  /** The batch's number in the run (for traces: `BatchTrace.batch`). */
+  readonly id: number;
+  /** The batches that made its nodes' inputs (for traces: `BatchTrace.after`). */
+  readonly after: readonly number[];
   readonly task: number;
   readonly nodes: readonly number[];
   /** The nodes' arguments, kept to run them again if their worker dies. */
@@ -135,6 +139,9 @@ export class GraphRun {
   private readonly retryQueue: Job[] = [];
   private readonly tickets = new Set<Ticket>();
   private inFlight = 0;
+  private nextJob = 0;
+  /** The batch that made each node's value (−1 until then, and for outside nodes). */
+  private readonly producer: Int32Array;
   /** Where the inputs of the node whose arguments are being built start (see `inputValue`). */
   private inputBase = 0;
   /** The value of input place k of that node: one function for every node, not one each. */
@@ -169,6 +176,7 @@ export class GraphRun {
     this.pending = new Int32Array(n);
     this.consumers = new Int32Array(n);
     this.state = new Uint8Array(n);
+    this.producer = new Int32Array(n).fill(-1);
     this.numbers = new Float64Array(n);
     this.isNumber = new Uint8Array(n);
     // Dependents as compressed rows: count, prefix-sum, fill.
@@ -277,6 +285,8 @@ export class GraphRun {
     const queue = this.ready[task] as NodeQueue;
     const nodes: number[] = [];
     const items: unknown[][] = [];
+    const after = new Set<number>();
+    const tracing = this.options.onBatch !== undefined;
     const { plan } = this;
     const { inputs, inputStart, isOutput } = plan;
     const crossing = this.options.crossing;
@@ -290,6 +300,11 @@ export class GraphRun {
       const end = inputStart[node + 1] as number;
       for (let place = base; place < end; place++) {
         const input = inputs[place] as number;
+        // Dependency edges between batches, for traces only.
+        if (tracing) {
+          const producer = this.producer[input] as number;
+          if (producer >= 0) after.add(producer);
+        }
         if (this.dropReader(input) && !isOutput[input]) this.drop(input);
       }
       const problem = crossing ? this.argumentProblem(node, args, crossing) : undefined;
@@ -302,7 +317,8 @@ export class GraphRun {
       nodes.push(node);
       items.push(args);
     }
-    if (nodes.length > 0) this.submit({ task, nodes, items, track: false });
+    if (nodes.length > 0)
+      this.submit({ id: this.nextJob++, after: [...after], task, nodes, items, track: false });
   }
 
   private argumentProblem(
@@ -387,6 +403,8 @@ export class GraphRun {
       count: outcome.ran,
       taskName: task.name,
       itemTimes: outcome.itemTimes,
+      batch: job.id,
+      after: job.after,
     });
     const failures = outcome.failures ? new Map<number, ItemFailure>() : undefined;
     for (const failure of outcome.failures ?? []) failures?.set(failure.offset, failure);
@@ -395,11 +413,19 @@ export class GraphRun {
       const node = nodes[i] as number;
       const failure = failures?.get(i);
       if (failure) this.itemFailed(job, i, failure);
-      else this.nodeDone(node, values[i]);
+      else {
+        this.producer[node] = job.id;
+        this.nodeDone(node, values[i]);
+      }
     }
     if (ran < nodes.length && !this.finished) {
       // The batch stopped early without failing the run (an abort raced with it): run the rest.
-      this.retryQueue.push({ ...job, nodes: nodes.slice(ran), items: job.items.slice(ran) });
+      this.retryQueue.push({
+        ...job,
+        id: this.nextJob++,
+        nodes: nodes.slice(ran),
+        items: job.items.slice(ran),
+      });
     }
   }
 
@@ -419,6 +445,8 @@ export class GraphRun {
 
   private single(job: Job, offset: number, track: boolean): Job {
     return {
+      id: this.nextJob++,
+      after: job.after,
       task: job.task,
       nodes: [job.nodes[offset] as number],
       items: [job.items[offset] as unknown[]],
