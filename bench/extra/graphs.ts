@@ -138,7 +138,7 @@ async function main(): Promise<void> {
           speedupVsSerial: 0,
           efficiency: 0,
           loadAverage: row.loadAverage,
-          note: `${row.nodes.toLocaleString('en-US')} nodes: ${round(row.usPerNode, 1)} µs a node (build + compute); ${row.note}`,
+          note: `${row.nodes.toLocaleString('en-US')} nodes: ${round(row.usPerNode, 3)} µs a node (build + compute); ${row.note}`,
         });
       }
     }

@@ -173,8 +173,11 @@ export class GraphRun {
     this.done.catch(() => {});
     const n = plan.nodes;
     const { inputStart, inputs, taskOf, isOutput } = plan;
-    this.pending = new Int32Array(n);
-    this.consumers = new Int32Array(n);
+    // Locals in the loops below: a 2 M-node graph runs each of them millions of times.
+    const pending = new Int32Array(n);
+    const consumers = new Int32Array(n);
+    this.pending = pending;
+    this.consumers = consumers;
     this.state = new Uint8Array(n);
     this.producer = new Int32Array(n).fill(-1);
     this.numbers = new Float64Array(n);
@@ -191,7 +194,7 @@ export class GraphRun {
     const dependents = new Uint32Array(inputs.length);
     for (let k = 0; k < n; k++) {
       const end = inputStart[k + 1] as number;
-      this.pending[k] = end - (inputStart[k] as number);
+      pending[k] = end - (inputStart[k] as number);
       for (let place = inputStart[k] as number; place < end; place++) {
         const input = inputs[place] as number;
         const slot = fill[input] as number;
@@ -201,20 +204,23 @@ export class GraphRun {
     }
     this.dependentStart = dependentStart;
     this.dependents = dependents;
+    let outputs = 0;
     for (let k = 0; k < n; k++) {
-      this.consumers[k] =
+      consumers[k] =
         (dependentStart[k + 1] as number) - (dependentStart[k] as number) + (isOutput[k] as number);
-      if (isOutput[k]) this.outputsLeft++;
+      outputs += isOutput[k] as number;
     }
+    this.outputsLeft = outputs;
     this.ready = plan.tasks.map(() => new NodeQueue());
     this.sizers = plan.tasks.map(() =>
       options.batchSize === 'auto'
         ? new AutoBatchSizer(dispatcher.size, autoLimits(dispatcher.batchLimits))
         : fixedBatchSizer(options.batchSize),
     );
+    const { ready } = this;
     for (let k = 0; k < n; k++) {
       const task = taskOf[k] as number;
-      if (this.pending[k] === 0 && task >= 0) this.ready[task]?.push(k);
+      if (pending[k] === 0 && task >= 0) (ready[task] as NodeQueue).push(k);
     }
     const { signal } = options;
     if (signal?.aborted) {
@@ -504,7 +510,7 @@ export class GraphRun {
         this.ready[plan.taskOf[dependent] as number]?.push(dependent);
       }
     }
-    this.settle(node, { ok: true, value });
+    this.settle(node, true, value);
   }
 
   /**
@@ -521,7 +527,7 @@ export class GraphRun {
       cause = error.cause;
       failed = { task: error.dependency, index: undefined };
     }
-    this.settle(root, { ok: false, error });
+    this.settle(root, false, error);
     if (this.finished) return;
     const { dependentStart, dependents, plan } = this;
     const stack = [root];
@@ -534,7 +540,7 @@ export class GraphRun {
         this.state[dependent] = FAILED;
         this.release(dependent);
         const where = { task: plan.nameOf(dependent), index: dependent };
-        this.settle(dependent, { ok: false, error: new DependencyFailedError(where, failed, cause) });
+        this.settle(dependent, false, new DependencyFailedError(where, failed, cause));
         stack.push(dependent);
       }
     }
@@ -575,16 +581,17 @@ export class GraphRun {
     }
   }
 
-  private settle(node: number, outcome: NodeOutcome): void {
+  /** Node settled with a value (`ok`) or an error; an outcome object is made for outputs only. */
+  private settle(node: number, ok: boolean, valueOrError: unknown): void {
     this.settled++;
-    if (!outcome.ok) this.failedCount++;
+    if (!ok) this.failedCount++;
     this.options.onProgress?.({ done: this.settled, failed: this.failedCount, total: this.plan.nodes });
-    if (!outcome.ok && !this.options.collect) {
-      this.fail(outcome.error);
+    if (!ok && !this.options.collect) {
+      this.fail(valueOrError);
       return;
     }
     if (!this.plan.isOutput[node]) return;
-    this.options.onOutput(node, outcome);
+    this.options.onOutput(node, ok ? { ok, value: valueOrError } : { ok, error: valueOrError });
     if (--this.outputsLeft === 0) this.finish();
   }
 
