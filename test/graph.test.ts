@@ -13,7 +13,14 @@ import { describe, it } from 'node:test';
 import { findDependencies, substitute } from '../src/api/dependencies.js';
 import { buildGraph } from '../src/api/graph.js';
 import { packTuples, unpack } from '../src/codec/values.js';
-import { AbortError, DependencyFailedError, delayed, Pool, TaskError } from '../src/index.js';
+import {
+  AbortError,
+  DependencyFailedError,
+  delayed,
+  Pool,
+  TaskError,
+  WorkerCrashedError,
+} from '../src/index.js';
 import { criticalPath } from '../src/observe/critical-path.js';
 import { renderReport } from '../src/observe/report.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/backend.js';
@@ -234,6 +241,65 @@ describe('the graph scheduler', () => {
     assert.ok(outcome && !outcome.ok && outcome.error instanceof DependencyFailedError);
     assert.equal(outcome.error.cause, cancelled);
     assert.match(outcome.error.message, /dependency "outside" \(node 1\) was cancelled/);
+  });
+
+  it('a worker that dies loses only its batch: its nodes run again one by one, the culprit fails with ERR_WORKER_CRASHED, and its dependents with ERR_DEPENDENCY_FAILED', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const plan = tree();
+    (plan.isOutput as Uint8Array).fill(1);
+    const outputs = new Map<number, NodeOutcome>();
+    const run = new GraphRun(
+      dispatcher,
+      plan,
+      options({ collect: true, batchSize: 4, onOutput: (k, o) => outputs.set(k, o) }),
+    );
+    const crash = new WorkerCrashedError('exit code 1');
+    (dispatcher.submitted[0] as Submitted).settle({
+      kind: 'lost',
+      error: crash,
+      offset: undefined,
+      started: true,
+    });
+    // Play the workers: node 1 (the leaf 20) kills its worker again; the rest run.
+    const played = new Set<Submitted>([dispatcher.submitted[0] as Submitted]);
+    for (let round = 0; round < 20 && played.size < dispatcher.submitted.length + 1; round++) {
+      await tick();
+      for (const entry of dispatcher.submitted) {
+        if (played.has(entry) || entry.cancelled) continue;
+        played.add(entry);
+        if (entry.request.taskName === 'add') dispatcher.run(entry, add);
+        else if ((entry.request.items as unknown[][])[0]?.[0] === 20) {
+          entry.settle({ kind: 'lost', error: crash, offset: 0, started: true });
+        } else dispatcher.run(entry, leaf);
+      }
+    }
+    await run.done;
+    const leaves = dispatcher.submitted.slice(1).filter((s) => s.request.taskName === 'leaf');
+    assert.deepEqual(
+      leaves.map((s) => [s.request.items, s.request.track]).sort(),
+      [
+        [[[10]], true],
+        [[[20]], true],
+        [[[30]], true],
+        [[[40]], true],
+      ],
+      'each node again, alone and tracked',
+    );
+    const adds = dispatcher.submitted.filter((s) => s.request.taskName === 'add');
+    assert.deepEqual(
+      adds.map((s) => s.request.items),
+      [[[30, 40]]],
+      'only the add that does not need node 1',
+    );
+    const culprit = outputs.get(1);
+    assert.ok(culprit && !culprit.ok && culprit.error instanceof WorkerCrashedError);
+    assert.equal(culprit.error.index, 1);
+    for (const k of [4, 6]) {
+      const outcome = outputs.get(k);
+      assert.ok(outcome && !outcome.ok && outcome.error instanceof DependencyFailedError);
+      assert.equal(outcome.error.cause, culprit.error);
+    }
+    assert.deepEqual(outputs.get(5), { ok: true, value: 70 });
   });
 
   it('an abort rejects the run with ABORT_ERR and cancels its batches', async () => {
