@@ -116,7 +116,13 @@ async function main(): Promise<void> {
     });
   }
   if (dask.length > 0) {
-    const size = args.has('dask-size') ? numberOption(args, 'dask-size', 0) : undefined;
+    // Dask's own sizes (its script's defaults: ~10–30 s a run) unless asked, or scaled down
+    // with the rest (a smoke run).
+    const size = args.has('dask-size')
+      ? numberOption(args, 'dask-size', 0)
+      : scale === 1
+        ? undefined
+        : Math.max(1000, Math.round(50_000 * scale));
     const reference = await runDaskGraphs({
       schedulers: dask as DaskScheduler[],
       leaves: size,
