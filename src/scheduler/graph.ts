@@ -259,7 +259,9 @@ export class GraphRun {
       const ms = sizer.estimatedBatchMs;
       if (ms !== undefined && (estimate === undefined || ms < estimate)) estimate = ms;
     }
-    const limit = this.dispatcher.size * pipelineDepth(estimate);
+    let trip = 0;
+    for (const sizer of this.sizers) trip = Math.max(trip, sizer.roundTripMs ?? 0);
+    const limit = this.dispatcher.size * pipelineDepth(estimate, trip);
     return preDispatch === 'auto' ? limit : Math.min(limit, preDispatch);
   }
 
@@ -363,6 +365,7 @@ export class GraphRun {
       timeItems: o.timeItems,
       pace: this.sizers[job.task],
     };
+    const submitted = performance.now();
     const ticket = this.dispatcher.submit(request);
     this.tickets.add(ticket);
     this.inFlight++;
@@ -370,6 +373,10 @@ export class GraphRun {
       (outcome) => {
         this.tickets.delete(ticket);
         this.inFlight--;
+        // As a map's batches do (call.ts): a backend across a network sizes from its round trip.
+        if (outcome.kind === 'done') {
+          this.sizers[job.task]?.observeRoundTrip?.(performance.now() - submitted - outcome.duration);
+        }
         if (!this.finished) this.receive(job, outcome);
         this.pump();
       },
