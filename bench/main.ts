@@ -6,6 +6,9 @@
  * and writes bench/results/latest.json, latest-fairness.json and latest-extra.json (partial*.json
  * for a run of some workloads or libraries, or a scaled run).
  *
+ * Task graphs (bench/extra/graphs.ts): graph-tree and graph-pipeline against a flat map, and
+ * Dask's rows beside them when a Python here imports dask.
+ *
  *   npm run bench -- [--workloads weather-10,noop-auto] [--libraries fanout,piscina] [--repeat 5]
  *                    [--scale 1] [--workers N] [--timeout 300] [--no-joblib] [--no-extra] [--markdown]
  */
@@ -155,11 +158,16 @@ async function main(): Promise<void> {
       ['./extra/imap-memory.js', 'imap-endless'],
       ['./extra/slow-items.js', 'slow-items'],
       ['./startup.js', 'startup'],
+      ['./extra/graphs.js', 'graph'],
     ] as const) {
-      if (onlyWorkloads && !onlyWorkloads.includes(name)) continue;
+      // `graph` runs graph-tree and graph-pipeline (with Dask's rows when Dask is installed).
+      const names = name === 'graph' ? ['graph', 'graph-tree', 'graph-pipeline'] : [name];
+      if (onlyWorkloads && !names.some((n) => onlyWorkloads.includes(n))) continue;
       process.stderr.write(`${name} · fanout\n`);
       try {
-        extra.push(...[await runChild<BenchRecord | BenchRecord[]>(script, common, timeout)].flat());
+        // Dask's rows take minutes of their own (~10–30 s a timed run each, by design).
+        const limit = name === 'graph' ? Math.max(timeout, 900) : timeout;
+        extra.push(...[await runChild<BenchRecord | BenchRecord[]>(script, common, limit)].flat());
       } catch (error) {
         failures.push(String(error));
         process.stderr.write(`  FAILED: ${error}\n`);

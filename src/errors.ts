@@ -31,6 +31,7 @@ export type FanoutErrorCode =
   | 'ERR_WRAPPER_NOT_ALLOWED'
   | 'ERR_NO_TASK_CONTEXT'
   | 'ERR_SLURM'
+  | 'ERR_DEPENDENCY_FAILED'
   | 'ERR_DASHBOARD'
   | 'ERR_ACTOR_DIED';
 
@@ -171,6 +172,42 @@ export class AbortError extends FanoutError {
 export class NotCloneableError extends FanoutError {
   constructor(message: string, options?: ErrorCause) {
     super('ERR_NOT_CLONEABLE', message, options);
+  }
+}
+
+/**
+ * `ERR_DEPENDENCY_FAILED`: a task of a graph could not run because one of its dependencies (a
+ * future or a nested `delayed` call in its arguments) failed or was cancelled. `cause` is the
+ * root failure (the `TaskError` of the task that threw, or the `AbortError` of a cancellation),
+ * never another `DependencyFailedError`; `dependency` names the task that failed first.
+ */
+export class DependencyFailedError extends FanoutError {
+  /** The task that could not run. */
+  readonly task: string;
+  /** Its position (a graph node's number, or a parallel() call's index), when known. */
+  readonly index: number | undefined;
+  /** The task whose failure this is (the root of the chain). */
+  readonly dependency: string;
+  /** The failed task's position, when known. */
+  readonly dependencyIndex: number | undefined;
+  constructor(
+    where: { task: string; index?: number | undefined },
+    failed: { task: string; index?: number | undefined },
+    cause: unknown,
+  ) {
+    const at = (index: number | undefined) => (index === undefined ? '' : ` (node ${index})`);
+    // A TaskError's own message names the task again: say what it threw.
+    const root = cause instanceof TaskError ? cause.cause : cause;
+    const what = cause instanceof AbortError ? 'was cancelled' : `failed: ${describe(root)}`;
+    super(
+      'ERR_DEPENDENCY_FAILED',
+      `Task "${where.task}"${at(where.index)} did not run: its dependency "${failed.task}"${at(failed.index)} ${what}`,
+      { cause },
+    );
+    this.task = where.task;
+    this.index = where.index;
+    this.dependency = failed.task;
+    this.dependencyIndex = failed.index;
   }
 }
 
@@ -427,6 +464,7 @@ const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) 
   ERR_WRAPPER_NOT_ALLOWED: WrapperNotAllowedError,
   ERR_NO_TASK_CONTEXT: NoTaskContextError,
   ERR_SLURM: SlurmError,
+  ERR_DEPENDENCY_FAILED: DependencyFailedError,
   ERR_DASHBOARD: DashboardError,
   ERR_ACTOR_DIED: ActorDiedError,
 };

@@ -6,6 +6,13 @@
  */
 
 export {
+  type Computed,
+  type Delayed,
+  delayed,
+  type Resolvable,
+  type ResolvableArgs,
+} from './api/dependencies.js';
+export {
   type AsCompletedOptions,
   asCompleted,
   type Completed,
@@ -15,9 +22,7 @@ export {
   waitFor,
 } from './api/futures.js';
 export {
-  type Delayed,
   type DelayedResult,
-  delayed,
   type ParallelConfig,
   type ParallelOptions,
   type ParallelRunner,
@@ -69,6 +74,7 @@ export {
   CacheError,
   ChunkParseError,
   DashboardError,
+  DependencyFailedError,
   type ErrorCause,
   FanoutError,
   type FanoutErrorCode,

@@ -489,6 +489,10 @@ export interface BatchTrace {
   readonly taskName: string;
   /** With `timeItems`: each item's start (ms after `startedAt`) and duration, in pairs. */
   readonly itemTimes?: Float64Array | undefined;
+  /** Task graphs: this batch's number in its graph run (its `first` is a node's number). */
+  readonly batch?: number | undefined;
+  /** Task graphs: the batches that made this batch's inputs (dependency edges, each once). */
+  readonly after?: readonly number[] | undefined;
 }
 
 /** What `onProgress` receives. */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { DemoResult } from '../src/demos/demo.js';
+import type { GraphComputed } from '../src/demos/graph.js';
 import type { IoComputed } from '../src/demos/io.js';
 import type { MarshalingComputed } from '../src/demos/marshaling.js';
 import type { StringsComputed } from '../src/demos/strings.js';
@@ -90,6 +91,54 @@ describe('the demos’ results, against references of the tests’ own', { timeo
       // Uniform draws in [0, 1): the mean is ½ within 6 standard errors (√(1/12) / √n).
       assert.ok(Math.abs(expected / items - 0.5) < (6 * Math.sqrt(1 / 12)) / Math.sqrt(items), `${items}`);
     }
+  });
+
+  it('graph: the serial loop, the graph and the futures compute the summary computed here', async () => {
+    const { stdout, html, computed } = await run<GraphComputed>('graph');
+    const variants = [
+      'serial loop',
+      'graph (pool.compute), 2 threads',
+      'futures (pool.run), 2 threads',
+      'graph (pool.compute), 2 processes',
+    ];
+    assert.deepEqual(
+      computed.summaries.map((s) => s.variant),
+      variants,
+    );
+    for (const variant of variants.slice(1)) assert.ok(numberIn(row(stdout, variant)[1]) > 0, variant);
+    assert.match(stdout, /Every variant computed the same summary, bit for bit\./);
+    assert.match(html, /<caption>Serial loop, graph and futures<\/caption>/);
+
+    // The reference, from the demo's documented rule: file i holds 200 + ⌊100·u⌋ lines, each a
+    // sensor (one draw) and a reading 20 + 10·u rounded to 3 decimals, from the stream of (seed, i).
+    let readings = 0;
+    let sum = 0;
+    let max = Number.NEGATIVE_INFINITY;
+    let alerts = 0;
+    let worstFile = -1;
+    let worstAlerts = -1;
+    for (let i = 0; i < computed.files; i++) {
+      const rng = randomStream(computed.seed, i);
+      const lines = 200 + Math.floor(100 * rng.random());
+      let fileSum = 0;
+      let fileAlerts = 0;
+      for (let l = 0; l < lines; l++) {
+        rng.random();
+        const reading = Math.round((20 + 10 * rng.random()) * 1000) / 1000;
+        fileSum += reading;
+        if (reading > max) max = reading;
+        if (reading > 29.5) fileAlerts++;
+      }
+      readings += lines;
+      sum += fileSum;
+      alerts += fileAlerts;
+      if (fileAlerts > worstAlerts) {
+        worstAlerts = fileAlerts;
+        worstFile = i;
+      }
+    }
+    const reference = { files: computed.files, readings, sum, max, alerts, worstFile };
+    for (const { variant, summary } of computed.summaries) assert.deepEqual(summary, reference, variant);
   });
 
   it('strings: every variant made string i from the stream of (seed, i), as computed here', async () => {

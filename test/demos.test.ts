@@ -35,7 +35,7 @@ describe('fanout demo', { timeout: 300_000 }, () => {
   it('--help lists every demo, and each demo has its own help', async () => {
     const help = await runCli(['demo', '--help']);
     assert.equal(help.code, 0);
-    for (const name of ['weather', 'timeline', 'marshaling', 'strings', 'io', 'amdahl']) {
+    for (const name of ['weather', 'timeline', 'marshaling', 'strings', 'io', 'amdahl', 'graph']) {
       assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
       const own = await runCli(['demo', name, '--help']);
       assert.equal(own.code, 0, own.stderr);
@@ -48,6 +48,7 @@ describe('fanout demo', { timeout: 300_000 }, () => {
       [['demo', 'amdahl', '--serial', '1.5'], '--serial'],
       [['demo', 'timeline', '--bin', '0'], '--bin'],
       [['demo', 'io', '--requests', 'many'], '--requests'],
+      [['demo', 'graph', '--files', '0'], '--files'],
       [['demo', 'marshaling', '--items', '-3'], '--items'],
     ] as const) {
       const r = await runCli([...args]);

@@ -19,7 +19,7 @@ import type { Backend, Dispatcher } from '../scheduler/backend.js';
 import { type CallOptions, CallRun } from '../scheduler/call.js';
 import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
-import type { BatchTrace, BroadcastHandle, ItemsOf } from '../types.js';
+import type { BatchTrace, BroadcastHandle, ItemsOf, ProgressCounts } from '../types.js';
 import { openBackend } from './backends.js';
 import { collectResults, type StartedCall, type StreamTracker, streamResults } from './results.js';
 
@@ -49,7 +49,16 @@ export interface CallDescription {
 }
 
 /** The call options every call reads (the map options; a `run` reads a subset). */
-type CallSettings = Resolved<typeof MAP.specs>;
+export type CallSettings = Resolved<typeof MAP.specs>;
+
+/** A call's observers, as its options ask (see `PoolCore.observers`). */
+export interface CallObservers {
+  readonly onBatch: ((batch: BatchTrace) => void) | undefined;
+  readonly timeItems: boolean;
+  readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
+  readonly onTaskProgress?: ((amount: number) => void) | undefined;
+  readonly finish: () => Promise<void>;
+}
 
 export class PoolCore implements StreamTracker {
   readonly settings: PoolSettings;
@@ -160,21 +169,7 @@ export class PoolCore implements StreamTracker {
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
-    const watch = this.dashboard?.observeCall(call.name, taskName, reader.total);
-    const recorder = options.trace === undefined ? undefined : new TraceRecorder();
-    const userOnBatch = both(options.onBatch, watch?.batch);
-    const onBatch =
-      recorder && userOnBatch
-        ? (batch: BatchTrace) => {
-            recorder.record(batch);
-            userOnBatch(batch);
-          }
-        : (recorder?.record ?? userOnBatch);
-    // The caller is done with the call: the dashboard hears of its end, the trace is written.
-    const finished = async () => {
-      watch?.end();
-      if (recorder && options.trace !== undefined) await recorder.write(options.trace);
-    };
+    const observers = this.observers(options, reader.total, call.name, taskName);
     const base: CallOptions = {
       task: spec,
       taskName,
@@ -191,21 +186,55 @@ export class PoolCore implements StreamTracker {
       signal: options.signal,
       crossing,
       onStart: call.onStart,
-      onBatch,
-      timeItems: recorder !== undefined,
+      onBatch: observers.onBatch,
+      timeItems: observers.timeItems,
+      onProgress: observers.onProgress,
+      onTaskProgress: observers.onTaskProgress,
       ...call.hooks,
     };
+    return { run: new CallRun(dispatcher, reader, base), finish: observers.finish };
+  }
+
+  /**
+   * What a call's options ask to observe, wired: the dashboard's watch, a trace recorder, the
+   * user's `onBatch`, a progress tracker with its bar and `onProgress`; `finish` tells the
+   * dashboard the call ended, ends the bar and writes the trace. Maps and graphs
+   * (api/graph.ts) alike.
+   */
+  observers(
+    options: CallSettings,
+    total: number | undefined,
+    callName: string,
+    taskName: string,
+  ): CallObservers {
+    const watch = this.dashboard?.observeCall(callName, taskName, total);
+    const recorder = options.trace === undefined ? undefined : new TraceRecorder();
+    const userOnBatch = both(options.onBatch, watch?.batch);
+    const onBatch =
+      recorder && userOnBatch
+        ? (batch: BatchTrace) => {
+            recorder.record(batch);
+            userOnBatch(batch);
+          }
+        : (recorder?.record ?? userOnBatch);
+    // The caller is done with the call: the dashboard hears of its end, the trace is written.
+    const finished = async () => {
+      watch?.end();
+      if (recorder && options.trace !== undefined) await recorder.write(options.trace);
+    };
+    const timeItems = recorder !== undefined;
     const { progress } = options;
     const onProgress = both(options.onProgress, watch?.progress);
-    if (!onProgress && !progress) return { run: new CallRun(dispatcher, reader, base), finish: finished };
-    const tracker = new ProgressTracker(undefined, reader.total);
+    if (!onProgress && !progress) return { onBatch, timeItems, finish: finished };
+    const tracker = new ProgressTracker(undefined, total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
       renderer?.changed();
       onProgress?.(tracker.state());
     };
-    const run = new CallRun(dispatcher, reader, {
-      ...base,
+    return {
+      onBatch,
+      timeItems,
       onProgress: (counts) => {
         tracker.update(counts);
         changed();
@@ -214,9 +243,6 @@ export class PoolCore implements StreamTracker {
         tracker.addUnits(amount);
         changed();
       },
-    });
-    return {
-      run,
       finish: async () => {
         renderer?.finish();
         await finished();

@@ -98,6 +98,19 @@ export class TaskFuture<T> extends Promise<T> {
   }
 }
 
+/** The task each future of a pool runs, for messages naming a failed dependency. */
+const taskNames = new WeakMap<TaskFuture<unknown>, string>();
+
+/** @internal Record which task `future` runs. */
+export function nameFuture(future: TaskFuture<unknown>, task: string): void {
+  taskNames.set(future, task);
+}
+
+/** @internal The task `future` runs, when a pool made it. */
+export function futureTaskName(future: TaskFuture<unknown>): string | undefined {
+  return taskNames.get(future);
+}
+
 /** Options of `asCompleted`. */
 export interface AsCompletedOptions {
   /** Give up after this many ms (from the call) with `ERR_WAIT_TIMEOUT`; the futures keep running. */

@@ -12,58 +12,14 @@ import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
 import { CALL_DEFAULTS, LOCAL_BACKENDS, MAP } from '../options/schema.js';
 import { assertIterable } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
-import type {
-  AnyFunction,
-  CallDefaults,
-  ItemsOf,
-  MapOptions,
-  ProgressOptions,
-  ProgressState,
-  TaskRef,
-} from '../types.js';
+import type { CallDefaults, ItemsOf, MapOptions, ProgressOptions, ProgressState } from '../types.js';
 import { type CallDescription, coreOf, type PoolCore, type StartedCall } from './core.js';
+import { type Delayed, type DelayedCall, isDelayed } from './dependencies.js';
+import { runGraph, settledOf } from './graph.js';
 import { Pool } from './pool.js';
 import { collectResults, streamResults } from './results.js';
 
-const delayedBrand = Symbol.for('fanout.delayed');
-
-/** One deferred call: what `delayed(task)(...args)` returns. `R` is the task's result type. */
-export interface Delayed<R = unknown> {
-  readonly task: TaskRef | AnyFunction;
-  readonly args: readonly unknown[];
-  /** @internal type marker */
-  readonly __result?: R;
-}
-
-/**
- * Defer a call of `task`, to run with `parallel()`: joblib's `delayed`.
- *
- * @example
- * ```ts
- * const calls = [1, 2, 3].map((x) => delayed(tasks.square)(x));
- * await parallel({ nJobs: 2 })(calls); // [1, 4, 9]
- * ```
- */
-export function delayed<F extends AnyFunction>(
-  task: TaskRef<F> | F,
-): (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>> {
-  if (typeof task !== 'function') {
-    throw new InvalidArgTypeError(
-      `Expected the argument of delayed() to be a task or a function, got ${show(task)}`,
-    );
-  }
-  return (...args) => {
-    const call = { task, args } as Delayed<Awaited<ReturnType<F>>>;
-    Object.defineProperty(call, delayedBrand, { value: true });
-    return call;
-  };
-}
-
-function isDelayed(value: unknown): value is Delayed {
-  return (
-    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[delayedBrand] === true
-  );
-}
+export { type Delayed, delayed } from './dependencies.js';
 
 /** Settings `parallel()` takes, directly or from `parallelConfig`. */
 export interface ParallelConfig extends CallDefaults {
@@ -249,6 +205,11 @@ function checked(call: unknown, table: TaskTable): Delayed {
       `parallel() expects delayed calls — delayed(task)(...args) — got ${show(call)}`,
     );
   }
+  if (call.shape !== 0) {
+    throw new InvalidArgValueError(
+      'parallel() was given a delayed call with futures or delayed calls in its arguments (a task graph) in a stream: give the calls as an array (or use pool.compute) so the graph can be read whole',
+    );
+  }
   table.indexOf(call);
   return call;
 }
@@ -304,6 +265,9 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
     const seeds = ownSeeds ?? ambient.getStore()?.seeds;
     const seed = seeds?.next();
     const owned = settings.pool === undefined;
+    if (Array.isArray(calls) && calls.some((call) => isDelayed(call) && call.shape !== 0)) {
+      return graphRunner(calls, settings, returnAs, seed);
+    }
     const pool = settings.pool ?? poolFor(settings);
     const table = new TaskTable();
     const input =
@@ -367,4 +331,58 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
     };
   };
   return runner as ParallelRunner<'array' | 'generator'>;
+}
+
+/**
+ * parallel() over delayed calls some of which have delayed calls (or futures) as arguments: a
+ * task graph, run by the graph scheduler (api/graph.ts); its results are the given calls'
+ * values, in order. A stream (`returnAs: 'generator'`) yields them once the graph is done.
+ */
+function graphRunner(
+  calls: readonly unknown[],
+  settings: ParallelOptions,
+  returnAs: string,
+  seed: number | undefined,
+): Promise<unknown[]> | AsyncIterable<unknown> {
+  const roots = calls.map((call) => {
+    if (!isDelayed(call)) {
+      throw new InvalidArgTypeError(
+        `parallel() expects delayed calls — delayed(task)(...args) — got ${show(call)}`,
+      );
+    }
+    return call as DelayedCall;
+  });
+  const owned = settings.pool === undefined;
+  const pool = settings.pool ?? poolFor(settings);
+  const core = coreOf(pool) as PoolCore;
+  const collect = settings.errors === 'collect';
+  const options: MapOptions = {
+    errors: settings.errors,
+    signal: settings.signal,
+    onProgress: settings.onProgress,
+    progress:
+      settings.progress ??
+      ((settings.verbose ?? 0) > 0 ? { label: `parallel(nJobs=${pool.workers})` } : undefined),
+    batchSize: settings.batchSize,
+    preDispatch: settings.preDispatch,
+    timeout: settings.timeout,
+    retries: settings.retries,
+    retryOn: settings.retryOn,
+    seed,
+  };
+  let results: Promise<unknown[]>;
+  try {
+    results = runGraph(core, roots, options, 'parallel').then((outcomes) =>
+      outcomes.map((outcome) => (collect ? settledOf(outcome) : (outcome as { value: unknown }).value)),
+    );
+  } catch (error) {
+    results = Promise.reject(error);
+  }
+  const finished = results.finally(() => (owned ? pool.close() : undefined));
+  if (returnAs === 'array') return finished;
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield* await finished;
+    },
+  };
 }

@@ -4,10 +4,11 @@
  */
 
 import type { ChunkSource } from '../chunks/types.js';
-import { InvalidArgTypeError } from '../errors.js';
+import { AbortError, DependencyFailedError, InvalidArgTypeError, TaskError } from '../errors.js';
 import { show } from '../options/checks.js';
 import { CALL } from '../options/schema.js';
 import type { Actor, ActorClass, ActorRef } from '../tasks/actors.js';
+import { taskSpecOf } from '../tasks/task-spec.js';
 import type {
   ActorOptions,
   AnyFunction,
@@ -25,7 +26,17 @@ import type {
 } from '../types.js';
 import { createActor, runOnEach } from './actors.js';
 import { bindCore, PoolCore, type StartedCall } from './core.js';
-import { TaskFuture } from './futures.js';
+import {
+  type Computed,
+  type DelayedCall,
+  type Dependencies,
+  type Dependency,
+  findDependencies,
+  type ResolvableArgs,
+  substitute,
+} from './dependencies.js';
+import { futureTaskName, nameFuture, TaskFuture } from './futures.js';
+import { compute } from './graph.js';
 import { reduceChunks } from './reduce-chunks.js';
 
 /**
@@ -48,6 +59,8 @@ export class Pool {
   /** The backend's name. */
   readonly backend: LocalBackendName | 'redis';
   readonly #core: PoolCore;
+  /** The run of each delayed call used in a `run`'s arguments, and how many runs still need it. */
+  readonly #delayedRuns = new WeakMap<DelayedCall, { future: TaskFuture<unknown>; users: number }>();
 
   /**
    * @example
@@ -111,51 +124,211 @@ export class Pool {
    * const t = await pool.run(tasks.simulate, 75, 5, 10);
    * ```
    */
-  run<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): TaskFuture<Awaited<ReturnType<F>>> {
+  run<F extends AnyFunction>(
+    task: Task<F>,
+    ...args: ResolvableArgs<Parameters<F>>
+  ): TaskFuture<Awaited<ReturnType<F>>> {
     return this.runWith(task, args, {});
   }
 
   /**
    * `run` with call options (`timeout`, `signal`, `retries`, `seed`, ...).
    *
+   * Arguments may hold futures and delayed calls (at the top level, or inside arrays and plain
+   * objects): the task starts once they all have values, and receives the values. A failed or
+   * cancelled dependency rejects it with `ERR_DEPENDENCY_FAILED` (`cause`: the root failure).
+   * A delayed call used by several runs of this pool runs once; cancelling a run cancels the
+   * delayed calls only it still needed, never a future you passed in.
+   *
    * @example
    * ```ts
    * const page = await pool.runWith(tasks.fetchTitle, [url], { timeout: 5000, retries: 2 });
+   * const raw = pool.run(tasks.load, path);
+   * const clean = pool.run(tasks.clean, raw);                  // waits for raw, gets its value
+   * const merged = await pool.run(tasks.merge, [clean, other]); // futures inside arrays too
    * ```
    */
   runWith<F extends AnyFunction>(
     task: Task<F>,
-    args: Parameters<F>,
+    args: ResolvableArgs<Parameters<F>>,
     options: CallOptionsInput = {},
   ): TaskFuture<Awaited<ReturnType<F>>> {
+    type R = Awaited<ReturnType<F>>;
     let started: StartedCall | undefined;
-    const { future, control } = TaskFuture.create<Awaited<ReturnType<F>>>(() => started?.run.close());
+    let cancelWaiting: (() => void) | undefined;
+    const { future, control } = TaskFuture.create<R>(() => {
+      if (cancelWaiting) cancelWaiting();
+      else started?.run.close();
+    });
     const core = this.#core;
+    let start: () => StartedCall;
+    // The arguments travel in this array: filled now, or once the dependencies have values.
+    const item: unknown[] = [];
+    let dependencies: Dependencies | undefined;
+    let taskName = '';
     try {
       if (!Array.isArray(args))
         throw new InvalidArgTypeError(`Expected \`args\` to be an array, got ${show(args)}`);
+      dependencies = findDependencies(args);
+      if (!dependencies) item.push(...args);
+      else core.assertOpen();
       const call = {
         name: 'pool.run',
         spread: true,
         task,
-        items: [args],
+        items: [item],
         onStart: () => control.markRunning(),
+        // The seed is claimed now, in the order runs are written, even for one that waits.
+        accepted: dependencies ? { seed: core.claimSeed() } : undefined,
       };
-      started = core.prepare(call, options, CALL)();
+      start = core.prepare(call, options, CALL);
+      taskName = taskSpecOf(task, 'pool.run').name;
+      nameFuture(future, taskName);
     } catch (error) {
       control.reject(error);
       return future;
     }
-    const call = started;
-    const done = (async () => {
+    const go = () => {
       try {
-        for await (const chunk of call.run.chunks()) control.resolve(chunk[0] as Awaited<ReturnType<F>>);
-      } finally {
-        await call.finish();
+        started = start();
+      } catch (error) {
+        control.reject(error);
+        return;
       }
-    })().catch((error: unknown) => control.reject(error));
-    core.track(done);
+      const call = started;
+      const done = (async () => {
+        try {
+          for await (const chunk of call.run.chunks()) control.resolve(chunk[0] as R);
+        } finally {
+          await call.finish();
+        }
+      })().catch((error: unknown) => control.reject(error));
+      core.track(done);
+    };
+    if (!dependencies) {
+      go();
+      return future;
+    }
+    // close() waits for a run that waits for its dependencies, as for one that runs.
+    core.track(future.then(noop, noop));
+    cancelWaiting = this.#awaitDependencies(dependencies, taskName, options, {
+      ready: (values) => {
+        cancelWaiting = undefined;
+        item.push(...substitute(args, dependencies, (place) => values[place]));
+        go();
+      },
+      failed: (error) => control.reject(error),
+    });
     return future;
+  }
+
+  /**
+   * Wait for a run's dependencies: delayed calls become runs of this pool (one per delayed call,
+   * shared by every run that uses it), futures are awaited. Returns how to cancel the wait.
+   */
+  #awaitDependencies(
+    dependencies: Dependencies,
+    taskName: string,
+    options: CallOptionsInput,
+    on: { ready: (values: unknown[]) => void; failed: (error: unknown) => void },
+  ): () => void {
+    const { inputs } = dependencies;
+    const held = new Set<DelayedCall>();
+    const futures = inputs.map((input) => {
+      if (input instanceof TaskFuture) return input;
+      held.add(input);
+      return this.#acquire(input);
+    });
+    let settled = false;
+    const signal = (options as { signal?: AbortSignal }).signal;
+    const end = () => {
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      for (const call of held) this.#release(call);
+      held.clear();
+    };
+    const onAbort = () => {
+      if (settled) return;
+      end();
+      on.failed(new AbortError('The operation was aborted', { cause: signal?.reason as unknown }));
+    };
+    if (signal?.aborted) queueMicrotask(onAbort);
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const values = new Array<unknown>(inputs.length);
+    let left = inputs.length;
+    futures.forEach((dependency, place) => {
+      dependency.then(
+        (value) => {
+          if (settled) return;
+          values[place] = value;
+          if (--left > 0) return;
+          end();
+          on.ready(values);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          end();
+          on.failed(dependencyFailure(taskName, dependency, error));
+        },
+      );
+    });
+    return () => {
+      if (settled) return;
+      end();
+    };
+  }
+
+  /** The run of a delayed call on this pool, started on first use; one more user holds it. */
+  #acquire(call: DelayedCall): TaskFuture<unknown> {
+    let entry = this.#delayedRuns.get(call);
+    if (!entry) {
+      entry = { future: this.runWith(call.task, call.args as never, {}), users: 0 };
+      this.#delayedRuns.set(call, entry);
+    }
+    entry.users++;
+    return entry.future;
+  }
+
+  /** One user of a delayed call's run fewer; with none left, it is cancelled if it has not started. */
+  #release(call: DelayedCall): void {
+    const entry = this.#delayedRuns.get(call);
+    if (!entry) return;
+    entry.users--;
+    if (entry.users > 0 || entry.future.done) return;
+    if (entry.future.cancel()) this.#delayedRuns.delete(call);
+  }
+
+  /**
+   * Compute a task graph: every delayed call (and future) inside `graph` — one delayed call, or
+   * arrays and plain objects holding them — runs once its inputs have values, each shared call
+   * once; resolves to `graph` with each replaced by its value. Ready calls of the same task are
+   * batched like a map's items, and the graph's state is a few numbers per node (typed arrays),
+   * so graphs of millions of small tasks run at a cost per node close to a map's. With
+   * `errors: 'collect'` each delayed call's place holds its settled record instead; a call
+   * whose dependency failed has `ERR_DEPENDENCY_FAILED` (`cause`: the root failure).
+   *
+   * @example
+   * ```ts
+   * const leaves = xs.map((x) => delayed(tasks.leaf)(x));
+   * let level = leaves;
+   * while (level.length > 1) {
+   *   const next = [];
+   *   for (let i = 0; i + 1 < level.length; i += 2) next.push(delayed(tasks.add)(level[i], level[i + 1]));
+   *   if (level.length % 2) next.push(level.at(-1));
+   *   level = next;
+   * }
+   * const total = await pool.compute(level[0]);
+   * const { a, b } = await pool.compute({ a: delayed(tasks.square)(3), b: [delayed(tasks.square)(4)] });
+   * ```
+   */
+  compute<G>(graph: G, options: CollectOptions): Promise<Computed<G, true>>;
+  compute<G>(graph: G, options?: MapOptions): Promise<Computed<G>>;
+  compute(graph: unknown, options: MapOptions = {}): Promise<unknown> {
+    try {
+      return compute(this.#core, graph, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -388,3 +561,24 @@ export class Pool {
     await this.close();
   }
 }
+
+/**
+ * Why a run waiting on `dependency` cannot run: `ERR_DEPENDENCY_FAILED` naming the task that
+ * failed first, with its failure (or the cancellation's AbortError) as `cause`.
+ */
+function dependencyFailure(taskName: string, dependency: Dependency, error: unknown): DependencyFailedError {
+  if (error instanceof DependencyFailedError) {
+    return new DependencyFailedError(
+      { task: taskName },
+      { task: error.dependency, index: error.dependencyIndex },
+      error.cause,
+    );
+  }
+  const failedTask =
+    error instanceof TaskError
+      ? error.task
+      : ((dependency instanceof TaskFuture ? futureTaskName(dependency) : undefined) ?? 'a future');
+  return new DependencyFailedError({ task: taskName }, { task: failedTask }, error);
+}
+
+function noop(): void {}

@@ -12,7 +12,11 @@
 import type { TransferListItem } from 'node:worker_threads';
 
 /** A batch's values in transit. */
-export type Packed = readonly unknown[] | Float64Array | { readonly undefinedTimes: number };
+export type Packed =
+  | readonly unknown[]
+  | Float64Array
+  | { readonly undefinedTimes: number }
+  | { readonly tuples: Float64Array; readonly arity: number };
 
 /** Values as they arrive: an array or a Float64Array, indexable and iterable. */
 export type Unpacked = ArrayLike<unknown> & Iterable<unknown>;
@@ -61,8 +65,52 @@ export function pack(values: readonly unknown[] | Float64Array, transfer: Transf
   return packed;
 }
 
-/** The values as an indexable, iterable list; no copy for any packed form. */
+/** Tuples longer than this are not packed (they are rare, and clone well enough). */
+const MAX_ARITY = 16;
+
+/**
+ * A spread batch's items — argument tuples — packed as one Float64Array when every tuple holds
+ * the same number of plain numbers (a task graph's `add(a, b)` nodes, a numeric starmap):
+ * cloning 2-number arrays cost ~1 µs a tuple on the main thread, most of a graph node's cost.
+ * Undefined (found at the first tuple of another shape) for anything else. Local workers only:
+ * the redis job format does not carry this form.
+ */
+export function packTuples(
+  items: readonly unknown[],
+  transfer: TransferListItem[],
+): { tuples: Float64Array; arity: number } | undefined {
+  const n = items.length;
+  const first = items[0];
+  if (n < PACK_AT_LEAST || !Array.isArray(first)) return undefined;
+  const arity = first.length;
+  if (arity === 0 || arity > MAX_ARITY) return undefined;
+  const tuples = new Float64Array(n * arity);
+  for (let i = 0; i < n; i++) {
+    const tuple = items[i];
+    if (!Array.isArray(tuple) || tuple.length !== arity) return undefined;
+    for (let k = 0; k < arity; k++) {
+      const value = tuple[k];
+      if (typeof value !== 'number') return undefined;
+      tuples[i * arity + k] = value;
+    }
+  }
+  transfer.push(tuples.buffer as ArrayBuffer);
+  return { tuples, arity };
+}
+
+/** The values as an indexable, iterable list; no copy for any packed form but tuples. */
 export function unpack(packed: Packed): Unpacked {
   if (Array.isArray(packed) || packed instanceof Float64Array) return packed as Unpacked;
+  if ('tuples' in packed) {
+    const { tuples, arity } = packed;
+    const n = tuples.length / arity;
+    const out = new Array<number[]>(n);
+    for (let i = 0; i < n; i++) {
+      const tuple = new Array<number>(arity);
+      for (let k = 0; k < arity; k++) tuple[k] = tuples[i * arity + k] as number;
+      out[i] = tuple;
+    }
+    return out;
+  }
   return new Array((packed as { undefinedTimes: number }).undefinedTimes);
 }

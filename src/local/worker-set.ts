@@ -20,7 +20,7 @@
 
 import type { TransferListItem } from 'node:worker_threads';
 import { errorFromWire, failuresFromWire, fromWire } from '../codec/errors.js';
-import { pack, unpack } from '../codec/values.js';
+import { pack, packTuples, unpack } from '../codec/values.js';
 import { Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
 import { transferablesOf } from '../data/shared.js';
 import {
@@ -835,7 +835,11 @@ export class WorkerSet implements Backend {
       t: 'run',
       id: entry.id,
       task: 0,
-      items: this.transport.supports.crossesBoundary ? pack(request.items, transfer) : request.items,
+      items: this.transport.supports.crossesBoundary
+        ? ((request.spread && !(request.items instanceof Float64Array)
+            ? packTuples(request.items, transfer)
+            : undefined) ?? pack(request.items, transfer))
+        : request.items,
       first: request.first,
       seed: request.seed,
     };

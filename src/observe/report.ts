@@ -7,6 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { BatchTrace } from '../types.js';
 import { amdahlSpeedup, fitParallelFraction } from './amdahl.js';
+import { criticalPath } from './critical-path.js';
 import { escapeXml, lineChart, type Series, type TimelineSpan, timelineChart } from './svg.js';
 
 export interface ReportTable {
@@ -62,6 +63,8 @@ h1 { font-size: 1.5rem; margin-bottom: 0.2rem; } .subtitle { color: #4b5563; mar
 .chart text { font-size: 11px; fill: #374151; } .chart .title { font-size: 13px; font-weight: 600; }
 .grid { stroke: #f3f4f6; } .axis { stroke: #9ca3af; } .lane { fill: #fff; stroke: #f3f4f6; }
 .batch { fill: #93c5fd; stroke: #2563eb; stroke-width: 0.5; } .task { fill: #1d4ed8; }
+.critical { fill: #fca5a5; stroke: #dc2626; stroke-width: 0.8; }
+.edge { stroke: #6b7280; stroke-width: 0.4; opacity: 0.5; } .critical-edge { stroke: #dc2626; stroke-width: 1; opacity: 0.9; }
 table { border-collapse: collapse; margin: 1rem 0; } caption { text-align: left; font-weight: 600; margin-bottom: 0.3rem; }
 td, th { border-bottom: 1px solid #e5e7eb; padding: 0.25rem 0.75rem; text-align: right; } td:first-child, th:first-child { text-align: left; }
 .notes { color: #374151; } footer { color: #6b7280; margin-top: 2rem; font-size: 12px; }`;
@@ -107,6 +110,7 @@ function scalingCharts(scaling: readonly Scaling[]): string[] {
 export function timelineSpans(batches: readonly BatchTrace[], maxTasks = 5000): TimelineSpan[] {
   if (batches.length === 0) return [];
   const origin = Math.min(...batches.map((b) => b.startedAt));
+  const critical = criticalPath(batches);
   const spans: TimelineSpan[] = [];
   let tasks = 0;
   for (const b of batches) {
@@ -115,8 +119,13 @@ export function timelineSpans(batches: readonly BatchTrace[], maxTasks = 5000): 
       lane: b.worker + 1,
       start,
       end: start + b.duration,
-      label: `${b.taskName}: items ${b.first}–${b.first + b.count - 1}, ${b.duration.toFixed(2)} ms`,
-      kind: 'batch',
+      label:
+        b.batch === undefined
+          ? `${b.taskName}: items ${b.first}–${b.first + b.count - 1}, ${b.duration.toFixed(2)} ms`
+          : `${b.taskName}: ${b.count} node${b.count === 1 ? '' : 's'}, ${b.duration.toFixed(2)} ms${critical.has(b.batch) ? ', on the critical path' : ''}`,
+      kind: b.batch !== undefined && critical.has(b.batch) ? 'critical' : 'batch',
+      id: b.batch,
+      after: b.after,
     });
     const times = b.itemTimes;
     if (!times) continue;
@@ -139,7 +148,11 @@ export function renderReport(data: ReportData): string {
   if (data.scaling && data.scaling.length > 0) charts.push(...scalingCharts(data.scaling));
   for (const c of data.charts ?? []) charts.push(lineChart(c));
   if (data.batches && data.batches.length > 0) {
-    charts.push(timelineChart('timeline', 'Batches per worker over time', timelineSpans(data.batches)));
+    const graph = data.batches.some((b) => b.batch !== undefined);
+    const title = graph
+      ? 'Batches per worker over time: arrows are dependencies, the critical path in red'
+      : 'Batches per worker over time';
+    charts.push(timelineChart('timeline', title, timelineSpans(data.batches)));
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -29,8 +29,15 @@ export interface TimelineSpan {
   readonly start: number;
   readonly end: number;
   readonly label: string;
-  readonly kind: 'batch' | 'task';
+  /** `critical`: a batch on a task graph's critical path. */
+  readonly kind: 'batch' | 'task' | 'critical';
+  /** Task graphs: the batch's number, and the batches whose values it used (drawn as arrows). */
+  readonly id?: number | undefined;
+  readonly after?: readonly number[] | undefined;
 }
+
+/** At most this many dependency arrows are drawn (beyond that they are a smear). */
+const MAX_EDGES = 2000;
 
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563'];
 const WIDTH = 640;
@@ -142,6 +149,21 @@ export function timelineChart(id: string, title: string, spans: readonly Timelin
     parts.push(
       `<rect x="${sx(span.start).toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${h}" class="${span.kind}"><title>${escapeXml(span.label)}</title></rect>`,
     );
+  }
+  // Task graphs: an arrow from the end of each batch to the start of each batch that used it.
+  const byId = new Map<number, TimelineSpan>();
+  for (const span of spans) if (span.id !== undefined) byId.set(span.id, span);
+  let edges = 0;
+  const mid = (span: TimelineSpan) => MARGIN.top + lanes.indexOf(span.lane) * laneH + laneH / 2;
+  for (const span of spans) {
+    for (const id of span.after ?? []) {
+      const maker = byId.get(id);
+      if (!maker || edges++ >= MAX_EDGES) continue;
+      const critical = maker.kind === 'critical' && span.kind === 'critical' ? ' critical-edge' : '';
+      parts.push(
+        `<line x1="${sx(maker.end).toFixed(2)}" y1="${mid(maker)}" x2="${sx(span.start).toFixed(2)}" y2="${mid(span)}" class="edge${critical}"/>`,
+      );
+    }
   }
   for (const t of ticks(0, end, 6)) {
     parts.push(

@@ -10,18 +10,24 @@
 import { writeFile } from 'node:fs/promises';
 import { describe } from '../errors.js';
 import type { BatchTrace } from '../types.js';
+import { criticalPath } from './critical-path.js';
 
 /** One event of the Trace Event format (complete events and metadata). */
 export interface TraceEvent {
   readonly name: string;
   readonly cat?: string;
-  readonly ph: 'X' | 'M' | 'i';
+  /** Complete, metadata, instant, and a flow's start and finish (dependency arrows). */
+  readonly ph: 'X' | 'M' | 'i' | 's' | 'f';
   /** Microseconds. */
   readonly ts: number;
   readonly dur?: number;
   readonly pid: number;
   readonly tid: number;
   readonly args?: Record<string, unknown>;
+  /** Flow events: which start a finish belongs to. */
+  readonly id?: number;
+  /** A flow's finish binds to the slice that encloses it. */
+  readonly bp?: 'e';
 }
 
 export interface TraceFile {
@@ -56,7 +62,10 @@ export class TraceRecorder {
       dur: batch.duration * 1000,
       pid: this.pid,
       tid,
-      args: { first: batch.first, count: batch.count },
+      args:
+        batch.batch === undefined
+          ? { first: batch.first, count: batch.count }
+          : { first: batch.first, count: batch.count, batch: batch.batch },
     });
     const times = batch.itemTimes;
     if (!times) return;
@@ -73,6 +82,37 @@ export class TraceRecorder {
       });
     }
   };
+
+  /**
+   * The events, and for a task graph: its batches on the critical path marked (category
+   * `batch,critical-path`), and an arrow (a flow event) from each batch to the batches that
+   * used its values, at most `maxTaskEvents` of them.
+   */
+  private graphEvents(): TraceEvent[] {
+    const critical = criticalPath(this.batches);
+    if (critical.size === 0) return this.events;
+    const events = this.events.map((event) => {
+      const batch = event.cat === 'batch' ? event.args?.batch : undefined;
+      return typeof batch === 'number' && critical.has(batch)
+        ? { ...event, cat: 'batch,critical-path', args: { ...event.args, criticalPath: true } }
+        : event;
+    });
+    const byId = new Map<number, BatchTrace>();
+    for (const b of this.batches) if (b.batch !== undefined) byId.set(b.batch, b);
+    let flows = 0;
+    for (const b of this.batches) {
+      for (const id of b.after ?? []) {
+        const maker = byId.get(id);
+        if (!maker || flows >= this.maxTaskEvents) continue;
+        const flow = { name: 'dependency', cat: 'dependency', pid: this.pid, id: flows++ };
+        events.push(
+          { ...flow, ph: 's', ts: (maker.startedAt + maker.duration) * 1000 - 1, tid: maker.worker + 1 },
+          { ...flow, ph: 'f', bp: 'e', ts: b.startedAt * 1000 + 1, tid: b.worker + 1 },
+        );
+      }
+    }
+    return events;
+  }
 
   /** Whether task spans were dropped to keep the file small. */
   get truncated(): boolean {
@@ -94,7 +134,7 @@ export class TraceRecorder {
       traceEvents: [
         { name: 'process_name', ph: 'M', ts: 0, pid: this.pid, tid: 0, args: { name: 'fanout' } },
         ...names,
-        ...this.events,
+        ...this.graphEvents(),
       ],
       displayTimeUnit: 'ms',
       metadata: { taskEventsDropped: this.truncated },

@@ -15,6 +15,8 @@ import {
   ActorDiedError,
   callSeed,
   chunks,
+  type Delayed,
+  DependencyFailedError,
   defineTasks,
   delayed,
   FanoutError,
@@ -22,6 +24,7 @@ import {
   type Pool,
   parallel,
   randomStream,
+  type Settled,
   TaskError,
   WorkerCrashedError,
 } from '../../src/index.js';
@@ -72,7 +75,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 52;
+export const CONFORMANCE_TEST_COUNT = 59;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -743,6 +746,116 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       assert.equal(pool.liveWorkers, 1);
       await pool.map(tasks.square, [1, 2], { batchSize: 1 });
       assert.ok(pool.liveWorkers <= 2, `${pool.liveWorkers} workers for 2 batches`);
+    });
+  });
+
+  describe(`${backend.name}: task graphs`, () => {
+    let pool: Pool;
+    before(() => {
+      pool = backend.pool({ workers: 2 });
+    });
+    after(() => pool.close());
+
+    it('a future in the arguments is a dependency: top level, inside arrays and plain objects', async () => {
+      const a = pool.run(tasks.add, 1, 2);
+      const b = pool.run(tasks.add, a, 10);
+      const c = pool.run(tasks.identity, { pair: [a, b], label: 'x', deep: { b } });
+      assert.deepEqual(await c, { pair: [3, 13], label: 'x', deep: { b: 13 } });
+      // A delayed call in a run's arguments runs first, once for every run that uses it.
+      const shared = delayed(tasks.square)(4);
+      const [d, e] = await Promise.all([pool.run(tasks.add, shared, 1), pool.run(tasks.add, shared, 2)]);
+      assert.deepEqual([d, e], [17, 18]);
+    });
+
+    it('parallel(): nested delayed calls are computed first, a shared one once', async () => {
+      const leaf = (x: number) => delayed(tasks.leaf)(x);
+      assert.deepEqual(await parallel({ pool })([delayed(tasks.add)(leaf(1), leaf(2)), leaf(3)]), [3, 3]);
+      const shared = delayed(tasks.square)(5);
+      let ran = 0;
+      const results = await pool.compute(
+        { sums: [delayed(tasks.add)(shared, 1), delayed(tasks.add)(shared, 2)], same: shared },
+        { onBatch: (batch) => (ran += batch.count) },
+      );
+      assert.deepEqual(results, { sums: [26, 27], same: 25 });
+      assert.equal(ran, 3, 'three nodes ran: the shared square once, and two adds');
+    });
+
+    it('a failed dependency fails its dependents with ERR_DEPENDENCY_FAILED, cause the root failure', async () => {
+      const failing = pool.run(tasks.fail, 'root');
+      const dependent = pool.run(tasks.add, failing, 1);
+      const further = pool.run(tasks.identity, [dependent]);
+      for (const future of [dependent, further]) {
+        const error = await rejectsWith(future, 'ERR_DEPENDENCY_FAILED');
+        assert.ok(error instanceof DependencyFailedError);
+        assert.ok(error.cause instanceof TaskError, 'the cause is the root TaskError');
+        assert.equal((error.cause as TaskError).task, 'fail');
+        assert.equal(error.dependency, 'fail');
+        assert.match(error.message, /dependency "fail".*root/);
+      }
+      await rejectsWith(failing, 'ERR_TASK_FAILED');
+      // In a graph, fail-fast rejects with the root failure itself.
+      const graph = delayed(tasks.add)(delayed(tasks.fail)('in a graph'), 1);
+      const error = await rejectsWith(pool.compute(graph), 'ERR_TASK_FAILED');
+      assert.match(error.message, /in a graph/);
+    });
+
+    it("errors: 'collect' settles every node: the failure, its dependents, and the others", async () => {
+      const bad = delayed(tasks.fail)('collected');
+      const settled = await parallel({ pool, errors: 'collect' })([
+        bad,
+        delayed(tasks.add)(bad, 1),
+        delayed(tasks.add)(delayed(tasks.add)(bad, 1), 2),
+        delayed(tasks.add)(delayed(tasks.square)(3), 1),
+      ]);
+      assert.equal(settled.length, 4);
+      const [root, child, grandchild, fine] = settled as unknown as Settled<number>[];
+      assert.equal(
+        root?.status === 'rejected' && (root.reason as Error & { code: string }).code,
+        'ERR_TASK_FAILED',
+      );
+      for (const record of [child, grandchild]) {
+        assert.ok(record?.status === 'rejected');
+        assert.ok(record.reason instanceof DependencyFailedError);
+        assert.ok(record.reason.cause instanceof TaskError);
+        assert.equal(record.reason.dependency, 'fail');
+        assert.equal(record.reason.dependencyIndex, 0, 'the failed node is named by its number');
+      }
+      assert.deepEqual(fine, { status: 'fulfilled', value: 10 });
+    });
+
+    it('cancelling a dependent leaves a dependency others need; a cancelled dependency fails its dependents', async () => {
+      const shared = delayed(tasks.square)(3);
+      const cancelled = pool.run(tasks.add, shared, 1);
+      const kept = pool.run(tasks.add, shared, 2);
+      assert.equal(cancelled.cancel(), true, 'a run waiting for its dependencies can be cancelled');
+      await rejectsWith(cancelled, 'ABORT_ERR');
+      assert.equal(await kept, 11, 'the shared dependency still ran for the other run');
+      const gate = pool.run(tasks.slowSquare, 2, 1);
+      const waiting = pool.run(tasks.add, gate, 1);
+      const controller = new AbortController();
+      const aborted = pool.runWith(tasks.add, [waiting, 1], { signal: controller.signal });
+      const after = pool.run(tasks.add, aborted, 1);
+      controller.abort();
+      await rejectsWith(aborted, 'ABORT_ERR');
+      const error = await rejectsWith(after, 'ERR_DEPENDENCY_FAILED');
+      assert.ok(error.cause instanceof AbortError, 'the cause is the cancellation');
+      assert.match(error.message, /was cancelled/);
+      assert.equal(await waiting, 5, 'an aborted dependent does not cancel a future it was given');
+    });
+
+    it('a wide graph: load → transform → one reduce over 3,000 items, batched', async () => {
+      const n = 3000;
+      const transforms = range(n).map((i) => delayed(tasks.add)(delayed(tasks.leaf)(i), i));
+      let batches = 0;
+      const total = await pool.compute(delayed(tasks.sum)(transforms), { onBatch: () => batches++ });
+      assert.equal(total, n * (n - 1));
+      assert.ok(batches < 2 * n, `ready nodes were batched (${batches} batches for ${2 * n + 1} nodes)`);
+    });
+
+    it('a deep graph: a chain of 400 dependent calls', async () => {
+      let node: Delayed<number> = delayed(tasks.leaf)(0);
+      for (let i = 0; i < 400; i++) node = delayed(tasks.add)(node, 1);
+      assert.equal(await pool.compute(node), 400);
     });
   });
 
