@@ -30,7 +30,10 @@ export type FanoutErrorCode =
   | 'ERR_JOB_MALFORMED'
   | 'ERR_WRAPPER_NOT_ALLOWED'
   | 'ERR_NO_TASK_CONTEXT'
-  | 'ERR_SLURM';
+  | 'ERR_SLURM'
+  | 'ERR_LOCK_NOT_HELD'
+  | 'ERR_BARRIER_BROKEN'
+  | 'ERR_QUEUE_CLOSED';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -225,10 +228,41 @@ export class ChunkParseError extends FanoutError {
   }
 }
 
-/** `ERR_WAIT_TIMEOUT`: `asCompleted` waited longer than its `timeout` (the futures keep running). */
+/**
+ * `ERR_WAIT_TIMEOUT`: `asCompleted` waited longer than its `timeout` (the futures keep running),
+ * or a wait on a synchronisation primitive (`lock.acquire({ timeout })`, ...) ran past its own.
+ */
 export class WaitTimeoutError extends FanoutError {
   constructor(message: string) {
     super('ERR_WAIT_TIMEOUT', message);
+  }
+}
+
+/**
+ * `ERR_LOCK_NOT_HELD`: a `Lock` released by a holder that does not hold it (it is free, or
+ * another worker holds it), or a `Semaphore` released more times than it was acquired.
+ */
+export class LockNotHeldError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_LOCK_NOT_HELD', message);
+  }
+}
+
+/**
+ * `ERR_BARRIER_BROKEN`: a `Barrier` can no longer be passed: one of its parties timed out, was
+ * aborted, or its worker died while the barrier was among its task's arguments; or `abort()`.
+ * Every party waiting, and every later `wait()`, gets it (Python's BrokenBarrierError).
+ */
+export class BarrierBrokenError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_BARRIER_BROKEN', message);
+  }
+}
+
+/** `ERR_QUEUE_CLOSED`: `put()` on a closed `Queue`, or `get()` on one closed and empty. */
+export class QueueClosedError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_QUEUE_CLOSED', message);
   }
 }
 
@@ -385,6 +419,9 @@ const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) 
   ERR_WRAPPER_NOT_ALLOWED: WrapperNotAllowedError,
   ERR_NO_TASK_CONTEXT: NoTaskContextError,
   ERR_SLURM: SlurmError,
+  ERR_LOCK_NOT_HELD: LockNotHeldError,
+  ERR_BARRIER_BROKEN: BarrierBrokenError,
+  ERR_QUEUE_CLOSED: QueueClosedError,
 };
 
 /**

@@ -61,8 +61,19 @@ export { slurmWorkers } from './cluster/slurm-workers.js';
 export { callSeed, randomStream } from './data/random.js';
 export { shared, transfer } from './data/shared.js';
 export {
+  Barrier,
+  Counter,
+  Held,
+  Lock,
+  Queue,
+  type QueueOptions,
+  Semaphore,
+  type WaitOptions,
+} from './data/sync.js';
+export {
   AbortError,
   BackendUnavailableError,
+  BarrierBrokenError,
   CacheError,
   ChunkParseError,
   FanoutError,
@@ -70,10 +81,12 @@ export {
   InlineFunctionError,
   InvalidArgTypeError,
   InvalidArgValueError,
+  LockNotHeldError,
   MalformedJobError,
   NoTaskContextError,
   NotCloneableError,
   PoolClosedError,
+  QueueClosedError,
   SlurmError,
   TaskError,
   TaskModuleLoadError,

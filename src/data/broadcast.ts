@@ -60,22 +60,3 @@ export function broadcastIdOf(value: unknown): number | undefined {
   const id = (value as Record<string, unknown>)[BROADCAST_MARKER];
   return typeof id === 'number' ? id : undefined;
 }
-
-/** The ids of the broadcast handles among a batch's arguments (top level only, where tasks take them). */
-export function broadcastIdsIn(items: Iterable<unknown>, spread: boolean): number[] {
-  // A Float64Array holds numbers only; iterating it would cost ~30 ns a number.
-  if (items instanceof Float64Array) return [];
-  const ids = new Set<number>();
-  for (const item of items) {
-    if (spread && Array.isArray(item)) {
-      for (const arg of item) {
-        const id = broadcastIdOf(arg);
-        if (id !== undefined) ids.add(id);
-      }
-    } else {
-      const id = broadcastIdOf(item);
-      if (id !== undefined) ids.add(id);
-    }
-  }
-  return [...ids];
-}

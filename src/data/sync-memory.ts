@@ -1,0 +1,278 @@
+/**
+ * The algorithms of the synchronisation primitives on shared memory (Int32Array cells on a
+ * SharedArrayBuffer, `Atomics` only). Each takes the holder's tag explicitly: a thread uses its
+ * own (`OWN_TAG`), the caller's broker uses the tag of the process worker it acts for. A lock's
+ * word holds its holder's tag, so when that holder's worker dies the pool can find and free it.
+ */
+
+import { threadId } from 'node:worker_threads';
+import { BarrierBrokenError, InvalidArgValueError, LockNotHeldError, QueueClosedError } from '../errors.js';
+import { type Deadline, waitChange } from './sync-wait.js';
+
+/** This thread's tag: its thread id + 1 (the main thread, and the inline backend's tasks, are 1). */
+export const OWN_TAG = threadId + 1;
+/** Tags of process workers (their broker acts for them): above any thread id. */
+export const PROCESS_TAG_BASE = 0x40000000;
+
+// ---- Lock: [0] holder's tag (0: free), [1] waiters ----
+
+export const LOCK_CELLS = 2;
+
+export function lockTry(cells: Int32Array, tag: number): boolean {
+  return Atomics.compareExchange(cells, 0, 0, tag) === 0;
+}
+
+export async function lockAcquire(cells: Int32Array, tag: number, deadline: Deadline): Promise<void> {
+  Atomics.add(cells, 1, 1);
+  try {
+    for (;;) {
+      if (Atomics.compareExchange(cells, 0, 0, tag) === 0) return;
+      const holder = Atomics.load(cells, 0);
+      if (holder !== 0) await waitChange(cells, 0, holder, deadline);
+    }
+  } finally {
+    Atomics.sub(cells, 1, 1);
+  }
+}
+
+export function lockRelease(cells: Int32Array, tag: number): void {
+  const holder = Atomics.compareExchange(cells, 0, tag, 0);
+  if (holder !== tag) {
+    throw new LockNotHeldError(
+      holder === 0
+        ? 'lock.release(): the lock is not held'
+        : 'lock.release(): the lock is held by another worker',
+    );
+  }
+  if (Atomics.load(cells, 1) > 0) Atomics.notify(cells, 0, 1);
+}
+
+/** Free a lock whose holder's worker died; true when it held it. */
+export function lockHolderGone(cells: Int32Array, tag: number): boolean {
+  if (Atomics.compareExchange(cells, 0, tag, 0) !== tag) return false;
+  Atomics.notify(cells, 0, 1);
+  return true;
+}
+
+// ---- Semaphore: [0] permits free, [1] waiters, [2] permits in all ----
+
+export const SEMAPHORE_CELLS = 3;
+
+export function semaphoreTry(cells: Int32Array): boolean {
+  for (;;) {
+    const free = Atomics.load(cells, 0);
+    if (free === 0) return false;
+    if (Atomics.compareExchange(cells, 0, free, free - 1) === free) return true;
+  }
+}
+
+export async function semaphoreAcquire(cells: Int32Array, deadline: Deadline): Promise<void> {
+  Atomics.add(cells, 1, 1);
+  try {
+    while (!semaphoreTry(cells)) await waitChange(cells, 0, 0, deadline);
+  } finally {
+    Atomics.sub(cells, 1, 1);
+  }
+}
+
+export function semaphoreRelease(cells: Int32Array): void {
+  for (;;) {
+    const free = Atomics.load(cells, 0);
+    if (free >= Atomics.load(cells, 2)) {
+      throw new LockNotHeldError('semaphore.release(): released more times than acquired');
+    }
+    if (Atomics.compareExchange(cells, 0, free, free + 1) === free) break;
+  }
+  if (Atomics.load(cells, 1) > 0) Atomics.notify(cells, 0, 1);
+}
+
+// ---- Barrier: [0] parties arrived, [1] generation, [2] broken, [3] parties ----
+
+export const BARRIER_CELLS = 4;
+
+function brokenError(): BarrierBrokenError {
+  return new BarrierBrokenError(
+    'barrier.wait(): the barrier is broken (a party timed out, was aborted or died, or abort() was called)',
+  );
+}
+
+/** Break the barrier: every party waiting now, and every later wait, gets ERR_BARRIER_BROKEN. */
+export function barrierBreak(cells: Int32Array): void {
+  Atomics.store(cells, 2, 1);
+  // Waiters wait on the generation: moving it wakes them, and they see `broken` first.
+  Atomics.add(cells, 1, 1);
+  Atomics.notify(cells, 1);
+}
+
+/** Arrive and wait for the other parties; resolves to the arrival index (0 … parties − 1). */
+export async function barrierWait(cells: Int32Array, deadline: Deadline): Promise<number> {
+  if (Atomics.load(cells, 2) !== 0) throw brokenError();
+  const generation = Atomics.load(cells, 1);
+  const index = Atomics.add(cells, 0, 1);
+  if (index + 1 === Atomics.load(cells, 3)) {
+    // The last to arrive opens the barrier for this round and resets it for the next.
+    Atomics.store(cells, 0, 0);
+    Atomics.add(cells, 1, 1);
+    Atomics.notify(cells, 1);
+    return index;
+  }
+  for (;;) {
+    if (Atomics.load(cells, 2) !== 0) throw brokenError();
+    if (Atomics.load(cells, 1) !== generation) return index;
+    try {
+      await waitChange(cells, 1, generation, deadline);
+    } catch (error) {
+      // A party that gives up leaves the others one short forever: break the barrier for them.
+      barrierBreak(cells);
+      throw error;
+    }
+  }
+}
+
+// ---- Counter: one BigInt64 ----
+
+export function counterAdd(cell: BigInt64Array, amount: number): number {
+  return Number(Atomics.add(cell, 0, BigInt(amount))) + amount;
+}
+
+export function counterGet(cell: BigInt64Array): number {
+  return Number(Atomics.load(cell, 0));
+}
+
+// ---- Queue: a ring of length-prefixed, v8-serialised values behind a spin lock ----
+// Header cells: [0] ring lock, [1] items, [2] head (byte), [3] tail (byte), [4] bytes used,
+// [5] closed, [6] puts (moves on each put: getters wait on it), [7] gets (putters wait on it).
+
+export const QUEUE_HEADER_CELLS = 8;
+const Q_LOCK = 0;
+const Q_ITEMS = 1;
+const Q_HEAD = 2;
+const Q_TAIL = 3;
+const Q_USED = 4;
+const Q_CLOSED = 5;
+const Q_PUTS = 6;
+const Q_GETS = 7;
+
+/** Views of one queue's memory. */
+export interface QueueMemory {
+  readonly header: Int32Array;
+  readonly ring: Uint8Array;
+  readonly capacity: number;
+}
+
+export function queueMemory(buffer: SharedArrayBuffer, capacity: number): QueueMemory {
+  return {
+    header: new Int32Array(buffer, 0, QUEUE_HEADER_CELLS),
+    ring: new Uint8Array(buffer, 4 * QUEUE_HEADER_CELLS),
+    capacity,
+  };
+}
+
+/**
+ * The ring's lock guards a few copies only, so it spins rather than waits: on the main thread
+ * nothing else is allowed, and a holder is only ever descheduled, never waiting itself.
+ */
+function lockRing(header: Int32Array): void {
+  while (Atomics.compareExchange(header, Q_LOCK, 0, 1) !== 0) {
+    // Spin.
+  }
+}
+
+function unlockRing(header: Int32Array): void {
+  Atomics.store(header, Q_LOCK, 0);
+}
+
+function copyIn(ring: Uint8Array, at: number, bytes: Uint8Array): number {
+  const first = Math.min(bytes.length, ring.length - at);
+  ring.set(bytes.subarray(0, first), at);
+  if (first < bytes.length) ring.set(bytes.subarray(first), 0);
+  return (at + bytes.length) % ring.length;
+}
+
+function copyOut(ring: Uint8Array, at: number, into: Uint8Array): number {
+  const first = Math.min(into.length, ring.length - at);
+  into.set(ring.subarray(at, at + first), 0);
+  if (first < into.length) into.set(ring.subarray(0, into.length - first), first);
+  return (at + into.length) % ring.length;
+}
+
+function closedError(what: string): QueueClosedError {
+  return new QueueClosedError(`${what}: the queue is closed`);
+}
+
+/** Put serialised bytes, waiting for room. */
+export async function queuePut(memory: QueueMemory, bytes: Uint8Array, deadline: Deadline): Promise<void> {
+  const { header, ring, capacity } = memory;
+  const need = 4 + bytes.length;
+  if (need > ring.length) {
+    throw new InvalidArgValueError(
+      `queue.put(): the value takes ${bytes.length} bytes serialised, more than the queue's ${ring.length - 4} (raise its \`bytes\` option)`,
+    );
+  }
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, bytes.length, true);
+  for (;;) {
+    lockRing(header);
+    if (header[Q_CLOSED] !== 0) {
+      unlockRing(header);
+      throw closedError('queue.put()');
+    }
+    if ((header[Q_ITEMS] as number) < capacity && (header[Q_USED] as number) + need <= ring.length) {
+      let tail = copyIn(ring, header[Q_TAIL] as number, length);
+      tail = copyIn(ring, tail, bytes);
+      header[Q_TAIL] = tail;
+      header[Q_USED] = (header[Q_USED] as number) + need;
+      header[Q_ITEMS] = (header[Q_ITEMS] as number) + 1;
+      unlockRing(header);
+      Atomics.add(header, Q_PUTS, 1);
+      Atomics.notify(header, Q_PUTS);
+      return;
+    }
+    const gets = Atomics.load(header, Q_GETS);
+    unlockRing(header);
+    await waitChange(header, Q_GETS, gets, deadline);
+  }
+}
+
+/** Take the oldest value's bytes, waiting for one; a closed, empty queue throws ERR_QUEUE_CLOSED. */
+export async function queueGet(memory: QueueMemory, deadline: Deadline): Promise<Uint8Array> {
+  const { header, ring } = memory;
+  const length = new Uint8Array(4);
+  for (;;) {
+    lockRing(header);
+    if ((header[Q_ITEMS] as number) > 0) {
+      let head = copyOut(ring, header[Q_HEAD] as number, length);
+      const size = new DataView(length.buffer).getUint32(0, true);
+      const bytes = new Uint8Array(size);
+      head = copyOut(ring, head, bytes);
+      header[Q_HEAD] = head;
+      header[Q_USED] = (header[Q_USED] as number) - 4 - size;
+      header[Q_ITEMS] = (header[Q_ITEMS] as number) - 1;
+      unlockRing(header);
+      Atomics.add(header, Q_GETS, 1);
+      Atomics.notify(header, Q_GETS);
+      return bytes;
+    }
+    const closed = header[Q_CLOSED] !== 0;
+    const puts = Atomics.load(header, Q_PUTS);
+    unlockRing(header);
+    if (closed) throw closedError('queue.get()');
+    await waitChange(header, Q_PUTS, puts, deadline);
+  }
+}
+
+/** Close: puts fail from now on, gets drain what is left, then fail; every waiter wakes. */
+export function queueClose(memory: QueueMemory): void {
+  const { header } = memory;
+  lockRing(header);
+  header[Q_CLOSED] = 1;
+  unlockRing(header);
+  Atomics.add(header, Q_PUTS, 1);
+  Atomics.add(header, Q_GETS, 1);
+  Atomics.notify(header, Q_PUTS);
+  Atomics.notify(header, Q_GETS);
+}
+
+export function queueSize(memory: QueueMemory): number {
+  return Atomics.load(memory.header, Q_ITEMS);
+}
