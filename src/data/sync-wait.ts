@@ -8,7 +8,7 @@
  */
 
 import { AbortError, InvalidArgTypeError, WaitTimeoutError } from '../errors.js';
-import { abortSignal, duration, show } from '../options/checks.js';
+import { abortSignal, duration, MAX_TIMER_MS, show } from '../options/checks.js';
 
 /** `Atomics.waitAsync` (Node ≥ 16; the ES2023 library this project compiles against lacks its type). */
 type WaitAsync = (
@@ -66,6 +66,11 @@ export class Deadline {
 /**
  * Wait until `cells[index]` may differ from `expected`, or the deadline passes (the caller then
  * finds out by calling `deadline.left()` again). Spurious returns are fine: callers loop.
+ *
+ * The timeout is this module's own timer, not waitAsync's: a pending waitAsync does not keep the
+ * event loop alive, nor does its wake-up on the way, so without a ref'd handle a program waiting
+ * on a worker (or an inline task on another) would end mid-wait. Waiting holds the program, as a
+ * blocked thread would.
  */
 export async function waitChange(
   cells: Int32Array,
@@ -74,32 +79,24 @@ export async function waitChange(
   deadline: Deadline,
 ): Promise<void> {
   const ms = deadline.left();
-  const result = waitAsync(cells, index, expected, ms === Infinity ? undefined : ms);
+  const result = waitAsync(cells, index, expected);
   if (!result.async) return;
-  // A pending waitAsync does not keep the process alive; a timed wait must still end (and say so).
-  const keepAlive = ms === Infinity ? undefined : setTimeout(() => {}, ms);
   const { signal } = deadline;
-  if (!signal) {
-    await result.value;
-    clearTimeout(keepAlive);
-    return;
-  }
+  let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
-  const aborted = new Promise<'aborted'>((resolve) => {
-    onAbort = () => resolve('aborted');
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    const how = await Promise.race([result.value, aborted]);
-    if (how === 'aborted') {
-      // This waiter stays in the cell's list until woken or timed out. A wake-up meant for one
-      // waiter (a lock's release) that reaches it is passed on, so no live waiter misses it.
-      void result.value.then((value) => {
-        if (value === 'ok') Atomics.notify(cells, index, 1);
-      });
+  const how = await new Promise<'ok' | 'timed-out' | 'gave-up'>((resolve) => {
+    timer = setTimeout(() => resolve('gave-up'), Math.min(ms, MAX_TIMER_MS));
+    if (signal) {
+      onAbort = () => resolve('gave-up');
+      signal.addEventListener('abort', onAbort, { once: true });
     }
-  } finally {
-    clearTimeout(keepAlive);
-    signal.removeEventListener('abort', onAbort as () => void);
+    void result.value.then(resolve);
+  });
+  clearTimeout(timer);
+  if (signal) signal.removeEventListener('abort', onAbort as () => void);
+  if (how === 'gave-up') {
+    // This waiter stays in the cell's list until woken. A wake-up meant for one waiter (a
+    // lock's release) that reaches it is passed on, so no live waiter misses it.
+    void result.value.then(() => Atomics.notify(cells, index, 1));
   }
 }
