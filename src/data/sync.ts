@@ -210,13 +210,15 @@ export class Lock {
     if (cells && options === undefined && lockTry(cells, OWN_TAG)) {
       return Promise.resolve(new Held(() => lockRelease(cells, OWN_TAG)));
     }
-    const deadline = Deadline.of('lock.acquire()', options);
-    if (cells) {
-      return lockAcquire(cells, OWN_TAG, deadline).then(() => new Held(() => lockRelease(cells, OWN_TAG)));
-    }
-    return brokered(state, 'acquire', undefined, deadline).then(() => {
-      state.held++;
-      return new Held(() => this.release());
+    return promised(() => {
+      const deadline = Deadline.of('lock.acquire()', options);
+      if (cells) {
+        return lockAcquire(cells, OWN_TAG, deadline).then(() => new Held(() => lockRelease(cells, OWN_TAG)));
+      }
+      return brokered(state, 'acquire', undefined, deadline).then(() => {
+        state.held++;
+        return new Held(() => this.release());
+      });
     });
   }
 
@@ -271,11 +273,13 @@ export class Semaphore {
     if (cells && options === undefined && semaphoreTry(cells)) {
       return Promise.resolve(new Held(() => semaphoreRelease(cells)));
     }
-    const deadline = Deadline.of('semaphore.acquire()', options);
-    if (cells) return semaphoreAcquire(cells, deadline).then(() => new Held(() => semaphoreRelease(cells)));
-    return brokered(state, 'acquire', undefined, deadline).then(() => {
-      state.held++;
-      return new Held(() => this.release());
+    return promised(() => {
+      const deadline = Deadline.of('semaphore.acquire()', options);
+      if (cells) return semaphoreAcquire(cells, deadline).then(() => new Held(() => semaphoreRelease(cells)));
+      return brokered(state, 'acquire', undefined, deadline).then(() => {
+        state.held++;
+        return new Held(() => this.release());
+      });
     });
   }
 
@@ -314,9 +318,11 @@ export class Barrier {
   /** Arrive and wait for the others; resolves to this party's arrival index (0 … parties − 1). */
   wait(options?: WaitOptions): Promise<number> {
     const state = stateOf(this);
-    const deadline = Deadline.of('barrier.wait()', options);
-    if (state.cells) return barrierWait(state.cells, deadline);
-    return brokered(state, 'wait', undefined, deadline) as Promise<number>;
+    return promised(() => {
+      const deadline = Deadline.of('barrier.wait()', options);
+      if (state.cells) return barrierWait(state.cells, deadline);
+      return brokered(state, 'wait', undefined, deadline) as Promise<number>;
+    });
   }
 
   /** Break the barrier: every waiting party, and every later `wait()`, gets `ERR_BARRIER_BROKEN`. */
@@ -414,25 +420,29 @@ export class Queue<T = unknown> {
   /** Add a value, waiting while the queue is full; `timeout` and `signal` bound the wait. */
   put(value: T, options?: WaitOptions): Promise<void> {
     const state = stateOf(this);
-    const deadline = Deadline.of('queue.put()', options);
-    if (!state.cells) return brokered(state, 'put', value, deadline) as Promise<void>;
-    let bytes: Uint8Array;
-    try {
-      bytes = serialize(value);
-    } catch (error) {
-      return Promise.reject(
-        new InvalidArgValueError(`queue.put(): the value cannot be copied (${error})`, { cause: error }),
-      );
-    }
-    return queuePut(queueOf(state), bytes, deadline);
+    return promised(() => {
+      const deadline = Deadline.of('queue.put()', options);
+      if (!state.cells) return brokered(state, 'put', value, deadline) as Promise<void>;
+      let bytes: Uint8Array;
+      try {
+        bytes = serialize(value);
+      } catch (error) {
+        throw new InvalidArgValueError(`queue.put(): the value cannot be copied (${error})`, {
+          cause: error,
+        });
+      }
+      return queuePut(queueOf(state), bytes, deadline);
+    });
   }
 
   /** Take the oldest value, waiting while the queue is empty; `ERR_QUEUE_CLOSED` once closed and empty. */
   get(options?: WaitOptions): Promise<T> {
     const state = stateOf(this);
-    const deadline = Deadline.of('queue.get()', options);
-    if (!state.cells) return brokered(state, 'get', undefined, deadline) as Promise<T>;
-    return queueGet(queueOf(state), deadline).then((bytes) => deserialize(bytes) as T);
+    return promised(() => {
+      const deadline = Deadline.of('queue.get()', options);
+      if (!state.cells) return brokered(state, 'get', undefined, deadline) as Promise<T>;
+      return queueGet(queueOf(state), deadline).then((bytes) => deserialize(bytes) as T);
+    });
   }
 
   /** How many values wait now (needs shared memory: not in a process worker). */
@@ -466,6 +476,15 @@ export class Queue<T = unknown> {
 function queueOf(state: SyncState): QueueMemory {
   state.queue ??= queueMemory(state.buffer as SharedArrayBuffer, state.params.capacity as number);
   return state.queue;
+}
+
+/** A promise-returning method's result: what it throws before its promise exists rejects instead. */
+function promised<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return body();
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 // ---- the process worker's side: every operation is the broker's -----------------------------

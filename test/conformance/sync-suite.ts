@@ -19,7 +19,7 @@ async function reaches(counter: Counter, value: number): Promise<void> {
   while ((await counter.get()) < value) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-export const SYNC_TEST_COUNT = 11;
+export const SYNC_TEST_COUNT = 12;
 
 export function syncSection(backend: BackendCase, it: typeof nodeIt, describe: typeof nodeDescribe): void {
   const supported = backend.syncPrimitives !== false;
@@ -42,6 +42,22 @@ export function syncSection(backend: BackendCase, it: typeof nodeIt, describe: t
       }
       assert.deepEqual(await tasks, [30, 30]);
       assert.equal(await cell.get(), 90);
+    });
+
+    it('primitives reach tasks at any depth of their arguments and in `context`, live', sync, async () => {
+      await using pool = backend.pool();
+      const lock = new Lock();
+      const counter = new Counter();
+      const items = [0, 1, 2, 3].map((i) => ({
+        nested: { list: [i, lock, counter] as [number, Lock, Counter] },
+      }));
+      const kinds = await pool.map(syncTasks.deepHandles, items, {
+        context: { deep: { counters: [counter] } },
+      });
+      assert.deepEqual(kinds, Array(4).fill('true,true,true'));
+      assert.equal(await counter.get(), 44);
+      // The caller's objects are left as they were (inline tasks get them as they are).
+      assert.equal(items[0]?.nested.list[1], lock);
     });
 
     it('a semaphore bounds how many hold it at once', sync, async () => {
