@@ -45,35 +45,67 @@ async function medianOf(run: () => Promise<number>): Promise<number> {
   const lock = new Lock();
   const cell = shared.int32(1);
   await pool.run(tasks.bareCas, cell, 1000); // start the worker
-  add('lock-uncontended', 'threads', await medianOf(() => pool.run(tasks.bareCas, cell, uncontendedN)), 'floor: bare CAS + store');
-  add('lock-uncontended', 'threads', await medianOf(() => pool.run(tasks.tryAcquireRelease, lock, uncontendedN)), 'tryAcquire() + release()');
-  add('lock-uncontended', 'threads', await medianOf(() => pool.run(tasks.acquireRelease, lock, uncontendedN)), 'await acquire() + release()');
+  add(
+    'lock-uncontended',
+    'threads',
+    await medianOf(() => pool.run(tasks.bareCas, cell, uncontendedN)),
+    'floor: bare CAS + store',
+  );
+  add(
+    'lock-uncontended',
+    'threads',
+    await medianOf(() => pool.run(tasks.tryAcquireRelease, lock, uncontendedN)),
+    'tryAcquire() + release()',
+  );
+  add(
+    'lock-uncontended',
+    'threads',
+    await medianOf(() => pool.run(tasks.acquireRelease, lock, uncontendedN)),
+    'await acquire() + release()',
+  );
 }
 
 for (const backend of ['threads', 'processes'] as const) {
   await using pool = new Pool({ backend, workers: 2 });
   const lock = new Lock();
   const count = backend === 'threads' ? n : n / 10;
-  await pool.starmap(tasks.adds, [[new Counter(), 10], [new Counter(), 10]]); // start both workers
+  await pool.starmap(tasks.adds, [
+    [new Counter(), 10],
+    [new Counter(), 10],
+  ]); // start both workers
   const contended = await medianOf(async () => {
     const start = performance.now();
     if (backend === 'threads') {
       const cell = shared.int32(1);
-      await pool.starmap(tasks.lockedIncrements, [[lock, cell, count], [lock, cell, count]]);
+      await pool.starmap(tasks.lockedIncrements, [
+        [lock, cell, count],
+        [lock, cell, count],
+      ]);
       if (cell[0] !== 2 * count) throw new Error(`lost updates: ${cell[0]} of ${2 * count}`);
     } else {
       const counter = new Counter();
-      await pool.starmap(tasks.lockedCounter, [[lock, counter, count], [lock, counter, count]]);
+      await pool.starmap(tasks.lockedCounter, [
+        [lock, counter, count],
+        [lock, counter, count],
+      ]);
       if ((await counter.get()) !== 2 * count) throw new Error('lost updates');
     }
     return ((performance.now() - start) * 1e6) / (2 * count);
   });
-  add('lock-contended', backend, contended, `2 workers × ${count} acquire + increment + release (wall time per operation)`);
+  add(
+    'lock-contended',
+    backend,
+    contended,
+    `2 workers × ${count} acquire + increment + release (wall time per operation)`,
+  );
 
   const adds = await medianOf(async () => {
     const counter = new Counter();
     const start = performance.now();
-    await pool.starmap(tasks.adds, [[counter, count], [counter, count]]);
+    await pool.starmap(tasks.adds, [
+      [counter, count],
+      [counter, count],
+    ]);
     if ((await counter.get()) !== 2 * count) throw new Error('counter lost adds');
     return ((performance.now() - start) * 1e6) / (2 * count);
   });
@@ -97,4 +129,7 @@ for (const r of rows) {
 }
 const resultsDir = new URL('../results/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(new URL('sync.json', resultsDir), `${JSON.stringify({ n, repeats, load: loadavg(), rows }, null, 2)}\n`);
+writeFileSync(
+  new URL('sync.json', resultsDir),
+  `${JSON.stringify({ n, repeats, load: loadavg(), rows }, null, 2)}\n`,
+);

@@ -64,13 +64,29 @@ export class Deadline {
 }
 
 /**
- * Wait until `cells[index]` may differ from `expected`, or the deadline passes (the caller then
- * finds out by calling `deadline.left()` again). Spurious returns are fine: callers loop.
- *
- * The timeout is this module's own timer, not waitAsync's: a pending waitAsync does not keep the
- * event loop alive, nor does its wake-up on the way, so without a ref'd handle a program waiting
+ * One ref'd handle holds the event loop while any wait without a timeout is in progress: a
+ * pending waitAsync does not, nor does its wake-up on the way, so without it a program waiting
  * on a worker (or an inline task on another) would end mid-wait. Waiting holds the program, as a
- * blocked thread would.
+ * blocked thread would. ref()/unref() cost next to nothing; a timer per wait cost ~1 µs.
+ */
+let holder: NodeJS.Timeout | undefined;
+let holding = 0;
+
+function hold(): void {
+  if (holding++ === 0) {
+    holder ??= setInterval(() => {}, MAX_TIMER_MS);
+    holder.ref();
+  }
+}
+
+function unhold(): void {
+  if (--holding === 0) holder?.unref();
+}
+
+/**
+ * Wait until `cells[index]` may differ from `expected`, or the deadline passes (the caller then
+ * finds out by calling `deadline.left()` again). Spurious returns are fine: callers loop. A
+ * timeout is this module's own timer (a ref'd one), not waitAsync's, for the same reason.
  */
 export async function waitChange(
   cells: Int32Array,
@@ -82,16 +98,27 @@ export async function waitChange(
   const result = waitAsync(cells, index, expected);
   if (!result.async) return;
   const { signal } = deadline;
+  if (ms === Infinity && !signal) {
+    hold();
+    try {
+      await result.value;
+    } finally {
+      unhold();
+    }
+    return;
+  }
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
+  if (ms === Infinity) hold();
   const how = await new Promise<'ok' | 'timed-out' | 'gave-up'>((resolve) => {
-    timer = setTimeout(() => resolve('gave-up'), Math.min(ms, MAX_TIMER_MS));
+    if (ms !== Infinity) timer = setTimeout(() => resolve('gave-up'), Math.min(ms, MAX_TIMER_MS));
     if (signal) {
       onAbort = () => resolve('gave-up');
       signal.addEventListener('abort', onAbort, { once: true });
     }
     void result.value.then(resolve);
   });
+  if (ms === Infinity) unhold();
   clearTimeout(timer);
   if (signal) signal.removeEventListener('abort', onAbort as () => void);
   if (how === 'gave-up') {

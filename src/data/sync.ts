@@ -15,7 +15,6 @@
  * puts a live primitive in place of every clone of its mark (worker/handles.ts).
  */
 
-import { deserialize, serialize } from 'node:v8';
 import { HANDLE_MARKER } from '../codec/crossing.js';
 import { InvalidArgTypeError, InvalidArgValueError, LockNotHeldError } from '../errors.js';
 import { positiveInteger, show } from '../options/checks.js';
@@ -43,6 +42,7 @@ import {
   semaphoreRelease,
   semaphoreTry,
 } from './sync-memory.js';
+import { encodeValue } from './sync-values.js';
 import { Deadline, type WaitOptions } from './sync-wait.js';
 
 export { PROCESS_TAG_BASE } from './sync-memory.js';
@@ -425,7 +425,7 @@ export class Queue<T = unknown> {
       if (!state.cells) return brokered(state, 'put', value, deadline) as Promise<void>;
       let bytes: Uint8Array;
       try {
-        bytes = serialize(value);
+        bytes = encodeValue(value);
       } catch (error) {
         throw new InvalidArgValueError(`queue.put(): the value cannot be copied (${error})`, {
           cause: error,
@@ -441,7 +441,7 @@ export class Queue<T = unknown> {
     return promised(() => {
       const deadline = Deadline.of('queue.get()', options);
       if (!state.cells) return brokered(state, 'get', undefined, deadline) as Promise<T>;
-      return queueGet(queueOf(state), deadline).then((bytes) => deserialize(bytes) as T);
+      return queueGet(queueOf(state), deadline) as Promise<T>;
     });
   }
 
