@@ -136,7 +136,16 @@ export function syncStateOf(value: unknown): SyncState | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-/** A hold on a lock or a semaphore permit: release it, or let `using`/`await using` do it. */
+/**
+ * A hold on a lock or a semaphore permit: release it, or let `using`/`await using` do it.
+ *
+ * @example
+ * ```ts
+ * const held = await lock.acquire();
+ * try { update(); } finally { held.release(); }
+ * // or: await using held = await lock.acquire();
+ * ```
+ */
 export class Held {
   #released = false;
   readonly #release: () => void;
