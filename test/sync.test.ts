@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Barrier, Counter, Lock, Queue, Semaphore } from '../src/index.js';
+import { Barrier, Counter, Lock, Pool, Queue, Semaphore } from '../src/index.js';
+import syncTasks from './fixtures/sync-tasks.js';
 import { rejectsWith } from './helpers.js';
 
 describe('synchronisation primitives in the caller', () => {
@@ -108,4 +109,13 @@ describe('synchronisation primitives in the caller', () => {
     await queue.put(8);
     assert.equal(await queue.get(), 8);
   });
+
+  for (const backend of ['threads', 'processes'] as const) {
+    it(`a primitive a ${backend} worker was given can go on to a pool of its own (nested), still the same`, async () => {
+      await using pool = new Pool({ backend, workers: 1 });
+      const counter = new Counter();
+      assert.equal(await pool.run(syncTasks.addManyNested, counter, 5), 5);
+      assert.equal(await counter.get(), 5);
+    });
+  }
 });

@@ -94,10 +94,12 @@ interface SyncState {
 /** Keys name a primitive across threads and processes: unique per creating thread and process. */
 let created = 0;
 const keyPrefix = `${process.pid}.${OWN_TAG}.`;
+/** A worker given a primitive may pass it on to a pool of its own (nested): it counts too. */
+let revived = 0;
 
-/** Whether this thread ever created a primitive (when not, batches are not scanned for them). */
+/** Whether this thread ever made or revived a primitive (when not, batches are not scanned for them). */
 export function syncPrimitivesCreated(): boolean {
-  return created > 0;
+  return created + revived > 0;
 }
 
 function initialise(target: object, kind: SyncKind, cells: number, params: SyncParams, extraBytes = 0): void {
@@ -533,6 +535,7 @@ export function reviveSync(attachment: SyncAttachment, port: BrokerPort | undefi
   const Class = CLASSES[kind];
   if (!Class) throw new InvalidArgValueError(`Unknown synchronisation primitive ${show(kind)}`);
   const target = Object.create(Class.prototype) as object;
+  revived++;
   attachState(target, {
     kind,
     key,
@@ -558,7 +561,12 @@ export async function serveSync(
   deadline: Deadline,
 ): Promise<unknown> {
   const state = stateOf(primitive);
-  const cells = state.cells as Int32Array;
+  // A process worker's proxy passed on to its own pool: its broker forwards to the caller's.
+  if (!state.cells) {
+    if (op === 'release' || op === 'abort' || op === 'close') return state.port?.post(state.key, op, arg);
+    return brokered(state, op, arg, deadline);
+  }
+  const cells = state.cells;
   switch (`${state.kind}.${op}`) {
     case 'Lock.acquire':
       return lockAcquire(cells, tag, deadline);
