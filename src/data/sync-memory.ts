@@ -55,36 +55,69 @@ export function lockHolderGone(cells: Int32Array, tag: number): boolean {
   return true;
 }
 
-// ---- Semaphore: [0] permits free, [1] waiters, [2] permits in all ----
+// ---- Semaphore: [0] permits free, [1] waiters, [2] permits in all, then HOLDER_SLOTS pairs
+// (holder's tag, permits it holds): when a holder's worker dies its permits are given back.
 
-export const SEMAPHORE_CELLS = 3;
+/** Holders a semaphore keeps count of at once; permits of holders past them are not tracked. */
+const HOLDER_SLOTS = 32;
+const FIRST_SLOT = 3;
+export const SEMAPHORE_CELLS = FIRST_SLOT + 2 * HOLDER_SLOTS;
 
-export function semaphoreTry(cells: Int32Array): boolean {
+/** The cell of `tag`'s permit count, claiming a free slot when `claim`; -1 when there is none. */
+function holderCell(cells: Int32Array, tag: number, claim: boolean): number {
+  for (let i = FIRST_SLOT; i < cells.length; i += 2) if (Atomics.load(cells, i) === tag) return i + 1;
+  if (!claim) return -1;
+  for (let i = FIRST_SLOT; i < cells.length; i += 2)
+    if (Atomics.compareExchange(cells, i, 0, tag) === 0) return i + 1;
+  return -1;
+}
+
+export function semaphoreTry(cells: Int32Array, tag: number): boolean {
   for (;;) {
     const free = Atomics.load(cells, 0);
     if (free === 0) return false;
-    if (Atomics.compareExchange(cells, 0, free, free - 1) === free) return true;
+    if (Atomics.compareExchange(cells, 0, free, free - 1) === free) break;
   }
+  const held = holderCell(cells, tag, true);
+  if (held >= 0) Atomics.add(cells, held, 1);
+  return true;
 }
 
-export async function semaphoreAcquire(cells: Int32Array, deadline: Deadline): Promise<void> {
+export async function semaphoreAcquire(cells: Int32Array, tag: number, deadline: Deadline): Promise<void> {
   Atomics.add(cells, 1, 1);
   try {
-    while (!semaphoreTry(cells)) await waitChange(cells, 0, 0, deadline);
+    while (!semaphoreTry(cells, tag)) await waitChange(cells, 0, 0, deadline);
   } finally {
     Atomics.sub(cells, 1, 1);
   }
 }
 
-export function semaphoreRelease(cells: Int32Array): void {
+function givePermitBack(cells: Int32Array): boolean {
   for (;;) {
     const free = Atomics.load(cells, 0);
-    if (free >= Atomics.load(cells, 2)) {
-      throw new LockNotHeldError('semaphore.release(): released more times than acquired');
-    }
+    if (free >= Atomics.load(cells, 2)) return false;
     if (Atomics.compareExchange(cells, 0, free, free + 1) === free) break;
   }
   if (Atomics.load(cells, 1) > 0) Atomics.notify(cells, 0, 1);
+  return true;
+}
+
+export function semaphoreRelease(cells: Int32Array, tag: number): void {
+  if (!givePermitBack(cells)) {
+    throw new LockNotHeldError('semaphore.release(): released more times than acquired');
+  }
+  // Another holder may release a permit it did not take (a hand-over): only a count above 0 drops.
+  const held = holderCell(cells, tag, false);
+  if (held >= 0 && Atomics.load(cells, held) > 0) Atomics.sub(cells, held, 1);
+}
+
+/** Give back the permits a dead holder held, and free its slot. */
+export function semaphoreHolderGone(cells: Int32Array, tag: number): void {
+  const held = holderCell(cells, tag, false);
+  if (held < 0) return;
+  const count = Atomics.exchange(cells, held, 0);
+  Atomics.store(cells, held - 1, 0);
+  for (let i = 0; i < count; i++) if (!givePermitBack(cells)) break;
 }
 
 // ---- Barrier: [0] parties arrived, [1] generation, [2] broken, [3] parties ----

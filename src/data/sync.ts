@@ -39,6 +39,7 @@ import {
   queueSize,
   SEMAPHORE_CELLS,
   semaphoreAcquire,
+  semaphoreHolderGone,
   semaphoreRelease,
   semaphoreTry,
 } from './sync-memory.js';
@@ -272,8 +273,8 @@ export class Semaphore {
         'semaphore.tryAcquire() needs shared memory, which a process worker does not have: use acquire({ timeout: 0 })',
       );
     }
-    return semaphoreTry(state.cells)
-      ? new Held(() => semaphoreRelease(state.cells as Int32Array))
+    return semaphoreTry(state.cells, OWN_TAG)
+      ? new Held(() => semaphoreRelease(state.cells as Int32Array, OWN_TAG))
       : undefined;
   }
 
@@ -281,12 +282,16 @@ export class Semaphore {
   acquire(options?: WaitOptions): Promise<Held> {
     const state = stateOf(this);
     const { cells } = state;
-    if (cells && options === undefined && semaphoreTry(cells)) {
-      return Promise.resolve(new Held(() => semaphoreRelease(cells)));
+    if (cells && options === undefined && semaphoreTry(cells, OWN_TAG)) {
+      return Promise.resolve(new Held(() => semaphoreRelease(cells, OWN_TAG)));
     }
     return promised(() => {
       const deadline = Deadline.of('semaphore.acquire()', options);
-      if (cells) return semaphoreAcquire(cells, deadline).then(() => new Held(() => semaphoreRelease(cells)));
+      if (cells) {
+        return semaphoreAcquire(cells, OWN_TAG, deadline).then(
+          () => new Held(() => semaphoreRelease(cells, OWN_TAG)),
+        );
+      }
       return brokered(state, 'acquire', undefined, deadline).then(() => {
         state.held++;
         return new Held(() => this.release());
@@ -297,7 +302,7 @@ export class Semaphore {
   /** Give a permit back. */
   release(): void {
     const state = stateOf(this);
-    if (state.cells) semaphoreRelease(state.cells);
+    if (state.cells) semaphoreRelease(state.cells, OWN_TAG);
     else releaseBrokered(state, 'semaphore.release(): released more times than this worker acquired');
   }
 }
@@ -573,9 +578,9 @@ export async function serveSync(
     case 'Lock.release':
       return lockRelease(cells, tag);
     case 'Semaphore.acquire':
-      return semaphoreAcquire(cells, deadline);
+      return semaphoreAcquire(cells, tag, deadline);
     case 'Semaphore.release':
-      return semaphoreRelease(cells);
+      return semaphoreRelease(cells, tag);
     case 'Barrier.wait':
       return barrierWait(cells, deadline);
     case 'Barrier.abort':
@@ -602,14 +607,16 @@ export async function serveSync(
 }
 
 /**
- * A worker died: free the locks its tag holds (the next waiter gets them) and, when it died
- * running a task that was given `primitive` (`party`), break a barrier it may have left one
- * party short.
+ * A worker died: free the locks its tag holds (the next waiter gets them), give back its
+ * semaphore permits, and, when it died running a task that was given `primitive` (`party`),
+ * break a barrier it may have left one party short.
  */
 export function syncHolderGone(primitive: object, tag: number, party: boolean): void {
   const state = stateOf(primitive);
-  const cells = state.cells as Int32Array;
+  const cells = state.cells;
+  if (!cells) return;
   if (state.kind === 'Lock') lockHolderGone(cells, tag);
+  else if (state.kind === 'Semaphore') semaphoreHolderGone(cells, tag);
   else if (state.kind === 'Barrier' && party) barrierBreak(cells);
 }
 

@@ -3,7 +3,7 @@
  * - it answers process workers' proxies (`sync` messages), running each operation on the
  *   caller's primitive as that worker (its tag), so a process worker is one more holder;
  * - when a worker dies it frees what that worker held: locks (the next waiter gets them),
- *   semaphore permits taken through the broker, and pending waits; and it breaks a barrier the
+ *   semaphore permits, and pending waits; and it breaks a barrier the
  *   worker's running task was given (its party will never arrive).
  */
 
@@ -21,8 +21,6 @@ export interface SyncClient {
   readonly sent: Map<string, object>;
   /** Its waits in progress, by request number. */
   readonly waits: Map<number, AbortController>;
-  /** Semaphore permits it holds through the broker, by key. */
-  readonly permits: Map<string, number>;
   gone: boolean;
 }
 
@@ -31,7 +29,6 @@ export function syncClient(threadTag: number | undefined, workerNumber: number):
     tag: threadTag ?? PROCESS_TAG_BASE + workerNumber,
     sent: new Map(),
     waits: new Map(),
-    permits: new Map(),
     gone: false,
   };
 }
@@ -79,12 +76,8 @@ export function serveSyncMessage(
   serveSync(primitive, op, message.arg, client.tag, deadline).then(
     (value) => {
       client.waits.delete(req);
-      if (syncOpHolds(primitive, op)) {
-        // Taken for a worker that died meanwhile: give it back at once.
-        if (client.gone) syncHolderGone(primitive, client.tag, false);
-        else if (syncStateOf(primitive)?.kind === 'Semaphore') adjust(client.permits, key, 1);
-      }
-      if (op === 'release' && syncStateOf(primitive)?.kind === 'Semaphore') adjust(client.permits, key, -1);
+      // Taken for a worker that died meanwhile: give it back at once.
+      if (client.gone && syncOpHolds(primitive, op)) syncHolderGone(primitive, client.tag, false);
       answer(value);
     },
     (error: unknown) => {
@@ -94,14 +87,8 @@ export function serveSyncMessage(
   );
 }
 
-function adjust(counts: Map<string, number>, key: string, by: number): void {
-  const n = (counts.get(key) ?? 0) + by;
-  if (n > 0) counts.set(key, n);
-  else counts.delete(key);
-}
-
 /**
- * A worker is gone: its waits end, its locks and brokered permits are freed, and the barriers
+ * A worker is gone: its waits end, its locks and semaphore permits are freed, and the barriers
  * its running task was given (`running`) are broken.
  */
 export function syncClientGone(client: SyncClient, running: readonly object[]): void {
@@ -110,14 +97,4 @@ export function syncClientGone(client: SyncClient, running: readonly object[]): 
   client.waits.clear();
   for (const primitive of client.sent.values())
     syncHolderGone(primitive, client.tag, running.includes(primitive));
-  for (const [key, count] of client.permits) {
-    const primitive = client.sent.get(key);
-    if (!primitive) continue;
-    for (let i = 0; i < count; i++) {
-      serveSync(primitive, 'release', undefined, client.tag, Deadline.of('release', undefined)).catch(
-        () => {},
-      );
-    }
-  }
-  client.permits.clear();
 }

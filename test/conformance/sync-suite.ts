@@ -19,7 +19,7 @@ async function reaches(counter: Counter, value: number): Promise<void> {
   while ((await counter.get()) < value) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-export const SYNC_TEST_COUNT = 12;
+export const SYNC_TEST_COUNT = 13;
 
 export function syncSection(backend: BackendCase, it: typeof nodeIt, describe: typeof nodeDescribe): void {
   const supported = backend.syncPrimitives !== false;
@@ -191,6 +191,17 @@ export function syncSection(backend: BackendCase, it: typeof nodeIt, describe: t
       await reaches(ready, 1);
       const held = await lock.acquire(BOUND);
       held.release();
+      await dying;
+    });
+
+    it('the semaphore permits a dead worker held are given back', crash, async () => {
+      await using pool = backend.pool();
+      const semaphore = new Semaphore(1);
+      const ready = new Counter();
+      const dying = rejectsWith(pool.run(syncTasks.dieHoldingPermit, semaphore, ready), 'ERR_WORKER_CRASHED');
+      await reaches(ready, 1);
+      const permit = await semaphore.acquire(BOUND);
+      permit.release();
       await dying;
     });
 
