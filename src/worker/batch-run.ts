@@ -11,7 +11,7 @@ import { type Packed, type Unpacked, unpack } from '../codec/values.js';
 import { transferablesOf } from '../data/shared.js';
 import { type BatchState, ItemState, runWithItem, setCurrentItem } from '../tasks/context.js';
 import type { AnyFunction } from '../types.js';
-import { resolveHandles } from './broadcast-cache.js';
+import { resolveHandles } from './handles.js';
 import { BRAND, type FromWorker, type RunMessage } from './protocol.js';
 
 export interface RuntimeOptions extends CrossingRules {

@@ -13,7 +13,7 @@ import { reviveSync, type SyncAttachment } from '../data/sync.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { BatchRun, type Results, type RuntimeOptions } from './batch-run.js';
-import { broadcastCache, resolveHandles, syncPrimitives } from './broadcast-cache.js';
+import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
 import { syncPort } from './sync-port.js';
 import { failureError, type Resolved, TaskResolver } from './task-resolver.js';
