@@ -5,7 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Deadline } from '../src/data/sync-wait.js';
 import { Barrier, Counter, Lock, Pool, Queue, Semaphore } from '../src/index.js';
+import type { FromWorker } from '../src/worker/protocol.js';
+import { syncPort } from '../src/worker/sync-port.js';
 import syncTasks from './fixtures/sync-tasks.js';
 import { rejectsWith } from './helpers.js';
 
@@ -118,4 +121,32 @@ describe('synchronisation primitives in the caller', () => {
       assert.equal(await counter.get(), 5);
     });
   }
+
+  it("a process worker's wait given up after the broker took the lock gives it back (and a taken value)", async () => {
+    const sent: FromWorker[] = [];
+    const port = syncPort((message) => sent.push(message));
+    const controller = new AbortController();
+    const deadline = Deadline.of('lock.acquire()', { signal: controller.signal });
+    const acquiring = port.call('k1', 'acquire', undefined, deadline);
+    controller.abort();
+    await rejectsWith(acquiring, 'ABORT_ERR');
+    // The broker had taken the lock just before the cancel reached it: its answer comes anyway.
+    port.settle({ fanout: 'fanout/1', t: 'sync-reply', req: 1, value: undefined });
+    const getter = new AbortController();
+    const getting = port.call('q1', 'get', undefined, Deadline.of('queue.get()', { signal: getter.signal }));
+    getter.abort();
+    await rejectsWith(getting, 'ABORT_ERR');
+    port.settle({ fanout: 'fanout/1', t: 'sync-reply', req: 2, value: 'item' });
+    assert.deepEqual(
+      sent.map((m) => m.t === 'sync' && [m.req, m.key, m.op, m.arg]),
+      [
+        [1, 'k1', 'acquire', undefined],
+        [0, 'k1', 'cancel', 1],
+        [0, 'k1', 'release', undefined],
+        [2, 'q1', 'get', undefined],
+        [0, 'q1', 'cancel', 2],
+        [0, 'q1', 'put', 'item'],
+      ],
+    );
+  });
 });

@@ -18,6 +18,16 @@ export interface SyncPort extends BrokerPort {
 export function syncPort(send: (message: FromWorker) => void): SyncPort {
   let nextReq = 1;
   const waiting = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
+  /**
+   * Waits this side gave up (aborted) whose answer has not come: the broker may have done the
+   * operation just before the cancel reached it, and what it took must not be lost.
+   */
+  const abandoned = new Map<number, { key: string; op: string }>();
+  /** An operation done for a wait that was given up: a lock or permit taken is released, a value taken is put back (last). */
+  const undo = (key: string, op: string, value: unknown) => {
+    if (op === 'acquire') send({ fanout: BRAND, t: 'sync', req: 0, key, op: 'release' });
+    else if (op === 'get') send({ fanout: BRAND, t: 'sync', req: 0, key, op: 'put', arg: value });
+  };
   return {
     call(key, op, arg, deadline: Deadline) {
       const req = nextReq++;
@@ -28,6 +38,7 @@ export function syncPort(send: (message: FromWorker) => void): SyncPort {
       return new Promise((resolve, reject) => {
         const onAbort = () => {
           waiting.delete(req);
+          abandoned.set(req, { key, op });
           send({ fanout: BRAND, t: 'sync', req: 0, key, op: 'cancel', arg: req });
           reject(new AbortError(`${op} was aborted`, { cause: signal?.reason }));
         };
@@ -50,7 +61,12 @@ export function syncPort(send: (message: FromWorker) => void): SyncPort {
     },
     settle(reply) {
       const entry = waiting.get(reply.req);
-      if (!entry) return;
+      if (!entry) {
+        const gaveUp = abandoned.get(reply.req);
+        abandoned.delete(reply.req);
+        if (gaveUp && !reply.error) undo(gaveUp.key, gaveUp.op, reply.value);
+        return;
+      }
       waiting.delete(reply.req);
       if (reply.error) entry.reject(fromWire(reply.error));
       else entry.resolve(reply.value);
