@@ -31,6 +31,7 @@ export type FanoutErrorCode =
   | 'ERR_WRAPPER_NOT_ALLOWED'
   | 'ERR_NO_TASK_CONTEXT'
   | 'ERR_SLURM'
+  | 'ERR_DASHBOARD'
   | 'ERR_LOCK_NOT_HELD'
   | 'ERR_BARRIER_BROKEN'
   | 'ERR_QUEUE_CLOSED';
@@ -315,6 +316,17 @@ export class SlurmError extends FanoutError {
   }
 }
 
+/**
+ * `ERR_DASHBOARD`: a dashboard (or a worker's metrics endpoint) cannot serve: its port is taken
+ * or not allowed, its address does not exist here, or it was asked to listen on a non-loopback
+ * address without a token.
+ */
+export class DashboardError extends FanoutError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DASHBOARD', message, options);
+  }
+}
+
 /** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
 export class InvalidArgValueError extends RangeError {
   declare readonly code: 'ERR_INVALID_ARG_VALUE';
@@ -419,6 +431,7 @@ const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) 
   ERR_WRAPPER_NOT_ALLOWED: WrapperNotAllowedError,
   ERR_NO_TASK_CONTEXT: NoTaskContextError,
   ERR_SLURM: SlurmError,
+  ERR_DASHBOARD: DashboardError,
   ERR_LOCK_NOT_HELD: LockNotHeldError,
   ERR_BARRIER_BROKEN: BarrierBrokenError,
   ERR_QUEUE_CLOSED: QueueClosedError,

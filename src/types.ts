@@ -155,6 +155,51 @@ export interface PoolOptions extends CallDefaults {
    * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
    */
   execArgv?: string[];
+  /**
+   * Serve a live dashboard of the pool's workers, calls and errors (and `/api/state`,
+   * `/metrics`), and print its URL on stderr. `true`: on 127.0.0.1:8787 (any free port when
+   * 8787 is taken). Any address but loopback needs a token, generated when not given; the URL
+   * printed carries it. The server closes with the pool and never keeps the process alive.
+   * @default false
+   * @example new Pool({ dashboard: true })
+   * @example new Pool({ dashboard: { port: 0 } }) // any free port: `await pool.dashboard?.url()`
+   */
+  dashboard?: boolean | DashboardOptions;
+}
+
+/** `Pool`'s `dashboard` option, as an object. */
+export interface DashboardOptions {
+  /**
+   * The port to listen on; 0 for any free port.
+   * @default 8787, or any free port when 8787 is taken
+   */
+  port?: number;
+  /**
+   * The address to listen on. Any address but a loopback one (127.0.0.0/8, ::1, localhost)
+   * needs a token, generated when `token` is not given.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * The token every request must carry, as `?token=` in the URL or an `Authorization: Bearer`
+   * header: at least 16 characters. Required on any non-loopback `host` (generated when not
+   * given); optional on loopback.
+   */
+  token?: string;
+}
+
+/**
+ * A pool's dashboard, as `pool.dashboard` gives it.
+ *
+ * @example
+ * ```ts
+ * await using pool = new Pool({ dashboard: { port: 0 } });
+ * console.log('open', await pool.dashboard?.url());
+ * ```
+ */
+export interface DashboardHandle {
+  /** The page's address (with `?token=` when it has one), once it listens. Rejects with `ERR_DASHBOARD` when it cannot. */
+  url(): Promise<string>;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { inlineTransport } from '../local/inline.js';
+import type { WorkerSetObserver } from '../local/observer.js';
 import { processesTransport } from '../local/processes.js';
 import { threadsTransport } from '../local/threads.js';
 import type { Transport } from '../local/transport.js';
@@ -21,9 +22,10 @@ import type {
   Ticket,
 } from '../scheduler/backend.js';
 
-export function openBackend(settings: PoolSettings): Backend {
+/** `observer`: told what the local workers do (a dashboard's); a redis pool's workers are elsewhere. */
+export function openBackend(settings: PoolSettings, observer?: WorkerSetObserver): Backend {
   if (settings.backend === 'redis') return redisBackend(settings.redis);
-  return new WorkerSet(transportOf(settings), settings.workerSet);
+  return new WorkerSet(transportOf(settings), { ...settings.workerSet, observer });
 }
 
 function transportOf(settings: Extract<PoolSettings, { workerSet: unknown }>): Transport {

@@ -9,6 +9,7 @@
 import { crossingError, crossingProblem } from '../codec/crossing.js';
 import { CallSeeds } from '../data/random.js';
 import { InvalidArgValueError, PoolClosedError } from '../errors.js';
+import { DashboardPlan, type PoolDashboard } from '../observe/dashboard/plan.js';
 import { ProgressRenderer, ProgressTracker } from '../observe/progress.js';
 import { TraceRecorder } from '../observe/trace.js';
 import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
@@ -51,6 +52,8 @@ type CallSettings = Resolved<typeof MAP.specs>;
 export class PoolCore implements StreamTracker {
   readonly settings: PoolSettings;
   readonly backend: Backend;
+  /** The pool's live dashboard, when its `dashboard` option is on. */
+  readonly dashboard: PoolDashboard | undefined;
   readonly #seeds: CallSeeds;
   readonly #active = new Set<Promise<unknown>>();
   /** How to end each stream at once when the pool is terminated (see StreamTracker). */
@@ -61,7 +64,16 @@ export class PoolCore implements StreamTracker {
   constructor(options: unknown) {
     this.settings = resolvePoolOptions(options);
     this.#seeds = new CallSeeds(this.settings.seed);
-    this.backend = openBackend(this.settings);
+    const { settings } = this;
+    // The dashboard's stand-in hears the local workers from the start; it loads and listens
+    // once the backend is set up (a redis pool's workers are in Redis, read from there).
+    const plan = settings.dashboard && new DashboardPlan(settings.dashboard);
+    this.backend = openBackend(settings, plan?.workers);
+    this.dashboard = plan?.start(
+      settings.backend,
+      settings.workers,
+      settings.backend === 'redis' ? settings.redis : undefined,
+    );
   }
 
   get seed(): number {
@@ -145,8 +157,9 @@ export class PoolCore implements StreamTracker {
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
+    const watch = this.dashboard?.observeCall(call.name, taskName, reader.total);
     const recorder = options.trace === undefined ? undefined : new TraceRecorder();
-    const userOnBatch = options.onBatch;
+    const userOnBatch = both(options.onBatch, watch?.batch);
     const onBatch =
       recorder && userOnBatch
         ? (batch: BatchTrace) => {
@@ -154,7 +167,9 @@ export class PoolCore implements StreamTracker {
             userOnBatch(batch);
           }
         : (recorder?.record ?? userOnBatch);
-    const writeTrace = async () => {
+    // The caller is done with the call: the dashboard hears of its end, the trace is written.
+    const finished = async () => {
+      watch?.end();
       if (recorder && options.trace !== undefined) await recorder.write(options.trace);
     };
     const base: CallOptions = {
@@ -177,8 +192,9 @@ export class PoolCore implements StreamTracker {
       timeItems: recorder !== undefined,
       ...call.hooks,
     };
-    const { onProgress, progress } = options;
-    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: writeTrace };
+    const { progress } = options;
+    const onProgress = both(options.onProgress, watch?.progress);
+    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: finished };
     const tracker = new ProgressTracker(undefined, reader.total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
@@ -200,7 +216,7 @@ export class PoolCore implements StreamTracker {
       run,
       finish: async () => {
         renderer?.finish();
-        await writeTrace();
+        await finished();
       },
     };
   }
@@ -241,6 +257,7 @@ export class PoolCore implements StreamTracker {
     this.#closing ??= (async () => {
       while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
       await this.backend.close();
+      await this.dashboard?.close();
     })();
     return this.#closing;
   }
@@ -252,7 +269,20 @@ export class PoolCore implements StreamTracker {
     await Promise.allSettled([...this.#streams.values()].map((kill) => kill()));
     await Promise.allSettled([...this.#active]);
     await this.#closing;
+    await this.dashboard?.close();
   }
+}
+
+/** Two callbacks as one (the caller's first), or whichever is given. */
+function both<T>(
+  first: ((value: T) => void) | undefined,
+  second: ((value: T) => void) | undefined,
+): ((value: T) => void) | undefined {
+  if (!first || !second) return first ?? second;
+  return (value) => {
+    first(value);
+    second(value);
+  };
 }
 
 /**

@@ -12,6 +12,7 @@ import type {
   BroadcastHandle,
   CallOptionsInput,
   CollectOptions,
+  DashboardHandle,
   ItemsOf,
   LocalBackendName,
   MapOptions,
@@ -79,6 +80,19 @@ export class Pool {
   /** Workers alive right now (they start on first use and after a crash). */
   get liveWorkers(): number {
     return this.#core.backend.liveWorkers;
+  }
+
+  /**
+   * The pool's live dashboard, when its `dashboard` option is on (its URL is also printed on stderr).
+   *
+   * @example
+   * ```ts
+   * await using pool = new Pool({ dashboard: { port: 0 } });
+   * console.log(await pool.dashboard?.url()); // http://127.0.0.1:43117/
+   * ```
+   */
+  get dashboard(): DashboardHandle | undefined {
+    return this.#core.dashboard;
   }
 
   /** True after `close()` or `terminate()`. */

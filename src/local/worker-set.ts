@@ -39,8 +39,15 @@ import type { Backend, BackendSupports, BatchOutcome, BatchRequest, Ticket } fro
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage } from '../worker/protocol.js';
+import type { WorkerSetObserver } from './observer.js';
 import { type SyncClient, serveSyncMessage, syncClient, syncClientGone } from './sync-broker.js';
 import type { Transport, WorkerChannel } from './transport.js';
+
+/** What a worker set is built with: its settings (options/resolve.ts), and who watches it. */
+export interface WorkerSetOptions extends WorkerSetSettings {
+  /** Told of every worker's lifecycle and every batch's outcome (a dashboard's collector). */
+  readonly observer?: WorkerSetObserver | undefined;
+}
 
 /** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
 const MAX_QUEUE_PER_WORKER = 16;
@@ -142,7 +149,7 @@ export class WorkerSet implements Backend {
 
   constructor(
     private readonly transport: Transport,
-    private readonly options: WorkerSetSettings,
+    private readonly options: WorkerSetOptions,
   ) {}
 
   get size(): number {
@@ -172,6 +179,7 @@ export class WorkerSet implements Backend {
         clearTimeout(entry.timer);
         clearTimeout(entry.graceTimer);
         settle(o);
+        this.options.observer?.settled(entry.worker?.number, request, o);
       },
       worker: undefined,
       offset: undefined,
@@ -608,6 +616,7 @@ export class WorkerSet implements Backend {
     }
     worker = { ...partial, channel, sync: syncClient(channel.syncTag, partial.number) };
     this.workers.add(worker);
+    this.options.observer?.started(worker.number, channel.label);
   }
 
   private startFailed(error: unknown): void {
@@ -736,6 +745,7 @@ export class WorkerSet implements Backend {
   /** The first batch in a worker's queue is the one it runs now. */
   private headStarted(worker: WorkerState, now = performance.now()): void {
     const entry = worker.queue[0];
+    this.options.observer?.running(worker.number, entry?.request);
     if (!entry) return;
     entry.headSince = now;
     // A tracked batch says exactly when its first item starts; an untracked one starts about now.
@@ -763,6 +773,7 @@ export class WorkerSet implements Backend {
     switch (message.t) {
       case 'ready':
         worker.ready = true;
+        this.options.observer?.ready(worker.number);
         this.startFailures = 0;
         this.pump();
         // Started for work another worker took meanwhile: idle from the start.
@@ -838,6 +849,7 @@ export class WorkerSet implements Backend {
     const [entry] = worker.queue.splice(at, 1) as [Entry];
     this.freeSlot(worker, entry);
     worker.tasksRun += message.ran;
+    this.options.observer?.heap(worker.number, message.heapUsed);
     if (entry.cancelled) entry.settle({ kind: 'cancelled' });
     else if (message.batchFailure)
       entry.settle({ kind: 'failed', error: errorFromWire(message.batchFailure) });
@@ -914,6 +926,7 @@ export class WorkerSet implements Backend {
   }
 
   private onExit(worker: WorkerState, code: number | null, signal: string | null, error: unknown): void {
+    this.options.observer?.exited(worker.number, code, signal, worker.killReason);
     this.workers.delete(worker);
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.stopTimer);

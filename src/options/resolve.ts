@@ -9,6 +9,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgValueError } from '../errors.js';
 import type { LocalBackendName, RedisBackendOptions } from '../types.js';
 import { resolveWorkers, show } from './checks.js';
+import type { DashboardConfig } from './dashboard.js';
 import { type OptionSet, type Resolved, resolveOptions, type Specs } from './option-set.js';
 import {
   type CALL_DEFAULTS,
@@ -43,6 +44,8 @@ export type PoolSettings = {
   /** The first seed of the pool's sequence of call seeds. */
   readonly seed: number;
   readonly callDefaults: CallDefaultSettings;
+  /** Where the pool's dashboard listens, when it has one. */
+  readonly dashboard: DashboardConfig | undefined;
 } & (
   | {
       readonly backend: LocalBackendName;
@@ -64,7 +67,7 @@ const RESOURCE_LIMIT_KEYS: Record<LocalBackendName, readonly (keyof ResourceLimi
 export function resolvePoolOptions(input: unknown): PoolSettings {
   const given = resolveOptions(POOL, input);
   const raw = input as Record<string, unknown>;
-  const { seed, backend } = given;
+  const { seed, backend, dashboard } = given;
   const callDefaults: CallDefaultSettings = Object.freeze({
     batchSize: given.batchSize,
     preDispatch: given.preDispatch,
@@ -74,7 +77,7 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
   });
   if (typeof backend === 'object') {
     const redis = resolveRedis(backend, raw);
-    return Object.freeze({ backend: 'redis', workers: redis.size, seed, callDefaults, redis });
+    return Object.freeze({ backend: 'redis', workers: redis.size, seed, callDefaults, dashboard, redis });
   }
   let workers: number;
   if (backend === 'inline') {
@@ -102,6 +105,7 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
     workers,
     seed,
     callDefaults,
+    dashboard,
     workerSet: workerSetSettings(given, workers),
     resourceLimits: checkResourceLimits(backend, given.resourceLimits),
     execArgv: given.execArgv,

@@ -42,6 +42,7 @@ import {
   show,
   stringArray,
 } from './checks.js';
+import { type DashboardConfig, resolveDashboardOption } from './dashboard.js';
 import { keysMatch, type OptionSpec, optionSet } from './option-set.js';
 
 /** The backends that run on this machine, as `backend` names them. */
@@ -194,6 +195,10 @@ export const POOL = optionSet('the Pool options', {
     doc: 'how many workers (on redis: batches the cluster runs at once)',
     flag: { name: 'workers', kind: 'workers' },
   } satisfies OptionSpec<number | 'auto'>,
+  dashboard: {
+    check: (v: unknown, name: string) => resolveDashboardOption(v, name),
+    doc: 'serve a live dashboard of the pool (true, or { port, host, token })',
+  } satisfies OptionSpec<DashboardConfig | undefined>,
   ...LOCAL_WORKERS.specs,
 });
 keysMatch<typeof POOL.specs, PoolOptions>(true);

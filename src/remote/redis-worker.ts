@@ -23,6 +23,8 @@ import {
 } from '../errors.js';
 import { threadsTransport } from '../local/threads.js';
 import { WorkerSet } from '../local/worker-set.js';
+import { type Heartbeat, heartbeatKeys, startHeartbeat } from '../observe/dashboard/heartbeat.js';
+import { WorkerCollector } from '../observe/dashboard/workers.js';
 import { redactUrl } from '../options/checks.js';
 import { defaultWorkerSetSettings } from '../options/resolve.js';
 import {
@@ -60,6 +62,8 @@ export interface RedisWorkerOptions {
   /** How many times a job may stall before it fails (its caller sees ERR_WORKER_CRASHED). */
   readonly maxStalled: number;
   readonly log: (line: string) => void;
+  /** Collects what its threads do, for its heartbeat in Redis (and `--metrics-port`); made here when not given. */
+  readonly collector?: WorkerCollector | undefined;
 }
 
 export interface RedisWorker {
@@ -89,8 +93,12 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   if (exposure) log(`WARNING: ${exposure}`);
   const client = connect(options.url, { name: `fanout-worker-${name}`, tls: options.tls, onError: errors });
   client.on('ready', () => errors.recovered());
-  // The same worker set a pool of threads runs on, with the pool's defaults.
-  const local = new WorkerSet(threadsTransport({}), defaultWorkerSetSettings(options.threads));
+  const collector = options.collector ?? new WorkerCollector({ modules: options.directory.ids });
+  // The same worker set a pool of threads runs on, with the pool's defaults, watched for the heartbeat.
+  const local = new WorkerSet(threadsTransport({}), {
+    ...defaultWorkerSetSettings(options.threads),
+    observer: collector,
+  });
   const running = new Set<Running>();
   const reported = new Set<string>();
   let handingBack = false;
@@ -175,6 +183,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     }
   });
   await worker.waitUntilReady();
+  const heartbeat = startHeartbeat(client, heartbeatKeys(options.prefix, options.queue), name, collector);
   void worker.run().catch((error: unknown) => log(`stopped taking jobs: ${describe(error)}`));
   log(
     `ready: queue ${options.prefix}:${options.queue} on ${redactUrl(options.url)}, ` +
@@ -189,20 +198,30 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       return running.size;
     },
     stop(handBackNow) {
+      if (collector.state !== 'stopping') {
+        collector.state = 'stopping';
+        void heartbeat.beat();
+      }
       if (handBackNow && !handingBack) {
         handingBack = true;
         for (const entry of running) entry.ticket.cancel();
       }
-      stopping ??= shutdown(worker, local, client);
+      stopping ??= shutdown(worker, local, client, heartbeat);
       return stopping;
     },
   };
 }
 
-async function shutdown(worker: Worker, local: WorkerSet, client: Redis): Promise<void> {
+async function shutdown(
+  worker: Worker,
+  local: WorkerSet,
+  client: Redis,
+  heartbeat: Heartbeat,
+): Promise<void> {
   // Stop taking jobs; wait for the running ones (finished or handed back) to be recorded.
   await worker.close();
   await local.close();
+  await heartbeat.stop();
   await closeClient(client, 5000);
 }
 
