@@ -68,7 +68,6 @@ export {
   Queue,
   type QueueOptions,
   Semaphore,
-  type WaitOptions,
 } from './data/sync.js';
 export {
   AbortError,
@@ -128,4 +127,5 @@ export type {
   TaskContext,
   TaskRef,
   TaskRefs,
+  WaitOptions,
 } from './types.js';

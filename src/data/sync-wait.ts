@@ -9,6 +9,7 @@
 
 import { AbortError, InvalidArgTypeError, WaitTimeoutError } from '../errors.js';
 import { abortSignal, duration, MAX_TIMER_MS, show } from '../options/checks.js';
+import type { WaitOptions } from '../types.js';
 
 /** `Atomics.waitAsync` (Node ≥ 16; the ES2023 library this project compiles against lacks its type). */
 type WaitAsync = (
@@ -18,14 +19,6 @@ type WaitAsync = (
   timeout?: number,
 ) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
-
-/** How long a wait on a primitive may last. */
-export interface WaitOptions {
-  /** Give up after this many ms with `ERR_WAIT_TIMEOUT` (0: only if it can be done at once). */
-  readonly timeout?: number | undefined;
-  /** Give up when this signal aborts, with `ABORT_ERR`. */
-  readonly signal?: AbortSignal | undefined;
-}
 
 /** A wait in progress: its deadline (performance.now() clock) and signal. */
 export class Deadline {

@@ -15,9 +15,9 @@
  * puts a live primitive in place of every clone of its mark (worker/handles.ts).
  */
 
-import { HANDLE_MARKER } from '../codec/crossing.js';
 import { InvalidArgTypeError, InvalidArgValueError, LockNotHeldError } from '../errors.js';
 import { positiveInteger, show } from '../options/checks.js';
+import type { WaitOptions } from '../types.js';
 import {
   BARRIER_CELLS,
   barrierBreak,
@@ -26,116 +26,22 @@ import {
   counterGet,
   LOCK_CELLS,
   lockAcquire,
-  lockHolderGone,
   lockRelease,
   lockTry,
   OWN_TAG,
   QUEUE_HEADER_CELLS,
-  type QueueMemory,
   queueClose,
   queueGet,
-  queueMemory,
   queuePut,
   queueSize,
   SEMAPHORE_CELLS,
   semaphoreAcquire,
-  semaphoreHolderGone,
   semaphoreRelease,
   semaphoreTry,
 } from './sync-memory.js';
+import { bigOf, brokered, initialise, queueOf, type SyncState, stateOf } from './sync-state.js';
 import { encodeValue } from './sync-values.js';
-import { Deadline, type WaitOptions } from './sync-wait.js';
-
-export { PROCESS_TAG_BASE } from './sync-memory.js';
-export type { WaitOptions };
-
-export type SyncKind = 'Lock' | 'Semaphore' | 'Barrier' | 'Counter' | 'Queue';
-
-/** What a primitive needs besides its memory (a process worker's proxy has only this). */
-export interface SyncParams {
-  readonly permits?: number;
-  readonly parties?: number;
-  readonly capacity?: number;
-  readonly bytes?: number;
-}
-
-/**
- * How a process worker's proxy reaches the caller's broker: `call` waits for the answer,
- * `post` does not (a release). Implemented by the worker runtime over its channel.
- */
-export interface BrokerPort {
-  call(key: string, op: string, arg: unknown, deadline: Deadline): Promise<unknown>;
-  post(key: string, op: string, arg: unknown): void;
-}
-
-/** What a worker is sent of a primitive, once, before the first batch that passes it. */
-export interface SyncAttachment {
-  readonly kind: SyncKind;
-  readonly key: string;
-  readonly params: SyncParams;
-  /** The shared memory, to workers that share memory with the caller (threads). */
-  readonly buffer?: SharedArrayBuffer | undefined;
-}
-
-const STATE = Symbol('fanout.sync');
-
-interface SyncState {
-  readonly kind: SyncKind;
-  readonly key: string;
-  readonly params: SyncParams;
-  readonly buffer: SharedArrayBuffer | undefined;
-  readonly cells: Int32Array | undefined;
-  readonly port: BrokerPort | undefined;
-  /** Brokered: the locks or permits this worker holds (it may release only those). */
-  held: number;
-  big?: BigInt64Array;
-  queue?: QueueMemory;
-}
-
-/** Keys name a primitive across threads and processes: unique per creating thread and process. */
-let created = 0;
-const keyPrefix = `${process.pid}.${OWN_TAG}.`;
-/** A worker given a primitive may pass it on to a pool of its own (nested): it counts too. */
-let revived = 0;
-
-/** Whether this thread ever made or revived a primitive (when not, batches are not scanned for them). */
-export function syncPrimitivesCreated(): boolean {
-  return created + revived > 0;
-}
-
-function initialise(target: object, kind: SyncKind, cells: number, params: SyncParams, extraBytes = 0): void {
-  const buffer = new SharedArrayBuffer(4 * cells + extraBytes);
-  const key = keyPrefix + ++created;
-  attachState(target, {
-    kind,
-    key,
-    params,
-    buffer,
-    cells: new Int32Array(buffer, 0, cells),
-    port: undefined,
-    held: 0,
-  });
-}
-
-function attachState(target: object, state: SyncState): void {
-  Object.defineProperty(target, HANDLE_MARKER, {
-    value: Object.freeze({ kind: state.kind, key: state.key }),
-    enumerable: true,
-  });
-  Object.defineProperty(target, STATE, { value: state });
-}
-
-function stateOf(target: object): SyncState {
-  const state = (target as { [STATE]?: SyncState })[STATE];
-  if (!state)
-    throw new InvalidArgTypeError(`Expected a fanout synchronisation primitive, got ${show(target)}`);
-  return state;
-}
-
-/** The primitive's state when `value` is one (the caller's object or a worker's revived one). */
-export function syncStateOf(value: unknown): SyncState | undefined {
-  return typeof value === 'object' && value !== null ? (value as { [STATE]?: SyncState })[STATE] : undefined;
-}
+import { Deadline } from './sync-wait.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -191,9 +97,6 @@ export class Held {
  * ```
  */
 export class Lock {
-  /** @internal */
-  declare readonly [HANDLE_MARKER]: { readonly kind: SyncKind; readonly key: string };
-
   constructor() {
     initialise(this, 'Lock', LOCK_CELLS, {});
   }
@@ -254,9 +157,6 @@ export class Lock {
  * ```
  */
 export class Semaphore {
-  /** @internal */
-  declare readonly [HANDLE_MARKER]: { readonly kind: SyncKind; readonly key: string };
-
   constructor(permits: number) {
     const n = positiveInteger('permits', permits);
     initialise(this, 'Semaphore', SEMAPHORE_CELLS, { permits: n });
@@ -322,9 +222,6 @@ export class Semaphore {
  * ```
  */
 export class Barrier {
-  /** @internal */
-  declare readonly [HANDLE_MARKER]: { readonly kind: SyncKind; readonly key: string };
-
   constructor(parties: number) {
     const n = positiveInteger('parties', parties);
     initialise(this, 'Barrier', BARRIER_CELLS, { parties: n });
@@ -360,9 +257,6 @@ export class Barrier {
  * ```
  */
 export class Counter {
-  /** @internal */
-  declare readonly [HANDLE_MARKER]: { readonly kind: SyncKind; readonly key: string };
-
   constructor(initial = 0) {
     if (!Number.isSafeInteger(initial)) {
       throw new InvalidArgValueError(
@@ -393,11 +287,6 @@ export class Counter {
   }
 }
 
-function bigOf(state: SyncState): BigInt64Array {
-  state.big ??= new BigInt64Array(state.buffer as SharedArrayBuffer, 0, 1);
-  return state.big;
-}
-
 /** Options of a Queue. */
 export interface QueueOptions {
   /** At most this many values wait in the queue (default 1024); `put` waits for room. */
@@ -421,9 +310,6 @@ export interface QueueOptions {
  * ```
  */
 export class Queue<T = unknown> {
-  /** @internal */
-  declare readonly [HANDLE_MARKER]: { readonly kind: SyncKind; readonly key: string };
-
   constructor(options: QueueOptions = {}) {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgTypeError(`Expected the options of a Queue to be an object, got ${show(options)}`);
@@ -489,11 +375,6 @@ export class Queue<T = unknown> {
   }
 }
 
-function queueOf(state: SyncState): QueueMemory {
-  state.queue ??= queueMemory(state.buffer as SharedArrayBuffer, state.params.capacity as number);
-  return state.queue;
-}
-
 /** A promise-returning method's result: what it throws before its promise exists rejects instead. */
 function promised<T>(body: () => Promise<T>): Promise<T> {
   try {
@@ -505,123 +386,8 @@ function promised<T>(body: () => Promise<T>): Promise<T> {
 
 // ---- the process worker's side: every operation is the broker's -----------------------------
 
-function brokered(state: SyncState, op: string, arg: unknown, deadline: Deadline): Promise<unknown> {
-  if (!state.port)
-    throw new InvalidArgValueError(`This ${state.kind} has neither shared memory nor a broker`);
-  return state.port.call(state.key, op, arg, deadline);
-}
-
 function releaseBrokered(state: SyncState, notHeld: string): void {
   if (state.held === 0) throw new LockNotHeldError(notHeld);
   state.held--;
   state.port?.post(state.key, 'release', undefined);
-}
-
-// ---- the worker set's side --------------------------------------------------------------------
-
-/** What a worker must be sent so it can revive `primitive` (`shared`: it shares memory with the caller). */
-export function syncAttachment(primitive: object, shared: boolean): SyncAttachment {
-  const { kind, key, params, buffer } = stateOf(primitive);
-  return shared ? { kind, key, params, buffer } : { kind, key, params };
-}
-
-const CLASSES: Record<SyncKind, { prototype: object }> = { Lock, Semaphore, Barrier, Counter, Queue };
-const CELLS: Record<SyncKind, number> = {
-  Lock: LOCK_CELLS,
-  Semaphore: SEMAPHORE_CELLS,
-  Barrier: BARRIER_CELLS,
-  Counter: 2,
-  Queue: QUEUE_HEADER_CELLS,
-};
-
-/** A worker's live primitive for an attachment: over the shared memory, or through `port`. */
-export function reviveSync(attachment: SyncAttachment, port: BrokerPort | undefined): object {
-  const { kind, key, params, buffer } = attachment;
-  const Class = CLASSES[kind];
-  if (!Class) throw new InvalidArgValueError(`Unknown synchronisation primitive ${show(kind)}`);
-  const target = Object.create(Class.prototype) as object;
-  revived++;
-  attachState(target, {
-    kind,
-    key,
-    params,
-    buffer,
-    cells: buffer ? new Int32Array(buffer, 0, CELLS[kind]) : undefined,
-    port: buffer ? undefined : port,
-    held: 0,
-  });
-  return target;
-}
-
-/**
- * The broker: run a process worker's operation on the caller's primitive, as holder `tag`.
- * `deadline` carries the worker's timeout and a signal the broker aborts when the worker
- * cancels the wait or dies.
- */
-export async function serveSync(
-  primitive: object,
-  op: string,
-  arg: unknown,
-  tag: number,
-  deadline: Deadline,
-): Promise<unknown> {
-  const state = stateOf(primitive);
-  // A process worker's proxy passed on to its own pool: its broker forwards to the caller's.
-  if (!state.cells) {
-    if (op === 'release' || op === 'abort' || op === 'close') return state.port?.post(state.key, op, arg);
-    return brokered(state, op, arg, deadline);
-  }
-  const cells = state.cells;
-  switch (`${state.kind}.${op}`) {
-    case 'Lock.acquire':
-      return lockAcquire(cells, tag, deadline);
-    case 'Lock.release':
-      return lockRelease(cells, tag);
-    case 'Semaphore.acquire':
-      return semaphoreAcquire(cells, tag, deadline);
-    case 'Semaphore.release':
-      return semaphoreRelease(cells, tag);
-    case 'Barrier.wait':
-      return barrierWait(cells, deadline);
-    case 'Barrier.abort':
-      return barrierBreak(cells);
-    case 'Counter.add':
-      return counterAdd(bigOf(state), arg as number);
-    case 'Counter.get':
-      return counterGet(bigOf(state));
-    case 'Queue.put':
-      return (primitive as Queue).put(arg, {
-        signal: deadline.signal as AbortSignal,
-        timeout: deadline.remaining(),
-      });
-    case 'Queue.get':
-      return (primitive as Queue).get({
-        signal: deadline.signal as AbortSignal,
-        timeout: deadline.remaining(),
-      });
-    case 'Queue.close':
-      return queueClose(queueOf(state));
-    default:
-      throw new InvalidArgValueError(`No operation ${show(op)} on a ${state.kind}`);
-  }
-}
-
-/**
- * A worker died: free the locks its tag holds (the next waiter gets them), give back its
- * semaphore permits, and, when it died running a task that was given `primitive` (`party`),
- * break a barrier it may have left one party short.
- */
-export function syncHolderGone(primitive: object, tag: number, party: boolean): void {
-  const state = stateOf(primitive);
-  const cells = state.cells;
-  if (!cells) return;
-  if (state.kind === 'Lock') lockHolderGone(cells, tag);
-  else if (state.kind === 'Semaphore') semaphoreHolderGone(cells, tag);
-  else if (state.kind === 'Barrier' && party) barrierBreak(cells);
-}
-
-/** The broker's semantics of an operation that holds something for the worker (to undo if it died meanwhile). */
-export function syncOpHolds(primitive: object, op: string): boolean {
-  const { kind } = stateOf(primitive);
-  return op === 'acquire' && (kind === 'Lock' || kind === 'Semaphore');
 }

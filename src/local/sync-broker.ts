@@ -8,7 +8,7 @@
  */
 
 import { toWire } from '../codec/errors.js';
-import { PROCESS_TAG_BASE, serveSync, syncHolderGone, syncOpHolds, syncStateOf } from '../data/sync.js';
+import { PROCESS_TAG_BASE, serveSync, syncHolderGone, syncOpHolds, syncStateOf } from '../data/sync-serve.js';
 import { Deadline } from '../data/sync-wait.js';
 import { InvalidArgValueError } from '../errors.js';
 import { BRAND, type SyncMessage, type SyncReplyMessage } from '../worker/protocol.js';

@@ -24,7 +24,7 @@ import { pack, unpack } from '../codec/values.js';
 import { Broadcasts } from '../data/broadcast.js';
 import { type BatchHandles, handlesIn } from '../data/handles.js';
 import { transferablesOf } from '../data/shared.js';
-import { syncAttachment, syncPrimitivesCreated } from '../data/sync.js';
+import { syncAttachment, syncPrimitivesCreated } from '../data/sync-serve.js';
 import {
   describe,
   InvalidArgValueError,

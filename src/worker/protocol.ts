@@ -7,7 +7,7 @@
 
 import type { WireError, WireItemFailure } from '../codec/errors.js';
 import type { Packed } from '../codec/values.js';
-import type { SyncAttachment } from '../data/sync.js';
+import type { SyncAttachment } from '../data/sync-serve.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 
 export const BRAND = 'fanout/1' as const;

@@ -9,7 +9,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
 import { toWire } from '../codec/errors.js';
 import { unpack } from '../codec/values.js';
-import { reviveSync, type SyncAttachment } from '../data/sync.js';
+import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { BatchRun, type Results, type RuntimeOptions } from './batch-run.js';

@@ -5,7 +5,7 @@
  */
 
 import { fromWire } from '../codec/errors.js';
-import type { BrokerPort } from '../data/sync.js';
+import type { BrokerPort } from '../data/sync-serve.js';
 import type { Deadline } from '../data/sync-wait.js';
 import { AbortError } from '../errors.js';
 import { BRAND, type FromWorker, type SyncReplyMessage } from './protocol.js';
