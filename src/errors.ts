@@ -32,6 +32,7 @@ export type FanoutErrorCode =
   | 'ERR_NO_TASK_CONTEXT'
   | 'ERR_SLURM'
   | 'ERR_DASHBOARD'
+  | 'ERR_ACTOR_DIED'
   | 'ERR_LOCK_NOT_HELD'
   | 'ERR_BARRIER_BROKEN'
   | 'ERR_QUEUE_CLOSED';
@@ -327,6 +328,20 @@ export class DashboardError extends FanoutError {
   }
 }
 
+/**
+ * `ERR_ACTOR_DIED`: an actor's method call could not run because the actor is gone: its worker
+ * died (the crash is the `cause`; calls pending then and later all reject, unless `maxRestarts`
+ * rebuilds it for the later ones), it was released, or its pool was closed. `actor` names it.
+ */
+export class ActorDiedError extends FanoutError {
+  /** The actor's class name. */
+  readonly actor: string;
+  constructor(actor: string, message: string, options?: ErrorOptions) {
+    super('ERR_ACTOR_DIED', `Actor ${actor}: ${message}`, options);
+    this.actor = actor;
+  }
+}
+
 /** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
 export class InvalidArgValueError extends RangeError {
   declare readonly code: 'ERR_INVALID_ARG_VALUE';
@@ -432,6 +447,7 @@ const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) 
   ERR_NO_TASK_CONTEXT: NoTaskContextError,
   ERR_SLURM: SlurmError,
   ERR_DASHBOARD: DashboardError,
+  ERR_ACTOR_DIED: ActorDiedError,
   ERR_LOCK_NOT_HELD: LockNotHeldError,
   ERR_BARRIER_BROKEN: BarrierBrokenError,
   ERR_QUEUE_CLOSED: QueueClosedError,

@@ -71,6 +71,7 @@ export {
 } from './data/sync.js';
 export {
   AbortError,
+  ActorDiedError,
   BackendUnavailableError,
   BarrierBrokenError,
   CacheError,
@@ -101,9 +102,21 @@ export type { MemoryStats } from './memory/counters.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
+export {
+  type Actor,
+  type ActorArgs,
+  type ActorClass,
+  type ActorControl,
+  type ActorMethods,
+  type ActorRef,
+  type ActorRefs,
+  defineActors,
+} from './tasks/actors.js';
 export { taskContext } from './tasks/context.js';
 export { defineTasks } from './tasks/tasks.js';
 export type {
+  ActorCallOptions,
+  ActorOptions,
   AnyFunction,
   BatchTrace,
   BroadcastControl,
@@ -113,6 +126,7 @@ export type {
   CollectOptions,
   DashboardHandle,
   DashboardOptions,
+  Initializer,
   ItemsOf,
   MapOptions,
   PoolOptions,

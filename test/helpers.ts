@@ -25,6 +25,8 @@ export interface BackendCase {
    * cells of shared-memory backends); without it, only once that worker yields. Default true.
    */
   readonly takesBackFromBlocked?: boolean;
+  /** Single workers can be addressed (actors, runOnEach, initializer). Default true. */
+  readonly addressable?: boolean;
   /** Synchronisation primitives (Lock, Queue, ...) can be passed to tasks. Default true. */
   readonly syncPrimitives?: boolean;
   pool(options?: PoolOptions): Pool;

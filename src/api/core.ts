@@ -14,8 +14,8 @@ import { ProgressRenderer, ProgressTracker } from '../observe/progress.js';
 import { TraceRecorder } from '../observe/trace.js';
 import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
 import { type PoolSettings, resolveCallOptions, resolvePoolOptions } from '../options/resolve.js';
-import { MAP } from '../options/schema.js';
-import type { Backend } from '../scheduler/backend.js';
+import { CALL, MAP } from '../options/schema.js';
+import type { Backend, Dispatcher } from '../scheduler/backend.js';
 import { type CallOptions, CallRun } from '../scheduler/call.js';
 import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
@@ -44,6 +44,8 @@ export interface CallDescription {
    * planning its source): the call then neither checks that the pool is open nor claims a seed.
    */
   readonly accepted?: { readonly seed: number } | undefined;
+  /** Where its batches go instead of the pool's backend: one pinned worker (actors, runOnEach). */
+  readonly dispatcher?: Dispatcher | undefined;
 }
 
 /** The call options every call reads (the map options; a `run` reads a subset). */
@@ -154,6 +156,7 @@ export class PoolCore implements StreamTracker {
       seed = options.seed ?? claimed;
     }
     const { backend } = this;
+    const dispatcher = call.dispatcher ?? backend;
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
@@ -194,14 +197,14 @@ export class PoolCore implements StreamTracker {
     };
     const { progress } = options;
     const onProgress = both(options.onProgress, watch?.progress);
-    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: finished };
+    if (!onProgress && !progress) return { run: new CallRun(dispatcher, reader, base), finish: finished };
     const tracker = new ProgressTracker(undefined, reader.total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
       renderer?.changed();
       onProgress?.(tracker.state());
     };
-    const run = new CallRun(backend, reader, {
+    const run = new CallRun(dispatcher, reader, {
       ...base,
       onProgress: (counts) => {
         tracker.update(counts);
@@ -230,6 +233,34 @@ export class PoolCore implements StreamTracker {
       return Promise.reject(error);
     }
     const running = collectResults(started);
+    this.track(running);
+    return running;
+  }
+
+  /**
+   * One task run with `args` (a call of one item, read as a run's options): resolves to its
+   * value. `close()` waits for it.
+   */
+  runOne(
+    call: Omit<CallDescription, 'items' | 'spread'>,
+    args: readonly unknown[],
+    input: unknown,
+  ): Promise<unknown> {
+    let started: StartedCall;
+    try {
+      started = this.prepare({ ...call, spread: true, items: [args] }, input, CALL)();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = (async () => {
+      try {
+        let value: unknown;
+        for await (const chunk of started.run.chunks()) value = chunk[0];
+        return value;
+      } finally {
+        await started.finish();
+      }
+    })();
     this.track(running);
     return running;
   }

@@ -15,6 +15,7 @@ import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { unpack } from '../codec/values.js';
 import {
+  AbortError,
   describe,
   FanoutError,
   MalformedJobError,
@@ -37,11 +38,14 @@ import {
   readPayload,
 } from '../redis/codec.js';
 import { atMost, type BullModule, closeClient, loadDrivers } from '../redis/connection.js';
+import { broadcastKey, controlChannel } from '../redis/control.js';
 import { isModuleId, isTaskName, type TaskDirectory } from '../redis/identity.js';
 import { exposureWarning } from '../redis/url.js';
 import { isWrapperId, WRAPPER_IDS, WRAPPERS, type WrapperId } from '../redis/wrappers.js';
 import type { BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
+import { WorkerBroadcasts } from './broadcasts.js';
+import { listenForControl } from './control.js';
 
 export interface RedisWorkerOptions {
   readonly url: string;
@@ -71,6 +75,8 @@ export interface RedisWorker {
   readonly name: string;
   /** Jobs being run now. */
   readonly running: number;
+  /** Broadcast values this process read from Redis (each once, whatever the number of jobs). */
+  readonly broadcastFetches: number;
   /**
    * Stop taking jobs and leave. Jobs in progress are finished, or, with `handBack`, cancelled
    * and moved back to the queue at once for another worker. Safe to call again (to hand back).
@@ -100,7 +106,14 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     observer: collector,
   });
   const running = new Set<Running>();
+  const broadcasts = new WorkerBroadcasts(
+    client,
+    (token) => broadcastKey(options.prefix, options.queue, token),
+    local,
+  );
   const reported = new Set<string>();
+  /** Jobs their callers cancelled (kept for a while: a message may come before its job starts here). */
+  const cancelled = new RecentIds(CANCELLED_KEPT);
   let handingBack = false;
   /** Fail a job for good, logging each distinct reason once (a bounded number of them). */
   const refuse = (job: Job, error: Error): Error => {
@@ -115,16 +128,22 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const processor = async (job: Job, token?: string): Promise<string> => {
     let request: BatchRequest;
     let task: string;
+    let shared: BatchPayload['broadcasts'];
     try {
       const data = readJob(job.data);
       task = data.task;
-      request = batchOf(options, data);
+      ({ request, broadcasts: shared } = batchOf(options, data));
+      if (shared) request = await broadcasts.resolve(request, shared);
     } catch (error) {
       if (error instanceof MalformedJobError) {
         throw refuse(job, new MalformedJobError(`this worker refuses job ${job.id}: ${error.message}`));
       }
       if (error instanceof FanoutError) throw refuse(job, error as Error);
       throw refuse(job, new MalformedJobError(`this worker cannot run job ${job.id}: ${describe(error)}`));
+    }
+    if (cancelled.has(job.id)) {
+      if (shared) broadcasts.finished(shared);
+      return cancelledResult();
     }
     const ticket = local.submit(request);
     const entry = { job, ticket };
@@ -135,6 +154,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       outcome = await ticket.outcome;
     } finally {
       running.delete(entry);
+      if (shared) broadcasts.finished(shared);
     }
     switch (outcome.kind) {
       case 'done':
@@ -161,6 +181,8 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
           return handBack(bull, job, token);
         throw refuse(job, outcome.error);
       case 'cancelled':
+        // Stopped for its caller, who wants nothing back: the job ends here. Else we are stopping.
+        if (cancelled.has(job.id)) return cancelledResult();
         return handBack(bull, job, token);
     }
   };
@@ -184,6 +206,17 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   });
   await worker.waitUntilReady();
   const heartbeat = startHeartbeat(client, heartbeatKeys(options.prefix, options.queue), name, collector);
+  const control = await listenForControl(client, controlChannel(options.prefix, options.queue), (message) => {
+    if (message.t === 'release') broadcasts.release(message.tokens);
+    else {
+      // As a local pool cancels a batch: its tasks' signal aborts, and a task still running
+      // abortGrace ms later has its thread replaced (local/worker-set.ts).
+      for (const id of message.jobs) cancelled.add(id);
+      for (const entry of running)
+        if (entry.job.id !== undefined && cancelled.has(entry.job.id)) entry.ticket.cancel();
+    }
+  });
+  control.on('error', errors);
   void worker.run().catch((error: unknown) => log(`stopped taking jobs: ${describe(error)}`));
   log(
     `ready: queue ${options.prefix}:${options.queue} on ${redactUrl(options.url)}, ` +
@@ -197,6 +230,9 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     get running() {
       return running.size;
     },
+    get broadcastFetches() {
+      return broadcasts.fetches;
+    },
     stop(handBackNow) {
       if (collector.state !== 'stopping') {
         collector.state = 'stopping';
@@ -206,10 +242,39 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
         handingBack = true;
         for (const entry of running) entry.ticket.cancel();
       }
-      stopping ??= shutdown(worker, local, client, heartbeat);
+      stopping ??= shutdown(worker, local, client, heartbeat).finally(() => {
+        broadcasts.close();
+        return closeClient(control, 1000);
+      });
       return stopping;
     },
   };
+}
+
+/** How many cancelled job ids a worker remembers. */
+const CANCELLED_KEPT = 10_000;
+
+/** The ids last added, at most `limit` of them. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly limit: number) {}
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value as string);
+  }
+  has(id: string | undefined): boolean {
+    return id !== undefined && this.ids.has(id);
+  }
+}
+
+/** The result of a job stopped because its caller cancelled it (the caller ignores it, then removes the job). */
+function cancelledResult(): string {
+  return encodeResult({
+    k: 'lost',
+    offset: undefined,
+    started: true,
+    error: new AbortError('The job was cancelled by its caller'),
+  });
 }
 
 async function shutdown(
@@ -269,8 +334,15 @@ function wrapperOf(allowed: ReadonlySet<WrapperId>, id: string): { module: strin
   return { module: entry.module, name: entry.name };
 }
 
-/** A job → the batch the local worker set runs; the task and wrapper are checked before the payload is even decoded. */
-function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
+/**
+ * A job → the batch the local worker set runs, and the broadcast values it refers to; the task
+ * and wrapper are checked before the payload is even decoded.
+ */
+function batchOf(
+  options: RedisWorkerOptions,
+  data: JobData,
+): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
+  if (data.tasks) return mixedBatchOf(options, data);
   const task = specOf(options.directory, data.task);
   const wrapper = data.wrap === undefined ? undefined : wrapperOf(options.allowedWrappers, data.wrap);
   const payload: BatchPayload = readPayload(data);
@@ -280,7 +352,7 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     name: task.name,
     ...(wrapper ? { wrapper: { ...wrapper, options: payload.wrapOptions } } : {}),
   };
-  return {
+  const request: BatchRequest = {
     task: spec,
     taskName: task.name,
     spread: payload.spread,
@@ -291,7 +363,35 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     track: payload.track,
     stopOnError: payload.stopOnError,
     seed: payload.seed,
+    abortGrace: payload.abortGrace,
   };
+  return { request, broadcasts: payload.broadcasts };
+}
+
+/** A job of a parallel() call that mixes tasks: each task checked, then the payload (with its task per item). */
+function mixedBatchOf(
+  options: RedisWorkerOptions,
+  data: JobData,
+): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
+  const specs: TaskSpec[] = (data.tasks ?? []).map((name) => ({
+    kind: 'task',
+    ...specOf(options.directory, name),
+  }));
+  const payload = readPayload(data);
+  const request: BatchRequest = {
+    task: { kind: 'mixed', specs, name: 'parallel' },
+    taskName: 'parallel',
+    spread: payload.spread,
+    items: unpack(payload.items) as unknown as readonly unknown[],
+    first: payload.first,
+    timeout: payload.timeout,
+    track: payload.track,
+    stopOnError: payload.stopOnError,
+    seed: payload.seed,
+    abortGrace: payload.abortGrace,
+    taskIndex: payload.taskIndex,
+  };
+  return { request, broadcasts: payload.broadcasts };
 }
 
 /** Log Redis errors without flooding: the first, then one with a count every 10 s, and the recovery. */
