@@ -9,11 +9,13 @@ import { getHeapStatistics } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
 import { toWire } from '../codec/errors.js';
 import { unpack } from '../codec/values.js';
+import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { BatchRun, type Results, type RuntimeOptions } from './batch-run.js';
-import { broadcastCache } from './broadcast-cache.js';
+import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
+import { syncPort } from './sync-port.js';
 import { failureError, type Resolved, TaskResolver } from './task-resolver.js';
 
 export type { RuntimeOptions };
@@ -61,6 +63,8 @@ class WorkerRuntime implements Runtime {
   private stopping = false;
   private lastHeapAt = 0;
   private heapUsed = 0;
+  /** The broker's proxies' way out (process workers; see sync-port.ts). */
+  private readonly syncPort = syncPort((message) => this.send(message));
 
   constructor(
     private readonly channel: RuntimeChannel,
@@ -151,7 +155,19 @@ class WorkerRuntime implements Runtime {
       case 'release':
         broadcastCache().values.delete(message.id);
         return;
+      case 'attach':
+        this.attach(message.attachment);
+        return;
+      case 'sync-reply':
+        this.syncPort.settle(message);
+        return;
     }
+  }
+
+  /** A primitive's memory or parameters: revive it once; every later clone of its mark resolves to it. */
+  private attach(attachment: SyncAttachment): void {
+    if (syncPrimitives.has(attachment.key)) return;
+    syncPrimitives.set(attachment.key, reviveSync(attachment, attachment.buffer ? undefined : this.syncPort));
   }
 
   flushHeld(): void {
@@ -251,10 +267,10 @@ class WorkerRuntime implements Runtime {
       return;
     }
     // An inline function gets the call's `context` as its last argument (it has no imports).
-    const { context } = message;
+    const context = message.handles ? resolveHandles(message.context) : message.context;
     const inline = this.tasks.get(message.task)?.kind === 'inline';
     const fn = inline ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
-    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted);
+    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, context);
     running.run = run;
     const pending = run.run(0);
     if (pending) {

@@ -42,6 +42,7 @@ import {
   runScript,
 } from '../helpers.js';
 import { gate, type Gate as TestGate } from '../requirements.js';
+import { SYNC_TEST_COUNT, syncSection } from './sync-suite.js';
 
 const broken = (name: string) => new URL(`../fixtures/broken/${name}`, import.meta.url).href;
 const openPoolScript = fileURLToPath(new URL('../fixtures/open-pool.ts', import.meta.url));
@@ -75,7 +76,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 59;
+export const CONFORMANCE_TEST_COUNT = 59 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -90,6 +91,8 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
   const crossing = {
     skip: backend.crossesBoundary ? false : 'values do not cross a boundary on this backend',
   };
+
+  syncSection(backend, it, describe);
 
   describe(`${backend.name}: results`, () => {
     let pool: Pool;
