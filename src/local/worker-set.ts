@@ -44,7 +44,14 @@ import type {
 } from '../scheduler/backend.js';
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
-import { BRAND, type DoneMessage, type FromWorker, type RunMessage } from '../worker/protocol.js';
+import {
+  BRAND,
+  type DoneMessage,
+  type FromWorker,
+  type RunMessage,
+  type SpmdRelayMessage,
+  type ToWorker,
+} from '../worker/protocol.js';
 import type { WorkerSetObserver } from './observer.js';
 import type { Transport, WorkerChannel } from './transport.js';
 
@@ -981,6 +988,9 @@ export class WorkerSet implements Backend {
       case 'fatal':
         worker.fatal = fromWire(message.error);
         return;
+      case 'spmd-relay':
+        for (const pin of worker.pins) pin.relayed(message);
+        return;
     }
   }
 
@@ -1226,7 +1236,23 @@ class Pin implements WorkerPin {
     if (this.released) return;
     this.released = true;
     this.#listeners.length = 0;
+    this.#relay = undefined;
     if (!this.gone) this.set.unpinned(this, this.state);
+  }
+
+  #relay: ((message: SpmdRelayMessage) => void) | undefined;
+
+  post(message: ToWorker, transfer?: TransferListItem[]): void {
+    if (this.gone || this.released) return;
+    this.state.channel.send(message, transfer);
+  }
+
+  onRelay(listener: ((message: SpmdRelayMessage) => void) | undefined): void {
+    this.#relay = listener;
+  }
+
+  relayed(message: SpmdRelayMessage): void {
+    this.#relay?.(message);
   }
 }
 

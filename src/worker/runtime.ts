@@ -13,6 +13,7 @@ import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { BatchRun, type Results, type RuntimeOptions } from './batch-run.js';
 import { broadcastCache } from './broadcast-cache.js';
+import { receiveSpmd } from './comm.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
 import { failureError, type Resolved, TaskResolver } from './task-resolver.js';
 
@@ -150,6 +151,12 @@ class WorkerRuntime implements Runtime {
       }
       case 'release':
         broadcastCache().values.delete(message.id);
+        return;
+      case 'spmd-open':
+      case 'spmd-msg':
+      case 'spmd-abort':
+      case 'spmd-end':
+        receiveSpmd(message, (up) => this.send(up));
         return;
     }
   }
