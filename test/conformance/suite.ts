@@ -977,9 +977,13 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       'a failing rank aborts a rank blocked in recv: ERR_TASK_FAILED naming rank 0; the pool goes on',
       addressable,
       async () => {
+        const before = await pool.runOnEach(spmdTasks.whoAmI);
         const error = await rejectsWith(pool.spmd(spmdTasks.failOne, {}), 'ERR_TASK_FAILED');
         assert.equal(error.rank, 0);
         assert.match(error.message, /^SPMD rank 0 of 2: .*rank zero gave up/);
+        // Rank 1's recv rejected, so its task ended and its worker lives on (a rank left blocked
+        // would hold its worker until killed for ignoring its signal, or forever inline).
+        assert.deepEqual(await pool.runOnEach(spmdTasks.whoAmI), before);
         assert.deepEqual(await pool.spmd(spmdTasks.ring, { ranks: 2 }, 1), [[1], [0]]);
       },
     );
