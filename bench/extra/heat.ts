@@ -17,14 +17,14 @@
  */
 
 import { loadavg } from 'node:os';
+import { assemble, checksum, type HeatChecksum } from '../../src/demos/heat-grid.js';
+import tasks, { heatBlock } from '../../src/demos/heat-tasks.js';
 import { Pool } from '../../src/index.js';
 import { numberOption, parseArgs } from '../args.js';
-import { assemble, checksum, type HeatChecksum } from '../heat-checksum.js';
 import { versionOf } from '../libraries/versions.js';
 import { type HeatResult, runHeatMpi } from '../python-refs.js';
 import type { BenchRecord } from '../record.js';
 import { median, round } from '../stats.js';
-import tasks, { heatBlock } from '../workers/heat-tasks.js';
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));

@@ -14,6 +14,7 @@ const demos: Record<string, () => Promise<Demo>> = {
   strings: async () => (await import('../demos/strings.js')).stringsDemo,
   io: async () => (await import('../demos/io.js')).ioDemo,
   amdahl: async () => (await import('../demos/amdahl.js')).amdahlDemo,
+  heat: async () => (await import('../demos/heat.js')).heatDemo,
 };
 
 export const DEMO_USAGE = `Usage: fanout demo <name> [--report FILE] [--workers N] [--quick] [demo flags]
@@ -30,6 +31,8 @@ Demos of the seed experiments:
                  concurrency vs worker threads
   amdahl         seed 002's Amdahl's law: a known serial part at 1..N workers, the fitted
                  parallel fraction, and the speedup it predicts on bigger machines
+  heat           the 2-D heat equation (a coupled problem): serial vs row blocks on ranks
+                 that exchange halo rows every step (pool.spmd); checksums that agree
   out-of-core    seed 004's question: column means of a matrix file larger than the heap,
                  in chunks, in parallel (its own flags: fanout demo out-of-core --help)
 

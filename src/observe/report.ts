@@ -40,6 +40,8 @@ export interface ReportData {
     series: Series[];
   }[];
   readonly notes?: readonly string[];
+  /** Pictures drawn by the demo itself (an SVG element each, with an `id`): the heat demo's plate. */
+  readonly figures?: readonly string[];
 }
 
 /** Speedups, efficiencies and the fitted parallel fraction of a scaling experiment. */
@@ -141,6 +143,7 @@ export function renderReport(data: ReportData): string {
   if (data.batches && data.batches.length > 0) {
     charts.push(timelineChart('timeline', 'Batches per worker over time', timelineSpans(data.batches)));
   }
+  charts.push(...(data.figures ?? []));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeXml(data.title)}</title><style>${STYLE}</style></head>

@@ -1,13 +1,15 @@
 /**
- * The `heat` row's problem (bench/python/heat_mpi.py's header defines it; this reproduces it bit
- * for bit): Jacobi steps of the 2-D heat equation on an NY × NX float64 plate, the top row at
+ * The heat equation of `fanout demo heat` and the `heat` bench row (bench/python/heat_mpi.py's
+ * header defines the problem; this reproduces it bit for bit): Jacobi steps of the 2-D heat equation on an NY × NX float64 plate, the top row at
  * 100, the other edges at 0, interior rows split in contiguous blocks with a halo row above and
  * below. One code path serves both sides of the comparison: `heatBlock` with one block is the
  * serial loop; `heatRank` runs it as one rank of `pool.spmd`, exchanging halos with its
  * neighbours before every step.
  */
 
-import { type Comm, defineTasks, taskContext } from '../../src/index.js';
+import { taskContext } from '../tasks/context.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { Comm } from '../types.js';
 
 export const TOP = 100;
 

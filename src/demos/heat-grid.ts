@@ -1,11 +1,11 @@
 /**
- * The `heat` row's checksum, as bench/python/heat_mpi.py defines it: the correctly rounded sum
+ * The heat plate's checksum (`fanout demo heat`, the `heat` bench row), as bench/python/heat_mpi.py defines it: the correctly rounded sum
  * of every cell (Python's math.fsum), the SHA-256 of the cells as little-endian float64 row by
  * row, and the values at five points. Equal checksums mean the same grid bit for bit.
  */
 
 import { createHash } from 'node:crypto';
-import { TOP } from './workers/heat-tasks.js';
+import { TOP } from './heat-tasks.js';
 
 export interface HeatChecksum {
   readonly sum: number;
