@@ -46,7 +46,14 @@ import type {
 } from '../scheduler/backend.js';
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
-import { BRAND, type DoneMessage, type FromWorker, type RunMessage } from '../worker/protocol.js';
+import {
+  BRAND,
+  type DoneMessage,
+  type FromWorker,
+  type RunMessage,
+  type SpmdRelayMessage,
+  type ToWorker,
+} from '../worker/protocol.js';
 import type { WorkerSetObserver } from './observer.js';
 import { type SyncClient, serveSyncMessage, syncClient, syncClientGone } from './sync-broker.js';
 import type { Transport, WorkerChannel } from './transport.js';
@@ -1008,6 +1015,9 @@ export class WorkerSet implements Backend {
       case 'sync':
         serveSyncMessage(worker.sync, message, (reply) => this.trySend(worker, reply));
         return;
+      case 'spmd-relay':
+        for (const pin of worker.pins) pin.relayed(message);
+        return;
     }
   }
 
@@ -1262,7 +1272,23 @@ class Pin implements WorkerPin {
     if (this.released) return;
     this.released = true;
     this.#listeners.length = 0;
+    this.#relay = undefined;
     if (!this.gone) this.set.unpinned(this, this.state);
+  }
+
+  #relay: ((message: SpmdRelayMessage) => void) | undefined;
+
+  post(message: ToWorker, transfer?: TransferListItem[]): void {
+    if (this.gone || this.released) return;
+    this.state.channel.send(message, transfer);
+  }
+
+  onRelay(listener: ((message: SpmdRelayMessage) => void) | undefined): void {
+    this.#relay = listener;
+  }
+
+  relayed(message: SpmdRelayMessage): void {
+    this.#relay?.(message);
   }
 }
 

@@ -7,9 +7,11 @@
  * fake `Dispatcher`, the part of a backend a call uses.
  */
 
+import type { TransferListItem } from 'node:worker_threads';
 import type { ItemFailure } from '../codec/errors.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
+import type { SpmdRelayMessage, ToWorker } from '../worker/protocol.js';
 
 /**
  * A batch's items: an array, or a Float64Array when a call's input was an array of plain numbers
@@ -170,6 +172,13 @@ export interface WorkerPin extends Dispatcher {
   onGone(listener: (error: Error) => void): void;
   /** Let the worker go (idempotent). */
   unpin(): void;
+  /**
+   * Post a message of the worker protocol to this worker now, ahead of batches submitted after
+   * it (an SPMD group's `spmd-*` messages); dropped when the worker is gone.
+   */
+  post(message: ToWorker, transfer?: TransferListItem[]): void;
+  /** Hear the peer messages this worker asks the pool to pass on (SPMD without ports). */
+  onRelay(listener: ((message: SpmdRelayMessage) => void) | undefined): void;
 }
 
 /** The part of a backend one call uses (the scheduler's tests fake just this). */

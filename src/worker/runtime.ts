@@ -13,6 +13,7 @@ import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { BatchRun, type Results, type RuntimeOptions } from './batch-run.js';
+import { receiveSpmd } from './comm.js';
 import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
 import { syncPort } from './sync-port.js';
@@ -160,6 +161,12 @@ class WorkerRuntime implements Runtime {
         return;
       case 'sync-reply':
         this.syncPort.settle(message);
+        return;
+      case 'spmd-open':
+      case 'spmd-msg':
+      case 'spmd-abort':
+      case 'spmd-end':
+        receiveSpmd(message, (up) => this.send(up));
         return;
     }
   }
