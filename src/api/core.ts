@@ -20,6 +20,7 @@ import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
 import type { BatchTrace, BroadcastHandle, ItemsOf } from '../types.js';
 import { openBackend } from './backends.js';
+import { nestedRunner } from './nested.js';
 import { collectResults, type StartedCall, type StreamTracker, streamResults } from './results.js';
 
 export type { StartedCall };
@@ -62,6 +63,8 @@ export class PoolCore implements StreamTracker {
     this.settings = resolvePoolOptions(options);
     this.#seeds = new CallSeeds(this.settings.seed);
     this.backend = openBackend(this.settings);
+    // Child calls of its tasks (`taskContext().pool`) run on this pool's own backend.
+    this.backend.setNested?.(nestedRunner(this.backend));
   }
 
   get seed(): number {

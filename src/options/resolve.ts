@@ -25,6 +25,8 @@ export type CallDefaultSettings = Omit<Resolved<typeof CALL_DEFAULTS>, 'seed'>;
 /** How a set of local workers behaves (what `WorkerSet` takes). */
 export interface WorkerSetSettings {
   readonly size: number;
+  /** Async items in flight at once per worker (`concurrentTasksPerWorker`; inline: 1, its `concurrency` is the limit). */
+  readonly concurrentTasks: number;
   readonly maxTasksPerWorker: number;
   /** Recycle a worker whose heap grew past this many bytes. */
   readonly maxWorkerMemory: number;
@@ -88,6 +90,11 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
         '`execArgv` does not apply to the inline backend: its tasks run on the main thread, under its own flags',
       );
     }
+    if (raw.concurrentTasksPerWorker !== undefined) {
+      throw new InvalidArgValueError(
+        '`concurrentTasksPerWorker` does not apply to the inline backend; use `concurrency` (tasks in progress at once)',
+      );
+    }
     workers = given.concurrency;
   } else {
     if (raw.concurrency !== undefined) {
@@ -102,7 +109,7 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
     workers,
     seed,
     callDefaults,
-    workerSet: workerSetSettings(given, workers),
+    workerSet: workerSetSettings(given, workers, backend === 'inline' ? 1 : given.concurrentTasksPerWorker),
     resourceLimits: checkResourceLimits(backend, given.resourceLimits),
     execArgv: given.execArgv,
   });
@@ -115,9 +122,11 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
 export function workerSetSettings(
   local: Resolved<typeof LOCAL_WORKERS.specs>,
   size: number,
+  concurrentTasks = local.concurrentTasksPerWorker,
 ): WorkerSetSettings {
   return Object.freeze({
     size,
+    concurrentTasks,
     maxTasksPerWorker: local.maxTasksPerWorker,
     maxWorkerMemory: local.maxWorkerMemory * 1024 * 1024,
     idleTimeout: local.idleTimeout,

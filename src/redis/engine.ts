@@ -225,6 +225,7 @@ export class RedisBackend implements Backend {
       seed: request.seed,
       stopOnError: request.stopOnError,
       track: request.track,
+      ...(request.alone ? { alone: true } : {}),
       timeout: request.timeout,
       ...(task.wrapper ? { wrapOptions: task.wrapper.options } : {}),
     });

@@ -270,6 +270,7 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     first: payload.first,
     timeout: payload.timeout,
     track: payload.track,
+    alone: payload.alone === true,
     stopOnError: payload.stopOnError,
     seed: payload.seed,
   };

@@ -17,6 +17,16 @@ export type TaskSpec =
   /** Several tasks in one call (parallel() over mixed delayed calls): `RunMessage.taskIndex` picks one per item. */
   | { readonly kind: 'mixed'; readonly specs: readonly TaskSpec[]; readonly name: string };
 
+/** A call a running task made on its own pool (`taskContext().pool`): a map of a task over `items`. */
+export interface NestedCall {
+  readonly spec: TaskSpec;
+  readonly taskName: string;
+  /** Each item is the arguments of a call (`run`, `starmap`). */
+  readonly spread: boolean;
+  readonly items: readonly unknown[];
+  readonly seed: number;
+}
+
 /** The task spec of a task reference, or of an inline function (checked for outer variables). */
 export function taskSpecOf(task: unknown, callName: string): { spec: TaskSpec; name: string } {
   if (isTaskRef(task)) {

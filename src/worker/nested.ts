@@ -1,0 +1,125 @@
+/**
+ * A worker's side of nested parallelism: the `taskContext().pool` handle a running item gets.
+ * Its calls go to the pool that runs the worker (a `call` message, answered by `called`), and
+ * while an item waits for its children it gives its slot back (see `Slots`): a parent awaiting
+ * children holds no part of the worker, so a recursion deeper than workers × slots still runs.
+ */
+
+import { fromWire } from '../codec/errors.js';
+import { callSeed } from '../data/random.js';
+import { describe, NotCloneableError } from '../errors.js';
+import { type ItemState, isStoredItem, setCurrentItem, streamOf } from '../tasks/context.js';
+import { type NestedCall, taskSpecOf } from '../tasks/task-spec.js';
+import type { TaskPool } from '../types.js';
+import type { Slots } from './batch-run.js';
+import { BRAND, type CalledMessage, type FromWorker } from './protocol.js';
+
+interface Waiting {
+  readonly item: ItemState;
+  readonly resolve: (values: unknown[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Make `item` the worker's current item again, then `settle` its awaited child call. */
+function restoreThen(item: ItemState, settle: () => void): void {
+  setCurrentItem(item);
+  settle();
+}
+
+export class NestedCalls {
+  private nextRef = 1;
+  private readonly waiting = new Map<number, Waiting>();
+
+  constructor(
+    private readonly send: (message: FromWorker) => void,
+    private readonly slots: Slots,
+  ) {}
+
+  /** The handle for `item` (BatchState.poolFor). */
+  readonly poolFor = (item: ItemState): TaskPool => {
+    const call = (name: string, task: unknown, items: readonly unknown[], spread: boolean) =>
+      this.submit(item, name, task, items, spread);
+    return {
+      run: (task: unknown, ...args: unknown[]) =>
+        call('taskContext().pool.run', task, [args], true).then((values) => values[0]),
+      map: (task: unknown, items: Iterable<unknown>) =>
+        call('taskContext().pool.map', task, [...items], false),
+      starmap: (task: unknown, tuples: Iterable<unknown[]>) =>
+        call('taskContext().pool.starmap', task, [...tuples], true),
+      imap: (task: unknown, items: Iterable<unknown>) =>
+        streamOf(call('taskContext().pool.imap', task, [...items], false)),
+    } as TaskPool;
+  };
+
+  private submit(
+    item: ItemState,
+    name: string,
+    task: unknown,
+    items: readonly unknown[],
+    spread: boolean,
+  ): Promise<unknown[]> {
+    let spec: ReturnType<typeof taskSpecOf>;
+    try {
+      spec = taskSpecOf(task, name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Child k of an item draws from a seed of its own, fixed by the item's seed, index and k.
+    const seed = callSeed(callSeed(item.batch.seed, item.index), ++item.childCalls);
+    const call: NestedCall = { spec: spec.spec, taskName: spec.name, spread, items, seed };
+    const ref = this.nextRef++;
+    // An item run with the worker's shared state (not in AsyncLocalStorage) gets it back when
+    // its children answer: other items may have run meanwhile.
+    const stored = isStoredItem(item);
+    return new Promise<unknown[]>((resolve, reject) => {
+      try {
+        this.send({ fanout: BRAND, t: 'call', ref, batch: item.batch.id, call });
+      } catch (error) {
+        reject(
+          new NotCloneableError(
+            `The arguments given to ${name} cannot be sent to the pool: ${describe(error)}`,
+            {
+              cause: error,
+            },
+          ),
+        );
+        return;
+      }
+      this.waiting.set(ref, {
+        item,
+        resolve: stored ? resolve : (values) => restoreThen(item, () => resolve(values)),
+        reject: stored ? reject : (error) => restoreThen(item, () => reject(error)),
+      });
+      this.childStarted(item);
+    });
+  }
+
+  /** The pool answered a child call. */
+  answered(message: CalledMessage): void {
+    const waiting = this.waiting.get(message.ref);
+    if (!waiting) return;
+    this.waiting.delete(message.ref);
+    this.childEnded(waiting.item);
+    if (message.error) waiting.reject(fromWire(message.error));
+    else waiting.resolve(message.values ?? []);
+  }
+
+  /** An item's first unsettled child: while it awaits them, its slot is free for other items. */
+  private childStarted(item: ItemState): void {
+    if (item.children++ > 0) return;
+    if (item.inFlight && item.holdsSlot) {
+      item.holdsSlot = false;
+      this.slots.give();
+    }
+    item.batch.childrenStarted?.();
+  }
+
+  /** An item's last child settled: if it still awaits, it takes a slot again. */
+  private childEnded(item: ItemState): void {
+    if (--item.children > 0) return;
+    if (item.inFlight && !item.holdsSlot) {
+      item.holdsSlot = true;
+      this.slots.take();
+    }
+  }
+}
