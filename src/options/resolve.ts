@@ -62,8 +62,36 @@ const RESOURCE_LIMIT_KEYS: Record<LocalBackendName, readonly (keyof ResourceLimi
   inline: [],
 };
 
+const INSIDE_WORKER = Symbol.for('fanout.insideWorker');
+
+/** This thread or process is a fanout worker (its runtime says so as it starts). */
+export function markInsideWorker(): void {
+  (globalThis as Record<symbol, unknown>)[INSIDE_WORKER] = true;
+}
+
+function insideWorker(): boolean {
+  return (globalThis as Record<symbol, unknown>)[INSIDE_WORKER] === true;
+}
+
+/**
+ * Nested parallelism stays within the machine (joblib's rule): a pool made inside a task that
+ * runs in a fanout worker starts no threads of its own unless asked, since every core already
+ * runs a worker. With no `backend` it runs inline, on the worker's own thread (async tasks
+ * overlapping up to `concurrency`); a local backend asked for without `workers` gets one worker.
+ */
+function withinWorker(input: unknown): unknown {
+  if (!insideWorker() || typeof input !== 'object' || input === null) return input;
+  const raw = input as Record<string, unknown>;
+  if (raw.backend === undefined) return { ...raw, backend: 'inline' };
+  if ((raw.backend === 'threads' || raw.backend === 'processes') && raw.workers === undefined) {
+    return { ...raw, workers: 1 };
+  }
+  return input;
+}
+
 /** Read a pool's options (`new Pool(options)`). */
-export function resolvePoolOptions(input: unknown): PoolSettings {
+export function resolvePoolOptions(options: unknown): PoolSettings {
+  const input = withinWorker(options);
   const given = resolveOptions(POOL, input);
   const raw = input as Record<string, unknown>;
   const { seed, backend } = given;

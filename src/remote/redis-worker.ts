@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { nestedRunner } from '../api/nested.js';
 import { unpack } from '../codec/values.js';
 import {
   describe,
@@ -91,6 +92,9 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   client.on('ready', () => errors.recovered());
   // The same worker set a pool of threads runs on, with the pool's defaults.
   const local = new WorkerSet(threadsTransport({}), defaultWorkerSetSettings(options.threads));
+  // Child calls of its tasks (`taskContext().pool`) run on this worker's own threads: nested
+  // parallelism stays on the machine that runs the parent.
+  local.setNested(nestedRunner(local));
   const running = new Set<Running>();
   const reported = new Set<string>();
   let handingBack = false;

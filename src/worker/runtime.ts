@@ -9,6 +9,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
 import { toWire } from '../codec/errors.js';
 import { unpack } from '../codec/values.js';
+import { markInsideWorker } from '../options/resolve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { AnyFunction } from '../types.js';
@@ -446,5 +447,7 @@ function relativeTimes(times: Float64Array | undefined, batchStart: number): Flo
 
 /** Create the runtime for one worker (or for the inline backend's main thread). */
 export function createRuntime(channel: RuntimeChannel, options: RuntimeOptions): Runtime {
+  // A thread or process of its own: a pool its tasks make starts no threads unless asked.
+  if (!options.sharedThread) markInsideWorker();
   return new WorkerRuntime(channel, options);
 }

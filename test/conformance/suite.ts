@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,13 @@ import {
   TaskError,
   WorkerCrashedError,
 } from '../../src/index.js';
-import tasks, { hostileTasks, overlapTasks, randomTasks, WithPrivateState } from '../fixtures/tasks.js';
+import tasks, {
+  hostileTasks,
+  nestedTasks,
+  overlapTasks,
+  randomTasks,
+  WithPrivateState,
+} from '../fixtures/tasks.js';
 import {
   type BackendCase,
   eventually,
@@ -69,7 +75,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 44;
+export const CONFORMANCE_TEST_COUNT = 48;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -730,6 +736,52 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
           [1, 1],
         ]);
       });
+    });
+  });
+
+  describe(`${backend.name}: nested parallelism`, () => {
+    it('a chain of 25 tasks, each awaiting its child, runs on 2 workers without deadlock', async () => {
+      // One async task at a time per worker: a parent awaiting its child must not count.
+      const oneAtATime =
+        backend.name === 'threads' || backend.name === 'processes' ? { concurrentTasksPerWorker: 1 } : {};
+      await using pool = backend.pool({ workers: 2, ...oneAtATime });
+      assert.equal(await pool.run(nestedTasks.chain, 25), 25);
+      // And as its local call, where children are direct calls.
+      assert.equal(await nestedTasks.chain(25), 25);
+    });
+
+    it('tasks fan out to children and combine their values (fib, a map of children)', async () => {
+      await using pool = backend.pool({ workers: 2 });
+      assert.deepEqual(await pool.map(nestedTasks.fib, [0, 1, 2, 10]), [0, 1, 1, 55]);
+      assert.equal(
+        await pool.run(nestedTasks.sumOfSquares, 20),
+        range(20).reduce((a, x) => a + x * x, 0),
+      );
+    });
+
+    it("a child that fails rejects its parent's await with the child's coded error", async () => {
+      await using pool = backend.pool({ workers: 2 });
+      assert.match(
+        await pool.run(nestedTasks.childFails, 'boom'),
+        /^ERR_TASK_FAILED: Task "fail" failed on item 0: .*boom/,
+      );
+    });
+
+    it('cancelling the parent cancels its children', {
+      skip: backend.knowsStart === false && 'a started batch cannot be cancelled on this backend',
+    }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-nested-'));
+      try {
+        await using pool = backend.pool({ workers: 2 });
+        const controller = new AbortController();
+        const parent = pool.runWith(nestedTasks.parentOfWatcher, [dir], { signal: controller.signal });
+        await eventually(() => existsSync(join(dir, 'started')), 30_000, 'the child to start');
+        controller.abort();
+        await rejectsWith(parent, 'ABORT_ERR');
+        await eventually(() => existsSync(join(dir, 'aborted')), 30_000, "the child's signal to abort");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
