@@ -7,17 +7,22 @@
  *   max(total CPU ÷ workers, total wait ÷ (workers × tasks in flight per worker)). Target:
  *   fanout on threads and processes within 10 % of the ideal; inline and Piscina (with its
  *   `concurrentTasksPerWorker`) in the same run.
+ * - `fib`: the issue's nested example, `fib(25)` with `taskContext().pool`, against the same
+ *   async task called locally (children as direct calls) in the same process: the ideal is that
+ *   local time ÷ workers; the note gives the speedup and a plain synchronous recursion's time.
+ *   Target: 1.5× the local call on 2 cores.
  */
 
 import { type Columns, markdownTableOf, textTableOf } from './table.js';
 
 export interface NestedWorkload {
-  readonly name: 'async-io';
+  readonly name: 'async-io' | 'fib';
   readonly libraries: readonly string[];
 }
 
 export const nestedWorkloads: readonly NestedWorkload[] = [
   { name: 'async-io', libraries: ['fanout-threads', 'fanout-processes', 'fanout-inline', 'piscina'] },
+  { name: 'fib', libraries: ['fanout-threads', 'fanout-processes'] },
 ];
 
 /** One row, as written to bench/results/{latest,partial}-nested.json. */

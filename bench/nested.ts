@@ -3,6 +3,7 @@
  * JSON record on the last line of stdout.
  *
  *   node dist-bench/bench/nested.js --workload async-io --library fanout-threads|fanout-processes|fanout-inline|piscina
+ *   node dist-bench/bench/nested.js --workload fib --library fanout-threads|fanout-processes
  *                                   [--repeat 5] [--scale 1] [--workers N] [--concurrent 16]
  */
 
@@ -14,7 +15,7 @@ import { versionOf } from './libraries/versions.js';
 import type { NestedRecord, NestedWorkload } from './nested-rows.js';
 import { median, round } from './stats.js';
 import { timed } from './timing.js';
-import { IO_COMPUTE_MS, IO_WAIT_MS } from './workers/nested-functions.js';
+import { fibSync, IO_COMPUTE_MS, IO_WAIT_MS } from './workers/nested-functions.js';
 import tasks from './workers/nested-tasks.js';
 
 const ASYNC_IO_ITEMS = 1000;
@@ -74,6 +75,51 @@ function checkEach(results: ArrayLike<unknown>, items: readonly number[], librar
   }
 }
 
+const FIB_N = 25;
+
+/**
+ * fib: the pool's `fib(25)` and the same task called locally, alternately in this process (the
+ * local call is the serial baseline), and a plain synchronous recursion for the record.
+ */
+async function fibRow(library: string, workers: number, repeat: number): Promise<NestedRecord> {
+  const backend = library === 'fanout-processes' ? 'processes' : 'threads';
+  const pool = new Pool({ backend, workers });
+  const expected = fibSync(FIB_N);
+  if ((await pool.run(tasks.fib, 15)) !== fibSync(15)) throw new Error('fib(15) is wrong');
+  const pooled: number[] = [];
+  const local: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const a = await timed(() => tasks.fib(FIB_N));
+    const b = await timed(() => pool.run(tasks.fib, FIB_N));
+    if (a.value !== expected || b.value !== expected) throw new Error(`fib(${FIB_N}) is wrong`);
+    local.push(a.seconds);
+    pooled.push(b.seconds);
+    process.stderr.write(
+      `  [${library} fib] run ${r + 1}/${repeat}: local ${a.seconds.toFixed(3)} s, pool ${b.seconds.toFixed(3)} s\n`,
+    );
+  }
+  await pool.close();
+  const sync = await timed(() => fibSync(FIB_N));
+  const time = median(pooled);
+  const localTime = median(local);
+  const idealSeconds = localTime / workers;
+  return {
+    workload: 'fib',
+    library,
+    version: versionOf('fanout'),
+    workers,
+    items: 1,
+    seconds: round(time),
+    idealSeconds: round(idealSeconds),
+    ratioToIdeal: round(time / idealSeconds),
+    samples: pooled.map((s) => round(s)),
+    loadAverage: round(loadavg()[0] as number, 2),
+    note:
+      `fib(${FIB_N}) with taskContext().pool: ${round(localTime / time, 3)}× the same task called locally ` +
+      `(${round(localTime)} s, children as direct calls; ideal: that ÷ ${workers}); a plain synchronous recursion takes ${round(sync.seconds * 1000, 3)} ms`,
+  };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const workload = (args.get('workload') ?? 'async-io') as NestedWorkload['name'];
@@ -81,6 +127,10 @@ async function main(): Promise<void> {
   const repeat = numberOption(args, 'repeat', 5);
   const scale = numberOption(args, 'scale', 1);
   const workers = numberOption(args, 'workers', availableParallelism());
+  if (workload === 'fib') {
+    process.stdout.write(`${JSON.stringify(await fibRow(library, workers, repeat))}\n`);
+    return;
+  }
   const concurrent = numberOption(args, 'concurrent', 16);
   const log = (line: string) => process.stderr.write(`  [${library} ${workload}] ${line}\n`);
   const runner = startRunner(library, workers, concurrent);

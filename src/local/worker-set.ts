@@ -122,6 +122,8 @@ interface WorkerState {
   readonly broadcastsSent: Set<number>;
   /** Child calls its tasks made that have not been answered, by the id of the submitting batch. */
   readonly children: Map<number, Set<AbortController>>;
+  /** Its tasks made child calls: it hears of `hunger` changes (backends without shared memory). */
+  nests: boolean;
   /** Claim cells shared with the worker (see ClaimsMessage), and the ones no queued batch uses. */
   readonly claims: Int32Array | undefined;
   readonly freeSlots: number[];
@@ -216,9 +218,29 @@ export class WorkerSet implements Backend {
   }
 
   private nested: NestedRunner | undefined;
+  /**
+   * How many workers could take a batch now (idle or not started, less the batches waiting
+   * here): shared with the workers where memory is (see ConfigMessage.hunger).
+   */
+  private hunger: Int32Array | undefined;
+  private idleReported = -1;
+
+  private updateHunger(): void {
+    if (!this.nested) return;
+    let busy = 0;
+    for (const worker of this.workers) if (worker.queue.length > 0 || !this.takesWork(worker)) busy++;
+    const idle = Math.max(0, this.options.size - busy - this.pending.length);
+    if (idle === this.idleReported) return;
+    this.idleReported = idle;
+    if (this.hunger) Atomics.store(this.hunger, 0, idle);
+    else
+      for (const worker of this.workers)
+        if (worker.nests) this.trySend(worker, { fanout: BRAND, t: 'hunger', idle });
+  }
 
   setNested(runner: NestedRunner): void {
     this.nested = runner;
+    if (this.transport.supports.sharedMemory) this.hunger = new Int32Array(new SharedArrayBuffer(4));
   }
 
   /**
@@ -227,6 +249,10 @@ export class WorkerSet implements Backend {
    * worker, cancels it.
    */
   private childCall(worker: WorkerState, message: CallMessage): void {
+    if (!worker.nests && !this.hunger) {
+      worker.nests = true;
+      this.trySend(worker, { fanout: BRAND, t: 'hunger', idle: Math.max(0, this.idleReported) });
+    }
     const answer = (reply: { values?: unknown[]; error?: unknown }) => {
       if (!this.workers.has(worker) || worker.killReason) return;
       const called: Mutable<CalledMessage> = { fanout: BRAND, t: 'called', ref: message.ref };
@@ -403,6 +429,7 @@ export class WorkerSet implements Backend {
       else this.scheduleRebalance();
     }
     for (const worker of this.workers) this.updateHold(worker);
+    this.updateHunger();
   }
 
   /** Not retiring, not being killed, started: a worker that may be given batches. */
@@ -661,6 +688,7 @@ export class WorkerSet implements Backend {
       outbox: [] as Outgoing[],
       broadcastsSent: new Set<number>(),
       children: new Map<number, Set<AbortController>>(),
+      nests: false,
       claims,
       freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
       held: undefined,
@@ -682,7 +710,12 @@ export class WorkerSet implements Backend {
         exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
       });
       if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
-      channel.send({ fanout: BRAND, t: 'config', concurrentTasks: this.options.concurrentTasks });
+      channel.send({
+        fanout: BRAND,
+        t: 'config',
+        concurrentTasks: this.options.concurrentTasks,
+        ...(this.hunger ? { hunger: this.hunger } : {}),
+      });
     } catch (error) {
       markExited();
       queueMicrotask(() => this.startFailed(error));

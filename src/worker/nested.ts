@@ -7,10 +7,19 @@
 
 import { fromWire } from '../codec/errors.js';
 import { callSeed } from '../data/random.js';
-import { describe, NotCloneableError } from '../errors.js';
-import { type ItemState, isStoredItem, setCurrentItem, streamOf } from '../tasks/context.js';
+import { describe, NotCloneableError, TaskError } from '../errors.js';
+import {
+  type BatchState,
+  ItemState,
+  isStoredItem,
+  runWithItem,
+  setCurrentItem,
+  signalOf,
+  streamOf,
+} from '../tasks/context.js';
 import { type NestedCall, taskSpecOf } from '../tasks/task-spec.js';
-import type { TaskPool } from '../types.js';
+import { isTaskRef } from '../tasks/tasks.js';
+import type { AnyFunction, TaskPool } from '../types.js';
 import type { Slots } from './batch-run.js';
 import { BRAND, type CalledMessage, type FromWorker } from './protocol.js';
 
@@ -29,6 +38,15 @@ function restoreThen(item: ItemState, settle: () => void): void {
 export class NestedCalls {
   private nextRef = 1;
   private readonly waiting = new Map<number, Waiting>();
+  /**
+   * How many of the pool's workers could take a batch (cell 0): shared with the pool where
+   * memory is, else a copy it updates by message. Until the pool says, children go to it.
+   */
+  hunger: Int32Array<ArrayBufferLike> = new Int32Array([1]);
+
+  hungerChanged(idle: number): void {
+    this.hunger[0] = idle;
+  }
 
   constructor(
     private readonly send: (message: FromWorker) => void,
@@ -66,6 +84,10 @@ export class NestedCalls {
     }
     // Child k of an item draws from a seed of its own, fixed by the item's seed, index and k.
     const seed = callSeed(callSeed(item.batch.seed, item.index), ++item.childCalls);
+    // Work-first: while no other worker could take it, a child of a plain task runs here.
+    if (Atomics.load(this.hunger, 0) === 0 && isTaskRef(task) && !task.wrapper) {
+      return this.direct(item, task, spec.name, items, spread, seed);
+    }
     const call: NestedCall = { spec: spec.spec, taskName: spec.name, spread, items, seed };
     const ref = this.nextRef++;
     // An item run with the worker's shared state (not in AsyncLocalStorage) gets it back when
@@ -92,6 +114,80 @@ export class NestedCalls {
       });
       this.childStarted(item);
     });
+  }
+
+  /**
+   * Run a child call here, as direct calls of the task: each item with a context of its own (the
+   * seed and index it would have in the pool, the parent's signal), its error wrapped as the
+   * pool would (`ERR_TASK_FAILED`). Its values are not copied.
+   */
+  private direct(
+    item: ItemState,
+    task: AnyFunction,
+    taskName: string,
+    items: readonly unknown[],
+    spread: boolean,
+    seed: number,
+  ): Promise<unknown[]> {
+    // The children share the parent's signal and progress, with a seed of their own (a plain
+    // copy: a chain of prototypes as deep as the recursion made every lookup and GC slow).
+    const parent = item.batch;
+    signalOf(parent);
+    const batch: BatchState = {
+      id: parent.id,
+      seed,
+      context: parent.context,
+      aborted: parent.aborted,
+      controller: parent.controller,
+      report: parent.report,
+      poolFor: parent.poolFor,
+      childrenStarted: undefined,
+    };
+    const stored = isStoredItem(item);
+    this.childStarted(item);
+    const settled = () => {
+      this.childEnded(item);
+      if (!stored) setCurrentItem(item);
+    };
+    const fail = (index: number, error: unknown) => {
+      settled();
+      throw new TaskError({ task: taskName, index }, error);
+    };
+    const one = (args: unknown, index: number): Promise<unknown> => {
+      try {
+        const child = new ItemState(batch, index);
+        return Promise.resolve(
+          runWithItem(child, spread ? () => task(...(args as unknown[])) : () => task(args)),
+        );
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    // One child (`run`): one promise more than the task's own.
+    if (items.length === 1) {
+      return one(items[0], 0).then(
+        (value) => {
+          settled();
+          return [value];
+        },
+        (error: unknown) => fail(0, error),
+      );
+    }
+    let failed = -1;
+    return Promise.all(
+      items.map((args, index) =>
+        one(args, index).catch((error: unknown) => {
+          if (failed < 0) failed = index;
+          throw error;
+        }),
+      ),
+    ).then(
+      (values) => {
+        settled();
+        return values;
+      },
+      (error: unknown) => fail(failed, error),
+    );
   }
 
   /** The pool answered a child call. */

@@ -106,6 +106,19 @@ export interface ConfigMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'config';
   readonly concurrentTasks: number;
+  /**
+   * Shared-memory backends: cell 0 holds how many of the pool's workers could take a batch now
+   * (idle, or not started). While it is 0, a task's child calls run in its own worker, as direct
+   * calls (work-first: no round trip while every worker is busy anyway).
+   */
+  readonly hunger?: Int32Array | undefined;
+}
+
+/** Backends without shared memory: the `hunger` count changed (sent to workers that made child calls). */
+export interface HungerMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'hunger';
+  readonly idle: number;
 }
 
 /** The answer to a `call`: the child call's values, or why it failed. */
@@ -135,6 +148,7 @@ export type ToWorker =
   | TaskMessage
   | ClaimsMessage
   | ConfigMessage
+  | HungerMessage
   | CalledMessage
   | CancelMessage
   | StopMessage

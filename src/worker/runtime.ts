@@ -219,6 +219,10 @@ class WorkerRuntime implements Runtime {
         return;
       case 'config':
         this.limit = message.concurrentTasks;
+        if (message.hunger) this.nested.hunger = message.hunger;
+        return;
+      case 'hunger':
+        this.nested.hungerChanged(message.idle);
         return;
       case 'called':
         this.nested.answered(message);
