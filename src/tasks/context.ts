@@ -54,6 +54,8 @@ export class ItemState implements TaskContext {
   constructor(
     readonly batch: BatchState,
     public index: number,
+    /** A child call run in its parent's worker has a seed of its own (see NestedCalls). */
+    private readonly ownSeed?: number,
   ) {}
 
   /** The next item of the same batch. */
@@ -66,7 +68,7 @@ export class ItemState implements TaskContext {
     return signalOf(this.batch);
   }
   get seed(): number {
-    return this.batch.seed;
+    return this.ownSeed ?? this.batch.seed;
   }
   get context(): unknown {
     return this.batch.context;
@@ -75,7 +77,7 @@ export class ItemState implements TaskContext {
     return this.randomStream().random();
   }
   randomStream(): RandomStream {
-    if (!this.rng) this.rng = itemStream(this.batch.seed, this.index);
+    if (!this.rng) this.rng = itemStream(this.seed, this.index);
     return this.rng;
   }
   normal(mean?: number, sd?: number): number {

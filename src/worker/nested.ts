@@ -14,7 +14,6 @@ import {
   isStoredItem,
   runWithItem,
   setCurrentItem,
-  signalOf,
   streamOf,
 } from '../tasks/context.js';
 import { type NestedCall, taskSpecOf } from '../tasks/task-spec.js';
@@ -27,6 +26,32 @@ interface Waiting {
   readonly item: ItemState;
   readonly resolve: (values: unknown[]) => void;
   readonly reject: (error: unknown) => void;
+}
+
+const first = (values: unknown[]): unknown => values[0];
+
+/** `taskContext().pool` for one item. */
+class ItemPool {
+  constructor(
+    private readonly calls: NestedCalls,
+    private readonly item: ItemState,
+  ) {}
+
+  run(task: unknown, ...args: unknown[]): Promise<unknown> {
+    return this.calls.runOne(this.item, task, args);
+  }
+
+  map(task: unknown, items: Iterable<unknown>): Promise<unknown[]> {
+    return this.calls.submit(this.item, 'taskContext().pool.map', task, [...items], false);
+  }
+
+  starmap(task: unknown, tuples: Iterable<unknown[]>): Promise<unknown[]> {
+    return this.calls.submit(this.item, 'taskContext().pool.starmap', task, [...tuples], true);
+  }
+
+  imap(task: unknown, items: Iterable<unknown>): AsyncIterable<unknown> {
+    return streamOf(this.map(task, items));
+  }
 }
 
 /** Make `item` the worker's current item again, then `settle` its awaited child call. */
@@ -53,23 +78,18 @@ export class NestedCalls {
     private readonly slots: Slots,
   ) {}
 
-  /** The handle for `item` (BatchState.poolFor). */
-  readonly poolFor = (item: ItemState): TaskPool => {
-    const call = (name: string, task: unknown, items: readonly unknown[], spread: boolean) =>
-      this.submit(item, name, task, items, spread);
-    return {
-      run: (task: unknown, ...args: unknown[]) =>
-        call('taskContext().pool.run', task, [args], true).then((values) => values[0]),
-      map: (task: unknown, items: Iterable<unknown>) =>
-        call('taskContext().pool.map', task, [...items], false),
-      starmap: (task: unknown, tuples: Iterable<unknown[]>) =>
-        call('taskContext().pool.starmap', task, [...tuples], true),
-      imap: (task: unknown, items: Iterable<unknown>) =>
-        streamOf(call('taskContext().pool.imap', task, [...items], false)),
-    } as TaskPool;
-  };
+  /** The handle for `item` (BatchState.poolFor): one small object, its methods shared. */
+  readonly poolFor = (item: ItemState): TaskPool => new ItemPool(this, item) as unknown as TaskPool;
 
-  private submit(
+  /** `run`: one child, its value (no array in between: a recursion makes many). */
+  runOne(item: ItemState, task: unknown, args: unknown[]): Promise<unknown> {
+    if (Atomics.load(this.hunger, 0) === 0 && isTaskRef(task) && !task.wrapper) {
+      return this.directOne(item, task, args);
+    }
+    return this.submit(item, 'taskContext().pool.run', task, [args], true).then(first);
+  }
+
+  submit(
     item: ItemState,
     name: string,
     task: unknown,
@@ -129,20 +149,8 @@ export class NestedCalls {
     spread: boolean,
     seed: number,
   ): Promise<unknown[]> {
-    // The children share the parent's signal and progress, with a seed of their own (a plain
-    // copy: a chain of prototypes as deep as the recursion made every lookup and GC slow).
-    const parent = item.batch;
-    signalOf(parent);
-    const batch: BatchState = {
-      id: parent.id,
-      seed,
-      context: parent.context,
-      aborted: parent.aborted,
-      controller: parent.controller,
-      report: parent.report,
-      poolFor: parent.poolFor,
-      childrenStarted: undefined,
-    };
+    // The children share the parent's batch (its signal, progress), each with its own seed.
+    const batch = item.batch;
     const stored = isStoredItem(item);
     this.childStarted(item);
     const settled = () => {
@@ -155,7 +163,7 @@ export class NestedCalls {
     };
     const one = (args: unknown, index: number): Promise<unknown> => {
       try {
-        const child = new ItemState(batch, index);
+        const child = new ItemState(batch, index, seed);
         return Promise.resolve(
           runWithItem(child, spread ? () => task(...(args as unknown[])) : () => task(args)),
         );
@@ -187,6 +195,32 @@ export class NestedCalls {
         return values;
       },
       (error: unknown) => fail(failed, error),
+    );
+  }
+
+  /** `run`'s direct call (see `direct`), with the fewest objects: a recursion makes one per call. */
+  private directOne(item: ItemState, task: AnyFunction, args: unknown[]): Promise<unknown> {
+    const seed = callSeed(callSeed(item.batch.seed, item.index), ++item.childCalls);
+    const stored = isStoredItem(item);
+    this.childStarted(item);
+    let result: unknown;
+    try {
+      result = runWithItem(new ItemState(item.batch, 0, seed), () => task(...args));
+    } catch (error) {
+      this.childEnded(item);
+      return Promise.reject(new TaskError({ task: task.name, index: 0 }, error));
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.childEnded(item);
+        if (!stored) setCurrentItem(item);
+        return value;
+      },
+      (error: unknown) => {
+        this.childEnded(item);
+        if (!stored) setCurrentItem(item);
+        throw new TaskError({ task: task.name, index: 0 }, error);
+      },
     );
   }
 
