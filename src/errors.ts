@@ -30,7 +30,9 @@ export type FanoutErrorCode =
   | 'ERR_JOB_MALFORMED'
   | 'ERR_WRAPPER_NOT_ALLOWED'
   | 'ERR_NO_TASK_CONTEXT'
-  | 'ERR_SLURM';
+  | 'ERR_SLURM'
+  | 'ERR_DASHBOARD'
+  | 'ERR_ACTOR_DIED';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -281,6 +283,31 @@ export class SlurmError extends FanoutError {
   }
 }
 
+/**
+ * `ERR_DASHBOARD`: a dashboard (or a worker's metrics endpoint) cannot serve: its port is taken
+ * or not allowed, its address does not exist here, or it was asked to listen on a non-loopback
+ * address without a token.
+ */
+export class DashboardError extends FanoutError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DASHBOARD', message, options);
+  }
+}
+
+/**
+ * `ERR_ACTOR_DIED`: an actor's method call could not run because the actor is gone: its worker
+ * died (the crash is the `cause`; calls pending then and later all reject, unless `maxRestarts`
+ * rebuilds it for the later ones), it was released, or its pool was closed. `actor` names it.
+ */
+export class ActorDiedError extends FanoutError {
+  /** The actor's class name. */
+  readonly actor: string;
+  constructor(actor: string, message: string, options?: ErrorOptions) {
+    super('ERR_ACTOR_DIED', `Actor ${actor}: ${message}`, options);
+    this.actor = actor;
+  }
+}
+
 /** `ERR_INVALID_ARG_VALUE`: an option or argument has the right type but a bad value. */
 export class InvalidArgValueError extends RangeError {
   declare readonly code: 'ERR_INVALID_ARG_VALUE';
@@ -385,6 +412,8 @@ const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) 
   ERR_WRAPPER_NOT_ALLOWED: WrapperNotAllowedError,
   ERR_NO_TASK_CONTEXT: NoTaskContextError,
   ERR_SLURM: SlurmError,
+  ERR_DASHBOARD: DashboardError,
+  ERR_ACTOR_DIED: ActorDiedError,
 };
 
 /**

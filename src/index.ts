@@ -62,9 +62,11 @@ export { callSeed, randomStream } from './data/random.js';
 export { shared, transfer } from './data/shared.js';
 export {
   AbortError,
+  ActorDiedError,
   BackendUnavailableError,
   CacheError,
   ChunkParseError,
+  DashboardError,
   FanoutError,
   type FanoutErrorCode,
   InlineFunctionError,
@@ -88,9 +90,21 @@ export type { MemoryStats } from './memory/counters.js';
 export type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult, TaskCacheInfo } from './memory/maintenance.js';
 export { type CacheOptions, Memory } from './memory/memory.js';
 export type { CacheWarningCode } from './memory/warnings.js';
+export {
+  type Actor,
+  type ActorArgs,
+  type ActorClass,
+  type ActorControl,
+  type ActorMethods,
+  type ActorRef,
+  type ActorRefs,
+  defineActors,
+} from './tasks/actors.js';
 export { taskContext } from './tasks/context.js';
 export { defineTasks } from './tasks/tasks.js';
 export type {
+  ActorCallOptions,
+  ActorOptions,
   AnyFunction,
   BatchTrace,
   BroadcastControl,
@@ -98,6 +112,9 @@ export type {
   CallDefaults,
   CallOptionsInput,
   CollectOptions,
+  DashboardHandle,
+  DashboardOptions,
+  Initializer,
   ItemsOf,
   MapOptions,
   PoolOptions,

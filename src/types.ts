@@ -192,10 +192,97 @@ export interface PoolOptions extends CallDefaults {
    */
   resourceLimits?: ResourceLimits;
   /**
+   * A task run on every worker as it starts, replacements included, before it takes any other
+   * work (Python's `Pool(initializer=…)`): the place to open a connection or load a model per
+   * worker, kept in the task module's own state. A worker whose initializer throws does not
+   * start; after the usual start-failure back-off (3 failed starts in a row with no worker up),
+   * the work waiting fails with `ERR_WORKER_CRASHED`, its `cause` the initializer's `TaskError`.
+   * Local backends only (refused on redis).
+   * @example new Pool({ initializer: { task: tasks.openDb, args: ['postgres://db/app'] } })
+   */
+  initializer?: Initializer;
+  /**
    * Extra Node.js flags for each worker, after the parent's own.
    * @example new Pool({ backend: 'processes', execArgv: ['--max-old-space-size=512'] })
    */
   execArgv?: string[];
+  /**
+   * Serve a live dashboard of the pool's workers, calls and errors (and `/api/state`,
+   * `/metrics`), and print its URL on stderr. `true`: on 127.0.0.1:8787 (any free port when
+   * 8787 is taken). Any address but loopback needs a token, generated when not given; the URL
+   * printed carries it. The server closes with the pool and never keeps the process alive.
+   * @default false
+   * @example new Pool({ dashboard: true })
+   * @example new Pool({ dashboard: { port: 0 } }) // any free port: `await pool.dashboard?.url()`
+   */
+  dashboard?: boolean | DashboardOptions;
+}
+
+/** `Pool`'s `dashboard` option, as an object. */
+export interface DashboardOptions {
+  /**
+   * The port to listen on; 0 for any free port.
+   * @default 8787, or any free port when 8787 is taken
+   */
+  port?: number;
+  /**
+   * The address to listen on. Any address but a loopback one (127.0.0.0/8, ::1, localhost)
+   * needs a token, generated when `token` is not given.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * The token every request must carry, as `?token=` in the URL or an `Authorization: Bearer`
+   * header: at least 16 characters. Required on any non-loopback `host` (generated when not
+   * given); optional on loopback.
+   */
+  token?: string;
+}
+
+/**
+ * A pool's dashboard, as `pool.dashboard` gives it.
+ *
+ * @example
+ * ```ts
+ * await using pool = new Pool({ dashboard: { port: 0 } });
+ * console.log('open', await pool.dashboard?.url());
+ * ```
+ */
+export interface DashboardHandle {
+  /** The page's address (with `?token=` when it has one), once it listens. Rejects with `ERR_DASHBOARD` when it cannot. */
+  url(): Promise<string>;
+}
+
+/** Options of an actor (`pool.actorWith`). */
+export interface ActorOptions {
+  /**
+   * How many times to rebuild the actor, on a live worker with its constructor's arguments,
+   * when its worker dies. The rebuilt actor starts from its constructor again: its state is
+   * lost. Calls pending when the worker died reject with `ERR_ACTOR_DIED` either way.
+   * @default 0
+   */
+  maxRestarts?: number;
+}
+
+/** Options of one actor method call (`handle.withOptions`). */
+export interface ActorCallOptions {
+  /**
+   * Time limit of the call in ms: past it the call rejects with `ERR_TASK_TIMEOUT` and the
+   * actor's worker is killed (a busy method cannot be stopped otherwise), so the actor dies or,
+   * with `maxRestarts`, is rebuilt.
+   */
+  timeout?: number;
+  /**
+   * Abort the call: one still queued is dropped; a running one sees `taskContext().signal`
+   * abort and, if it does not return within the pool's `abortGrace`, its worker is killed.
+   */
+  signal?: AbortSignal;
+}
+
+/** The pool's `initializer`: a task and its arguments, run once on each worker as it starts. */
+export interface Initializer {
+  readonly task: Task<AnyFunction>;
+  readonly args?: readonly unknown[];
 }
 
 /**

@@ -88,7 +88,7 @@ describe('redis backend: options', () => {
       const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /bullmq|ioredis/.test(k)).length;
       const { Pool, defineTasks } = await import(${JSON.stringify(dist)});
       const local = new Pool({ workers: 1 });
-      const remote = new Pool({ backend: { redis: 'redis://127.0.0.1:1', unavailableTimeout: 100, checkInterval: 20 } });
+      const remote = new Pool({ backend: { redis: 'redis://127.0.0.1:1', unavailableTimeout: 1, checkInterval: 1 } });
       const before = loaded();
       await local.close();
       await remote.run(() => 0).catch(() => {});

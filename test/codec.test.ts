@@ -161,6 +161,35 @@ describe('redis job payloads', () => {
       assert.throws(() => job(bad), /its timeout is not a number of milliseconds/, String(bad));
     }
   });
+
+  it("carry a mixed call's tasks and broadcast values, and refuse either when malformed", () => {
+    const base = { first: 0, spread: true, seed: 1, stopOnError: true, track: false, timeout: undefined };
+    const items = [[1], [2], [3]];
+    const mixed = encodeJob(['m#a', 'm#b'], undefined, items, { ...base, taskIndex: Int32Array.of(0, 1, 0) });
+    assert.equal(mixed.task, 'parallel');
+    assert.deepEqual(mixed.tasks, ['m#a', 'm#b']);
+    assert.deepEqual([...(readPayload(readJob(mixed)).taskIndex ?? [])], [0, 1, 0]);
+    const refusals: [() => unknown, RegExp][] = [
+      [() => encodeJob(['m#a', 'm#b'], undefined, items, base), /does not pick one for each of its 3 items/],
+      [
+        () => encodeJob(['m#a', 'm#b'], undefined, items, { ...base, taskIndex: Int32Array.of(0, 2, 0) }),
+        /item 1 calls task 2, but the job names 2/,
+      ],
+      [
+        () => encodeJob('m#a', undefined, items, { ...base, taskIndex: Int32Array.of(0, 0, 0) }),
+        /names none/,
+      ],
+      [() => readJob({ ...mixed, wrap: 'cache' }), /cannot name a wrapper/],
+      [() => readJob({ ...mixed, tasks: ['m#a'] }), /not a list of 2 to 256/],
+      [
+        () => encodeJob('m#a', undefined, [1], { ...base, spread: false, broadcasts: [[1, 'a/b']] }),
+        /broadcast value is not named by a number and a token/,
+      ],
+    ];
+    for (const [attempt, pattern] of refusals) assert.throws(attempt, pattern);
+    const shared = encodeJob('m#a', undefined, [1], { ...base, spread: false, broadcasts: [[1, 'run-1']] });
+    assert.deepEqual(readPayload(readJob(shared)).broadcasts, [[1, 'run-1']]);
+  });
 });
 
 describe('plain-data check', () => {

@@ -25,6 +25,8 @@ export interface BackendCase {
    * cells of shared-memory backends); without it, only once that worker yields. Default true.
    */
   readonly takesBackFromBlocked?: boolean;
+  /** Single workers can be addressed (actors, runOnEach, initializer). Default true. */
+  readonly addressable?: boolean;
   pool(options?: PoolOptions): Pool;
   /** The options `pool()` uses, as plain data, for a pool made in another process. */
   options(): PoolOptions;

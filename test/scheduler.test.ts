@@ -9,7 +9,13 @@ import { describe, it } from 'node:test';
 import { crossingProblem } from '../src/codec/crossing.js';
 import { AbortError, TaskError, WorkerCrashedError } from '../src/index.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/backend.js';
-import { AutoBatchSizer, fixedBatchSizer, MAX_ITEMS, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
+import {
+  AutoBatchSizer,
+  autoLimits,
+  fixedBatchSizer,
+  MAX_ITEMS,
+  MIN_BATCH_MS,
+} from '../src/scheduler/batch-size.js';
 import { type CallOptions, CallRun, pipelineDepth } from '../src/scheduler/call.js';
 import { readerOf } from '../src/scheduler/input.js';
 
@@ -170,6 +176,52 @@ describe('AutoBatchSizer', () => {
     assert.equal(sizer.next(100_000), 12_500);
     assert.equal(sizer.next(4000), 1000);
     assert.equal(sizer.next(80), 1000, 'the reader gives the 80 left');
+  });
+
+  it('across a network, sizes from the measured round trip: full batches in a few rounds, tails that hide the trip', () => {
+    const limits = autoLimits({ minMs: 10, maxItems: 1 << 15, measureRoundTrip: true });
+    /** Rounds until the size stops growing, for items of 1 µs and batches whose overhead is `trip` ms. */
+    const grow = (sizer: AutoBatchSizer, trip: number) => {
+      let rounds = 0;
+      while (sizer.growing && rounds < 100) {
+        sizer.observe(sizer.current, sizer.current * 0.001);
+        sizer.observeRoundTrip?.(trip);
+        rounds++;
+      }
+      return rounds;
+    };
+    const local = new AutoBatchSizer(2, autoLimits({ minMs: 10, maxItems: 1 << 15 }));
+    const remote = new AutoBatchSizer(2, limits);
+    const localRounds = grow(local, 40);
+    const remoteRounds = grow(remote, 40);
+    assert.equal(local.roundTripMs, 0, 'measured only when the backend asks');
+    assert.equal(remote.roundTripMs, 40);
+    assert.equal(local.current, 1 << 15);
+    assert.equal(remote.current, 1 << 15);
+    assert.ok(remoteRounds <= 4 && localRounds >= 14, `${remoteRounds} rounds against ${localRounds}`);
+    // The trip is the smallest overhead seen: a batch that waited in its worker does not raise it.
+    remote.observeRoundTrip?.(500);
+    assert.equal(remote.roundTripMs, 40);
+    // A tail batch keeps the trip's worth of work (40 ms: 40,000 items of 1 µs), not 1 ms.
+    assert.equal(remote.next(100_000), Math.min(1 << 15, 40_000));
+    assert.equal(local.next(100_000), 12_500);
+    // A long trip (300 ms) raises the band's top with its bottom: sizes settle past 500 ms of work.
+    const far = new AutoBatchSizer(2, limits);
+    far.observeRoundTrip?.(300);
+    for (let i = 0; i < 40; i++) far.observe(far.current, far.current * 0.5);
+    const settled = far.current;
+    assert.ok(settled * 0.5 >= 300, `${settled} items of 0.5 ms`);
+    far.observe(settled * 2, settled * 2 * 0.5); // a batch cut earlier at twice the size, ~600 ms
+    far.observe(settled, settled * 0.5);
+    assert.equal(far.current, settled, 'held, not shrunk');
+    const bigger = new AutoBatchSizer(2, limits);
+    bigger.observeRoundTrip?.(300);
+    for (let i = 0; i < 12; i++) bigger.observe(bigger.current, bigger.current * 0.5);
+    bigger.observe(bigger.current, 3000); // one slow batch: the estimate (~840 ms) is inside the band now
+    assert.ok(bigger.current * 0.5 >= 300, 'not shrunk below the trip');
+    // Enough batches in flight to cover the trip.
+    assert.equal(pipelineDepth(5, remote.roundTripMs), 9);
+    assert.equal(pipelineDepth(5), 2);
   });
 
   it('gives exactly the size asked for when fixed', () => {

@@ -267,4 +267,76 @@ describe('the worker set, over a fake transport', () => {
     await closing;
     assert.equal(set.liveWorkers, 0);
   });
+
+  it('a pin sends its batches to its worker only, in order, never stolen; its death is heard first and fails them', async () => {
+    const { transport, set } = workerSet(2);
+    const pinning = set.pin(1);
+    await tick();
+    assert.equal(transport.workers.length, 1, 'one worker started for one pin');
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    const [pin] = (await pinning) as [NonNullable<Awaited<typeof pinning>[0]>];
+    assert.equal(pin.worker, 0);
+    const [a, b, c] = [0, 1, 2].map((first) => pin.submit(batch([first + 1], { first })));
+    await tick();
+    assert.deepEqual(
+      w0.runs.map((r) => r.first),
+      [0, 1, 2],
+      'all queued there at once, in submission order',
+    );
+    // Another worker, idle once its own batch is done, takes none of them over.
+    const other = set.submit(batch([9], { first: 9 }));
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    w1.finish(w1.runs[0] as RunMessage);
+    await other.outcome;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(w1.runs.length, 1, 'the idle worker was given no pinned batch');
+    assert.ok(!w0.received.some((m) => m.t === 'cancel'), 'none was asked back');
+    w0.finish(w0.runs[0] as RunMessage);
+    assert.equal((await a?.outcome)?.kind, 'done');
+    const heard: string[] = [];
+    pin.onGone((error) => heard.push(`gone: ${(error as Error & { code: string }).code}`));
+    b?.outcome.then((o) => heard.push(`b: ${o.kind}`));
+    c?.outcome.then((o) => heard.push(`c: ${o.kind}`));
+    w0.exit(7);
+    await tick();
+    assert.deepEqual(heard, ['gone: ERR_WORKER_CRASHED', 'b: lost', 'c: failed']);
+    assert.equal((await pin.submit(batch([4])).outcome).kind, 'failed', 'a later batch fails at once');
+    assert.equal(w1.runs.length, 1, 'nothing of the dead pin went to the other worker');
+    await set.terminate();
+  });
+
+  it('pin(n) refuses more workers than the pool has', async () => {
+    const { set } = workerSet(2);
+    await assert.rejects(set.pin(3), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE');
+    await set.terminate();
+  });
+
+  it('an initializer runs first on each worker; it takes other work only once that is done', async () => {
+    const transport = new FakeTransport();
+    const set = new WorkerSet(transport, defaultWorkerSetSettings(1), {
+      request: batch([100], { taskName: 'init' }),
+    });
+    const work = set.submit(batch([5]));
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    assert.deepEqual(
+      w0.runs.map((r) => r.items),
+      [[100]],
+      'only the initializer was sent',
+    );
+    w0.finish(w0.runs[0] as RunMessage);
+    await tick();
+    assert.deepEqual(
+      w0.runs.map((r) => r.items),
+      [[100], [5]],
+    );
+    w0.finish(w0.runs[1] as RunMessage);
+    const outcome = await work.outcome;
+    assert.deepEqual(outcome.kind === 'done' && Array.from(outcome.values), [10]);
+    await set.terminate();
+  });
 });

@@ -5,12 +5,16 @@
  * pays for them at start-up.
  */
 
+import { crossingError, crossingProblem } from '../codec/crossing.js';
+import { InvalidArgValueError } from '../errors.js';
 import { inlineTransport } from '../local/inline.js';
+import type { WorkerSetObserver } from '../local/observer.js';
 import { processesTransport } from '../local/processes.js';
 import { threadsTransport } from '../local/threads.js';
 import type { Transport } from '../local/transport.js';
-import { WorkerSet } from '../local/worker-set.js';
+import { type WorkerInitializer, WorkerSet } from '../local/worker-set.js';
 import type { PoolSettings, RedisSettings } from '../options/resolve.js';
+import { CallerBroadcasts } from '../redis/broadcasts.js';
 import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from '../redis/capabilities.js';
 import type {
   Backend,
@@ -20,10 +24,53 @@ import type {
   BatchRequest,
   Ticket,
 } from '../scheduler/backend.js';
+import { taskSpecOf } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
 
-export function openBackend(settings: PoolSettings): Backend {
+/** `observer`: told what the local workers do (a dashboard's); a redis pool's workers are elsewhere. */
+export function openBackend(settings: PoolSettings, observer?: WorkerSetObserver): Backend {
   if (settings.backend === 'redis') return redisBackend(settings.redis);
-  return new WorkerSet(transportOf(settings), settings.workerSet);
+  const transport = transportOf(settings);
+  return new WorkerSet(
+    transport,
+    { ...settings.workerSet, observer },
+    initializerOf(settings, transport.supports),
+  );
+}
+
+/**
+ * The pool's `initializer` as the batch every worker runs as it starts: its task checked like
+ * any call's (a task reference, or an inline function where the backend takes them), its
+ * arguments checked to cross now, so a bad one fails `new Pool()` rather than every start.
+ */
+function initializerOf(
+  settings: Extract<PoolSettings, { workerSet: unknown }>,
+  supports: BackendSupports,
+): WorkerInitializer | undefined {
+  const { initializer } = settings;
+  if (!initializer) return undefined;
+  const { spec, name } = taskSpecOf(initializer.task, 'the initializer');
+  if (spec.kind === 'inline' && !supports.inlineFunctions) {
+    throw new InvalidArgValueError(
+      `The initializer cannot be an inline function on the ${settings.backend} backend; use defineTasks`,
+    );
+  }
+  const args = [...(initializer.args ?? [])];
+  const problem = crossingProblem(args, supports);
+  if (problem) throw crossingError("The initializer's `args`", problem);
+  return {
+    request: {
+      task: spec,
+      taskName: name,
+      spread: true,
+      items: [args],
+      first: 0,
+      timeout: undefined,
+      track: false,
+      stopOnError: false,
+      seed: settings.seed,
+    },
+  };
 }
 
 function transportOf(settings: Extract<PoolSettings, { workerSet: unknown }>): Transport {
@@ -40,10 +87,14 @@ function transportOf(settings: Extract<PoolSettings, { workerSet: unknown }>): T
 }
 
 function redisBackend(settings: RedisSettings): Backend {
-  return new LazyBackend(settings.size, REDIS_SUPPORTS, REDIS_BATCH_LIMITS, async () => {
+  // Handles are made at once; the engine writes their values to Redis when a batch needs them.
+  const broadcasts = new CallerBroadcasts(settings.prefix, settings.queue);
+  const backend = new LazyBackend(settings.size, REDIS_SUPPORTS, REDIS_BATCH_LIMITS, async () => {
     const { RedisBackend } = await import('../redis/engine.js');
-    return new RedisBackend(settings);
+    return new RedisBackend(settings, broadcasts);
   });
+  backend.broadcast = (value) => broadcasts.create(value);
+  return backend;
 }
 
 /**
@@ -53,6 +104,7 @@ function redisBackend(settings: RedisSettings): Backend {
 class LazyBackend implements Backend {
   #loading: Promise<Backend> | undefined;
   #loaded: Backend | undefined;
+  broadcast?: <T>(value: T) => BroadcastHandle<T>;
 
   constructor(
     readonly size: number,

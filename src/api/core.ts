@@ -9,12 +9,13 @@
 import { crossingError, crossingProblem } from '../codec/crossing.js';
 import { CallSeeds } from '../data/random.js';
 import { InvalidArgValueError, PoolClosedError } from '../errors.js';
+import { DashboardPlan, type PoolDashboard } from '../observe/dashboard/plan.js';
 import { ProgressRenderer, ProgressTracker } from '../observe/progress.js';
 import { TraceRecorder } from '../observe/trace.js';
 import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
 import { type PoolSettings, resolveCallOptions, resolvePoolOptions } from '../options/resolve.js';
-import { MAP } from '../options/schema.js';
-import type { Backend } from '../scheduler/backend.js';
+import { CALL, MAP } from '../options/schema.js';
+import type { Backend, Dispatcher } from '../scheduler/backend.js';
 import { type CallOptions, CallRun } from '../scheduler/call.js';
 import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
@@ -44,6 +45,8 @@ export interface CallDescription {
    * planning its source): the call then neither checks that the pool is open nor claims a seed.
    */
   readonly accepted?: { readonly seed: number } | undefined;
+  /** Where its batches go instead of the pool's backend: one pinned worker (actors, runOnEach). */
+  readonly dispatcher?: Dispatcher | undefined;
 }
 
 /** The call options every call reads (the map options; a `run` reads a subset). */
@@ -52,6 +55,8 @@ type CallSettings = Resolved<typeof MAP.specs>;
 export class PoolCore implements StreamTracker {
   readonly settings: PoolSettings;
   readonly backend: Backend;
+  /** The pool's live dashboard, when its `dashboard` option is on. */
+  readonly dashboard: PoolDashboard | undefined;
   readonly #seeds: CallSeeds;
   readonly #active = new Set<Promise<unknown>>();
   /** How to end each stream at once when the pool is terminated (see StreamTracker). */
@@ -62,9 +67,18 @@ export class PoolCore implements StreamTracker {
   constructor(options: unknown) {
     this.settings = resolvePoolOptions(options);
     this.#seeds = new CallSeeds(this.settings.seed);
-    this.backend = openBackend(this.settings);
+    const { settings } = this;
+    // The dashboard's stand-in hears the local workers from the start; it loads and listens
+    // once the backend is set up (a redis pool's workers are in Redis, read from there).
+    const plan = settings.dashboard && new DashboardPlan(settings.dashboard);
+    this.backend = openBackend(settings, plan?.workers);
     // Child calls of its tasks (`taskContext().pool`) run on this pool's own backend.
     this.backend.setNested?.(nestedRunner(this.backend));
+    this.dashboard = plan?.start(
+      settings.backend,
+      settings.workers,
+      settings.backend === 'redis' ? settings.redis : undefined,
+    );
   }
 
   get seed(): number {
@@ -145,11 +159,13 @@ export class PoolCore implements StreamTracker {
       seed = options.seed ?? claimed;
     }
     const { backend } = this;
+    const dispatcher = call.dispatcher ?? backend;
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
+    const watch = this.dashboard?.observeCall(call.name, taskName, reader.total);
     const recorder = options.trace === undefined ? undefined : new TraceRecorder();
-    const userOnBatch = options.onBatch;
+    const userOnBatch = both(options.onBatch, watch?.batch);
     const onBatch =
       recorder && userOnBatch
         ? (batch: BatchTrace) => {
@@ -157,7 +173,9 @@ export class PoolCore implements StreamTracker {
             userOnBatch(batch);
           }
         : (recorder?.record ?? userOnBatch);
-    const writeTrace = async () => {
+    // The caller is done with the call: the dashboard hears of its end, the trace is written.
+    const finished = async () => {
+      watch?.end();
       if (recorder && options.trace !== undefined) await recorder.write(options.trace);
     };
     const base: CallOptions = {
@@ -180,15 +198,16 @@ export class PoolCore implements StreamTracker {
       timeItems: recorder !== undefined,
       ...call.hooks,
     };
-    const { onProgress, progress } = options;
-    if (!onProgress && !progress) return { run: new CallRun(backend, reader, base), finish: writeTrace };
+    const { progress } = options;
+    const onProgress = both(options.onProgress, watch?.progress);
+    if (!onProgress && !progress) return { run: new CallRun(dispatcher, reader, base), finish: finished };
     const tracker = new ProgressTracker(undefined, reader.total);
     const renderer = progress ? new ProgressRenderer(tracker, progress === true ? {} : progress) : undefined;
     const changed = () => {
       renderer?.changed();
       onProgress?.(tracker.state());
     };
-    const run = new CallRun(backend, reader, {
+    const run = new CallRun(dispatcher, reader, {
       ...base,
       onProgress: (counts) => {
         tracker.update(counts);
@@ -203,7 +222,7 @@ export class PoolCore implements StreamTracker {
       run,
       finish: async () => {
         renderer?.finish();
-        await writeTrace();
+        await finished();
       },
     };
   }
@@ -217,6 +236,34 @@ export class PoolCore implements StreamTracker {
       return Promise.reject(error);
     }
     const running = collectResults(started);
+    this.track(running);
+    return running;
+  }
+
+  /**
+   * One task run with `args` (a call of one item, read as a run's options): resolves to its
+   * value. `close()` waits for it.
+   */
+  runOne(
+    call: Omit<CallDescription, 'items' | 'spread'>,
+    args: readonly unknown[],
+    input: unknown,
+  ): Promise<unknown> {
+    let started: StartedCall;
+    try {
+      started = this.prepare({ ...call, spread: true, items: [args] }, input, CALL)();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = (async () => {
+      try {
+        let value: unknown;
+        for await (const chunk of started.run.chunks()) value = chunk[0];
+        return value;
+      } finally {
+        await started.finish();
+      }
+    })();
     this.track(running);
     return running;
   }
@@ -244,6 +291,7 @@ export class PoolCore implements StreamTracker {
     this.#closing ??= (async () => {
       while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
       await this.backend.close();
+      await this.dashboard?.close();
     })();
     return this.#closing;
   }
@@ -255,7 +303,20 @@ export class PoolCore implements StreamTracker {
     await Promise.allSettled([...this.#streams.values()].map((kill) => kill()));
     await Promise.allSettled([...this.#active]);
     await this.#closing;
+    await this.dashboard?.close();
   }
+}
+
+/** Two callbacks as one (the caller's first), or whichever is given. */
+function both<T>(
+  first: ((value: T) => void) | undefined,
+  second: ((value: T) => void) | undefined,
+): ((value: T) => void) | undefined {
+  if (!first || !second) return first ?? second;
+  return (value) => {
+    first(value);
+    second(value);
+  };
 }
 
 /**

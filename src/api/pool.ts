@@ -7,11 +7,14 @@ import type { ChunkSource } from '../chunks/types.js';
 import { InvalidArgTypeError } from '../errors.js';
 import { show } from '../options/checks.js';
 import { CALL } from '../options/schema.js';
+import type { Actor, ActorClass, ActorRef } from '../tasks/actors.js';
 import type {
+  ActorOptions,
   AnyFunction,
   BroadcastHandle,
   CallOptionsInput,
   CollectOptions,
+  DashboardHandle,
   ItemsOf,
   LocalBackendName,
   MapOptions,
@@ -20,6 +23,7 @@ import type {
   Settled,
   Task,
 } from '../types.js';
+import { createActor, runOnEach } from './actors.js';
 import { bindCore, PoolCore, type StartedCall } from './core.js';
 import { TaskFuture } from './futures.js';
 import { reduceChunks } from './reduce-chunks.js';
@@ -79,6 +83,19 @@ export class Pool {
   /** Workers alive right now (they start on first use and after a crash). */
   get liveWorkers(): number {
     return this.#core.backend.liveWorkers;
+  }
+
+  /**
+   * The pool's live dashboard, when its `dashboard` option is on (its URL is also printed on stderr).
+   *
+   * @example
+   * ```ts
+   * await using pool = new Pool({ dashboard: { port: 0 } });
+   * console.log(await pool.dashboard?.url()); // http://127.0.0.1:43117/
+   * ```
+   */
+  get dashboard(): DashboardHandle | undefined {
+    return this.#core.dashboard;
   }
 
   /** True after `close()` or `terminate()`. */
@@ -312,6 +329,58 @@ export class Pool {
     options: ReduceChunksOptions<unknown, unknown, unknown>,
   ): Promise<unknown> {
     return reduceChunks(this.#core, source, options);
+  }
+
+  /**
+   * Make an actor: an instance of a class registered with `defineActors`, living on one worker
+   * (on the inline backend, on the main thread) until released. Its handle has the class's
+   * methods, each returning a Promise of the method's result; calls run one at a time in the
+   * order they are made, async methods included. Its worker keeps doing other work between
+   * calls. If that worker dies, the calls pending and all later ones reject with
+   * `ERR_ACTOR_DIED` (see `actorWith` for `maxRestarts`). Not on the redis backend.
+   *
+   * @example
+   * ```ts
+   * import actors from './counter.js';
+   * await using c = await pool.actor(actors.Counter, 10);
+   * await c.add(5);                                   // 15
+   * const later = c.withOptions({ timeout: 1000 }).add(1);
+   * ```
+   */
+  actor<C extends ActorClass>(ref: ActorRef<C>, ...args: ConstructorParameters<C>): Promise<Actor<C>> {
+    return createActor(this.#core, ref, args);
+  }
+
+  /**
+   * `actor` with actor options: `maxRestarts` rebuilds an actor whose worker died, on a live
+   * worker, with its constructor's arguments. Its state is lost: the rebuilt actor starts over.
+   *
+   * @example
+   * ```ts
+   * const cache = await pool.actorWith(actors.Cache, [capacity], { maxRestarts: 3 });
+   * ```
+   */
+  actorWith<C extends ActorClass>(
+    ref: ActorRef<C>,
+    args: ConstructorParameters<C>,
+    options: ActorOptions = {},
+  ): Promise<Actor<C>> {
+    return createActor(this.#core, ref, args, options);
+  }
+
+  /**
+   * Run `task(...args)` once on every worker of the pool, starting the ones not running yet,
+   * and resolve to the results, one per worker (by worker number). Each runs after what its
+   * worker already holds. Not on the redis backend.
+   *
+   * @example
+   * ```ts
+   * const pids = await pool.runOnEach(tasks.pid);              // one per worker
+   * await pool.runOnEach(tasks.setLogLevel, 'debug');
+   * ```
+   */
+  runOnEach<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>[]> {
+    return runOnEach(this.#core, task, args) as Promise<Awaited<ReturnType<F>>[]>;
   }
 
   /** `await using pool = new Pool()` closes it at the end of the scope. */

@@ -20,6 +20,7 @@ Commands:
                             amdahl, out-of-core
   worker                    run tasks for pools on the redis backend (--redis URL --tasks FILE)
   slurm up|status|down      run workers as Slurm jobs, show them, stop them
+  dashboard                 a live page of a redis queue's workers (--redis URL)
 
 Run 'fanout <command> --help' for a command's options.`;
 
@@ -44,6 +45,10 @@ const commands: Record<string, () => Promise<Command>> = {
   slurm: async () => {
     const m = await import('./slurm.js');
     return { run: m.slurmCommand, usage: m.SLURM_USAGE };
+  },
+  dashboard: async () => {
+    const m = await import('./dashboard.js');
+    return { run: m.dashboardCommand, usage: m.DASHBOARD_USAGE };
   },
 };
 

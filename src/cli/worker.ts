@@ -7,13 +7,18 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DashboardServer } from '../observe/dashboard/server.js';
+import { dashboardSource } from '../observe/dashboard/source.js';
+import { WorkerCollector } from '../observe/dashboard/workers.js';
 import { duration, positiveInteger, redactUrl, resolveWorkers } from '../options/checks.js';
+import { DASHBOARD, type DashboardConfig } from '../options/dashboard.js';
 import { flagValue, UsageError } from '../options/flags.js';
 import { optionSet } from '../options/option-set.js';
 import { POOL, REDIS } from '../options/schema.js';
 import { TaskDirectory } from '../redis/identity.js';
 import { WRAPPER_IDS, type WrapperId } from '../redis/wrappers.js';
 import { type RedisWorker, startRedisWorker } from '../remote/redis-worker.js';
+import { serverConfig } from './dashboard.js';
 
 /**
  * The flags of `fanout worker` that are its own (the Redis ones and `--workers` are the pool's
@@ -58,6 +63,14 @@ const WORKER_FLAGS = optionSet('the fanout worker flags', {
     flag: { name: 'allow', kind: 'choice' },
     choices: WRAPPER_IDS,
   },
+  // A worker's metrics endpoint: a dashboard's address and token, under its own flag names.
+  metricsPort: {
+    ...DASHBOARD.specs.port,
+    doc: "serve Prometheus metrics of this worker's threads on this port",
+    flag: { name: 'metrics-port', kind: 'port' },
+  },
+  metricsHost: { ...DASHBOARD.specs.host, flag: { name: 'metrics-host', kind: 'text' } },
+  metricsToken: { ...DASHBOARD.specs.token, flag: { name: 'metrics-token', kind: 'text' } },
 });
 
 export const WORKER_USAGE = `Usage: fanout worker --redis URL --tasks FILE [--tasks FILE ...] [options]
@@ -91,7 +104,18 @@ queue and runs them on this machine's cores (one worker thread per --workers).
   --grace MS              on SIGINT or SIGTERM, time to finish running jobs before handing them
                           back to the queue (default: 10000); a second signal hands them back at
                           once, a third exits at once
+  --metrics-port P        serve Prometheus metrics of this worker's threads at
+                          http://HOST:P/metrics (0: any free port, printed on stderr)
+  --metrics-host H        the address to serve them on (default: 127.0.0.1, this machine only).
+                          ANY OTHER ADDRESS NEEDS A TOKEN: every request must carry it, as
+                          ?token=... or an 'Authorization: Bearer ...' header (Prometheus:
+                          authorization: { credentials: ... })
+  --metrics-token T       that token, at least 16 characters (default: FANOUT_DASHBOARD_TOKEN;
+                          generated, and printed, when --metrics-host is not loopback)
   -h, --help              show this help
+
+Every worker also writes a heartbeat to Redis each second (its threads, their last batches and
+errors), which 'fanout dashboard --redis URL' and a redis pool's dashboard show.
 
 Anyone who can write to the queue's Redis keys can make this worker run the tasks of these
 modules with any arguments: protect Redis (password or ACL user, TLS, network). A worker
@@ -110,6 +134,8 @@ interface WorkerFlags {
   readonly stalledInterval: number;
   readonly maxStalled: number;
   readonly grace: number;
+  /** `--metrics-port` and its address and token, when given. */
+  readonly metrics: DashboardConfig | undefined;
 }
 
 function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help' {
@@ -128,6 +154,9 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
       'max-stalled': { type: 'string' },
       grace: { type: 'string' },
       allow: { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
+      'metrics-token': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -156,6 +185,21 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
   }
   const flag = WORKER_FLAGS.specs;
   const threads = resolveWorkers(flagValue(POOL.specs.workers, values.workers) ?? 'auto', '--workers');
+  const metricsPort = flagValue(flag.metricsPort, values['metrics-port']);
+  if (metricsPort === undefined && (values['metrics-host'] ?? values['metrics-token']) !== undefined) {
+    throw new UsageError('--metrics-host and --metrics-token need --metrics-port');
+  }
+  const metrics =
+    metricsPort === undefined
+      ? undefined
+      : serverConfig(
+          {
+            port: metricsPort,
+            host: flagValue(flag.metricsHost, values['metrics-host']),
+            token: flagValue(flag.metricsToken, values['metrics-token']),
+          },
+          env,
+        );
   return {
     url,
     queue: flagValue(REDIS.specs.queue, values.queue) ?? REDIS.specs.queue.default,
@@ -170,6 +214,7 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
       flagValue(flag.stalledInterval, values['stalled-interval']) ?? flag.stalledInterval.default,
     maxStalled: flagValue(flag.maxStalled, values['max-stalled']) ?? flag.maxStalled.default,
     grace: flagValue(flag.grace, values.grace) ?? flag.grace.default,
+    metrics,
   };
 }
 
@@ -238,6 +283,23 @@ export async function workerCommand(args: string[]): Promise<number> {
       stop(true);
     }
   };
+  const collector = new WorkerCollector({ modules: options.directory.ids });
+  let metrics: DashboardServer | undefined;
+  if (options.metrics) {
+    const source = dashboardSource({
+      kind: 'worker',
+      backend: 'redis',
+      size: options.threads,
+      workers: collector,
+    });
+    try {
+      metrics = await DashboardServer.listen(source, { ...options.metrics, metricsOnly: true });
+    } catch (error) {
+      log(`cannot serve metrics: ${(error as Error).message}`);
+      return 1;
+    }
+    log(`metrics at ${metrics.url}`);
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
@@ -254,6 +316,7 @@ export async function workerCommand(args: string[]): Promise<number> {
       stalledInterval: options.stalledInterval,
       maxStalled: options.maxStalled,
       log,
+      collector,
     });
     await done;
     clearTimeout(graceTimer);
@@ -262,5 +325,6 @@ export async function workerCommand(args: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metrics?.close();
   }
 }

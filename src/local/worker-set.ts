@@ -28,6 +28,7 @@ import {
   InvalidArgValueError,
   NotCloneableError,
   PoolClosedError,
+  TaskError,
   TaskModuleLoadError,
   TaskTimeoutError,
   WorkerCrashedError,
@@ -40,6 +41,7 @@ import type {
   BatchRequest,
   NestedRunner,
   Ticket,
+  WorkerPin,
 } from '../scheduler/backend.js';
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
@@ -51,7 +53,14 @@ import {
   type FromWorker,
   type RunMessage,
 } from '../worker/protocol.js';
+import type { WorkerSetObserver } from './observer.js';
 import type { Transport, WorkerChannel } from './transport.js';
+
+/** What a worker set is built with: its settings (options/resolve.ts), and who watches it. */
+export interface WorkerSetOptions extends WorkerSetSettings {
+  /** Told of every worker's lifecycle and every batch's outcome (a dashboard's collector). */
+  readonly observer?: WorkerSetObserver | undefined;
+}
 
 /** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
 const MAX_QUEUE_PER_WORKER = 16;
@@ -74,7 +83,13 @@ const START_FAILURE_LIMIT = 3;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
-type KillReason = 'timeout' | 'aborted' | 'load-timeout' | 'retired' | 'terminated';
+type KillReason = 'timeout' | 'aborted' | 'load-timeout' | 'retired' | 'terminated' | 'init-failed';
+
+/** What the worker set runs on every worker as it starts, before anything else (the pool's `initializer`). */
+export interface WorkerInitializer {
+  /** A one-item batch (its `first` is 0); its outcome decides whether the worker starts. */
+  readonly request: BatchRequest;
+}
 
 interface Entry {
   readonly id: number;
@@ -102,6 +117,8 @@ interface Entry {
    * the item's start to its `ended`.
    */
   waits: Map<number, NodeJS.Timeout> | undefined;
+  /** Submitted for one worker (a pin, or the initializer): it runs there or fails, never moves. */
+  readonly pinned: boolean;
 }
 
 interface WorkerState {
@@ -129,7 +146,15 @@ interface WorkerState {
   readonly freeSlots: number[];
   /** Whether the worker keeps the process alive now (undefined before it was first decided). */
   held: boolean | undefined;
+  /** Started and initialized: takes work. (`initializing`: started, its initializer runs.) */
   ready: boolean;
+  initializing: boolean;
+  /** Why its initializer failed (it is then killed, and counts as a failed start). */
+  initError: Error | undefined;
+  /** The pins holding it (see pin()). */
+  readonly pins: Set<Pin>;
+  /** Its exit was handled. */
+  gone: boolean;
   retiring: boolean;
   killReason: KillReason | undefined;
   tasksRun: number;
@@ -160,10 +185,13 @@ export class WorkerSet implements Backend {
   private closing = false;
   private readonly closeWaiters: (() => void)[] = [];
   private readonly broadcasts = new Broadcasts((id) => this.releaseEverywhere(id));
+  /** Requests for pinned workers, served in order (see servePins). */
+  private readonly pinWaiters: PinWaiter[] = [];
 
   constructor(
     private readonly transport: Transport,
-    private readonly options: WorkerSetSettings,
+    private readonly options: WorkerSetOptions,
+    private readonly initializer?: WorkerInitializer,
   ) {}
 
   get size(): number {
@@ -180,6 +208,17 @@ export class WorkerSet implements Backend {
   }
 
   submit(request: BatchRequest): Ticket {
+    const { entry, ticket } = this.newEntry(request, false);
+    if (this.terminated) {
+      entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
+    } else {
+      this.pending.push(entry);
+      this.pump();
+    }
+    return ticket;
+  }
+
+  private newEntry(request: BatchRequest, pinned: boolean): { entry: Entry; ticket: Ticket } {
     let settle!: (outcome: BatchOutcome) => void;
     const outcome = new Promise<BatchOutcome>((resolve) => {
       settle = resolve;
@@ -194,6 +233,7 @@ export class WorkerSet implements Backend {
         clearTimeout(entry.graceTimer);
         if (entry.waits) for (const t of entry.waits.values()) clearTimeout(t);
         settle(o);
+        this.options.observer?.settled(entry.worker?.number, request, o);
       },
       worker: undefined,
       offset: undefined,
@@ -205,16 +245,151 @@ export class WorkerSet implements Backend {
       headSince: 0,
       slot: undefined,
       unqueueing: false,
-      movable: true,
+      movable: !pinned,
+      pinned,
       waits: undefined,
     };
-    if (this.terminated) {
-      entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
-    } else {
-      this.pending.push(entry);
-      this.pump();
+    return { entry, ticket: { outcome, cancel: () => this.cancel(entry) } };
+  }
+
+  /**
+   * `count` distinct live workers, pinned (see `Backend.pin`): resolves once they are started
+   * and initialized.
+   */
+  pin(count: number | 'all'): Promise<WorkerPin[]> {
+    if (count !== 'all' && (!Number.isInteger(count) || count < 1 || count > this.options.size)) {
+      return Promise.reject(
+        new InvalidArgValueError(
+          `Cannot address ${count} workers at once: the pool has ${this.options.size} (expected an integer from 1 to ${this.options.size})`,
+        ),
+      );
     }
-    return { outcome, cancel: () => this.cancel(entry) };
+    if (this.terminated || this.closing) {
+      return Promise.reject(new PoolClosedError('The pool is closed: no worker can be addressed'));
+    }
+    return new Promise<WorkerPin[]>((resolve, reject) => {
+      this.pinWaiters.push({
+        count: count === 'all' ? this.options.size : count,
+        all: count === 'all',
+        resolve,
+        reject,
+      });
+      this.pump();
+    });
+  }
+
+  /**
+   * How many workers the first pin request needs alive: `count` of them unpinned where the pool
+   * has room (pinned workers are spread out before any is shared), else the pool's size.
+   */
+  private pinTarget(): number {
+    const waiter = this.pinWaiters[0];
+    if (!waiter) return 0;
+    if (waiter.all) return this.options.size;
+    let pinned = 0;
+    for (const worker of this.workers) if (this.takesWork(worker) && worker.pins.size > 0) pinned++;
+    return Math.min(this.options.size, pinned + waiter.count);
+  }
+
+  /** Serve pin requests in order, as far as ready workers allow (ensureWorkers starts the rest). */
+  private servePins(): void {
+    while (this.pinWaiters.length > 0) {
+      const waiter = this.pinWaiters[0] as PinWaiter;
+      const target = this.pinTarget();
+      let active = 0;
+      const ready: WorkerState[] = [];
+      for (const worker of this.workers) {
+        if (worker.retiring || worker.killReason) continue;
+        active++;
+        if (this.takesWork(worker)) ready.push(worker);
+      }
+      // Wait for the workers still starting for it (or for room to start them).
+      if (ready.length < target && (active > ready.length || active < target)) return;
+      if (ready.length < waiter.count) return;
+      ready.sort(
+        (a, b) => a.pins.size - b.pins.size || a.queue.length - b.queue.length || a.number - b.number,
+      );
+      this.pinWaiters.shift();
+      const pins = ready.slice(0, waiter.count).map((worker) => {
+        const pin = new Pin(this, worker);
+        worker.pins.add(pin);
+        clearTimeout(worker.idleTimer);
+        return pin;
+      });
+      waiter.resolve(pins.sort((a, b) => a.worker - b.worker));
+    }
+  }
+
+  /** A batch for one pinned worker: queued there now, behind what it holds. */
+  submitPinned(pin: Pin, worker: WorkerState, request: BatchRequest): Ticket {
+    const { entry, ticket } = this.newEntry(request, true);
+    if (pin.gone) entry.settle({ kind: 'failed', error: pin.gone });
+    else if (pin.released) {
+      entry.settle({
+        kind: 'failed',
+        error: new InvalidArgValueError('This worker was unpinned: nothing more can be sent through its pin'),
+      });
+    } else {
+      this.assign(worker, entry, performance.now());
+      this.updateHold(worker);
+    }
+    return ticket;
+  }
+
+  /** A pin let go: its worker may retire again once idle. */
+  unpinned(pin: Pin, worker: WorkerState): void {
+    if (!worker.pins.delete(pin) || worker.pins.size > 0) return;
+    if (worker.queue.length === 0 && this.takesWork(worker)) this.armIdle(worker);
+    this.pump();
+  }
+
+  /** Start a worker's initializer (it takes no other work until the initializer succeeded). */
+  private initialize(worker: WorkerState): void {
+    const init = this.initializer;
+    if (!init) {
+      this.markReady(worker);
+      return;
+    }
+    worker.initializing = true;
+    const { entry, ticket } = this.newEntry(init.request, true);
+    ticket.outcome.then((outcome) => this.initialized(worker, outcome));
+    this.assign(worker, entry, performance.now());
+    this.updateHold(worker);
+  }
+
+  private initialized(worker: WorkerState, outcome: BatchOutcome): void {
+    // (A worker killed meanwhile, say its initializer's module did not load in time, still
+    // records why below: its start failed.)
+    if (worker.gone) return;
+    worker.initializing = false;
+    const { taskName } = this.initializer?.request ?? { taskName: '' };
+    let error: Error | undefined;
+    if (outcome.kind === 'failed' || outcome.kind === 'lost') error = outcome.error;
+    else if (outcome.kind === 'cancelled') error = new WorkerCrashedError('its initializer was cancelled');
+    else {
+      const failure = outcome.failures?.[0];
+      if (failure?.kind === 'threw') {
+        error = new TaskError({ task: `${taskName} (the pool's initializer)`, index: 0 }, failure.error);
+      } else if (failure) {
+        error = new NotCloneableError(`The pool's initializer, task "${taskName}": ${failure.problem}`);
+      }
+    }
+    if (!error) {
+      if (!worker.killReason) this.markReady(worker);
+      return;
+    }
+    // A worker whose initializer failed did not start: killed, it counts as a failed start.
+    worker.initError = error;
+    this.kill(worker, 'init-failed');
+  }
+
+  private markReady(worker: WorkerState): void {
+    worker.ready = true;
+    this.options.observer?.ready(worker.number);
+    this.startFailures = 0;
+    this.pump();
+    // Started for work another worker took meanwhile: idle from the start.
+    if (worker.queue.length === 0 && !worker.retiring) this.armIdle(worker);
   }
 
   private nested: NestedRunner | undefined;
@@ -344,6 +519,9 @@ export class WorkerSet implements Backend {
    */
   close(): Promise<void> {
     this.closing = true;
+    for (const waiter of this.pinWaiters.splice(0)) {
+      waiter.reject(new PoolClosedError('The pool is closed: no worker can be addressed'));
+    }
     const closed = new Promise<void>((resolve) => {
       this.closeWaiters.push(resolve);
     });
@@ -371,6 +549,7 @@ export class WorkerSet implements Backend {
     this.clearTimers();
     const closed = () => new PoolClosedError('The pool was terminated');
     for (const entry of this.pending.splice(0)) entry.settle({ kind: 'failed', error: closed() });
+    for (const waiter of this.pinWaiters.splice(0)) waiter.reject(closed());
     const exits: Promise<void>[] = [];
     for (const worker of this.workers) {
       for (const entry of [...worker.queue, ...worker.parked])
@@ -402,7 +581,7 @@ export class WorkerSet implements Backend {
       if (entry.settled || !isRunning(worker, entry)) return;
       entry.settle({ kind: 'cancelled' });
       this.kill(worker, 'aborted');
-    }, this.options.abortGrace);
+    }, entry.request.abortGrace ?? this.options.abortGrace);
     entry.graceTimer.unref();
   }
 
@@ -412,6 +591,10 @@ export class WorkerSet implements Backend {
    */
   private pump(): void {
     if (this.terminated) return;
+    if (this.pinWaiters.length > 0) {
+      this.servePins();
+      if (this.pinWaiters.length > 0) this.ensureWorkers();
+    }
     if (this.pending.length > 0) {
       const now = performance.now();
       while (this.pending.length > 0) {
@@ -642,7 +825,7 @@ export class WorkerSet implements Backend {
       worker.parked.size > 0 ||
       worker.stopTimer !== undefined ||
       worker.killReason !== undefined ||
-      (!worker.ready && this.pending.length > 0);
+      (!worker.ready && (this.pending.length > 0 || this.pinWaiters.length > 0));
     if (worker.held === held) return;
     worker.held = held;
     worker.channel.setBusy(held);
@@ -658,7 +841,10 @@ export class WorkerSet implements Backend {
       if (!worker.ready) starting++;
     }
     // A worker that is starting will take one of the waiting batches: start none for that one.
-    const wanted = Math.min(this.options.size - active, this.pending.length - starting);
+    const wanted = Math.max(
+      Math.min(this.options.size - active, this.pending.length - starting),
+      this.pinTarget() - active,
+    );
     if (wanted <= 0) return;
     const wait = this.spawnBlockedUntil - Date.now();
     if (wait > 0) {
@@ -693,6 +879,10 @@ export class WorkerSet implements Backend {
       freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
       held: undefined,
       ready: false,
+      initializing: false,
+      initError: undefined,
+      pins: new Set<Pin>(),
+      gone: false,
       retiring: false,
       killReason: undefined,
       tasksRun: 0,
@@ -723,6 +913,7 @@ export class WorkerSet implements Backend {
     }
     worker = { ...partial, channel };
     this.workers.add(worker);
+    this.options.observer?.started(worker.number, channel.label);
   }
 
   private startFailed(error: unknown): void {
@@ -739,6 +930,7 @@ export class WorkerSet implements Backend {
           },
         );
       for (const entry of this.pending.splice(0)) entry.settle({ kind: 'failed', error: fail() });
+      for (const waiter of this.pinWaiters.splice(0)) waiter.reject(fail());
       for (const worker of this.workers) {
         for (const entry of worker.queue.splice(0)) entry.settle({ kind: 'failed', error: fail() });
       }
@@ -789,7 +981,8 @@ export class WorkerSet implements Backend {
       entry.settle({ kind: 'failed', error: unsendableError(request, error) });
       return;
     }
-    const slot = worker.freeSlots.pop();
+    // A pinned batch is never taken back: it needs no claim cell.
+    const slot = entry.pinned ? undefined : worker.freeSlots.pop();
     if (worker.claims && slot !== undefined) {
       Atomics.store(worker.claims, slot, entry.id);
       message.claim = slot;
@@ -850,13 +1043,14 @@ export class WorkerSet implements Backend {
   /** The first batch in a worker's queue is the one it runs now. */
   private headStarted(worker: WorkerState, now = performance.now()): void {
     const entry = worker.queue[0];
+    this.options.observer?.running(worker.number, entry?.request);
     if (!entry) return;
     entry.headSince = now;
     // A tracked batch says exactly when its first item starts; an untracked one starts about now.
     if (!isTracked(entry.request)) entry.request.onStart?.();
     if (entry.cancelled) this.armGrace(worker, entry);
     const { task } = entry.request;
-    if (task.kind === 'task' && !worker.loaded.has(task.module)) {
+    if ((task.kind === 'task' || task.kind === 'actor') && !worker.loaded.has(task.module)) {
       const ms = this.options.loadTimeout;
       entry.timer = setTimeout(() => {
         if (entry.settled || worker.queue[0] !== entry) return;
@@ -876,17 +1070,14 @@ export class WorkerSet implements Backend {
   private onMessage(worker: WorkerState, message: FromWorker): void {
     switch (message.t) {
       case 'ready':
-        worker.ready = true;
-        this.startFailures = 0;
-        this.pump();
-        // Started for work another worker took meanwhile: idle from the start.
-        if (worker.queue.length === 0 && !worker.retiring) this.armIdle(worker);
+        this.initialize(worker);
         return;
       case 'loaded': {
         worker.loaded.add(message.module);
         const head = worker.queue[0];
-        if (head && head.request.task.kind === 'task' && head.request.task.module === message.module) {
-          clearTimeout(head.timer);
+        const task = head?.request.task;
+        if (task && (task.kind === 'task' || task.kind === 'actor') && task.module === message.module) {
+          clearTimeout(head?.timer);
         }
         return;
       }
@@ -992,6 +1183,7 @@ export class WorkerSet implements Backend {
     }
     this.freeSlot(worker, entry);
     worker.tasksRun += message.ran;
+    this.options.observer?.heap(worker.number, message.heapUsed);
     if (entry.cancelled) entry.settle({ kind: 'cancelled' });
     else if (message.batchFailure)
       entry.settle({ kind: 'failed', error: errorFromWire(message.batchFailure) });
@@ -1010,6 +1202,7 @@ export class WorkerSet implements Backend {
     }
     if (
       !worker.retiring &&
+      worker.pins.size === 0 &&
       (worker.tasksRun >= this.options.maxTasksPerWorker || message.heapUsed > this.options.maxWorkerMemory)
     ) {
       this.retire(worker);
@@ -1028,7 +1221,8 @@ export class WorkerSet implements Backend {
 
   /** An idle worker retires after `idleTimeout` ms without work (assign() disarms it). */
   private armIdle(worker: WorkerState): void {
-    if (!Number.isFinite(this.options.idleTimeout)) return;
+    // A pinned worker holds what its pinners keep there (an actor): it stays until unpinned.
+    if (!Number.isFinite(this.options.idleTimeout) || worker.pins.size > 0) return;
     clearTimeout(worker.idleTimer);
     worker.idleTimer = setTimeout(() => this.retire(worker), this.options.idleTimeout);
     worker.idleTimer.unref();
@@ -1069,23 +1263,32 @@ export class WorkerSet implements Backend {
   }
 
   private onExit(worker: WorkerState, code: number | null, signal: string | null, error: unknown): void {
+    this.options.observer?.exited(worker.number, code, signal, worker.killReason);
     this.workers.delete(worker);
     // Child calls of tasks that died with their worker: nobody is left to take their values.
     this.cancelChildren(worker);
+    worker.gone = true;
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.stopTimer);
     worker.markExited();
     worker.outbox.length = 0;
+    // Its pinners hear first, so that a batch failing below already finds them told.
+    const goneError = this.goneError(worker, code, signal, worker.fatal ?? error);
+    for (const pin of [...worker.pins]) pin.markGone(goneError);
+    worker.pins.clear();
     const queue = worker.queue.splice(0);
     const parked = [...worker.parked];
     worker.parked.clear();
-    if (!worker.ready && !worker.killReason) {
+    const failedStart = worker.killReason === 'init-failed' || worker.killReason === 'load-timeout';
+    if (!worker.ready && (!worker.killReason || failedStart)) {
       // Died before it could take any work: a failed start. Its batches never ran.
-      this.pending.unshift(...queue.map(unassign));
-      this.startFailed(worker.fatal ?? error ?? exitReason(code, signal));
+      const failed = worker.initError ?? worker.fatal ?? error ?? exitReason(code, signal);
+      for (const entry of queue) if (entry.pinned) entry.settle({ kind: 'failed', error: goneError });
+      this.pending.unshift(...queue.filter((e) => !e.pinned).map(unassign));
+      this.startFailed(failed);
       return;
     }
-    const [head, ...rest] = queue;
+    const [head, ...queued] = queue;
     // Several items were in flight: which one killed the worker is not known.
     const overlapped = parked.length > 0 || (head?.waits?.size ?? 0) > 0;
     for (const entry of head ? [head, ...parked] : parked) {
@@ -1096,6 +1299,11 @@ export class WorkerSet implements Backend {
         entry.settle(this.crashOutcome(worker, entry, code, signal, worker.fatal ?? error, overlapped));
       }
     }
+    // Batches for this worker alone cannot go to another: they fail with its death.
+    const rest = queued.filter((e) => {
+      if (e.pinned) e.settle({ kind: 'failed', error: goneError });
+      return !e.pinned;
+    });
     if (this.terminated) {
       for (const entry of rest)
         entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
@@ -1104,6 +1312,27 @@ export class WorkerSet implements Backend {
     }
     this.pump();
     this.checkClosed();
+  }
+
+  /** Why a worker is gone, for its pinners: its pool stopped it, or it died. */
+  private goneError(worker: WorkerState, code: number | null, signal: string | null, error: unknown): Error {
+    if (this.terminated || worker.killReason === 'terminated')
+      return new PoolClosedError('The pool was terminated');
+    if (worker.killReason === 'retired' || (worker.retiring && code === 0)) {
+      return new PoolClosedError('The pool was closed, which stopped its workers');
+    }
+    const killed: Partial<Record<KillReason, string>> = {
+      timeout: 'killed after a task on it timed out',
+      aborted: 'killed after a cancelled task on it did not stop within abortGrace',
+      'load-timeout': 'killed after a task module took longer than loadTimeout to load',
+      'init-failed': "killed after the pool's initializer failed on it",
+    };
+    const why = (worker.killReason && killed[worker.killReason]) ?? exitReason(code, signal);
+    return new WorkerCrashedError(`worker ${worker.number} ${why}${error ? ` (${describe(error)})` : ''}`, {
+      exitCode: code,
+      signal,
+      cause: error,
+    });
   }
 
   /**
@@ -1135,6 +1364,51 @@ export class WorkerSet implements Backend {
     if (loading) return { kind: 'failed', error: crash };
     const started = overlapped || (isTracked(request) ? offset !== undefined : true);
     return { kind: 'lost', error: crash, offset, started };
+  }
+}
+
+interface PinWaiter {
+  readonly count: number;
+  readonly all: boolean;
+  readonly resolve: (pins: WorkerPin[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** One worker held through `WorkerSet.pin` (see `WorkerPin`). */
+class Pin implements WorkerPin {
+  readonly size = 1;
+  readonly worker: number;
+  gone: Error | undefined;
+  released = false;
+  readonly #listeners: ((error: Error) => void)[] = [];
+
+  constructor(
+    private readonly set: WorkerSet,
+    private readonly state: WorkerState,
+  ) {
+    this.worker = state.number;
+  }
+
+  submit(request: BatchRequest): Ticket {
+    return this.set.submitPinned(this, this.state, request);
+  }
+
+  onGone(listener: (error: Error) => void): void {
+    if (this.gone) queueMicrotask(() => listener(this.gone as Error));
+    else this.#listeners.push(listener);
+  }
+
+  markGone(error: Error): void {
+    if (this.gone) return;
+    this.gone = error;
+    for (const listener of this.#listeners.splice(0)) listener(error);
+  }
+
+  unpin(): void {
+    if (this.released) return;
+    this.released = true;
+    this.#listeners.length = 0;
+    if (!this.gone) this.set.unpinned(this, this.state);
   }
 }
 

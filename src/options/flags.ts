@@ -50,6 +50,11 @@ function parseFlag(name: string, kind: FlagKind, text: string, choices?: readonl
       return Number(text);
     case 'count':
       return positiveIntegerFlag(name.slice(2), text);
+    case 'port':
+      if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+        throw new UsageError(`${name} must be a port number (0–65535), got ${JSON.stringify(text)}`);
+      }
+      return Number(text);
     case 'ms': {
       const ms = positiveIntegerFlag(name.slice(2), text) as number;
       if (ms > MAX_TIMER_MS) throw new UsageError(`${name} is ${ms} ms, past the limit of ${TIMER_LIMIT}`);

@@ -29,9 +29,10 @@ export interface FlagSpec {
  * - `ms`: a positive integer of milliseconds, no longer than a timer waits;
  * - `integer`: an integer, negative too;
  * - `workers`: `auto` or an integer (the option's check says which integers);
+ * - `port`: a port number, 0–65535;
  * - `text`: the text itself; `choice`: one of the spec's `choices`.
  */
-export type FlagKind = 'count' | 'ms' | 'integer' | 'workers' | 'text' | 'choice';
+export type FlagKind = 'count' | 'ms' | 'integer' | 'workers' | 'port' | 'text' | 'choice';
 
 export interface OptionSpec<T = unknown> {
   readonly check: Check<T>;

@@ -7,8 +7,9 @@
 
 import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgValueError } from '../errors.js';
-import type { LocalBackendName, RedisBackendOptions } from '../types.js';
+import type { Initializer, LocalBackendName, RedisBackendOptions } from '../types.js';
 import { resolveWorkers, show } from './checks.js';
+import type { DashboardConfig } from './dashboard.js';
 import { type OptionSet, type Resolved, resolveOptions, type Specs } from './option-set.js';
 import {
   type CALL_DEFAULTS,
@@ -36,7 +37,11 @@ export interface WorkerSetSettings {
   readonly stopTimeout: number;
 }
 
-export type RedisSettings = Resolved<typeof REDIS.specs> & { readonly size: number };
+export type RedisSettings = Resolved<typeof REDIS.specs> & {
+  readonly size: number;
+  /** The pool's `abortGrace`, which each job carries to its worker. */
+  readonly abortGrace: number;
+};
 
 /** A pool's settings, normalised once; the engine trusts them. */
 export type PoolSettings = {
@@ -45,12 +50,16 @@ export type PoolSettings = {
   /** The first seed of the pool's sequence of call seeds. */
   readonly seed: number;
   readonly callDefaults: CallDefaultSettings;
+  /** Where the pool's dashboard listens, when it has one. */
+  readonly dashboard: DashboardConfig | undefined;
 } & (
   | {
       readonly backend: LocalBackendName;
       readonly workerSet: WorkerSetSettings;
       readonly resourceLimits: ResourceLimits | undefined;
       readonly execArgv: readonly string[] | undefined;
+      /** Run on every worker as it starts (its task becomes a spec where the backend opens). */
+      readonly initializer: Initializer | undefined;
     }
   | { readonly backend: 'redis'; readonly redis: RedisSettings }
 );
@@ -94,7 +103,7 @@ export function resolvePoolOptions(options: unknown): PoolSettings {
   const input = withinWorker(options);
   const given = resolveOptions(POOL, input);
   const raw = input as Record<string, unknown>;
-  const { seed, backend } = given;
+  const { seed, backend, dashboard } = given;
   const callDefaults: CallDefaultSettings = Object.freeze({
     batchSize: given.batchSize,
     preDispatch: given.preDispatch,
@@ -103,8 +112,8 @@ export function resolvePoolOptions(options: unknown): PoolSettings {
     retryOn: given.retryOn,
   });
   if (typeof backend === 'object') {
-    const redis = resolveRedis(backend, raw);
-    return Object.freeze({ backend: 'redis', workers: redis.size, seed, callDefaults, redis });
+    const redis = resolveRedis(backend, raw, given.abortGrace);
+    return Object.freeze({ backend: 'redis', workers: redis.size, seed, callDefaults, dashboard, redis });
   }
   let workers: number;
   if (backend === 'inline') {
@@ -137,9 +146,11 @@ export function resolvePoolOptions(options: unknown): PoolSettings {
     workers,
     seed,
     callDefaults,
+    dashboard,
     workerSet: workerSetSettings(given, workers, backend === 'inline' ? 1 : given.concurrentTasksPerWorker),
     resourceLimits: checkResourceLimits(backend, given.resourceLimits),
     execArgv: given.execArgv,
+    initializer: given.initializer,
   });
 }
 
@@ -170,13 +181,18 @@ export function defaultWorkerSetSettings(size: number): WorkerSetSettings {
 }
 
 /** The redis backend's options, and what the pool's own options mean there. */
-function resolveRedis(backend: RedisBackendOptions, pool: Record<string, unknown>): RedisSettings {
+function resolveRedis(
+  backend: RedisBackendOptions,
+  pool: Record<string, unknown>,
+  abortGrace: number,
+): RedisSettings {
   const redis = resolveOptions(REDIS, backend, { prefix: 'backend.' });
   if (redis.tls !== undefined && !redis.redis.startsWith('rediss:')) {
     throw new InvalidArgValueError('`backend.tls` applies to rediss:// URLs only (TLS); the URL is redis://');
   }
   for (const key of LOCAL_WORKERS.keys) {
-    if (pool[key] !== undefined) {
+    // A cancelled job's grace is the caller's to choose: jobs carry it to the workers.
+    if (key !== 'abortGrace' && pool[key] !== undefined) {
       throw new InvalidArgValueError(
         `\`${key}\` does not apply to the redis backend: its workers are \`fanout worker\` processes, ` +
           'configured by their own flags',
@@ -190,7 +206,11 @@ function resolveRedis(backend: RedisBackendOptions, pool: Record<string, unknown
         `workers' --workers): a positive integer, got ${show(workers)}`,
     );
   }
-  return Object.freeze({ ...redis, size: (workers as number | undefined) ?? DEFAULT_REMOTE_WORKERS });
+  return Object.freeze({
+    ...redis,
+    size: (workers as number | undefined) ?? DEFAULT_REMOTE_WORKERS,
+    abortGrace,
+  });
 }
 
 /**

@@ -14,8 +14,11 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import type {
+  ActorCallOptions,
+  ActorOptions,
   BatchTrace,
   CallOptionsInput,
+  Initializer,
   LocalBackendName,
   MapOptions,
   PoolOptions,
@@ -42,6 +45,7 @@ import {
   show,
   stringArray,
 } from './checks.js';
+import { type DashboardConfig, resolveDashboardOption } from './dashboard.js';
 import { keysMatch, type OptionSpec, optionSet } from './option-set.js';
 
 /** The backends that run on this machine, as `backend` names them. */
@@ -182,7 +186,35 @@ export const LOCAL_WORKERS = optionSet('the local worker options', {
     check: (v: unknown, name: string) => stringArray(name, v),
     doc: 'extra Node.js flags of each worker',
   },
+  initializer: {
+    check: (v: unknown, name: string) => initializer(name, v),
+    doc: 'a task run on every worker as it starts, before other work',
+  },
 });
+
+/** `{ task, args? }`: the task is checked as any task is, when the backend opens (api/backends.ts). */
+function initializer(name: string, value: unknown): Initializer {
+  const given = object<{ task?: unknown; args?: unknown }>(name, value);
+  for (const key of Object.keys(given)) {
+    if (key !== 'task' && key !== 'args') {
+      throw new InvalidArgValueError(`Unknown key \`${key}\` in \`${name}\` (expected { task, args? })`);
+    }
+  }
+  if (typeof given.task !== 'function') {
+    throw new InvalidArgTypeError(
+      `Expected \`${name}.task\` to be a task (from defineTasks) or a function, got ${show(given.task)}`,
+    );
+  }
+  if (given.args !== undefined && !Array.isArray(given.args)) {
+    throw new InvalidArgTypeError(
+      `Expected \`${name}.args\` to be an array of arguments, got ${show(given.args)}`,
+    );
+  }
+  return Object.freeze({
+    task: given.task as Initializer['task'],
+    args: Object.freeze([...(given.args ?? [])]),
+  });
+}
 
 export const POOL = optionSet('the Pool options', {
   ...CALL_DEFAULTS,
@@ -206,6 +238,10 @@ export const POOL = optionSet('the Pool options', {
     doc: 'how many workers (on redis: batches the cluster runs at once)',
     flag: { name: 'workers', kind: 'workers' },
   } satisfies OptionSpec<number | 'auto'>,
+  dashboard: {
+    check: (v: unknown, name: string) => resolveDashboardOption(v, name),
+    doc: 'serve a live dashboard of the pool (true, or { port, host, token })',
+  } satisfies OptionSpec<DashboardConfig | undefined>,
   ...LOCAL_WORKERS.specs,
 });
 keysMatch<typeof POOL.specs, PoolOptions>(true);
@@ -301,6 +337,20 @@ export const CALL = optionSet('the call options', {
   },
 });
 keysMatch<typeof CALL.specs, CallOptionsInput>(true);
+
+/** An actor's options (`pool.actorWith`). */
+export const ACTOR = optionSet('the actor options', {
+  maxRestarts: {
+    check: (v: unknown, name: string) => nonNegativeInteger(name, v),
+    default: 0,
+    doc: 'rebuild an actor whose worker died this many times (its state is lost)',
+  },
+});
+keysMatch<typeof ACTOR.specs, ActorOptions>(true);
+
+/** The options of one actor method call (`handle.withOptions`): what applies to a single call on a given worker. */
+export const ACTOR_CALL = optionSet('the actor call options', { timeout, signal });
+keysMatch<typeof ACTOR_CALL.specs, ActorCallOptions>(true);
 
 export const MAP = optionSet('the call options', {
   ...CALL.specs,

@@ -7,8 +7,9 @@ import type { BackendSupports, BatchLimits } from '../scheduler/backend.js';
 
 export const REDIS_SUPPORTS: BackendSupports = {
   crossesBoundary: true,
-  // A running job cannot be stopped from here: cancelling drops queued jobs and ignores the rest.
-  killRunning: false,
+  // A cancelled running job is stopped by its worker (told on the control channel), which
+  // replaces the thread of a task that ignores its signal.
+  killRunning: true,
   sharedMemory: false,
   transfer: false,
   inlineFunctions: false,
@@ -20,4 +21,4 @@ export const REDIS_SUPPORTS: BackendSupports = {
  * capped because Redis holds each batch twice (items in the job, results in the job and in the
  * event stream): 2^15 numbers is ~350 kB of base64 per copy.
  */
-export const REDIS_BATCH_LIMITS: BatchLimits = { minMs: 10, maxItems: 1 << 15 };
+export const REDIS_BATCH_LIMITS: BatchLimits = { minMs: 10, maxItems: 1 << 15, measureRoundTrip: true };

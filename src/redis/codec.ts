@@ -39,6 +39,7 @@ import {
 } from '../errors.js';
 import { isTimerDelay, MAX_TIMER_MS } from '../options/checks.js';
 import type { BatchItems } from '../scheduler/backend.js';
+import { isBroadcastToken } from './control.js';
 
 /** The job format; a worker refuses a job of a version it does not know. */
 export const JOB_VERSION = 1;
@@ -46,8 +47,10 @@ export const JOB_VERSION = 1;
 /** A job's `data`, as stored in Redis (JSON). */
 export interface JobData {
   readonly v: number;
-  /** `moduleId#taskName`. */
+  /** `moduleId#taskName` (a call mixing tasks: `parallel`, and `tasks` names them). */
   readonly task: string;
+  /** A parallel() call mixing tasks: each task, as `moduleId#taskName`; `taskIndex` picks one per item. */
+  readonly tasks?: readonly string[] | undefined;
   /** The id of a worker-side decorator of the task (`cache`, say: see wrappers.ts), never a module. */
   readonly wrap?: string | undefined;
   /** How many items the batch has (for people inspecting the queue); must match the payload. */
@@ -68,6 +71,15 @@ export interface BatchPayload {
   readonly alone?: boolean;
   readonly timeout: number | undefined;
   readonly wrapOptions?: unknown;
+  /** ms a cancelled task has to stop before its thread is replaced (the caller's `abortGrace`). */
+  readonly abortGrace?: number | undefined;
+  /** With the job's `tasks`: which of them each item calls. */
+  readonly taskIndex?: Int32Array | undefined;
+  /**
+   * The broadcast values the items refer to: the caller's handle number, and the token of the
+   * Redis key that holds the value (redis/control.ts). Absent when there are none.
+   */
+  readonly broadcasts?: readonly (readonly [number, string])[];
 }
 
 /**
@@ -100,14 +112,16 @@ export type JobResult =
 const toBase64 = (value: unknown): string => serialize(value).toString('base64');
 const fromBase64 = (text: string): unknown => deserialize(Buffer.from(text, 'base64'));
 
+/** A job's data; `task` is one task's name, or the names of a mixed call's tasks. */
 export function encodeJob(
-  task: string,
+  task: string | readonly string[],
   wrap: string | undefined,
   items: BatchItems,
   payload: Omit<BatchPayload, 'items'>,
 ): JobData {
   const full: BatchPayload = { ...payload, items: pack(items, []) };
-  const problem = payloadProblem(full, items.length);
+  const tasks = typeof task === 'string' ? undefined : task;
+  const problem = (tasks && tasksProblem(tasks)) ?? payloadProblem(full, items.length, tasks?.length);
   if (problem) {
     throw new InvalidArgValueError(
       `Cannot send a batch of ${items.length} items to the redis workers: ${problem}`,
@@ -115,7 +129,8 @@ export function encodeJob(
   }
   return {
     v: JOB_VERSION,
-    task,
+    task: tasks ? MIXED_TASK : (task as string),
+    ...(tasks ? { tasks } : {}),
     ...(wrap === undefined ? {} : { wrap }),
     n: items.length,
     p: toBase64(full),
@@ -133,6 +148,12 @@ export function encodeJob(
 export const MAX_JOB_ITEMS = 1 << 20;
 /** Arguments of one starmap item: 2^16 (V8 cannot spread many more than 2^17 into a call). */
 export const MAX_SPREAD_ARGS = 1 << 16;
+/** Different tasks one job may call (a parallel() call mixing tasks). */
+export const MAX_JOB_TASKS = 256;
+/** The `task` of a job that mixes tasks (its `tasks` name them). */
+export const MIXED_TASK = 'parallel';
+/** Broadcast values one job may refer to. */
+export const MAX_JOB_BROADCASTS = 256;
 
 const malformed = (problem: string) => new MalformedJobError(problem);
 
@@ -154,6 +175,11 @@ export function readJob(data: unknown): JobData {
   if (job.wrap !== undefined && typeof job.wrap !== 'string') {
     throw malformed(`the job's wrapper is not named by a string, got ${typeof job.wrap}`);
   }
+  if (job.tasks !== undefined) {
+    const problem = tasksProblem(job.tasks);
+    if (problem) throw malformed(problem);
+    if (job.wrap !== undefined) throw malformed('a job that mixes tasks cannot name a wrapper');
+  }
   const countProblem = itemCountProblem(job.n);
   if (countProblem) throw malformed(`its item count \`n\` is ${countProblem}`);
   return job as JobData;
@@ -170,7 +196,7 @@ export function readPayload(job: JobData): BatchPayload {
   } catch (error) {
     throw malformed(`its payload cannot be read: ${describe(error)}`);
   }
-  const problem = payloadProblem(payload, job.n);
+  const problem = payloadProblem(payload, job.n, job.tasks?.length);
   if (problem) throw malformed(problem);
   return payload as BatchPayload;
 }
@@ -196,7 +222,7 @@ function packedLength(items: unknown): number | undefined {
  * The one check of a payload: the worker runs it on what it decoded, the caller on what it is
  * about to send (so a caller's batch that a worker would refuse fails before it is sent).
  */
-export function payloadProblem(value: unknown, n: number): string | undefined {
+export function payloadProblem(value: unknown, n: number, tasks?: number): string | undefined {
   if (typeof value !== 'object' || value === null) return 'its payload is not a fanout batch';
   const p = value as Record<string, unknown>;
   const count = packedLength(p.items);
@@ -218,6 +244,13 @@ export function payloadProblem(value: unknown, n: number): string | undefined {
   if (timeout !== undefined && !isTimerDelay(timeout)) {
     return `its timeout is not a number of milliseconds from 1 to ${MAX_TIMER_MS}: ${String(timeout).slice(0, 40)}`;
   }
+  if (p.abortGrace !== undefined && !isTimerDelay(p.abortGrace)) {
+    return `its abortGrace is not a number of milliseconds from 1 to ${MAX_TIMER_MS}: ${String(p.abortGrace).slice(0, 40)}`;
+  }
+  const indexProblem = taskIndexProblem(p.taskIndex, count, tasks);
+  if (indexProblem) return indexProblem;
+  const broadcastProblem = broadcastsProblem(p.broadcasts);
+  if (broadcastProblem) return broadcastProblem;
   if (p.spread === true) {
     // Each item is spread into the task's arguments: an array, of a bounded length.
     if (!Array.isArray(p.items)) return 'its items are spread into arguments but are not arrays';
@@ -228,6 +261,43 @@ export function payloadProblem(value: unknown, n: number): string | undefined {
       if (args.length > MAX_SPREAD_ARGS) {
         return `item ${i} is spread into ${args.length} arguments, more than the ${MAX_SPREAD_ARGS} allowed`;
       }
+    }
+  }
+  return undefined;
+}
+
+/** What is wrong with a mixed job's list of tasks, if anything (each is checked by name on the worker). */
+function tasksProblem(tasks: unknown): string | undefined {
+  if (!Array.isArray(tasks) || tasks.length < 2 || tasks.length > MAX_JOB_TASKS) {
+    return `its tasks are not a list of 2 to ${MAX_JOB_TASKS}`;
+  }
+  if (!tasks.every((task) => typeof task === 'string')) return 'its tasks are not all named by strings';
+  return undefined;
+}
+
+/** What is wrong with a payload's choice of task per item, for a job of `tasks` tasks (or none). */
+function taskIndexProblem(index: unknown, count: number, tasks: number | undefined): string | undefined {
+  if (tasks === undefined) return index === undefined ? undefined : 'it picks tasks, but names none';
+  if (!(index instanceof Int32Array) || index.length !== count) {
+    return `it names ${tasks} tasks but does not pick one for each of its ${count} items`;
+  }
+  for (let i = 0; i < count; i++) {
+    const at = index[i] as number;
+    if (at < 0 || at >= tasks) return `item ${i} calls task ${at}, but the job names ${tasks}`;
+  }
+  return undefined;
+}
+
+/** What is wrong with a payload's list of broadcast values, if anything. */
+function broadcastsProblem(list: unknown): string | undefined {
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list) || list.length > MAX_JOB_BROADCASTS) {
+    return `its broadcast values are not a list of at most ${MAX_JOB_BROADCASTS}`;
+  }
+  for (const entry of list as unknown[]) {
+    const [id, token] = Array.isArray(entry) ? entry : [];
+    if (!Number.isSafeInteger(id) || !isBroadcastToken(token) || (entry as unknown[]).length !== 2) {
+      return 'a broadcast value is not named by a number and a token';
     }
   }
   return undefined;

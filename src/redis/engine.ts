@@ -30,9 +30,12 @@ import { redactUrl } from '../options/checks.js';
 import type { RedisSettings } from '../options/resolve.js';
 import type { Backend, BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
+import type { BroadcastHandle } from '../types.js';
+import { CallerBroadcasts } from './broadcasts.js';
 import { REDIS_BATCH_LIMITS, REDIS_SUPPORTS } from './capabilities.js';
 import { type DecodedResult, decodeFailure, decodeResult, encodeJob, type JobData } from './codec.js';
 import { atMost, type BullModule, ConnectionHold, closeClient, loadDrivers } from './connection.js';
+import { type ControlMessage, controlChannel, MAX_CONTROL_IDS } from './control.js';
 import { ModuleIds } from './identity.js';
 import { exposureWarning } from './url.js';
 import { wrapperIdOf } from './wrappers.js';
@@ -73,6 +76,8 @@ interface PendingJob {
   readonly request: BatchRequest;
   readonly data: JobData;
   readonly settle: (outcome: BatchOutcome) => void;
+  /** The broadcast values its items refer to (written to Redis before the job is added). */
+  readonly broadcasts: readonly number[];
   /** Redis has the job (its add was answered). */
   added: boolean;
   /** When we last heard of it; the check skips jobs heard of recently. */
@@ -91,6 +96,8 @@ export class RedisBackend implements Backend {
   /** Jobs whose result nobody wants any more (cancelled while running): removed once finished. */
   private readonly abandoned = new Set<string>();
   private readonly toAdd: PendingJob[] = [];
+  /** Jobs abandoned in this tick, announced together on the control channel. */
+  private readonly toCancel: string[] = [];
   private readonly chores = new Set<Promise<unknown>>();
   /** The connections keep the process alive only while jobs or Redis commands are outstanding. */
   private readonly hold = new ConnectionHold();
@@ -113,12 +120,24 @@ export class RedisBackend implements Backend {
   private lastContact = 0;
   /** When the engine last went from idle to having pending work. */
   private busySince = 0;
+  /**
+   * When the first connection was attempted, once the drivers had loaded: the time spent loading
+   * them (long on a busy machine) is not Redis failing to answer, and does not count towards
+   * `unavailableTimeout`.
+   */
+  private askingSince = 0;
   /** Redis stayed away past `unavailableTimeout`: new work fails at once until it answers again. */
   private outage: BackendUnavailableError | undefined;
   private lastError: Error | undefined;
   private closed = false;
 
-  constructor(private readonly options: RedisSettings) {}
+  /** `broadcasts`: the pool's handles, made before this engine was loaded. */
+  constructor(
+    private readonly options: RedisSettings,
+    private readonly broadcasts = new CallerBroadcasts(options.prefix, options.queue),
+  ) {
+    broadcasts.released = (tokens) => this.dropBroadcasts(tokens);
+  }
 
   get size(): number {
     return this.options.size;
@@ -135,8 +154,10 @@ export class RedisBackend implements Backend {
       return { outcome, cancel: () => {} };
     }
     let data: JobData;
+    let broadcasts: number[];
     try {
-      data = this.jobData(request);
+      broadcasts = this.broadcasts.idsIn(request);
+      data = this.jobData(request, broadcasts);
     } catch (error) {
       settle({
         kind: 'failed',
@@ -158,6 +179,7 @@ export class RedisBackend implements Backend {
         if (this.pending.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
         this.updateHold();
       },
+      broadcasts,
       added: false,
       heardAt: Date.now(),
     };
@@ -168,6 +190,14 @@ export class RedisBackend implements Backend {
     this.scheduleFlush();
     this.startTimer();
     return { outcome, cancel: () => this.cancel(job) };
+  }
+
+  /**
+   * A value written to Redis once, read once by each worker process (which hands it to its
+   * threads), instead of travelling in every job that uses it.
+   */
+  broadcast<T>(value: T): BroadcastHandle<T> {
+    return this.broadcasts.create(value);
   }
 
   async close(): Promise<void> {
@@ -197,20 +227,32 @@ export class RedisBackend implements Backend {
         'Inline functions cannot run on the redis backend: workers run only the task modules they were started with',
       );
     }
-    if (request.task.kind === 'mixed' && request.task.specs.length !== 1) {
-      return new InvalidArgValueError(
-        'parallel() over several different tasks is not supported on the redis backend: one task per call',
-      );
-    }
     return undefined;
   }
 
-  private jobData(request: BatchRequest): JobData {
-    // parallel() sends its calls as a table of tasks; on redis the table has one task.
-    const task = request.task.kind === 'mixed' ? (request.task.specs[0] as TaskSpec) : request.task;
+  private jobData(request: BatchRequest, broadcasts: readonly number[]): JobData {
+    const common = {
+      first: request.first,
+      spread: request.spread,
+      seed: request.seed,
+      stopOnError: request.stopOnError,
+      track: request.track,
+      ...(request.alone ? { alone: true } : {}),
+      timeout: request.timeout,
+      abortGrace: this.options.abortGrace,
+      ...(broadcasts.length > 0 ? { broadcasts: this.broadcasts.pairs(broadcasts) } : {}),
+    };
+    // parallel() sends its calls as a table of tasks and, when they differ, which one each item
+    // calls (no `taskIndex`: each calls the first). The table grows as the input is read.
+    const { task: spec } = request;
+    if (spec.kind === 'mixed' && request.taskIndex !== undefined && spec.specs.length > 1) {
+      const names = spec.specs.map((each) => this.plainTaskName(each));
+      return encodeJob(names, undefined, request.items, { ...common, taskIndex: request.taskIndex });
+    }
+    const task = spec.kind === 'mixed' ? (spec.specs[0] as TaskSpec) : spec;
     if (task.kind !== 'task')
       throw new InlineFunctionError('Inline functions cannot run on the redis backend');
-    const name = `${this.ids.idOf(task.module)}#${task.name}`;
+    const name = this.nameOf(task);
     // A wrapper travels by its id, never by module: a worker applies only fanout's own (wrappers.ts).
     const wrap = task.wrapper ? wrapperIdOf(task.wrapper) : undefined;
     if (task.wrapper && wrap === undefined) {
@@ -220,15 +262,27 @@ export class RedisBackend implements Backend {
       );
     }
     return encodeJob(name, wrap, request.items, {
-      first: request.first,
-      spread: request.spread,
-      seed: request.seed,
-      stopOnError: request.stopOnError,
-      track: request.track,
-      ...(request.alone ? { alone: true } : {}),
-      timeout: request.timeout,
+      ...common,
       ...(task.wrapper ? { wrapOptions: task.wrapper.options } : {}),
     });
+  }
+
+  /** How a job names a task: `moduleId#name`. */
+  private nameOf(task: Extract<TaskSpec, { kind: 'task' }>): string {
+    return `${this.ids.idOf(task.module)}#${task.name}`;
+  }
+
+  /** The name of one task of a mixed call, which may be neither inline nor decorated. */
+  private plainTaskName(task: TaskSpec): string {
+    if (task.kind !== 'task')
+      throw new InlineFunctionError('Inline functions cannot run on the redis backend');
+    if (task.wrapper) {
+      throw new InvalidArgValueError(
+        `Task "${task.name}" is decorated (${task.wrapper.name}): on the redis backend a parallel() call ` +
+          'that mixes tasks cannot hold decorated ones; run it in a call of its own',
+      );
+    }
+    return this.nameOf(task);
   }
 
   // ---- connecting -------------------------------------------------------------------------
@@ -241,6 +295,7 @@ export class RedisBackend implements Backend {
   private async open(): Promise<Connected> {
     const { bull, connect } = await loadDrivers();
     if (this.closed) throw new PoolClosedError('The pool is closed');
+    this.askingSince = Date.now();
     const { redis: url, tls } = this.options;
     warnIfExposed(url);
     const client = connect(url, {
@@ -360,10 +415,11 @@ export class RedisBackend implements Backend {
 
   private async add(jobs: PendingJob[]): Promise<void> {
     let queue: Queue;
+    let client: Redis;
     try {
       const connection = await this.connect();
       await this.listen(connection);
-      queue = connection.queue;
+      ({ queue, client } = connection);
     } catch (error) {
       // Setting up failed for a reason other than waiting (a refused command, say): try afresh next time.
       this.connecting = undefined;
@@ -380,6 +436,11 @@ export class RedisBackend implements Backend {
     const live = jobs.filter((job) => this.pending.has(job.id));
     if (live.length === 0) return;
     try {
+      // Before the jobs: a worker may take one at once.
+      await this.broadcasts.store(
+        client,
+        live.flatMap((job) => job.broadcasts),
+      );
       await queue.addBulk(
         live.map((job) => ({ name: job.data.task, data: job.data, opts: { jobId: job.id } })),
       );
@@ -494,6 +555,23 @@ export class RedisBackend implements Backend {
   private abandon(id: string): void {
     this.abandoned.add(id);
     this.remove(id);
+    // Removal fails for a job a worker has started: that worker is told to stop it.
+    this.toCancel.push(id);
+    if (this.toCancel.length === 1) queueMicrotask(() => this.announceCancels());
+  }
+
+  /** Tell the workers, in one message, which jobs nobody waits for any more. */
+  private announceCancels(): void {
+    const jobs = this.toCancel.splice(0);
+    const connection = this.connection;
+    if (!connection || jobs.length === 0) return;
+    const { prefix, queue } = this.options;
+    const pipeline = connection.client.pipeline();
+    for (let at = 0; at < jobs.length; at += MAX_CONTROL_IDS) {
+      const message: ControlMessage = { t: 'cancel', jobs: jobs.slice(at, at + MAX_CONTROL_IDS) };
+      pipeline.publish(controlChannel(prefix, queue), JSON.stringify(message));
+    }
+    this.chore(pipeline.exec());
   }
 
   /** Remove a job from Redis; a running (locked) job refuses, and is removed when it finishes. */
@@ -508,6 +586,25 @@ export class RedisBackend implements Backend {
         () => {},
       ),
     );
+  }
+
+  /** Delete released broadcast values from Redis and tell the workers to drop their copies. */
+  private dropBroadcasts(tokens: readonly string[]): void {
+    const connection = this.connection;
+    if (!connection || tokens.length === 0) return;
+    this.chore(this.dropIn(connection.client, tokens));
+  }
+
+  private dropIn(client: Redis, tokens: readonly string[]): Promise<unknown> {
+    const { prefix, queue } = this.options;
+    return client
+      .pipeline()
+      .del(...tokens.map((token) => this.broadcasts.keyOf(token)))
+      .publish(
+        controlChannel(prefix, queue),
+        JSON.stringify({ t: 'release', tokens } satisfies ControlMessage),
+      )
+      .exec();
   }
 
   private chore(promise: Promise<unknown>): void {
@@ -539,7 +636,8 @@ export class RedisBackend implements Backend {
   private tick(): void {
     const now = Date.now();
     const { unavailableTimeout } = this.options;
-    if (this.pending.size > 0 && now - Math.max(this.lastContact, this.busySince) > unavailableTimeout) {
+    const silentSince = Math.max(this.lastContact, this.busySince, this.askingSince);
+    if (this.pending.size > 0 && this.askingSince > 0 && now - silentSince > unavailableTimeout) {
       this.giveUp();
     }
     if (this.pending.size === 0 && this.abandoned.size === 0 && !this.outage) {
@@ -578,6 +676,7 @@ export class RedisBackend implements Backend {
     const ids = [...stale.map((job) => job.id), ...this.abandoned];
     const pipeline = client.pipeline().ping();
     for (const id of ids) pipeline.hmget(queue.toKey(id), ...CHECK_FIELDS);
+    const refreshed = this.broadcasts.refresh(pipeline);
     let replies: [Error | null, unknown][] | null;
     try {
       replies = await pipeline.exec();
@@ -586,6 +685,9 @@ export class RedisBackend implements Backend {
     }
     if (!replies) return;
     this.heard();
+    refreshed.forEach((apply, i) => {
+      apply(replies[1 + ids.length + i]?.[1]);
+    });
     ids.forEach((id, i) => {
       const reply = replies[i + 1];
       if (!reply || reply[0]) return;
@@ -607,6 +709,8 @@ export class RedisBackend implements Backend {
   }
 
   private readd(job: PendingJob): void {
+    // Redis lost the job, so perhaps everything: broadcast values are written again first.
+    this.broadcasts.forgetStored();
     job.added = false;
     job.heardAt = Date.now();
     this.chore(this.add([job]));
@@ -617,12 +721,17 @@ export class RedisBackend implements Backend {
   private async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Jobs abandoned just now (terminate()) are announced before the connection closes.
+    this.announceCancels();
     clearInterval(this.timer);
     this.timer = undefined;
     clearTimeout(this.lingerTimer);
     // Still connecting means Redis is not answering: no point waiting for it.
     const wait = this.connection ? Math.min(this.options.unavailableTimeout, 5000) : 100;
     await atMost(Promise.all([...this.chores]), wait);
+    // After the chores: a value being written now is deleted too.
+    const tokens = this.broadcasts.takeAll();
+    if (this.connection && tokens.length > 0) await atMost(this.dropIn(this.connection.client, tokens), wait);
     await this.closeParts(wait);
   }
 

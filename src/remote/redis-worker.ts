@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import { nestedRunner } from '../api/nested.js';
 import { unpack } from '../codec/values.js';
 import {
+  AbortError,
   describe,
   FanoutError,
   MalformedJobError,
@@ -24,6 +25,8 @@ import {
 } from '../errors.js';
 import { threadsTransport } from '../local/threads.js';
 import { WorkerSet } from '../local/worker-set.js';
+import { type Heartbeat, heartbeatKeys, startHeartbeat } from '../observe/dashboard/heartbeat.js';
+import { WorkerCollector } from '../observe/dashboard/workers.js';
 import { redactUrl } from '../options/checks.js';
 import { defaultWorkerSetSettings } from '../options/resolve.js';
 import {
@@ -36,11 +39,14 @@ import {
   readPayload,
 } from '../redis/codec.js';
 import { atMost, type BullModule, closeClient, loadDrivers } from '../redis/connection.js';
+import { broadcastKey, controlChannel } from '../redis/control.js';
 import { isModuleId, isTaskName, type TaskDirectory } from '../redis/identity.js';
 import { exposureWarning } from '../redis/url.js';
 import { isWrapperId, WRAPPER_IDS, WRAPPERS, type WrapperId } from '../redis/wrappers.js';
 import type { BatchOutcome, BatchRequest, Ticket } from '../scheduler/backend.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
+import { WorkerBroadcasts } from './broadcasts.js';
+import { listenForControl } from './control.js';
 
 export interface RedisWorkerOptions {
   readonly url: string;
@@ -61,6 +67,8 @@ export interface RedisWorkerOptions {
   /** How many times a job may stall before it fails (its caller sees ERR_WORKER_CRASHED). */
   readonly maxStalled: number;
   readonly log: (line: string) => void;
+  /** Collects what its threads do, for its heartbeat in Redis (and `--metrics-port`); made here when not given. */
+  readonly collector?: WorkerCollector | undefined;
 }
 
 export interface RedisWorker {
@@ -68,6 +76,8 @@ export interface RedisWorker {
   readonly name: string;
   /** Jobs being run now. */
   readonly running: number;
+  /** Broadcast values this process read from Redis (each once, whatever the number of jobs). */
+  readonly broadcastFetches: number;
   /**
    * Stop taking jobs and leave. Jobs in progress are finished, or, with `handBack`, cancelled
    * and moved back to the queue at once for another worker. Safe to call again (to hand back).
@@ -90,13 +100,24 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   if (exposure) log(`WARNING: ${exposure}`);
   const client = connect(options.url, { name: `fanout-worker-${name}`, tls: options.tls, onError: errors });
   client.on('ready', () => errors.recovered());
-  // The same worker set a pool of threads runs on, with the pool's defaults.
-  const local = new WorkerSet(threadsTransport({}), defaultWorkerSetSettings(options.threads));
+  const collector = options.collector ?? new WorkerCollector({ modules: options.directory.ids });
+  // The same worker set a pool of threads runs on, with the pool's defaults, watched for the heartbeat.
+  const local = new WorkerSet(threadsTransport({}), {
+    ...defaultWorkerSetSettings(options.threads),
+    observer: collector,
+  });
   // Child calls of its tasks (`taskContext().pool`) run on this worker's own threads: nested
   // parallelism stays on the machine that runs the parent.
   local.setNested(nestedRunner(local));
   const running = new Set<Running>();
+  const broadcasts = new WorkerBroadcasts(
+    client,
+    (token) => broadcastKey(options.prefix, options.queue, token),
+    local,
+  );
   const reported = new Set<string>();
+  /** Jobs their callers cancelled (kept for a while: a message may come before its job starts here). */
+  const cancelled = new RecentIds(CANCELLED_KEPT);
   let handingBack = false;
   /** Fail a job for good, logging each distinct reason once (a bounded number of them). */
   const refuse = (job: Job, error: Error): Error => {
@@ -111,16 +132,22 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const processor = async (job: Job, token?: string): Promise<string> => {
     let request: BatchRequest;
     let task: string;
+    let shared: BatchPayload['broadcasts'];
     try {
       const data = readJob(job.data);
       task = data.task;
-      request = batchOf(options, data);
+      ({ request, broadcasts: shared } = batchOf(options, data));
+      if (shared) request = await broadcasts.resolve(request, shared);
     } catch (error) {
       if (error instanceof MalformedJobError) {
         throw refuse(job, new MalformedJobError(`this worker refuses job ${job.id}: ${error.message}`));
       }
       if (error instanceof FanoutError) throw refuse(job, error as Error);
       throw refuse(job, new MalformedJobError(`this worker cannot run job ${job.id}: ${describe(error)}`));
+    }
+    if (cancelled.has(job.id)) {
+      if (shared) broadcasts.finished(shared);
+      return cancelledResult();
     }
     const ticket = local.submit(request);
     const entry = { job, ticket };
@@ -131,6 +158,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
       outcome = await ticket.outcome;
     } finally {
       running.delete(entry);
+      if (shared) broadcasts.finished(shared);
     }
     switch (outcome.kind) {
       case 'done':
@@ -157,6 +185,8 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
           return handBack(bull, job, token);
         throw refuse(job, outcome.error);
       case 'cancelled':
+        // Stopped for its caller, who wants nothing back: the job ends here. Else we are stopping.
+        if (cancelled.has(job.id)) return cancelledResult();
         return handBack(bull, job, token);
     }
   };
@@ -179,6 +209,18 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     }
   });
   await worker.waitUntilReady();
+  const heartbeat = startHeartbeat(client, heartbeatKeys(options.prefix, options.queue), name, collector);
+  const control = await listenForControl(client, controlChannel(options.prefix, options.queue), (message) => {
+    if (message.t === 'release') broadcasts.release(message.tokens);
+    else {
+      // As a local pool cancels a batch: its tasks' signal aborts, and a task still running
+      // abortGrace ms later has its thread replaced (local/worker-set.ts).
+      for (const id of message.jobs) cancelled.add(id);
+      for (const entry of running)
+        if (entry.job.id !== undefined && cancelled.has(entry.job.id)) entry.ticket.cancel();
+    }
+  });
+  control.on('error', errors);
   void worker.run().catch((error: unknown) => log(`stopped taking jobs: ${describe(error)}`));
   log(
     `ready: queue ${options.prefix}:${options.queue} on ${redactUrl(options.url)}, ` +
@@ -192,21 +234,63 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     get running() {
       return running.size;
     },
+    get broadcastFetches() {
+      return broadcasts.fetches;
+    },
     stop(handBackNow) {
+      if (collector.state !== 'stopping') {
+        collector.state = 'stopping';
+        void heartbeat.beat();
+      }
       if (handBackNow && !handingBack) {
         handingBack = true;
         for (const entry of running) entry.ticket.cancel();
       }
-      stopping ??= shutdown(worker, local, client);
+      stopping ??= shutdown(worker, local, client, heartbeat).finally(() => {
+        broadcasts.close();
+        return closeClient(control, 1000);
+      });
       return stopping;
     },
   };
 }
 
-async function shutdown(worker: Worker, local: WorkerSet, client: Redis): Promise<void> {
+/** How many cancelled job ids a worker remembers. */
+const CANCELLED_KEPT = 10_000;
+
+/** The ids last added, at most `limit` of them. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly limit: number) {}
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value as string);
+  }
+  has(id: string | undefined): boolean {
+    return id !== undefined && this.ids.has(id);
+  }
+}
+
+/** The result of a job stopped because its caller cancelled it (the caller ignores it, then removes the job). */
+function cancelledResult(): string {
+  return encodeResult({
+    k: 'lost',
+    offset: undefined,
+    started: true,
+    error: new AbortError('The job was cancelled by its caller'),
+  });
+}
+
+async function shutdown(
+  worker: Worker,
+  local: WorkerSet,
+  client: Redis,
+  heartbeat: Heartbeat,
+): Promise<void> {
   // Stop taking jobs; wait for the running ones (finished or handed back) to be recorded.
   await worker.close();
   await local.close();
+  await heartbeat.stop();
   await closeClient(client, 5000);
 }
 
@@ -254,8 +338,15 @@ function wrapperOf(allowed: ReadonlySet<WrapperId>, id: string): { module: strin
   return { module: entry.module, name: entry.name };
 }
 
-/** A job → the batch the local worker set runs; the task and wrapper are checked before the payload is even decoded. */
-function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
+/**
+ * A job → the batch the local worker set runs, and the broadcast values it refers to; the task
+ * and wrapper are checked before the payload is even decoded.
+ */
+function batchOf(
+  options: RedisWorkerOptions,
+  data: JobData,
+): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
+  if (data.tasks) return mixedBatchOf(options, data);
   const task = specOf(options.directory, data.task);
   const wrapper = data.wrap === undefined ? undefined : wrapperOf(options.allowedWrappers, data.wrap);
   const payload: BatchPayload = readPayload(data);
@@ -265,7 +356,7 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     name: task.name,
     ...(wrapper ? { wrapper: { ...wrapper, options: payload.wrapOptions } } : {}),
   };
-  return {
+  const request: BatchRequest = {
     task: spec,
     taskName: task.name,
     spread: payload.spread,
@@ -277,7 +368,35 @@ function batchOf(options: RedisWorkerOptions, data: JobData): BatchRequest {
     alone: payload.alone === true,
     stopOnError: payload.stopOnError,
     seed: payload.seed,
+    abortGrace: payload.abortGrace,
   };
+  return { request, broadcasts: payload.broadcasts };
+}
+
+/** A job of a parallel() call that mixes tasks: each task checked, then the payload (with its task per item). */
+function mixedBatchOf(
+  options: RedisWorkerOptions,
+  data: JobData,
+): { request: BatchRequest; broadcasts: BatchPayload['broadcasts'] } {
+  const specs: TaskSpec[] = (data.tasks ?? []).map((name) => ({
+    kind: 'task',
+    ...specOf(options.directory, name),
+  }));
+  const payload = readPayload(data);
+  const request: BatchRequest = {
+    task: { kind: 'mixed', specs, name: 'parallel' },
+    taskName: 'parallel',
+    spread: payload.spread,
+    items: unpack(payload.items) as unknown as readonly unknown[],
+    first: payload.first,
+    timeout: payload.timeout,
+    track: payload.track,
+    stopOnError: payload.stopOnError,
+    seed: payload.seed,
+    abortGrace: payload.abortGrace,
+    taskIndex: payload.taskIndex,
+  };
+  return { request, broadcasts: payload.broadcasts };
 }
 
 /** Log Redis errors without flooding: the first, then one with a count every 10 s, and the recovery. */

@@ -56,6 +56,11 @@ export interface BatchRequest {
    * predict when that one ends.
    */
   readonly pace?: { readonly perItemMs: number | undefined } | undefined;
+  /**
+   * ms a cancelled running batch has to stop before its worker is replaced, when not the worker
+   * set's own (a redis worker applies each caller's `abortGrace`).
+   */
+  readonly abortGrace?: number | undefined;
 }
 
 /** Which worker ran a batch and when (for traces and reports). */
@@ -110,6 +115,11 @@ export interface BatchLimits {
   readonly minMs?: number;
   /** A batch never holds more items than this (the scheduler's maximum applies when smaller). */
   readonly maxItems?: number;
+  /**
+   * A batch's round trip costs more than the ~1 ms local sizing assumes (a network): automatic
+   * sizing measures it as the call runs and sizes batches from it (batch-size.ts).
+   */
+  readonly measureRoundTrip?: boolean;
 }
 
 /** What a backend can do; optional parts of the conformance suite switch on these. */
@@ -152,6 +162,32 @@ export interface Backend {
   setNested?(runner: NestedRunner): void;
   /** A value sent once to each worker (absent when the backend cannot keep values in workers). */
   broadcast?<T>(value: T): BroadcastHandle<T>;
+  /**
+   * Address single workers (local backends; absent where a worker cannot be addressed): resolves
+   * with `count` distinct live workers (`'all'`: the pool's full size, starting the missing ones),
+   * each pinned until `unpin()`. The least pinned workers are chosen, and a new one is started
+   * instead while the pool is not full. More than the pool's size is ERR_INVALID_ARG_VALUE.
+   */
+  pin?(count: number | 'all'): Promise<WorkerPin[]>;
+}
+
+/**
+ * One worker, held by its pinner (an actor, `runOnEach`, an SPMD gang). What is submitted through
+ * it runs on that worker only, in submission order, after what that worker already holds: it is
+ * never stolen or moved. A pinned worker is not retired while pinned (idle timeout, recycling),
+ * except when its pool closes. When it dies, `onGone` listeners hear it first; then the batch it
+ * was running is `lost` and the others `failed` with the crash, and later submissions fail with
+ * `gone` at once.
+ */
+export interface WorkerPin extends Dispatcher {
+  /** The worker's number in its pool (as in traces). */
+  readonly worker: number;
+  /** Why the worker is gone (a WorkerCrashedError, or PoolClosedError when its pool stopped it); undefined while it lives. */
+  readonly gone: Error | undefined;
+  /** Called once, when the worker is gone, before its pinned batches settle. */
+  onGone(listener: (error: Error) => void): void;
+  /** Let the worker go (idempotent). */
+  unpin(): void;
 }
 
 /** Runs a task's child calls on the backend's own pool: their values, in order. */

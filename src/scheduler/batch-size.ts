@@ -38,6 +38,20 @@
 
 import type { BatchLimits } from './backend.js';
 
+/*
+ * Across a network (BatchLimits.measureRoundTrip: the redis backend) a batch's round trip is
+ * measured as the call runs: the time from submitting a batch to its outcome, less the time it
+ * ran, at its smallest so far (a batch that waited behind another in its worker, or for a
+ * connection, measures more than the trip). With a round trip of `o` ms known:
+ * - a batch aims at least `o` ms of work (and MIN_BATCH_MS), so with 2 batches in flight per
+ *   worker the next one is there before the last ends, and the trip is hidden;
+ * - growing, a batch may hold as much work as the last round of its size took in all (its work
+ *   plus `o`), not only twice its work: the local rule bounds a round's growth by the time the
+ *   round took, and across a network most of that time is the trip (from 1 item to a full
+ *   batch in ~3 rounds of 40 ms rather than ~15);
+ * - a tail batch keeps `o` ms of work rather than TAIL_MIN_MS.
+ */
+
 export const MIN_BATCH_MS = 50;
 export const MAX_BATCH_MS = 500;
 export const SMOOTHING = 0.8;
@@ -47,17 +61,22 @@ export const TAIL_SPLIT = 4;
 export const TAIL_MIN_MS = 1;
 
 /** The auto sizer's limits: the defaults above, tightened by what a backend asks for. */
-export function autoLimits(needs: BatchLimits | undefined): {
-  minMs: number;
-  maxMs: number;
-  maxItems: number;
-} {
+export function autoLimits(needs: BatchLimits | undefined): AutoLimits {
   const minMs = Math.max(MIN_BATCH_MS, needs?.minMs ?? 0);
   return {
     minMs,
     maxMs: Math.max(MAX_BATCH_MS, 10 * minMs),
     maxItems: Math.max(1, Math.min(MAX_ITEMS, needs?.maxItems ?? MAX_ITEMS)),
+    measureRoundTrip: needs?.measureRoundTrip === true,
   };
+}
+
+export interface AutoLimits {
+  readonly minMs: number;
+  readonly maxMs: number;
+  readonly maxItems: number;
+  /** Size from the measured round trip too (see above). */
+  readonly measureRoundTrip?: boolean;
 }
 
 export interface BatchSizer {
@@ -65,6 +84,10 @@ export interface BatchSizer {
   next(remaining: number | undefined): number;
   /** A batch of `size` items ran for `durationMs` in its worker. */
   observe(size: number, durationMs: number): void;
+  /** A batch's outcome came `overheadMs` after its submission and its run (the trip, and any wait). */
+  observeRoundTrip?(overheadMs: number): void;
+  /** The round trip batches are sized to hide, in ms (0 when not measured). */
+  readonly roundTripMs?: number;
   /** The smoothed estimate of one batch's duration at the current size, in ms (undefined before any). */
   readonly estimatedBatchMs: number | undefined;
   /** The smoothed estimate of one item's duration, in ms (undefined before any). */
@@ -99,10 +122,11 @@ function tail(
   remaining: number | undefined,
   workers: number,
   perItemMs: number | undefined,
+  minTailMs = TAIL_MIN_MS,
 ): number {
   if (remaining === undefined) return size;
   const share = Math.ceil(remaining / (TAIL_SPLIT * workers));
-  const floor = perItemMs !== undefined && perItemMs > 0 ? Math.ceil(TAIL_MIN_MS / perItemMs) : 1;
+  const floor = perItemMs !== undefined && perItemMs > 0 ? Math.ceil(minTailMs / perItemMs) : 1;
   return Math.max(1, Math.min(size, Math.max(share, floor)));
 }
 
@@ -112,11 +136,27 @@ export class AutoBatchSizer implements BatchSizer {
   private itemMs: number | undefined;
   /** Items in every batch observed so far: the most a batch may grow to beyond doubling. */
   private timedItems = 0;
+  /** The smallest overhead measured (ms), when the limits ask to measure it. */
+  private tripMs: number | undefined;
 
   constructor(
     private readonly workers: number,
-    private readonly limits = { minMs: MIN_BATCH_MS, maxMs: MAX_BATCH_MS, maxItems: MAX_ITEMS },
+    private readonly limits: AutoLimits = { minMs: MIN_BATCH_MS, maxMs: MAX_BATCH_MS, maxItems: MAX_ITEMS },
   ) {}
+
+  get roundTripMs(): number {
+    return this.tripMs ?? 0;
+  }
+
+  observeRoundTrip(overheadMs: number): void {
+    if (!this.limits.measureRoundTrip || !(overheadMs >= 0)) return;
+    this.tripMs = this.tripMs === undefined ? overheadMs : Math.min(this.tripMs, overheadMs);
+  }
+
+  /** The least work a batch should hold: the minimum, or the round trip when that is longer. */
+  private get minMs(): number {
+    return Math.max(this.limits.minMs, this.roundTripMs);
+  }
 
   get current(): number {
     return this.size;
@@ -132,11 +172,11 @@ export class AutoBatchSizer implements BatchSizer {
 
   get growing(): boolean {
     if (this.perItemMs === undefined) return true;
-    return this.perItemMs * this.size < this.limits.minMs && this.size < this.limits.maxItems;
+    return this.perItemMs * this.size < this.minMs && this.size < this.limits.maxItems;
   }
 
   next(remaining: number | undefined): number {
-    return tail(this.size, remaining, this.workers, this.perItemMs);
+    return tail(this.size, remaining, this.workers, this.perItemMs, Math.max(TAIL_MIN_MS, this.roundTripMs));
   }
 
   observe(size: number, durationMs: number): void {
@@ -148,11 +188,18 @@ export class AutoBatchSizer implements BatchSizer {
     // flight, older, smaller ones finishing would otherwise double it again and again in one round.
     if (size !== this.size) return;
     const estimated = this.itemMs * this.size;
-    const { minMs, maxMs, maxItems } = this.limits;
+    const { maxItems } = this.limits;
+    const { minMs } = this;
+    // A long round trip raises the band's top with its bottom (autoLimits' ratio).
+    const maxMs = Math.max(this.limits.maxMs, 10 * minMs);
     if (estimated < minMs) {
       // Aim for twice the minimum (joblib does the same) so the size settles inside the band.
       const ideal = this.itemMs > 0 ? Math.floor((2 * minMs) / this.itemMs) : Number.POSITIVE_INFINITY;
-      const grown = Math.max(this.size * MAX_GROWTH, this.timedItems);
+      // Across a network: as much work as the last round took, trip included (see above).
+      const trip = this.roundTripMs;
+      const byRound =
+        trip > 0 && this.itemMs > 0 ? Math.floor(this.size * (1 + trip / Math.max(estimated, 1e-3))) : 0;
+      const grown = Math.max(this.size * MAX_GROWTH, this.timedItems, byRound);
       this.size = Math.max(1, Math.min(grown, ideal, maxItems));
     } else if (estimated > maxMs && this.size >= 2) {
       // Too slow: jump straight down (shrinking fast is safe, growing fast is not).

@@ -73,9 +73,10 @@ const MAX_DEPTH = 16;
  */
 const PARKED_FACTOR = 8;
 
-export function pipelineDepth(estimatedBatchMs: number | undefined): number {
+export function pipelineDepth(estimatedBatchMs: number | undefined, roundTripMs = 0): number {
   if (estimatedBatchMs === undefined || estimatedBatchMs <= 0) return MIN_DEPTH;
-  return Math.min(MAX_DEPTH, Math.max(MIN_DEPTH, Math.ceil(LATENCY_COVER_MS / estimatedBatchMs) + 1));
+  const cover = Math.max(LATENCY_COVER_MS, roundTripMs);
+  return Math.min(MAX_DEPTH, Math.max(MIN_DEPTH, Math.ceil(cover / estimatedBatchMs) + 1));
 }
 
 /** A batch's results as they arrive: an array, or a Float64Array when they were all numbers. */
@@ -208,7 +209,7 @@ export class CallRun {
     // weather-10, 60 batches of 2–4 items before the size could move, ~100 batches to reach
     // 16,384 items where 20 do).
     const estimate = this.sizer.growing ? undefined : this.sizer.estimatedBatchMs;
-    const inFlight = this.dispatcher.size * pipelineDepth(estimate);
+    const inFlight = this.dispatcher.size * pipelineDepth(estimate, this.sizer.roundTripMs);
     const { preDispatch } = this.options;
     if (preDispatch === 'auto') return { inFlight, outstanding: 2 * inFlight };
     return { inFlight: Math.min(inFlight, preDispatch), outstanding: preDispatch };
@@ -371,6 +372,7 @@ export class CallRun {
       if (parked) this.parked--;
       else this.inFlight--;
     };
+    const submitted = performance.now();
     const ticket = this.dispatcher.submit(request);
     this.tickets.add(ticket);
     this.inFlight++;
@@ -378,6 +380,8 @@ export class CallRun {
       (outcome) => {
         this.tickets.delete(ticket);
         left();
+        if (outcome.kind === 'done')
+          this.sizer.observeRoundTrip?.(performance.now() - submitted - outcome.duration);
         if (!this.finished) this.receive(job, outcome);
         this.pump();
       },

@@ -15,7 +15,24 @@ export type TaskSpec =
   | { readonly kind: 'task'; readonly module: string; readonly name: string; readonly wrapper?: TaskWrapper }
   | InlineSpec
   /** Several tasks in one call (parallel() over mixed delayed calls): `RunMessage.taskIndex` picks one per item. */
-  | { readonly kind: 'mixed'; readonly specs: readonly TaskSpec[]; readonly name: string };
+  | { readonly kind: 'mixed'; readonly specs: readonly TaskSpec[]; readonly name: string }
+  | ActorSpec;
+
+/**
+ * One operation on an actor instance kept in a worker (tasks/actors.ts): construct it, call a
+ * method, or drop it. Sent only to the worker the actor lives on (a pinned batch).
+ */
+export interface ActorSpec {
+  readonly kind: 'actor';
+  /** The module that registered the class (defineActors), and the name it registered it under. */
+  readonly module: string;
+  readonly className: string;
+  /** The instance, numbered by its pool. */
+  readonly actor: number;
+  readonly op: 'new' | 'call' | 'drop';
+  /** With `op: 'call'`. */
+  readonly method?: string;
+}
 
 /** A call a running task made on its own pool (`taskContext().pool`): a map of a task over `items`. */
 export interface NestedCall {
@@ -44,6 +61,8 @@ export function modulesOf(spec: TaskSpec): string[] {
   switch (spec.kind) {
     case 'task':
       return spec.wrapper ? [spec.module, spec.wrapper.module] : [spec.module];
+    case 'actor':
+      return [spec.module];
     case 'mixed':
       return spec.specs.flatMap(modulesOf);
     case 'inline':

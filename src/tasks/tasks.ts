@@ -26,18 +26,19 @@ function registry(): Registry {
   return found;
 }
 
-function normaliseModuleUrl(moduleUrl: unknown): string {
+/** `import.meta.url` as given to `defineTasks` or `defineActors` (`fn`), as a URL string. */
+export function normaliseModuleUrl(moduleUrl: unknown, fn = 'defineTasks'): string {
   if (moduleUrl instanceof URL) return moduleUrl.href;
   if (typeof moduleUrl !== 'string') {
     throw new InvalidArgTypeError(
-      `Expected the first argument of defineTasks to be the module's URL (import.meta.url), got ${typeof moduleUrl}`,
+      `Expected the first argument of ${fn} to be the module's URL (import.meta.url), got ${typeof moduleUrl}`,
     );
   }
   try {
     return new URL(moduleUrl).href;
   } catch {
     throw new InvalidArgValueError(
-      `Expected the first argument of defineTasks to be the module's URL (import.meta.url), got ${JSON.stringify(moduleUrl)}`,
+      `Expected the first argument of ${fn} to be the module's URL (import.meta.url), got ${JSON.stringify(moduleUrl)}`,
     );
   }
 }

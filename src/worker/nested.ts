@@ -8,14 +8,7 @@
 import { fromWire } from '../codec/errors.js';
 import { callSeed } from '../data/random.js';
 import { describe, NotCloneableError, TaskError } from '../errors.js';
-import {
-  type BatchState,
-  ItemState,
-  isStoredItem,
-  runWithItem,
-  setCurrentItem,
-  streamOf,
-} from '../tasks/context.js';
+import { ItemState, isStoredItem, runWithItem, setCurrentItem, streamOf } from '../tasks/context.js';
 import { type NestedCall, taskSpecOf } from '../tasks/task-spec.js';
 import { isTaskRef } from '../tasks/tasks.js';
 import type { AnyFunction, TaskPool } from '../types.js';

@@ -12,9 +12,11 @@ import {
   TaskModuleLoadError,
   TaskNotFoundError,
 } from '../errors.js';
-import type { TaskSpec } from '../tasks/task-spec.js';
+import { lookupActor, registeredActors } from '../tasks/actors.js';
+import type { ActorSpec, TaskSpec } from '../tasks/task-spec.js';
 import { isRegistered, lookupTask, registeredNames } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
+import { ActorTable } from './actor-table.js';
 
 /** Why a task could not be resolved; `failureError` makes the batch's error of it. */
 export type ResolveFailure =
@@ -32,12 +34,15 @@ export class TaskResolver {
   private readonly modules = new Map<string, Promise<{ error: unknown } | undefined>>();
   private readonly inline = new Map<number, AnyFunction>();
   private readonly wrapped = new Map<string, AnyFunction>();
+  /** The actor instances living on this worker. */
+  private readonly actors = new ActorTable();
 
   constructor(private readonly onLoaded: (module: string) => void) {}
 
   resolve(spec: TaskSpec): Resolved | Promise<Resolved> {
     if (spec.kind === 'inline') return this.resolveInline(spec);
     if (spec.kind === 'mixed') return this.resolveMixed(spec.specs);
+    if (spec.kind === 'actor') return this.resolveActor(spec);
     const base = this.resolveNamed(spec.module, spec.name);
     const { wrapper } = spec;
     if (!wrapper) return base;
@@ -65,6 +70,34 @@ export class TaskResolver {
       return Promise.all([base, factory]).then(([b, f]) => wrap(b, f));
     }
     return wrap(base, factory);
+  }
+
+  /** An actor operation: its class found as a task is (registered, else its module imported first). */
+  private resolveActor(spec: ActorSpec): Resolved | Promise<Resolved> {
+    const found = (): Resolved | undefined => {
+      const Class = lookupActor(spec.module, spec.className);
+      return Class && { fn: this.actors.operation(spec, Class) };
+    };
+    const now = found();
+    if (now) {
+      if (!this.modules.has(spec.module)) {
+        this.modules.set(spec.module, Promise.resolve(undefined));
+        this.onLoaded(spec.module);
+      }
+      return now;
+    }
+    return this.load(spec.module).then((error): Resolved => {
+      if (error) return { failure: { kind: 'module-load', module: spec.module, error: error.error } };
+      const known = registeredActors(spec.module);
+      return (
+        found() ?? {
+          failure: {
+            kind: 'task-not-found',
+            message: `Module ${spec.module} has no actor class "${spec.className}" (it defines: ${known.join(', ') || 'none'})`,
+          },
+        }
+      );
+    });
   }
 
   private resolveMixed(specs: readonly TaskSpec[]): Resolved | Promise<Resolved> {

@@ -6,12 +6,13 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   AbortError,
+  ActorDiedError,
   callSeed,
   chunks,
   defineTasks,
@@ -24,6 +25,8 @@ import {
   TaskError,
   WorkerCrashedError,
 } from '../../src/index.js';
+import actors, { workerTasks } from '../fixtures/actors.js';
+import faults from '../fixtures/faults.js';
 import tasks, {
   hostileTasks,
   nestedTasks,
@@ -75,7 +78,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 48;
+export const CONFORMANCE_TEST_COUNT = 59;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -589,6 +592,27 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       await rejectsWith(pool.map(tasks.square, [1], { signal: AbortSignal.abort() }), 'ABORT_ERR');
       assert.deepEqual(await pool.map(tasks.square, [4]), [16], 'the pool still works');
     });
+
+    it('an abort reaches tasks already running: each sees its signal abort', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-conformance-'));
+      try {
+        await using pool = backend.pool();
+        const marks = [join(dir, 'a'), join(dir, 'b')];
+        const controller = new AbortController();
+        const rejected = rejectsWith(
+          pool.map(faults.markOnAbort, marks, { signal: controller.signal, batchSize: 1 }),
+          'ABORT_ERR',
+        );
+        await eventually(() => marks.every((m) => existsSync(`${m}.started`)), 30_000, 'both tasks to start');
+        controller.abort(new Error('stop'));
+        await rejected;
+        // On redis the tasks run on other machines: the caller tells their workers to stop them.
+        await eventually(() => marks.every((m) => existsSync(m)), 30_000, 'both tasks to see their signal');
+        assert.deepEqual(await pool.map(tasks.square, [4]), [16], 'the pool still works');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   describe(`${backend.name}: crashes`, () => {
@@ -861,6 +885,195 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       assert.equal(pool.liveWorkers, 1);
       await pool.map(tasks.square, [1, 2], { batchSize: 1 });
       assert.ok(pool.liveWorkers <= 2, `${pool.liveWorkers} workers for 2 batches`);
+    });
+  });
+
+  describe(`${backend.name}: actors, runOnEach, initializer`, () => {
+    const addressable = {
+      skip: backend.addressable === false && 'its workers cannot be addressed one by one (see the next test)',
+    };
+    const killableActor = {
+      skip:
+        backend.addressable === false
+          ? 'its workers cannot be addressed one by one'
+          : !backend.killable &&
+            'a worker on this backend cannot be killed (the actor lives on the main thread)',
+    };
+    let pool: Pool;
+    before(() => {
+      if (backend.addressable !== false) pool = backend.pool();
+    });
+    after(() => pool?.close());
+
+    it(
+      'an actor keeps its state across calls; its handle has the methods only (inherited ones too)',
+      addressable,
+      async () => {
+        await using c = await pool.actor(actors.Counter, 10);
+        assert.equal(await c.add(5), 15);
+        assert.equal(await c.add(-3), 12);
+        assert.equal(await c.get(), 12);
+        assert.equal(await c.hello(), 'hello', 'an inherited method');
+        assert.equal('doubled' in c, false, 'a getter is not on the handle');
+        assert.equal('n' in c, false, 'a field is not on the handle');
+        assert.ok(Number.isInteger(c.worker) && c.worker >= 0);
+        const other = await pool.actor(actors.Counter, 100);
+        assert.equal(await other.add(1), 101, 'another instance, with state of its own');
+        assert.equal(await c.get(), 12);
+        await other.release();
+      },
+    );
+
+    it('10 calls issued without awaiting run and return in call order', addressable, async () => {
+      await using c = await pool.actor(actors.Counter, 0);
+      const calls = range(10).map(() => c.add(1));
+      assert.deepEqual(
+        await Promise.all(calls),
+        range(10).map((i) => i + 1),
+      );
+    });
+
+    it(
+      'async methods run one at a time: each starts when the previous one settled',
+      addressable,
+      async () => {
+        await using c = await pool.actor(actors.Counter, 0);
+        // Shorter waits later: calls that overlapped would record in reverse order.
+        const calls = range(6).map((i) => c.record(i, 12 - 2 * i));
+        const logs = await Promise.all(calls);
+        assert.deepEqual(logs.at(-1), range(6));
+        for (const [i, log] of logs.entries()) assert.deepEqual(log, range(i + 1), `call ${i}`);
+      },
+    );
+
+    it(
+      'a method that throws rejects that call with ERR_TASK_FAILED; the actor lives on; a bad constructor fails pool.actor',
+      addressable,
+      async () => {
+        await using c = await pool.actor(actors.Counter, 1);
+        const failed = await rejectsWith(c.fail('nope'), 'ERR_TASK_FAILED');
+        assert.equal((failed.cause as Error).message, 'nope');
+        assert.equal(await c.add(1), 2);
+        const bad = await rejectsWith(pool.actor(actors.Faulty, 'no instance'), 'ERR_TASK_FAILED');
+        assert.equal((bad.cause as Error).message, 'no instance');
+        await c.release();
+        await rejectsWith(c.add(1), 'ERR_ACTOR_DIED');
+      },
+    );
+
+    it(
+      'an actor whose worker dies rejects the call, the pending ones and later ones with ERR_ACTOR_DIED',
+      killableActor,
+      async () => {
+        await using own = backend.pool();
+        const c = await own.actor(actors.Counter, 1);
+        const crash = c.exit(4);
+        const pending = [c.add(1), c.get()];
+        const died = await rejectsWith(crash, 'ERR_ACTOR_DIED');
+        assert.ok(died instanceof ActorDiedError);
+        assert.ok(died.cause instanceof WorkerCrashedError, String(died.cause));
+        for (const call of pending) await rejectsWith(call, 'ERR_ACTOR_DIED');
+        await rejectsWith(c.add(1), 'ERR_ACTOR_DIED');
+        assert.equal(await own.run(tasks.square, 3), 9, 'the pool works on');
+      },
+    );
+
+    it(
+      'with maxRestarts the actor is rebuilt on a live worker, its state reset; later calls work',
+      killableActor,
+      async () => {
+        await using own = backend.pool();
+        const c = await own.actorWith(actors.Counter, [10], { maxRestarts: 1 });
+        assert.equal(await c.add(5), 15);
+        const first = await c.where();
+        await rejectsWith(c.exit(4), 'ERR_ACTOR_DIED');
+        assert.equal(await c.get(), 10, 'rebuilt from its constructor: the state is lost');
+        assert.equal(c.restarts, 1);
+        assert.notDeepEqual(await c.where(), first, 'on another worker');
+        await rejectsWith(c.exit(4), 'ERR_ACTOR_DIED');
+        await rejectsWith(c.get(), 'ERR_ACTOR_DIED');
+      },
+    );
+
+    it(
+      'runOnEach runs a task once on every worker, starting them, one result per worker',
+      addressable,
+      async () => {
+        await using own = backend.pool({ workers: 2 });
+        const results = await own.runOnEach(workerTasks.echo, 7);
+        assert.deepEqual(results, [7, 7]);
+        assert.equal(own.liveWorkers, 2);
+        const where = await own.runOnEach(workerTasks.state);
+        if (backend.crossesBoundary) {
+          assert.equal(new Set(where.map((w) => `${w.pid}:${w.threadId}`)).size, 2, 'two distinct workers');
+        }
+      },
+    );
+
+    it(
+      'the initializer runs once on every worker before its first task, replacements included',
+      addressable,
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'fanout-init-'));
+        try {
+          const file = join(dir, 'starts');
+          const lines = () => readFileSync(file, 'utf8').trim().split('\n').length;
+          await using own = backend.pool({
+            workers: 2,
+            initializer: { task: workerTasks.init, args: ['ready', file] },
+          });
+          const states = await own.runOnEach(workerTasks.state);
+          assert.deepEqual(
+            states.map((s) => s.tag),
+            ['ready', 'ready'],
+            'every worker was initialized before its first task',
+          );
+          assert.equal(lines(), 2);
+          if (backend.killable) {
+            await rejectsWith(own.run(workerTasks.exit, 3), 'ERR_WORKER_CRASHED');
+            const after = await own.runOnEach(workerTasks.state);
+            assert.deepEqual(
+              after.map((s) => [s.tag, s.initCount]),
+              [
+                ['ready', 1],
+                ['ready', 1],
+              ],
+            );
+            assert.equal(lines(), 3, 'the replacement ran the initializer too');
+          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
+
+    it(
+      'an initializer that throws: the worker does not start; after the start back-off, ERR_WORKER_CRASHED naming it',
+      addressable,
+      async () => {
+        await using own = backend.pool({
+          workers: 1,
+          initializer: { task: workerTasks.failingInit, args: ['no db'] },
+        });
+        const error = await rejectsWith(own.run(tasks.square, 2), 'ERR_WORKER_CRASHED');
+        assert.match(error.message, /failed to start 3 times in a row/);
+        assert.match(error.message, /initializer/);
+        const cause = error.cause as Error & { code?: string };
+        assert.equal(cause.code, 'ERR_TASK_FAILED');
+        assert.equal((cause.cause as Error).message, 'no db');
+      },
+    );
+
+    it('where workers cannot be addressed: actors, runOnEach and initializer are refused with ERR_INVALID_ARG_VALUE', {
+      skip: backend.addressable !== false && 'its workers can be addressed (the tests above)',
+    }, async () => {
+      await using own = backend.pool();
+      await rejectsWith(own.actor(actors.Counter, 1), 'ERR_INVALID_ARG_VALUE');
+      await rejectsWith(own.runOnEach(tasks.square, 2), 'ERR_INVALID_ARG_VALUE');
+      assert.throws(
+        () => backend.pool({ initializer: { task: tasks.square, args: [1] } }),
+        (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE' && /initializer/.test(e.message),
+      );
     });
   });
 
