@@ -360,7 +360,10 @@ class WorkerRuntime implements Runtime {
     const { context } = message;
     const inline = this.tasks.get(message.task)?.kind === 'inline';
     const fn = inline ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
-    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, message.alone !== true);
+    // Items overlap, except in an isolated re-run and in an actor's calls: an actor runs its
+    // methods one at a time, so its batch holds the worker until its items have settled.
+    const overlap = message.alone !== true && this.tasks.get(message.task)?.kind !== 'actor';
+    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, overlap);
     running.run = run;
     const pending = run.run(0);
     if (pending) {
