@@ -33,7 +33,10 @@ export type FanoutErrorCode =
   | 'ERR_SLURM'
   | 'ERR_DEPENDENCY_FAILED'
   | 'ERR_DASHBOARD'
-  | 'ERR_ACTOR_DIED';
+  | 'ERR_ACTOR_DIED'
+  | 'ERR_LOCK_NOT_HELD'
+  | 'ERR_BARRIER_BROKEN'
+  | 'ERR_QUEUE_CLOSED';
 
 function mark(error: Error, code: FanoutErrorCode): void {
   Object.defineProperty(error, brand, { value: true });
@@ -279,10 +282,41 @@ export class ChunkParseError extends FanoutError {
   }
 }
 
-/** `ERR_WAIT_TIMEOUT`: `asCompleted` waited longer than its `timeout` (the futures keep running). */
+/**
+ * `ERR_WAIT_TIMEOUT`: `asCompleted` waited longer than its `timeout` (the futures keep running),
+ * or a wait on a synchronisation primitive (`lock.acquire({ timeout })`, ...) ran past its own.
+ */
 export class WaitTimeoutError extends FanoutError {
   constructor(message: string) {
     super('ERR_WAIT_TIMEOUT', message);
+  }
+}
+
+/**
+ * `ERR_LOCK_NOT_HELD`: a `Lock` released by a holder that does not hold it (it is free, or
+ * another worker holds it), or a `Semaphore` released more times than it was acquired.
+ */
+export class LockNotHeldError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_LOCK_NOT_HELD', message);
+  }
+}
+
+/**
+ * `ERR_BARRIER_BROKEN`: a `Barrier` can no longer be passed: one of its parties timed out, was
+ * aborted, or its worker died while the barrier was among its task's arguments; or `abort()`.
+ * Every party waiting, and every later `wait()`, gets it (Python's BrokenBarrierError).
+ */
+export class BarrierBrokenError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_BARRIER_BROKEN', message);
+  }
+}
+
+/** `ERR_QUEUE_CLOSED`: `put()` on a closed `Queue`, or `get()` on one closed and empty. */
+export class QueueClosedError extends FanoutError {
+  constructor(message: string) {
+    super('ERR_QUEUE_CLOSED', message);
   }
 }
 
@@ -467,6 +501,9 @@ const CLASSES: Readonly<Record<FanoutErrorCode, abstract new (...args: never[]) 
   ERR_DEPENDENCY_FAILED: DependencyFailedError,
   ERR_DASHBOARD: DashboardError,
   ERR_ACTOR_DIED: ActorDiedError,
+  ERR_LOCK_NOT_HELD: LockNotHeldError,
+  ERR_BARRIER_BROKEN: BarrierBrokenError,
+  ERR_QUEUE_CLOSED: QueueClosedError,
 };
 
 /**

@@ -68,9 +68,19 @@ export { slurmWorkers } from './cluster/slurm-workers.js';
 export { callSeed, randomStream } from './data/random.js';
 export { shared, transfer } from './data/shared.js';
 export {
+  Barrier,
+  Counter,
+  Held,
+  Lock,
+  Queue,
+  type QueueOptions,
+  Semaphore,
+} from './data/sync.js';
+export {
   AbortError,
   ActorDiedError,
   BackendUnavailableError,
+  BarrierBrokenError,
   CacheError,
   ChunkParseError,
   DashboardError,
@@ -81,10 +91,12 @@ export {
   InlineFunctionError,
   InvalidArgTypeError,
   InvalidArgValueError,
+  LockNotHeldError,
   MalformedJobError,
   NoTaskContextError,
   NotCloneableError,
   PoolClosedError,
+  QueueClosedError,
   SlurmError,
   TaskError,
   TaskModuleLoadError,
@@ -138,4 +150,5 @@ export type {
   TaskContext,
   TaskRef,
   TaskRefs,
+  WaitOptions,
 } from './types.js';

@@ -577,3 +577,11 @@ export interface BroadcastControl<T> {
  * read `handle.value` there.
  */
 export type BroadcastHandle<T> = T & BroadcastControl<T>;
+
+/** How long a wait on a synchronisation primitive (Lock, Semaphore, Barrier, Queue) may last. */
+export interface WaitOptions {
+  /** Give up after this many ms with `ERR_WAIT_TIMEOUT` (0: only if it can be done at once). */
+  readonly timeout?: number | undefined;
+  /** Give up when this signal aborts, with `ABORT_ERR`. */
+  readonly signal?: AbortSignal | undefined;
+}

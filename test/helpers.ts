@@ -27,6 +27,8 @@ export interface BackendCase {
   readonly takesBackFromBlocked?: boolean;
   /** Single workers can be addressed (actors, runOnEach, initializer). Default true. */
   readonly addressable?: boolean;
+  /** Synchronisation primitives (Lock, Queue, ...) can be passed to tasks. Default true. */
+  readonly syncPrimitives?: boolean;
   pool(options?: PoolOptions): Pool;
   /** The options `pool()` uses, as plain data, for a pool made in another process. */
   options(): PoolOptions;

@@ -97,6 +97,7 @@ class FakeTransport implements Transport {
     sharedMemory: false,
     transfer: false,
     inlineFunctions: true,
+    syncPrimitives: false,
   };
   readonly workers: FakeWorker[] = [];
 

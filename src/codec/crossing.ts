@@ -18,6 +18,26 @@ export interface CrossingRules {
   readonly crossesBoundary: boolean;
   /** A SharedArrayBuffer reaches the other side (threads); false between processes. */
   readonly sharedMemory: boolean;
+  /**
+   * Synchronisation primitives (Lock, Queue, ...) cross as handles the other side revives
+   * (threads, processes); absent or false: they are refused, naming the backend's limit.
+   */
+  readonly syncPrimitives?: boolean | undefined;
+}
+
+/**
+ * The own property that marks a synchronisation primitive, on both sides of a boundary: its
+ * value is `{ kind, key }`, all structured clone keeps of it (its state is not enumerable).
+ */
+export const HANDLE_MARKER = '__fanoutHandle';
+
+/** The mark of a synchronisation primitive (or of its clone), else undefined. */
+export function handleMarkOf(value: object): { kind: string; key: string } | undefined {
+  if (!Object.hasOwn(value, HANDLE_MARKER)) return undefined;
+  const mark = (value as Record<string, unknown>)[HANDLE_MARKER];
+  if (typeof mark !== 'object' || mark === null) return undefined;
+  const { kind, key } = mark as Record<string, unknown>;
+  return typeof kind === 'string' && typeof key === 'string' ? { kind, key } : undefined;
 }
 
 /**
@@ -26,7 +46,7 @@ export interface CrossingRules {
  */
 export function crossingProblem(value: unknown, rules: CrossingRules): string | undefined {
   if (!rules.crossesBoundary) return undefined;
-  const problem = findUncloneable(value);
+  const problem = findUncloneable(value, rules.syncPrimitives === true);
   if (problem) return `is ${problem}`;
   if (!rules.sharedMemory && containsSharedMemory(value)) {
     return (
@@ -82,20 +102,20 @@ function kindOf(value: object): string {
  * Returns a description of the first part of `value` that cannot cross a boundary, with its
  * path (e.g. `a function (onDone) at .options.onDone`), or undefined when all of it can.
  */
-export function findUncloneable(value: unknown): string | undefined {
+export function findUncloneable(value: unknown, handles = false): string | undefined {
   // Fast path for the overwhelmingly common case of a primitive item.
   const type = typeof value;
   if (type !== 'object' && type !== 'function' && type !== 'symbol') return undefined;
   if (value === null) return undefined;
   try {
-    return walk(value, '', new Set());
+    return walk(value, '', new Set(), handles);
   } catch {
     // A getter threw while the value was read: it could not be cloned either.
     return 'a value whose properties throw when read (a getter or a revoked proxy)';
   }
 }
 
-function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
+function walk(value: unknown, path: string, seen: Set<object>, handles: boolean): string | undefined {
   const type = typeof value;
   if (type === 'symbol') return `a symbol at ${path || 'the top level'}`;
   if (type === 'function') {
@@ -108,6 +128,11 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (types.isProxy(object)) return `a Proxy at ${path || 'the top level'}`;
   if (seen.has(object)) return undefined;
   seen.add(object);
+  const mark = handleMarkOf(object);
+  if (mark) {
+    if (handles) return undefined;
+    return `a ${mark.kind} at ${path || 'the top level'}: synchronisation primitives work on the inline, threads and processes backends only (on redis they would need state kept in Redis itself, not built yet)`;
+  }
   const proto = Object.getPrototypeOf(object);
   if (!isCloneableProto(proto)) {
     return `${kindOf(object)} at ${path || 'the top level'} (only plain data crosses: its prototype, methods and private fields would be lost)`;
@@ -119,7 +144,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
     for (let i = 0; i < object.length; i++) {
       const item: unknown = object[i];
       if (typeof item === 'object' || typeof item === 'function' || typeof item === 'symbol') {
-        const found = walk(item, `${path}[${i}]`, seen);
+        const found = walk(item, `${path}[${i}]`, seen, handles);
         if (found) return found;
       }
     }
@@ -127,20 +152,21 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   }
   if (object instanceof Map) {
     for (const [k, v] of object) {
-      const found = walk(k, `${path}<map key>`, seen) ?? walk(v, `${path}.get(${String(k)})`, seen);
+      const found =
+        walk(k, `${path}<map key>`, seen, handles) ?? walk(v, `${path}.get(${String(k)})`, seen, handles);
       if (found) return found;
     }
     return undefined;
   }
   if (object instanceof Set) {
     for (const v of object) {
-      const found = walk(v, `${path}<set member>`, seen);
+      const found = walk(v, `${path}<set member>`, seen, handles);
       if (found) return found;
     }
     return undefined;
   }
   for (const key of Object.keys(object)) {
-    const found = walk((object as Record<string, unknown>)[key], `${path}.${key}`, seen);
+    const found = walk((object as Record<string, unknown>)[key], `${path}.${key}`, seen, handles);
     if (found) return found;
   }
   return undefined;

@@ -61,19 +61,18 @@ export function broadcastIdOf(value: unknown): number | undefined {
   return typeof id === 'number' ? id : undefined;
 }
 
-/** The ids of the broadcast handles among a batch's arguments (top level only, where tasks take them). */
+/**
+ * The ids of the broadcast handles among a batch's top-level arguments: the redis backend's
+ * rule (its workers put values in place at the top level only, remote/broadcasts.ts). The local
+ * backends find handles at any depth and in `context` (handles.ts).
+ */
 export function broadcastIdsIn(items: Iterable<unknown>, spread: boolean): number[] {
   // A Float64Array holds numbers only; iterating it would cost ~30 ns a number.
   if (items instanceof Float64Array) return [];
   const ids = new Set<number>();
   for (const item of items) {
-    if (spread && Array.isArray(item)) {
-      for (const arg of item) {
-        const id = broadcastIdOf(arg);
-        if (id !== undefined) ids.add(id);
-      }
-    } else {
-      const id = broadcastIdOf(item);
+    for (const arg of spread && Array.isArray(item) ? item : [item]) {
+      const id = broadcastIdOf(arg);
       if (id !== undefined) ids.add(id);
     }
   }

@@ -18,6 +18,7 @@ export function inlineTransport(): Transport {
       sharedMemory: true,
       transfer: false,
       inlineFunctions: true,
+      syncPrimitives: true,
     },
     spawn(listener: WorkerListener): WorkerChannel {
       let gone = false;

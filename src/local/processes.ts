@@ -32,6 +32,7 @@ export function processesTransport(options: ProcessesOptions = {}): Transport {
       sharedMemory: false,
       transfer: false,
       inlineFunctions: true,
+      syncPrimitives: true,
     },
     spawn(listener: WorkerListener): WorkerChannel {
       refuseWorkersBeforeEntry();

@@ -27,6 +27,7 @@ export function threadsTransport(options: ThreadsOptions = {}): Transport {
       sharedMemory: true,
       transfer: true,
       inlineFunctions: true,
+      syncPrimitives: true,
     },
     spawn(listener: WorkerListener): WorkerChannel {
       refuseWorkersBeforeEntry();
@@ -46,6 +47,7 @@ export function threadsTransport(options: ThreadsOptions = {}): Transport {
       worker.on('exit', (code) => listener.exit(code, null, error));
       return {
         label: `thread ${worker.threadId}`,
+        syncTag: worker.threadId + 1,
         send: (message, transfer) => worker.postMessage(message, transfer),
         kill: () => {
           void worker.terminate();

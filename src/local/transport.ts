@@ -20,6 +20,11 @@ export interface WorkerListener {
 export interface WorkerChannel {
   /** A number that identifies the worker to people (thread id or pid). */
   readonly label: string;
+  /**
+   * A thread's holder tag for synchronisation primitives (its thread id + 1, data/sync-memory.ts):
+   * the worker set frees the locks it held when it dies. Absent for processes (their broker tags them).
+   */
+  readonly syncTag?: number | undefined;
   /** Send a message, moving the `transfer` buffers where the transport can; throws when it cannot be serialized. */
   send(message: ToWorker, transfer?: TransferListItem[]): void;
   /** Stop the worker now (a running task is not finished). */

@@ -21,8 +21,10 @@
 import type { TransferListItem } from 'node:worker_threads';
 import { errorFromWire, failuresFromWire, fromWire, toWire } from '../codec/errors.js';
 import { pack, packTuples, unpack } from '../codec/values.js';
-import { Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
+import { Broadcasts } from '../data/broadcast.js';
+import { type BatchHandles, handlesIn } from '../data/handles.js';
 import { transferablesOf } from '../data/shared.js';
+import { syncAttachment, syncPrimitivesCreated } from '../data/sync-serve.js';
 import {
   describe,
   InvalidArgValueError,
@@ -54,6 +56,7 @@ import {
   type RunMessage,
 } from '../worker/protocol.js';
 import type { WorkerSetObserver } from './observer.js';
+import { type SyncClient, serveSyncMessage, syncClient, syncClientGone } from './sync-broker.js';
 import type { Transport, WorkerChannel } from './transport.js';
 
 /** What a worker set is built with: its settings (options/resolve.ts), and who watches it. */
@@ -119,6 +122,8 @@ interface Entry {
   waits: Map<number, NodeJS.Timeout> | undefined;
   /** Submitted for one worker (a pin, or the initializer): it runs there or fails, never moves. */
   readonly pinned: boolean;
+  /** The synchronisation primitives its items or context hold (see data/handles.ts). */
+  sync: readonly object[] | undefined;
 }
 
 interface WorkerState {
@@ -141,6 +146,8 @@ interface WorkerState {
   readonly children: Map<number, Set<AbortController>>;
   /** Its tasks made child calls: it hears of `hunger` changes (backends without shared memory). */
   nests: boolean;
+  /** The synchronisation primitives it was sent, what it holds of them, its brokered waits. */
+  readonly sync: SyncClient;
   /** Claim cells shared with the worker (see ClaimsMessage), and the ones no queued batch uses. */
   readonly claims: Int32Array | undefined;
   readonly freeSlots: number[];
@@ -248,6 +255,7 @@ export class WorkerSet implements Backend {
       movable: !pinned,
       pinned,
       waits: undefined,
+      sync: undefined,
     };
     return { entry, ticket: { outcome, cancel: () => this.cancel(entry) } };
   }
@@ -504,9 +512,19 @@ export class WorkerSet implements Backend {
     return key;
   }
 
-  /** Send the broadcast values a batch needs that this worker does not have yet. */
-  private sendBroadcasts(worker: WorkerState, ids: readonly number[]): void {
-    for (const id of ids) {
+  /** Send the handles a batch needs that this worker does not have yet (data/handles.ts). */
+  private sendHandles(worker: WorkerState, handles: BatchHandles): void {
+    for (const primitive of handles.sync) {
+      const { key } = syncAttachment(primitive, false);
+      if (worker.sync.sent.has(key)) continue;
+      // Inline tasks are given the caller's own primitives: nothing to send.
+      if (this.transport.supports.crossesBoundary) {
+        const attachment = syncAttachment(primitive, this.transport.supports.sharedMemory);
+        worker.channel.send({ fanout: BRAND, t: 'attach', attachment });
+      }
+      worker.sync.sent.set(key, primitive);
+    }
+    for (const id of handles.broadcasts) {
       if (worker.broadcastsSent.has(id)) continue;
       worker.channel.send({ fanout: BRAND, t: 'broadcast', id, value: this.broadcasts.valueOf(id) });
       worker.broadcastsSent.add(id);
@@ -911,7 +929,7 @@ export class WorkerSet implements Backend {
       queueMicrotask(() => this.startFailed(error));
       return;
     }
-    worker = { ...partial, channel };
+    worker = { ...partial, channel, sync: syncClient(channel.syncTag, partial.number) };
     this.workers.add(worker);
     this.options.observer?.started(worker.number, channel.label);
   }
@@ -942,8 +960,9 @@ export class WorkerSet implements Backend {
   private assign(worker: WorkerState, entry: Entry, now: number): void {
     const { request } = entry;
     const transfer: TransferListItem[] = [];
-    const handles = this.broadcasts.used ? broadcastIdsIn(request.items, request.spread) : [];
-    const released = handles.find((id) => !this.broadcasts.has(id));
+    const handles =
+      this.broadcasts.used || syncPrimitivesCreated() ? handlesIn(request.items, request.context) : undefined;
+    const released = handles?.broadcasts.find((id) => !this.broadcasts.has(id));
     if (released !== undefined) {
       entry.settle({
         kind: 'failed',
@@ -976,11 +995,12 @@ export class WorkerSet implements Backend {
     if (request.alone) message.alone = true;
     if (request.context !== undefined) message.context = request.context;
     if (request.taskIndex) message.taskIndex = request.taskIndex;
-    if (handles.length > 0) message.handles = handles;
+    if (handles) message.handles = true;
+    entry.sync = handles && handles.sync.length > 0 ? handles.sync : undefined;
     if (request.timeItems) message.timeItems = true;
     try {
       message.task = this.taskKey(worker, request.task);
-      this.sendBroadcasts(worker, handles);
+      if (handles) this.sendHandles(worker, handles);
     } catch (error) {
       entry.settle({ kind: 'failed', error: unsendableError(request, error) });
       return;
@@ -1122,6 +1142,9 @@ export class WorkerSet implements Backend {
       }
       case 'fatal':
         worker.fatal = fromWire(message.error);
+        return;
+      case 'sync':
+        serveSyncMessage(worker.sync, message, (reply) => this.trySend(worker, reply));
         return;
     }
   }
@@ -1283,6 +1306,8 @@ export class WorkerSet implements Backend {
     clearTimeout(worker.stopTimer);
     worker.markExited();
     worker.outbox.length = 0;
+    // What it held of the synchronisation primitives is freed before its batches move on.
+    syncClientGone(worker.sync, worker.queue[0]?.sync ?? []);
     // Its pinners hear first, so that a batch failing below already finds them told.
     const goneError = this.goneError(worker, code, signal, worker.fatal ?? error);
     for (const pin of [...worker.pins]) pin.markGone(goneError);

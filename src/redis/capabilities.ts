@@ -13,6 +13,7 @@ export const REDIS_SUPPORTS: BackendSupports = {
   sharedMemory: false,
   transfer: false,
   inlineFunctions: false,
+  syncPrimitives: false,
 };
 
 /**

@@ -134,6 +134,8 @@ export interface BackendSupports {
   readonly transfer: boolean;
   /** Inline functions (source text) may be sent. */
   readonly inlineFunctions: boolean;
+  /** Synchronisation primitives (Lock, Queue, ...) may be passed to tasks (data/sync.ts). */
+  readonly syncPrimitives: boolean;
 }
 
 /**

@@ -11,7 +11,7 @@ import { type Packed, type Unpacked, unpack } from '../codec/values.js';
 import { transferablesOf } from '../data/shared.js';
 import { type BatchState, ItemState, runWithItem, setCurrentItem } from '../tasks/context.js';
 import type { AnyFunction, TaskPool } from '../types.js';
-import { broadcastCache, resolveBroadcast } from './broadcast-cache.js';
+import { resolveHandles } from './handles.js';
 import { BRAND, type FromWorker, type RunMessage } from './protocol.js';
 
 export interface RuntimeOptions extends CrossingRules {
@@ -154,6 +154,8 @@ export class BatchRun {
     aborted: boolean,
     /** Items may be in flight together (false: an isolated re-run, one item at a time). */
     private readonly overlap: boolean,
+    /** The call's context, its handles resolved (see `resolveHandles`). */
+    context: unknown = message.context,
   ) {
     this.items = unpack(message.items);
     this.results = new Results(this.items.length);
@@ -161,7 +163,7 @@ export class BatchRun {
     this.state = {
       id: message.id,
       seed: message.seed,
-      context: message.context,
+      context,
       aborted,
       controller: undefined,
       report: (amount) => this.report(amount),
@@ -319,7 +321,7 @@ export class BatchRun {
       let own: ItemState | undefined;
       if (this.itemTimes) this.itemTimes[2 * i] = performance.now();
       try {
-        const args = handles ? this.withBroadcasts(items[i], spread === true) : items[i];
+        const args = handles ? resolveHandles(items[i]) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
         if (shared || (this.overlap && this.runtime.knownAsync(fn))) {
           own = new ItemState(state, first + i);
@@ -367,14 +369,6 @@ export class BatchRun {
   private timeEnd(offset: number): void {
     const times = this.itemTimes;
     if (times) times[2 * offset + 1] = performance.now() - (times[2 * offset] as number);
-  }
-
-  /** Put the broadcast values in place of their handles (top-level arguments only). */
-  private withBroadcasts(item: unknown, spread: boolean): unknown {
-    const cache = broadcastCache();
-    return spread && Array.isArray(item)
-      ? item.map((arg) => resolveBroadcast(arg, cache))
-      : resolveBroadcast(item, cache);
   }
 
   /**

@@ -7,6 +7,7 @@
 
 import type { WireError, WireItemFailure } from '../codec/errors.js';
 import type { Packed } from '../codec/values.js';
+import type { SyncAttachment } from '../data/sync-serve.js';
 import type { NestedCall, TaskSpec } from '../tasks/task-spec.js';
 
 export const BRAND = 'fanout/1' as const;
@@ -38,8 +39,11 @@ export interface RunMessage {
    * isolated re-run after a crash, so the item that kills the worker is known.
    */
   readonly alone?: boolean | undefined;
-  /** Broadcast values the items refer to (sent to this worker before this batch). */
-  readonly handles?: readonly number[] | undefined;
+  /**
+   * The items or the context hold handles (data/handles.ts: broadcast values, synchronisation
+   * primitives), sent to this worker before this batch: put them in place.
+   */
+  readonly handles?: true | undefined;
   /** Time each item (for traces): the reply carries `itemTimes`. */
   readonly timeItems?: boolean | undefined;
   /**
@@ -66,6 +70,25 @@ export interface BroadcastMessage {
   readonly t: 'broadcast';
   readonly id: number;
   readonly value: unknown;
+}
+
+/**
+ * A synchronisation primitive (data/sync.ts), sent once to each worker before the first batch
+ * that passes it: its shared memory (threads), or only what a proxy needs (processes).
+ */
+export interface AttachMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'attach';
+  readonly attachment: SyncAttachment;
+}
+
+/** The broker's answer to a `sync` request of a process worker's proxy. */
+export interface SyncReplyMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'sync-reply';
+  readonly req: number;
+  readonly value?: unknown;
+  readonly error?: WireError;
 }
 
 /** Forget a broadcast value. */
@@ -153,7 +176,9 @@ export type ToWorker =
   | CancelMessage
   | StopMessage
   | BroadcastMessage
-  | ReleaseMessage;
+  | ReleaseMessage
+  | AttachMessage
+  | SyncReplyMessage;
 
 export interface ReadyMessage {
   readonly fanout: typeof BRAND;
@@ -261,6 +286,22 @@ export interface CallMessage {
   readonly call: NestedCall;
 }
 
+/**
+ * A process worker's proxy asks the caller's broker to run an operation on a primitive (`key`)
+ * for it: answered with `sync-reply` when `req` > 0; a release (`req` 0) is not answered. A
+ * `cancel` operation withdraws the wait of request `arg`.
+ */
+export interface SyncMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'sync';
+  readonly req: number;
+  readonly key: string;
+  readonly op: string;
+  readonly arg?: unknown;
+  /** ms the wait may last (absent: no limit). */
+  readonly timeout?: number | undefined;
+}
+
 /** Several results in one message (a worker finishing many short batches in a row). */
 export interface DonesMessage {
   readonly fanout: typeof BRAND;
@@ -279,7 +320,8 @@ export type FromWorker =
   | DoneMessage
   | CancelledMessage
   | FatalMessage
-  | ProgressMessage;
+  | ProgressMessage
+  | SyncMessage;
 
 export function isProtocolMessage(value: unknown): value is ToWorker | FromWorker {
   return typeof value === 'object' && value !== null && (value as { fanout?: unknown }).fanout === BRAND;

@@ -9,14 +9,16 @@ import { getHeapStatistics } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
 import { toWire } from '../codec/errors.js';
 import { unpack } from '../codec/values.js';
+import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
 import { markInsideWorker } from '../options/resolve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { AnyFunction } from '../types.js';
 import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
-import { broadcastCache } from './broadcast-cache.js';
+import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { NestedCalls } from './nested.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
+import { syncPort } from './sync-port.js';
 import { failureError, type Resolved, TaskResolver } from './task-resolver.js';
 
 export type { RuntimeOptions };
@@ -84,6 +86,8 @@ class WorkerRuntime implements Runtime {
   private stopping = false;
   private lastHeapAt = 0;
   private heapUsed = 0;
+  /** The broker's proxies' way out (process workers; see sync-port.ts). */
+  private readonly syncPort = syncPort((message) => this.send(message));
 
   constructor(
     private readonly channel: RuntimeChannel,
@@ -240,7 +244,19 @@ class WorkerRuntime implements Runtime {
       case 'release':
         broadcastCache().values.delete(message.id);
         return;
+      case 'attach':
+        this.attach(message.attachment);
+        return;
+      case 'sync-reply':
+        this.syncPort.settle(message);
+        return;
     }
+  }
+
+  /** A primitive's memory or parameters: revive it once; every later clone of its mark resolves to it. */
+  private attach(attachment: SyncAttachment): void {
+    if (syncPrimitives.has(attachment.key)) return;
+    syncPrimitives.set(attachment.key, reviveSync(attachment, attachment.buffer ? undefined : this.syncPort));
   }
 
   flushHeld(): void {
@@ -357,13 +373,13 @@ class WorkerRuntime implements Runtime {
       return;
     }
     // An inline function gets the call's `context` as its last argument (it has no imports).
-    const { context } = message;
+    const context = message.handles ? resolveHandles(message.context) : message.context;
     const inline = this.tasks.get(message.task)?.kind === 'inline';
     const fn = inline ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
     // Items overlap, except in an isolated re-run and in an actor's calls: an actor runs its
     // methods one at a time, so its batch holds the worker until its items have settled.
     const overlap = message.alone !== true && this.tasks.get(message.task)?.kind !== 'actor';
-    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, overlap);
+    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, overlap, context);
     running.run = run;
     const pending = run.run(0);
     if (pending) {

@@ -28,6 +28,7 @@ const redis: BackendCase = {
   name: 'redis',
   crossesBoundary: true,
   killable: true,
+  syncPrimitives: false,
   ownsWorkers: false,
   knowsStart: false,
   registeredModulesOnly: true,

@@ -48,6 +48,7 @@ import {
   runScript,
 } from '../helpers.js';
 import { gate, type Gate as TestGate } from '../requirements.js';
+import { SYNC_TEST_COUNT, syncSection } from './sync-suite.js';
 
 const broken = (name: string) => new URL(`../fixtures/broken/${name}`, import.meta.url).href;
 const openPoolScript = fileURLToPath(new URL('../fixtures/open-pool.ts', import.meta.url));
@@ -81,7 +82,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 66;
+export const CONFORMANCE_TEST_COUNT = 66 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -96,6 +97,8 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
   const crossing = {
     skip: backend.crossesBoundary ? false : 'values do not cross a boundary on this backend',
   };
+
+  syncSection(backend, it, describe);
 
   describe(`${backend.name}: results`, () => {
     let pool: Pool;
