@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every (library, workload) pair in a process of its own, each timed against a
  * serial loop in that same process; then joblib on the seed's Python code, then the extra
- * measurements (imap memory, slow-item overhead, a tiny script's whole-process start-up in
+ * measurements (imap memory, slow-item overhead, the heat equation by pool.spmd against mpi4py,
+ * a tiny script's whole-process start-up in
  * bench/startup.ts); the fairness rows (fairness-rows.ts) run with the workloads. Prints tables
  * and writes bench/results/latest.json, latest-fairness.json and latest-extra.json (partial*.json
  * for a run of some workloads or libraries, or a scaled run).
@@ -175,6 +176,7 @@ async function main(): Promise<void> {
     for (const [script, name] of [
       ['./extra/imap-memory.js', 'imap-endless'],
       ['./extra/slow-items.js', 'slow-items'],
+      ['./extra/heat.js', 'heat'],
       ['./startup.js', 'startup'],
       ['./extra/graphs.js', 'graph'],
     ] as const) {

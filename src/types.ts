@@ -77,6 +77,91 @@ export interface TaskContext {
    * a task, children are direct calls.
    */
   readonly pool: TaskPool;
+  /**
+   * The group this task runs in when it was started by `pool.spmd` (one rank of it); `undefined`
+   * in every other call.
+   */
+  readonly comm: Comm | undefined;
+}
+
+// ---- SPMD: ranks that talk -----------------------------------------------------------------
+
+/** A reduction of `reduce`/`allreduce`: a named one (elementwise on typed arrays and arrays), or `(a, b) => c`. */
+export type ReduceOp<T = unknown> = 'sum' | 'prod' | 'min' | 'max' | ((a: T, b: T) => T);
+
+/** Options of a point-to-point send. */
+export interface SendOptions {
+  /** A number the receiver can match on (default 0). */
+  tag?: number;
+  /**
+   * Move the value's typed arrays and ArrayBuffers to the receiver instead of copying them
+   * (threads; elsewhere it copies): the sender's arrays are left empty (detached). Default false.
+   */
+  transfer?: boolean;
+}
+
+/** Options of a receive: which message to take (first match in arrival order). */
+export interface RecvOptions {
+  /** Only a message with this tag (default: any tag). */
+  tag?: number;
+}
+
+/**
+ * One rank of a `pool.spmd` group, from `taskContext().comm` (MPI's communicator). Messages
+ * between two ranks arrive in the order they were sent. Every pending `recv` and collective
+ * rejects when another rank of the group fails, so no rank stays blocked.
+ *
+ * @example
+ * ```ts
+ * export default defineTasks(import.meta.url, {
+ *   async ring() {
+ *     const { rank, size, sendrecv, allreduce } = taskContext().comm!;
+ *     const left = await sendrecv(rank, (rank + 1) % size, (rank + size - 1) % size);
+ *     return allreduce(left, 'sum'); // every rank: 0 + 1 + … + size-1
+ *   },
+ * });
+ * ```
+ */
+export interface Comm {
+  /** This rank: 0 … size − 1. */
+  readonly rank: number;
+  /** How many ranks the group has. */
+  readonly size: number;
+  /** Send `value` to rank `dest` (does not wait for it to be received). */
+  send(dest: number, value: unknown, options?: SendOptions): void;
+  /** The next message from `source` (`'any'`: from any rank) matching `options.tag`. */
+  recv<T = unknown>(source: number | 'any', options?: RecvOptions): Promise<T>;
+  /** Send `value` to `dest` and receive from `source` (no deadlock when every rank does it at once). */
+  sendrecv<T = unknown>(
+    value: unknown,
+    dest: number,
+    source: number | 'any',
+    options?: SendOptions,
+  ): Promise<T>;
+  /** Every rank gets `root`'s value (the others' `value` is ignored). */
+  bcast<T>(value: T, root?: number): Promise<T>;
+  /** Rank r gets `values[r]` of `root` (`values` has `size` entries on the root; ignored elsewhere). */
+  scatter<T>(values: readonly T[] | undefined, root?: number): Promise<T>;
+  /** `root` gets every rank's value in rank order; the others get `undefined`. */
+  gather<T>(value: T, root?: number): Promise<T[] | undefined>;
+  /** Every rank gets every rank's value, in rank order. */
+  allgather<T>(value: T): Promise<T[]>;
+  /** `root` gets the values combined by `op` in rank order; the others get `undefined`. */
+  reduce<T>(value: T, op: ReduceOp<T>, root?: number): Promise<T | undefined>;
+  /** Every rank gets the values combined by `op` in rank order. */
+  allreduce<T>(value: T, op: ReduceOp<T>): Promise<T>;
+  /** Wait until every rank has reached its barrier. */
+  barrier(): Promise<void>;
+}
+
+/** Options of `pool.spmd`. */
+export interface SpmdOptions {
+  /** How many ranks (one worker each, all at once); at most the pool's workers. Default: the pool's workers. */
+  ranks?: number;
+  /** Time limit of the whole group in ms: past it the call rejects with `ERR_TASK_TIMEOUT` and every rank is stopped. */
+  timeout?: number;
+  /** Abort the whole group: every rank's signal aborts and its workers are replaced if they do not stop within `abortGrace`. */
+  signal?: AbortSignal;
 }
 
 /**

@@ -35,7 +35,7 @@ describe('fanout demo', { timeout: 300_000 }, () => {
   it('--help lists every demo, and each demo has its own help', async () => {
     const help = await runCli(['demo', '--help']);
     assert.equal(help.code, 0);
-    for (const name of ['weather', 'timeline', 'marshaling', 'strings', 'io', 'amdahl', 'graph']) {
+    for (const name of ['weather', 'timeline', 'marshaling', 'strings', 'io', 'amdahl', 'graph', 'heat']) {
       assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
       const own = await runCli(['demo', name, '--help']);
       assert.equal(own.code, 0, own.stderr);
@@ -69,6 +69,17 @@ describe('fanout demo', { timeout: 300_000 }, () => {
     for (const variant of ['one thread', '2 async tasks', '2 worker threads', '2 processes']) {
       assert.match(html, new RegExp(`<title>${variant}</title>`));
     }
+  });
+
+  it('heat: the serial loop and the ranks give the same grid (same SHA-256), and the report draws the plate', async () => {
+    const { stdout, html } = await demo('heat', '--size', '120', '--steps', '30');
+    const serial = row(stdout, 'serial loop (one block)');
+    const ranks = row(stdout, 'pool.spmd, 2 ranks');
+    assert.match(serial[4] as string, /^[0-9a-f]{16}$/);
+    assert.equal(ranks[4], serial[4], 'the checksums agree');
+    assert.equal(ranks[3], serial[3], 'the sums agree');
+    assert.match(stdout, /identical bit for bit/);
+    assert.match(html, /<svg id="heat-map"/);
   });
 
   it('amdahl: 1..N workers, the built-in and fitted fractions, predictions, and its charts', async () => {

@@ -71,7 +71,7 @@ export async function createActor<C extends ActorClass>(
 }
 
 /** The backend's pinning, or the error saying this backend cannot address a worker. */
-function pinOf(core: PoolCore, what: string): (count: number | 'all') => Promise<WorkerPin[]> {
+export function pinOf(core: PoolCore, what: string): (count: number | 'all') => Promise<WorkerPin[]> {
   const { backend } = core;
   if (!backend.pin) {
     throw new InvalidArgValueError(

@@ -22,7 +22,9 @@ import type {
   PoolOptions,
   ReduceChunksOptions,
   Settled,
+  SpmdOptions,
   Task,
+  TaskRef,
 } from '../types.js';
 import { createActor, runOnEach } from './actors.js';
 import { bindCore, PoolCore, type StartedCall } from './core.js';
@@ -38,6 +40,7 @@ import {
 import { futureTaskName, nameFuture, TaskFuture } from './futures.js';
 import { compute } from './graph.js';
 import { reduceChunks } from './reduce-chunks.js';
+import { runSpmd } from './spmd.js';
 
 /**
  * A pool of workers that runs tasks in parallel: `run` one task, `map`/`starmap` many into an
@@ -554,6 +557,39 @@ export class Pool {
    */
   runOnEach<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>[]> {
     return runOnEach(this.#core, task, args) as Promise<Awaited<ReturnType<F>>[]>;
+  }
+
+  /**
+   * Run `task(...args)` as `ranks` ranks at once (SPMD, as with MPI), one worker each, and
+   * resolve to one result per rank. Inside, `taskContext().comm` is the rank's communicator:
+   * `rank`, `size`, `send`/`recv`/`sendrecv` and the collectives. On threads ranks talk over
+   * MessagePorts between workers, never through this thread; on processes this thread relays
+   * their messages; inline, all ranks share this thread. Not on redis (ERR_INVALID_ARG_VALUE).
+   * More ranks than workers is ERR_INVALID_ARG_VALUE. A rank that fails stops the group: the
+   * other ranks' receives reject, and the call rejects with the first failure, whose message
+   * starts with `SPMD rank r of n` and which carries `rank`. Groups of one pool run one at a time.
+   *
+   * @example
+   * ```ts
+   * // tasks.ts
+   * export default defineTasks(import.meta.url, {
+   *   async total(n: number) {
+   *     const comm = taskContext().comm!;
+   *     let part = 0;
+   *     for (let i = comm.rank; i < n; i += comm.size) part += i;
+   *     return comm.allreduce(part, 'sum');
+   *   },
+   * });
+   * // main.ts
+   * const [sum] = await pool.spmd(tasks.total, { ranks: 2 }, 1000); // 499500 on every rank
+   * ```
+   */
+  spmd<F extends AnyFunction>(
+    task: TaskRef<F>,
+    options: SpmdOptions,
+    ...args: Parameters<F>
+  ): Promise<Awaited<ReturnType<F>>[]> {
+    return runSpmd(this.#core, task, options, args) as Promise<Awaited<ReturnType<F>>[]>;
   }
 
   /** `await using pool = new Pool()` closes it at the end of the scope. */

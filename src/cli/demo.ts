@@ -15,6 +15,7 @@ const demos: Record<string, () => Promise<Demo>> = {
   io: async () => (await import('../demos/io.js')).ioDemo,
   amdahl: async () => (await import('../demos/amdahl.js')).amdahlDemo,
   graph: async () => (await import('../demos/graph.js')).graphDemo,
+  heat: async () => (await import('../demos/heat.js')).heatDemo,
 };
 
 export const DEMO_USAGE = `Usage: fanout demo <name> [--report FILE] [--workers N] [--quick] [demo flags]
@@ -33,6 +34,8 @@ Demos of the seed experiments:
                  parallel fraction, and the speedup it predicts on bigger machines
   graph          a task graph: many files → parse → features → one aggregate, serial
                  vs one graph (pool.compute) vs futures, checked to agree
+  heat           the 2-D heat equation (a coupled problem): serial vs row blocks on ranks
+                 that exchange halo rows every step (pool.spmd); checksums that agree
   out-of-core    seed 004's question: column means of a matrix file larger than the heap,
                  in chunks, in parallel (its own flags: fanout demo out-of-core --help)
 

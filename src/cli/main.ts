@@ -18,7 +18,7 @@ Commands:
   run <module> <task>       run a task over JSON lines: one value in, one result out
   profile <module> <task>   measure a task at 1..N workers, fit Amdahl's law, suggest settings
   demo <name>               the seed experiments: weather, timeline, marshaling, strings, io,
-                            amdahl, out-of-core
+                            amdahl, heat, out-of-core
   worker                    run tasks for pools on the redis backend (--redis URL --tasks FILE)
   slurm up|status|down      run workers as Slurm jobs, show them, stop them
   dashboard                 a live page of a redis queue's workers (--redis URL)

@@ -54,6 +54,8 @@ import {
   type DoneMessage,
   type FromWorker,
   type RunMessage,
+  type SpmdRelayMessage,
+  type ToWorker,
 } from '../worker/protocol.js';
 import type { WorkerSetObserver } from './observer.js';
 import { type SyncClient, serveSyncMessage, syncClient, syncClientGone } from './sync-broker.js';
@@ -1146,6 +1148,9 @@ export class WorkerSet implements Backend {
       case 'sync':
         serveSyncMessage(worker.sync, message, (reply) => this.trySend(worker, reply));
         return;
+      case 'spmd-relay':
+        for (const pin of worker.pins) pin.relayed(message);
+        return;
     }
   }
 
@@ -1444,7 +1449,23 @@ class Pin implements WorkerPin {
     if (this.released) return;
     this.released = true;
     this.#listeners.length = 0;
+    this.#relay = undefined;
     if (!this.gone) this.set.unpinned(this, this.state);
+  }
+
+  #relay: ((message: SpmdRelayMessage) => void) | undefined;
+
+  post(message: ToWorker, transfer?: TransferListItem[]): void {
+    if (this.gone || this.released) return;
+    this.state.channel.send(message, transfer);
+  }
+
+  onRelay(listener: ((message: SpmdRelayMessage) => void) | undefined): void {
+    this.#relay = listener;
+  }
+
+  relayed(message: SpmdRelayMessage): void {
+    this.#relay?.(message);
   }
 }
 

@@ -41,6 +41,8 @@ export interface ReportData {
     series: Series[];
   }[];
   readonly notes?: readonly string[];
+  /** Pictures drawn by the demo itself (an SVG element each, with an `id`): the heat demo's plate. */
+  readonly figures?: readonly string[];
 }
 
 /** Speedups, efficiencies and the fitted parallel fraction of a scaling experiment. */
@@ -154,6 +156,7 @@ export function renderReport(data: ReportData): string {
       : 'Batches per worker over time';
     charts.push(timelineChart('timeline', title, timelineSpans(data.batches)));
   }
+  charts.push(...(data.figures ?? []));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeXml(data.title)}</title><style>${STYLE}</style></head>

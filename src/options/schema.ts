@@ -26,6 +26,7 @@ import type {
   ProgressState,
   RedisBackendOptions,
   ReduceChunksOptions,
+  SpmdOptions,
 } from '../types.js';
 import {
   abortSignal,
@@ -351,6 +352,17 @@ keysMatch<typeof ACTOR.specs, ActorOptions>(true);
 /** The options of one actor method call (`handle.withOptions`): what applies to a single call on a given worker. */
 export const ACTOR_CALL = optionSet('the actor call options', { timeout, signal });
 keysMatch<typeof ACTOR_CALL.specs, ActorCallOptions>(true);
+
+/** The options of `pool.spmd`: how many ranks, and what applies to the whole group. */
+export const SPMD = optionSet('the spmd options', {
+  ranks: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    doc: "how many ranks, one worker each (default: the pool's workers)",
+  } satisfies OptionSpec<number>,
+  timeout: { ...timeout, doc: 'time limit of the whole group' },
+  signal: { ...signal, doc: 'abort the whole group' },
+});
+keysMatch<typeof SPMD.specs, SpmdOptions>(true);
 
 export const MAP = optionSet('the call options', {
   ...CALL.specs,

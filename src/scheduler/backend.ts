@@ -7,9 +7,11 @@
  * fake `Dispatcher`, the part of a backend a call uses.
  */
 
+import type { TransferListItem } from 'node:worker_threads';
 import type { ItemFailure } from '../codec/errors.js';
 import type { NestedCall, TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
+import type { SpmdRelayMessage, ToWorker } from '../worker/protocol.js';
 
 /**
  * A batch's items: an array, or a Float64Array when a call's input was an array of plain numbers
@@ -190,6 +192,13 @@ export interface WorkerPin extends Dispatcher {
   onGone(listener: (error: Error) => void): void;
   /** Let the worker go (idempotent). */
   unpin(): void;
+  /**
+   * Post a message of the worker protocol to this worker now, ahead of batches submitted after
+   * it (an SPMD group's `spmd-*` messages); dropped when the worker is gone.
+   */
+  post(message: ToWorker, transfer?: TransferListItem[]): void;
+  /** Hear the peer messages this worker asks the pool to pass on (SPMD without ports). */
+  onRelay(listener: ((message: SpmdRelayMessage) => void) | undefined): void;
 }
 
 /** Runs a task's child calls on the backend's own pool: their values, in order. */

@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { itemStream } from '../data/random.js';
 import { NoTaskContextError } from '../errors.js';
 import { freshSeed } from '../options/checks.js';
-import type { AnyFunction, RandomStream, TaskContext, TaskPool } from '../types.js';
+import type { AnyFunction, Comm, RandomStream, TaskContext, TaskPool } from '../types.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -86,6 +86,20 @@ export class ItemState implements TaskContext {
   progress(amount = 1): void {
     this.batch.report(amount);
   }
+  get comm(): Comm | undefined {
+    return commStorage.getStore();
+  }
+}
+
+/**
+ * The SPMD rank running here (worker/comm.ts sets it around the task). Kept apart from the item:
+ * in the inline backend several ranks share one thread, and only async context tells them apart.
+ */
+const commStorage = new AsyncLocalStorage<Comm>();
+
+/** Run `fn` as one rank of an SPMD group: `taskContext().comm` is `comm` inside it. */
+export function runAsRank<T>(comm: Comm, fn: () => T): T {
+  return commStorage.run(comm, fn);
 }
 
 let current: ItemState | undefined;

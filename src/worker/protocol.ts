@@ -5,6 +5,7 @@
  * example `process.send` in a child process) are told apart and ignored.
  */
 
+import type { MessagePort } from 'node:worker_threads';
 import type { WireError, WireItemFailure } from '../codec/errors.js';
 import type { Packed } from '../codec/values.js';
 import type { SyncAttachment } from '../data/sync-serve.js';
@@ -165,7 +166,58 @@ export interface RunsMessage {
   readonly messages: readonly RunMessage[];
 }
 
+/**
+ * A message between two ranks of an SPMD group (worker/comm.ts): on a MessagePort between them,
+ * or relayed by the pool (`spmd-relay` up, `spmd-msg` down) where workers have no ports.
+ */
+export interface PeerMessage {
+  readonly from: number;
+  readonly tag: number;
+  /** Part of a collective (its tag is the collective's sequence number), not a user's send. */
+  readonly collective: boolean;
+  readonly value: unknown;
+}
+
+/** This worker runs rank `rank` of SPMD group `group`: its ports to the other ranks, or none (relay). */
+export interface SpmdOpenMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'spmd-open';
+  readonly group: number;
+  readonly rank: number;
+  readonly size: number;
+  /** `ports[r]` reaches rank r (null for this rank itself); absent: messages go through the pool. */
+  readonly ports?: readonly (MessagePort | null)[] | undefined;
+}
+
+/** A relayed peer message for rank `to` of `group`. */
+export interface SpmdDeliverMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'spmd-msg';
+  readonly group: number;
+  readonly to: number;
+  readonly message: PeerMessage;
+}
+
+/** Another rank failed: every pending and later receive of `group` here rejects with `reason`. */
+export interface SpmdAbortMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'spmd-abort';
+  readonly group: number;
+  readonly reason: string;
+}
+
+/** The group is over: close its ports, forget it. */
+export interface SpmdEndMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'spmd-end';
+  readonly group: number;
+}
+
 export type ToWorker =
+  | SpmdOpenMessage
+  | SpmdDeliverMessage
+  | SpmdAbortMessage
+  | SpmdEndMessage
   | RunMessage
   | RunsMessage
   | TaskMessage
@@ -309,7 +361,17 @@ export interface DonesMessage {
   readonly messages: readonly DoneMessage[];
 }
 
+/** A peer message for rank `to` of `group`, for the pool to pass on (workers without ports). */
+export interface SpmdRelayMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'spmd-relay';
+  readonly group: number;
+  readonly to: number;
+  readonly message: PeerMessage;
+}
+
 export type FromWorker =
+  | SpmdRelayMessage
   | ReadyMessage
   | DonesMessage
   | LoadedMessage

@@ -15,6 +15,7 @@ import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { AnyFunction } from '../types.js';
 import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
+import { receiveSpmd } from './comm.js';
 import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { NestedCalls } from './nested.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
@@ -249,6 +250,12 @@ class WorkerRuntime implements Runtime {
         return;
       case 'sync-reply':
         this.syncPort.settle(message);
+        return;
+      case 'spmd-open':
+      case 'spmd-msg':
+      case 'spmd-abort':
+      case 'spmd-end':
+        receiveSpmd(message, (up) => this.send(up));
         return;
     }
   }

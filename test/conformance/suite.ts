@@ -30,6 +30,7 @@ import {
 } from '../../src/index.js';
 import actors, { workerTasks } from '../fixtures/actors.js';
 import faults from '../fixtures/faults.js';
+import spmdTasks from '../fixtures/spmd-tasks.js';
 import tasks, {
   hostileTasks,
   nestedTasks,
@@ -82,7 +83,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 66 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 74 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -1190,6 +1191,97 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
         () => backend.pool({ initializer: { task: tasks.square, args: [1] } }),
         (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE' && /initializer/.test(e.message),
       );
+    });
+  });
+
+  describe(`${backend.name}: spmd`, () => {
+    const addressable = {
+      skip: backend.addressable === false && 'its workers cannot be addressed one by one (see the last test)',
+    };
+    let pool: Pool;
+    before(() => {
+      if (backend.addressable !== false) pool = backend.pool({ workers: 2 });
+    });
+    after(() => pool?.close());
+
+    it(
+      'point to point: messages taken by tag and source, typed arrays moved; no comm outside spmd',
+      addressable,
+      async () => {
+        assert.deepEqual(await pool.spmd(spmdTasks.tags, { ranks: 2 }), [
+          { rank: 0, size: 2 },
+          { rank: 1, size: 2, first: 'first', second: 'second', array: [1, 2, 3] },
+        ]);
+        assert.equal(await pool.run(spmdTasks.commOutside), 'undefined');
+      },
+    );
+
+    it('every collective gives the hand-computed answer on every rank', addressable, async () => {
+      const common = { allgather: [1, 2], sum: 3, min: 1, max: 2, elementwise: [1, 10], custom: '01' };
+      assert.deepEqual(await pool.spmd(spmdTasks.collectives, {}), [
+        { ...common, bcast: 'from 1', scatter: 'a', gather: undefined, reduce: 6 },
+        { ...common, bcast: 'from 1', scatter: 'b', gather: [0, 10], reduce: undefined },
+      ]);
+    });
+
+    it('a ring exchange with sendrecv', addressable, async () => {
+      assert.deepEqual(await pool.spmd(spmdTasks.ring, { ranks: 2 }, 3), [
+        [1, 0, 1],
+        [0, 1, 0],
+      ]);
+    });
+
+    it(
+      'a failing rank aborts a rank blocked in recv: ERR_TASK_FAILED naming rank 0; the pool goes on',
+      addressable,
+      async () => {
+        const before = await pool.runOnEach(spmdTasks.whoAmI);
+        const error = await rejectsWith(pool.spmd(spmdTasks.failOne, {}), 'ERR_TASK_FAILED');
+        assert.equal(error.rank, 0);
+        assert.match(error.message, /^SPMD rank 0 of 2: .*rank zero gave up/);
+        // Rank 1's recv rejected, so its task ended and its worker lives on (a rank left blocked
+        // would hold its worker until killed for ignoring its signal, or forever inline).
+        assert.deepEqual(await pool.runOnEach(spmdTasks.whoAmI), before);
+        assert.deepEqual(await pool.spmd(spmdTasks.ring, { ranks: 2 }, 1), [[1], [0]]);
+      },
+    );
+
+    it('a rank whose worker exits mid-recv: ERR_WORKER_CRASHED naming it; the pool goes on', {
+      skip:
+        backend.addressable === false
+          ? addressable.skip
+          : !backend.killable && 'a worker on this backend cannot be killed',
+    }, async () => {
+      const error = await rejectsWith(pool.spmd(spmdTasks.killLast, {}), 'ERR_WORKER_CRASHED');
+      assert.equal(error.rank, 1);
+      assert.match(error.message, /^SPMD rank 1 of 2: /);
+      assert.deepEqual(await pool.spmd(spmdTasks.ring, { ranks: 2 }, 1), [[1], [0]]);
+    });
+
+    it(
+      'timeout applies to the group: ranks all blocked in recv reject with ERR_TASK_TIMEOUT',
+      addressable,
+      async () => {
+        const error = await rejectsWith(
+          pool.spmd(spmdTasks.waitForever, { timeout: 300 }),
+          'ERR_TASK_TIMEOUT',
+        );
+        assert.equal(typeof error.rank, 'number');
+        assert.deepEqual(await pool.spmd(spmdTasks.ring, { ranks: 2 }, 1), [[1], [0]]);
+      },
+    );
+
+    it('more ranks than workers is refused with ERR_INVALID_ARG_VALUE naming both', addressable, async () => {
+      const error = await rejectsWith(pool.spmd(spmdTasks.ring, { ranks: 3 }, 1), 'ERR_INVALID_ARG_VALUE');
+      assert.match(error.message, /3 ranks but the pool has 2 workers/);
+    });
+
+    it('where workers cannot be addressed: spmd is refused with ERR_INVALID_ARG_VALUE', {
+      skip: backend.addressable !== false && 'its workers can be addressed (the tests above)',
+    }, async () => {
+      await using own = backend.pool();
+      const error = await rejectsWith(own.spmd(spmdTasks.ring, { ranks: 1 }, 1), 'ERR_INVALID_ARG_VALUE');
+      assert.match(error.message, /SPMD ranks need workers that can be addressed one by one/);
     });
   });
 

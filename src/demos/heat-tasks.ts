@@ -1,0 +1,89 @@
+/**
+ * The heat equation of `fanout demo heat` and the `heat` bench row (bench/python/heat_mpi.py's
+ * header defines the problem; this reproduces it bit for bit): Jacobi steps of the 2-D heat equation on an NY × NX float64 plate, the top row at
+ * 100, the other edges at 0, interior rows split in contiguous blocks with a halo row above and
+ * below. One code path serves both sides of the comparison: `heatBlock` with one block is the
+ * serial loop; `heatRank` runs it as one rank of `pool.spmd`, exchanging halos with its
+ * neighbours before every step.
+ */
+
+import { taskContext } from '../tasks/context.js';
+import { defineTasks } from '../tasks/tasks.js';
+import type { Comm } from '../types.js';
+
+export const TOP = 100;
+
+/** The interior rows [lo, hi) that `rank` of `size` owns (heat_mpi.py's `block`). */
+export function block(ny: number, size: number, rank: number): [number, number] {
+  const interior = ny - 2;
+  return [1 + Math.floor((rank * interior) / size), 1 + Math.floor(((rank + 1) * interior) / size)];
+}
+
+/** One rank's part of the run: its rows of the final grid and how long the steps took. */
+export interface BlockResult {
+  readonly lo: number;
+  /** Rows lo … hi − 1 of the final grid, row-major. */
+  readonly rows: Float64Array;
+  /** From the start barrier to the end of the last step. */
+  readonly seconds: number;
+  /** Time spent exchanging halos (sending, and waiting for the neighbours). */
+  readonly exchangeSeconds: number;
+}
+
+/**
+ * Rows lo − 1 … hi of the plate (the owned rows and the two rows around them), `steps` Jacobi
+ * steps; with `comm`, halo rows come from the neighbouring ranks before each step.
+ */
+export async function heatBlock(nx: number, ny: number, steps: number, comm?: Comm): Promise<BlockResult> {
+  const rank = comm?.rank ?? 0;
+  const size = comm?.size ?? 1;
+  const [lo, hi] = block(ny, size, rank);
+  const height = hi - lo + 2;
+  let u = new Float64Array(height * nx);
+  // Local row i is global row lo − 1 + i; global row 0 is the hot edge.
+  if (lo === 1) u.fill(TOP, 0, nx);
+  let v = u.slice();
+  const up = rank > 0 ? rank - 1 : -1;
+  const down = rank < size - 1 ? rank + 1 : -1;
+  let exchange = 0;
+  if (comm) await comm.barrier();
+  const start = performance.now();
+  for (let s = 0; s < steps; s++) {
+    if (comm) {
+      const t = performance.now();
+      // First owned row up, last owned row down; then the halos from both sides (tags say which).
+      if (up >= 0) comm.send(up, u.slice(nx, 2 * nx), { tag: 0, transfer: true });
+      if (down >= 0)
+        comm.send(down, u.slice((height - 2) * nx, (height - 1) * nx), { tag: 1, transfer: true });
+      if (down >= 0) u.set(await comm.recv<Float64Array>(down, { tag: 0 }), (height - 1) * nx);
+      if (up >= 0) u.set(await comm.recv<Float64Array>(up, { tag: 1 }), 0);
+      exchange += performance.now() - t;
+    }
+    step(u, v, height, nx);
+    const w = u;
+    u = v;
+    v = w;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return { lo, rows: u.slice(nx, (height - 1) * nx), seconds, exchangeSeconds: exchange / 1000 };
+}
+
+/** v's rows 1 … height − 2 from u, in heat_mpi.py's order of operations. */
+function step(u: Float64Array, v: Float64Array, height: number, nx: number): void {
+  for (let y = 1; y < height - 1; y++) {
+    const row = y * nx;
+    for (let x = 1; x < nx - 1; x++) {
+      const i = row + x;
+      v[i] =
+        0.25 *
+        ((u[i - nx] as number) + (u[i + nx] as number) + ((u[i - 1] as number) + (u[i + 1] as number)));
+    }
+  }
+}
+
+export default defineTasks(import.meta.url, {
+  /** One rank of the plate (run by `pool.spmd`). */
+  heatRank(nx: number, ny: number, steps: number): Promise<BlockResult> {
+    return heatBlock(nx, ny, steps, taskContext().comm);
+  },
+});
