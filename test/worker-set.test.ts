@@ -127,9 +127,14 @@ function batch(items: number[], over: Partial<BatchRequest> = {}): BatchRequest 
 }
 
 /** A worker set of `size` fake workers. */
+/**
+ * A worker set over the fake transport. Its clock stands still: where a batch goes depends on
+ * how long the batch ahead of it has run, which on a busy machine would otherwise be however
+ * long the test took to get there.
+ */
 function workerSet(size: number, settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> = {}) {
   const transport = new FakeTransport();
-  const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), ...settings });
+  const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), ...settings, clock: () => 0 });
   return { transport, set };
 }
 

@@ -65,6 +65,12 @@ import type { Transport, WorkerChannel } from './transport.js';
 export interface WorkerSetOptions extends WorkerSetSettings {
   /** Told of every worker's lifecycle and every batch's outcome (a dashboard's collector). */
   readonly observer?: WorkerSetObserver | undefined;
+  /**
+   * The time in ms (default `performance.now()`). Where a batch goes depends on when the batch
+   * ahead of it started; a test gives a clock of its own, so that never depends on how fast the
+   * machine happens to run it.
+   */
+  readonly clock?: (() => number) | undefined;
 }
 
 /** Batches queued in one worker at most; the scheduler's window normally keeps it lower. */
@@ -109,7 +115,7 @@ interface Entry {
   graceTimer: NodeJS.Timeout | undefined;
   /** Its expected run time in ms, as its call estimated when it went to a worker (see expected()). */
   expectedMs: number | undefined;
-  /** When it became the head of its worker's queue (performance.now()): about when it started. */
+  /** When it became the head of its worker's queue (the set's clock): about when it started. */
   headSince: number;
   /** Its cell in the worker's claim array (shared-memory backends). */
   slot: number | undefined;
@@ -201,7 +207,12 @@ export class WorkerSet implements Backend {
     private readonly transport: Transport,
     private readonly options: WorkerSetOptions,
     private readonly initializer?: WorkerInitializer,
-  ) {}
+  ) {
+    this.now = options.clock ?? (() => performance.now());
+  }
+
+  /** The time in ms, by the set's clock (see WorkerSetOptions.clock). */
+  private readonly now: () => number;
 
   get size(): number {
     return this.options.size;
@@ -340,7 +351,7 @@ export class WorkerSet implements Backend {
         error: new InvalidArgValueError('This worker was unpinned: nothing more can be sent through its pin'),
       });
     } else {
-      this.assign(worker, entry, performance.now());
+      this.assign(worker, entry, this.now());
       this.updateHold(worker);
     }
     return ticket;
@@ -363,7 +374,7 @@ export class WorkerSet implements Backend {
     worker.initializing = true;
     const { entry, ticket } = this.newEntry(init.request, true);
     ticket.outcome.then((outcome) => this.initialized(worker, outcome));
-    this.assign(worker, entry, performance.now());
+    this.assign(worker, entry, this.now());
     this.updateHold(worker);
   }
 
@@ -616,7 +627,7 @@ export class WorkerSet implements Backend {
       if (this.pinWaiters.length > 0) this.ensureWorkers();
     }
     if (this.pending.length > 0) {
-      const now = performance.now();
+      const now = this.now();
       while (this.pending.length > 0) {
         const worker = this.pickWorker(now);
         if (!worker) break;
@@ -750,7 +761,7 @@ export class WorkerSet implements Backend {
    */
   private rebalance(): void {
     if (this.terminated || this.pending.length > 0) return;
-    const now = performance.now();
+    const now = this.now();
     let recheck = Number.POSITIVE_INFINITY;
     for (const thief of this.workers) {
       if (!this.takesWork(thief) || thief.queue.length > 0) continue;
@@ -1067,7 +1078,7 @@ export class WorkerSet implements Backend {
   }
 
   /** The first batch in a worker's queue is the one it runs now. */
-  private headStarted(worker: WorkerState, now = performance.now()): void {
+  private headStarted(worker: WorkerState, now = this.now()): void {
     const entry = worker.queue[0];
     this.options.observer?.running(worker.number, entry?.request);
     if (!entry) return;
