@@ -53,6 +53,10 @@ const commands: Record<string, () => Promise<Command>> = {
     const m = await import('./dashboard.js');
     return { run: m.dashboardCommand, usage: m.DASHBOARD_USAGE };
   },
+  worker: async () => {
+    const m = await import('./worker.js');
+    return { run: m.workerCommand, usage: m.WORKER_USAGE };
+  },
 };
 
 /** The installed package's version (package.json is two folders up from src/cli and dist/cli). */
