@@ -13,6 +13,7 @@ import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
 import { markInsideWorker } from '../options/resolve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
+import { runsOneAtATime } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
 import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
 import { receiveSpmd } from './comm.js';
@@ -383,9 +384,13 @@ class WorkerRuntime implements Runtime {
     const context = message.handles ? resolveHandles(message.context) : message.context;
     const inline = this.tasks.get(message.task)?.kind === 'inline';
     const fn = inline ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
-    // Items overlap, except in an isolated re-run and in an actor's calls: an actor runs its
-    // methods one at a time, so its batch holds the worker until its items have settled.
-    const overlap = message.alone !== true && this.tasks.get(message.task)?.kind !== 'actor';
+    // Items overlap, except in an isolated re-run, in an actor's calls (an actor runs its
+    // methods one at a time) and for a wrapper that asks for it (a chunk reader's one buffer):
+    // then the batch holds the worker until its items have settled.
+    const overlap =
+      message.alone !== true &&
+      this.tasks.get(message.task)?.kind !== 'actor' &&
+      !runsOneAtATime(resolved.fn);
     const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, overlap, context);
     running.run = run;
     const pending = run.run(0);
