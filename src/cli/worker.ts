@@ -121,8 +121,8 @@ Anyone who can write to the queue's Redis keys can make this worker run the task
 modules with any arguments: protect Redis (password or ACL user, TLS, network). A worker
 warns when its Redis is plaintext (redis://) with no password on another machine.
 
-Every --tasks module is loaded once before the worker connects, so a module that does not load
-stops it at once (exit code 4). ${EXIT_HELP} A worker stopped by a signal exits 0, or 130
+Every --tasks module is loaded once before the worker connects: one that does not load is named
+on stderr with its line, and its jobs fail with ERR_TASK_MODULE_LOAD (the others run). ${EXIT_HELP} A worker stopped by a signal exits 0, or 130
 (SIGINT) or 143 (SIGTERM) when a third signal ends it at once.`;
 
 interface WorkerFlags {
@@ -243,8 +243,16 @@ export async function workerCommand(args: string[]): Promise<number> {
   if (options.files.some((file) => /\.[cm]?tsx?$/.test(file)) && !hasTypeScriptLoader()) {
     log('warning: a --tasks module is TypeScript, but no loader is active (run with node --import tsx)');
   }
-  // A module that does not load would fail every job sent to it: stop now, naming the line.
-  for (const file of options.files) await importTaskModule(file, resolve(file));
+  // A module that does not load fails every job sent to it with ERR_TASK_MODULE_LOAD, its cause
+  // attached, so the caller learns why; the worker goes on serving the others. Say so now, once,
+  // naming the line, for whoever reads the worker's log.
+  for (const file of options.files) {
+    try {
+      await importTaskModule(file, resolve(file));
+    } catch (error) {
+      log(`warning: ${(error as Error).message}; its jobs will fail with ERR_TASK_MODULE_LOAD`);
+    }
+  }
 
   let worker: RedisWorker | undefined;
   let signals = 0;
