@@ -375,7 +375,7 @@ export class SlurmError extends FanoutError {
  * address without a token.
  */
 export class DashboardError extends FanoutError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorCause) {
     super('ERR_DASHBOARD', message, options);
   }
 }
@@ -388,7 +388,7 @@ export class DashboardError extends FanoutError {
 export class ActorDiedError extends FanoutError {
   /** The actor's class name. */
   readonly actor: string;
-  constructor(actor: string, message: string, options?: ErrorOptions) {
+  constructor(actor: string, message: string, options?: ErrorCause) {
     super('ERR_ACTOR_DIED', `Actor ${actor}: ${message}`, options);
     this.actor = actor;
   }
