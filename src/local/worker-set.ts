@@ -648,7 +648,7 @@ export class WorkerSet implements Backend {
 
   /** Not retiring, not being killed, started: a worker that may be given batches. */
   private takesWork(worker: WorkerState): boolean {
-    return worker.ready && !worker.retiring && !worker.killReason;
+    return worker.ready && !worker.retiring && !worker.killReason && !holdsCancelledRun(worker);
   }
 
   /**
@@ -1509,6 +1509,19 @@ function collectTransfers(items: Iterable<unknown>, spread: boolean, into: Trans
 /** Whether `entry` runs on `worker` now: its running batch, or one whose items await. */
 function isRunning(worker: WorkerState, entry: Entry): boolean {
   return worker.queue[0] === entry || worker.parked.has(entry);
+}
+
+/**
+ * Whether `worker` still runs a batch that was cancelled (its abortGrace is counting). Such a
+ * worker takes no new batch until that one ends: if its tasks ignore their signal, the worker
+ * is killed when abortGrace runs out, and a batch given to it meanwhile (which async items,
+ * overlapping, would let it take) would die with it, blamed for a crash it did not cause.
+ */
+function holdsCancelledRun(worker: WorkerState): boolean {
+  const head = worker.queue[0];
+  if (head?.cancelled && !head.settled) return true;
+  for (const entry of worker.parked) if (entry.cancelled && !entry.settled) return true;
+  return false;
 }
 
 /** A batch `worker` holds, by id. */
