@@ -20,6 +20,7 @@ import { listOption, numberOption, parseArgs } from './args.js';
 import { ChildOutOfResources, runChild } from './child.js';
 import { type FairnessRecord, fairnessTable, fairnessWorkloads } from './fairness-rows.js';
 import { findPython, JOBLIB_MISSING, runJoblib } from './joblib.js';
+import { type NestedRecord, nestedTable, nestedWorkloads } from './nested-rows.js';
 import type { BenchRecord } from './record.js';
 import { median, round } from './stats.js';
 import { markdownTable, textTable } from './table.js';
@@ -138,6 +139,23 @@ async function main(): Promise<void> {
     }
   }
 
+  // Async tasks overlapping in a worker, and nested parallelism (issue 17).
+  const nested: NestedRecord[] = [];
+  for (const workload of nestedWorkloads) {
+    if (onlyWorkloads && !onlyWorkloads.includes(workload.name)) continue;
+    for (const library of workload.libraries) {
+      if (onlyLibraries && !onlyLibraries.includes(library)) continue;
+      process.stderr.write(`${workload.name} · ${library}\n`);
+      try {
+        const rowArgs = ['--workload', workload.name, '--library', library, ...common];
+        nested.push(await runChild<NestedRecord>('./nested.js', rowArgs, timeout));
+      } catch (error) {
+        failures.push(String(error));
+        process.stderr.write(`  FAILED: ${error}\n`);
+      }
+    }
+  }
+
   if (!args.has('no-joblib') && (!onlyLibraries || onlyLibraries.includes('joblib'))) {
     const python = findPython();
     if (!python) process.stderr.write(`${JOBLIB_MISSING}\n`);
@@ -197,6 +215,11 @@ async function main(): Promise<void> {
     writeFileSync(new URL(`${stem}-fairness.json`, resultsDir), `${JSON.stringify(fairness, null, 2)}\n`);
     process.stdout.write(`\n${fairnessTable(fairness, args.has('markdown'))}\n`);
     for (const r of fairness) process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
+  }
+  if (nested.length > 0) {
+    writeFileSync(new URL(`${stem}-nested.json`, resultsDir), `${JSON.stringify(nested, null, 2)}\n`);
+    process.stdout.write(`\n${nestedTable(nested, args.has('markdown'))}\n`);
+    for (const r of nested) process.stdout.write(`  ${r.workload} · ${r.library}: ${r.note}\n`);
   }
   if (extra.length > 0) {
     writeFileSync(new URL(`${stem}-extra.json`, resultsDir), `${JSON.stringify(extra, null, 2)}\n`);

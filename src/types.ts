@@ -72,6 +72,12 @@ export interface TaskContext {
   /** Report partial progress: `amount` more units of this item are done (shown by `progress`). */
   progress(amount?: number): void;
   /**
+   * The pool that runs this task, to submit child tasks to (nested parallelism): children run
+   * on the same workers, and a task awaiting them holds no worker meanwhile. In a local call of
+   * a task, children are direct calls.
+   */
+  readonly pool: TaskPool;
+  /**
    * The group this task runs in when it was started by `pool.spmd` (one rank of it); `undefined`
    * in every other call.
    */
@@ -158,6 +164,30 @@ export interface SpmdOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A running task's handle on the pool that runs it (`taskContext().pool`): the calls of `Pool`,
+ * without options. Items are given as arrays or other sync iterables; `imap` yields the results
+ * once the whole call is done.
+ *
+ * @example
+ * ```ts
+ * export default defineTasks(import.meta.url, {
+ *   async fib(n: number): Promise<number> {
+ *     if (n < 2) return n;
+ *     const { pool } = taskContext();
+ *     const [a, b] = await Promise.all([pool.run(tasks.fib, n - 1), pool.run(tasks.fib, n - 2)]);
+ *     return a + b;
+ *   },
+ * });
+ * ```
+ */
+export interface TaskPool {
+  run<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>;
+  map<T, R>(task: Task<(item: T) => R>, items: Iterable<T>): Promise<Awaited<R>[]>;
+  starmap<A extends unknown[], R>(task: Task<(...args: A) => R>, tuples: Iterable<A>): Promise<Awaited<R>[]>;
+  imap<T, R>(task: Task<(item: T) => R>, items: Iterable<T>): AsyncIterable<Awaited<R>>;
+}
+
 /** A stream of random numbers. */
 export interface RandomStream {
   /** A float in [0, 1) with 53 random bits, like `Math.random()`. */
@@ -200,6 +230,17 @@ export interface PoolOptions extends CallDefaults {
    * @example new Pool({ backend: 'inline', concurrency: 32 })
    */
   concurrency?: number;
+  /**
+   * Threads and processes: how many async tasks one worker keeps in progress at once. While a
+   * task awaits (I/O, a timer, its child tasks), its worker starts the next item, up to this
+   * many awaiting together; sync tasks are unaffected (one JavaScript thread computes at a
+   * time). A task awaiting its own child tasks (`taskContext().pool`) does not count, so nested
+   * calls never exhaust it. `1`: each worker finishes a task before it starts the next.
+   * (The inline backend's own limit is `concurrency`.)
+   * @default 16
+   * @example new Pool({ workers: 2, concurrentTasksPerWorker: 64 }) // 128 fetches in flight
+   */
+  concurrentTasksPerWorker?: number;
   /**
    * Replace a worker after it has run this many items (frees what a task leaks).
    * @default Infinity

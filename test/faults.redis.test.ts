@@ -52,8 +52,11 @@ describe('redis backend: faults', () => {
     await using p = pool('kill', 6);
     const n = 4000;
     const seen: number[] = [];
+    // Items that keep their thread busy for 2 ms (async ones would overlap 16 to a thread and
+    // finish before both victims were seen holding a job).
+    const items = range(n).map((x) => [null, x, 'block', 2] as [null, number, 'block', number]);
     const consuming = (async () => {
-      for await (const value of p.istarmap(tasks.slowSquare, slowItems(n, 2))) seen.push(value);
+      for await (const value of p.istarmap(tasks.gated, items)) seen.push(value);
     })();
     await until(async () => seen.length >= 300, '300 results');
     // "Mid-batch", for sure: each victim holds a job at the moment it dies.

@@ -43,7 +43,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 /**
  * 2.2 MB, as `du` counts it on a file system of 4 KiB blocks (what Piscina's 1.4 MB was measured
  * with). Issue 16's target is 2 MB; task graphs, actors, SPMD, the synchronisation primitives and
- * the dashboard took the install from 1.90 MB to 2.11 MB (acorn is 0.59 MB of it). The bound
+ * the dashboard took the install from 1.90 MB to 2.14 MB (acorn is 0.59 MB of it). The bound
  * keeps that from growing unnoticed while the target stays open (README, Install).
  */
 const MAX_INSTALL_BYTES = 2_200_000;

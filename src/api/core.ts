@@ -21,6 +21,7 @@ import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
 import type { BatchTrace, BroadcastHandle, ItemsOf, ProgressCounts } from '../types.js';
 import { openBackend } from './backends.js';
+import { nestedRunner } from './nested.js';
 import { collectResults, type StartedCall, type StreamTracker, streamResults } from './results.js';
 
 export type { StartedCall };
@@ -80,6 +81,8 @@ export class PoolCore implements StreamTracker {
     // once the backend is set up (a redis pool's workers are in Redis, read from there).
     const plan = settings.dashboard && new DashboardPlan(settings.dashboard);
     this.backend = openBackend(settings, plan?.workers);
+    // Child calls of its tasks (`taskContext().pool`) run on this pool's own backend.
+    this.backend.setNested?.(nestedRunner(this.backend));
     this.dashboard = plan?.start(
       settings.backend,
       settings.workers,

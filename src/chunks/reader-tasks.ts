@@ -3,10 +3,11 @@
  * names this module and `chunkReader`, with the source's `ReaderSpec` as options; a worker
  * imports this module like a task module and builds, once per source, a function that reads an
  * item's byte range, parses it, and hands the chunk to the map task. So the reading happens
- * where the task runs, one chunk at a time per worker.
+ * where the task runs, one chunk at a time per worker (`oneAtATime`: async items of other tasks
+ * overlap in a worker; a reader's would each take a read buffer).
  */
 
-import { defineTasks } from '../tasks/tasks.js';
+import { defineTasks, oneAtATime } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
 import { readBuffer } from './buffers.js';
 import { readMatrixChunk, readTextRange } from './read.js';
@@ -18,15 +19,15 @@ export const readerTasks = defineTasks(import.meta.url, {
   chunkReader(map: AnyFunction, spec: ReaderSpec): AnyFunction {
     switch (spec.kind) {
       case 'matrix':
-        return async (range: ByteRange) => {
+        return oneAtATime(async (range: ByteRange) => {
           const buffer = readBuffer.take(range.end - range.start);
           const result = await map(await readMatrixChunk(spec, range, buffer));
           readBuffer.reclaim(buffer, result);
           return result;
-        };
+        });
       case 'ndjson':
       case 'csv':
-        return async (range: ByteRange) => {
+        return oneAtATime(async (range: ByteRange) => {
           // One byte more than the range: the byte before it tells whether a record starts there.
           const buffer = readBuffer.take(range.end - range.start + 1);
           const { bytes, firstByte } = await readTextRange(spec, range, buffer);
@@ -36,7 +37,7 @@ export const readerTasks = defineTasks(import.meta.url, {
               : parseCsv(bytes, firstByte, spec);
           readBuffer.reuse(buffer); // parsing copied everything out of it
           return map({ records, firstByte });
-        };
+        });
     }
   },
 });

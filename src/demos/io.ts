@@ -4,8 +4,10 @@
  * A local server answers each request after a delay. Fetched one after another, the requests
  * take the sum of their delays. Started together as async tasks on one thread, they wait
  * together, and take about one delay: the seeds' asyncio lesson, and Node's everyday way. A
- * pool of N worker threads runs one task per worker at a time, so it waits N at a time: more
- * workers than needed, and still slower than plain async. Use threads for CPU, async for I/O.
+ * pool of N worker threads running one task per worker at a time (`concurrentTasksPerWorker: 1`,
+ * the seeds' ThreadPoolExecutor) waits N at a time: more workers than needed, and still slower
+ * than plain async. Use threads for CPU, async for I/O. (By default a fanout worker keeps 16
+ * async tasks in progress, so its threads would wait 16 at a time each.)
  */
 
 import { Pool } from '../api/pool.js';
@@ -50,7 +52,8 @@ export const ioDemo: Demo<IoComputed> = {
 
     const server = await startSlowServer(delayMs);
     const inline = new Pool({ backend: 'inline', concurrency: requests });
-    const threads = new Pool({ backend: 'threads', workers: n });
+    // One task per worker at a time: the seeds' thread pool, which waits N at a time.
+    const threads = new Pool({ backend: 'threads', workers: n, concurrentTasksPerWorker: 1 });
     try {
       const variants: Variant[] = [
         {
@@ -74,7 +77,7 @@ export const ioDemo: Demo<IoComputed> = {
         },
         {
           name: `${n} worker threads`,
-          how: `backend 'threads', ${n} workers`,
+          how: `backend 'threads', ${n} workers, 1 task each`,
           run: (urls) => threads.map(tasks.fetchText, urls),
         },
       ];
@@ -120,7 +123,7 @@ export const ioDemo: Demo<IoComputed> = {
         tables: [{ caption: 'One batch of requests, four ways', columns, rows }],
         notes: [
           `Sequential: ${requests} × ${delayMs} ms. Async: the requests wait together on one thread, about one delay in all.`,
-          `A thread pool runs one task per worker at a time: ${n} workers wait ${n} at a time, like a Python ThreadPoolExecutor with ${n} threads.`,
+          `A thread pool that runs one task per worker at a time (concurrentTasksPerWorker: 1): ${n} workers wait ${n} at a time, like a Python ThreadPoolExecutor with ${n} threads. (fanout's default keeps 16 async tasks in progress per worker.)`,
           "For I/O-bound work, async on one thread is enough; fanout's inline backend with `concurrency` gives it a pool's interface (progress, errors, cancellation).",
           '"at once" is counted by the server: the most requests it was holding at the same moment.',
           'Seconds: one run for sequential, the median of 3 for the others; connections were opened before timing.',

@@ -19,7 +19,7 @@
  */
 
 import type { TransferListItem } from 'node:worker_threads';
-import { errorFromWire, failuresFromWire, fromWire } from '../codec/errors.js';
+import { errorFromWire, failuresFromWire, fromWire, toWire } from '../codec/errors.js';
 import { pack, packTuples, unpack } from '../codec/values.js';
 import { Broadcasts } from '../data/broadcast.js';
 import { type BatchHandles, handlesIn } from '../data/handles.js';
@@ -41,6 +41,7 @@ import type {
   BackendSupports,
   BatchOutcome,
   BatchRequest,
+  NestedRunner,
   Ticket,
   WorkerPin,
 } from '../scheduler/backend.js';
@@ -48,6 +49,8 @@ import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
 import {
   BRAND,
+  type CalledMessage,
+  type CallMessage,
   type DoneMessage,
   type FromWorker,
   type RunMessage,
@@ -120,6 +123,11 @@ interface Entry {
   unqueueing: boolean;
   /** False when it moved transferred buffers to its worker: it cannot be sent to another. */
   movable: boolean;
+  /**
+   * Time limits of its items that await (tracked batches whose items overlap): by offset, from
+   * the item's start to its `ended`.
+   */
+  waits: Map<number, NodeJS.Timeout> | undefined;
   /** Submitted for one worker (a pin, or the initializer): it runs there or fails, never moves. */
   readonly pinned: boolean;
   /** The synchronisation primitives its items or context hold (see data/handles.ts). */
@@ -130,6 +138,11 @@ interface WorkerState {
   readonly number: number;
   readonly channel: WorkerChannel;
   readonly queue: Entry[];
+  /**
+   * Batches that started every item and only await (the worker said `parked`): they hold no
+   * core, so the worker takes other batches meanwhile; they leave `queue`.
+   */
+  readonly parked: Set<Entry>;
   readonly loaded: Set<string>;
   /** Batches assigned this tick, posted together at the end of it. */
   readonly outbox: Outgoing[];
@@ -137,6 +150,10 @@ interface WorkerState {
   readonly taskKeys: Map<TaskSpec, { key: number; size: number }>;
   /** Broadcast values this worker has received. */
   readonly broadcastsSent: Set<number>;
+  /** Child calls its tasks made that have not been answered, by the id of the submitting batch. */
+  readonly children: Map<number, Set<AbortController>>;
+  /** Its tasks made child calls: it hears of `hunger` changes (backends without shared memory). */
+  nests: boolean;
   /** The synchronisation primitives it was sent, what it holds of them, its brokered waits. */
   readonly sync: SyncClient;
   /** Claim cells shared with the worker (see ClaimsMessage), and the ones no queued batch uses. */
@@ -234,6 +251,7 @@ export class WorkerSet implements Backend {
         entry.settled = true;
         clearTimeout(entry.timer);
         clearTimeout(entry.graceTimer);
+        if (entry.waits) for (const t of entry.waits.values()) clearTimeout(t);
         settle(o);
         this.options.observer?.settled(entry.worker?.number, request, o);
       },
@@ -249,6 +267,7 @@ export class WorkerSet implements Backend {
       unqueueing: false,
       movable: !pinned,
       pinned,
+      waits: undefined,
       sync: undefined,
     };
     return { entry, ticket: { outcome, cancel: () => this.cancel(entry) } };
@@ -394,6 +413,90 @@ export class WorkerSet implements Backend {
     if (worker.queue.length === 0 && !worker.retiring) this.armIdle(worker);
   }
 
+  private nested: NestedRunner | undefined;
+  /**
+   * How many workers could take a batch now (idle or not started, less the batches waiting
+   * here): shared with the workers where memory is (see ConfigMessage.hunger).
+   */
+  private hunger: Int32Array | undefined;
+  private idleReported = -1;
+
+  private updateHunger(): void {
+    if (!this.nested) return;
+    let busy = 0;
+    for (const worker of this.workers) if (worker.queue.length > 0 || !this.takesWork(worker)) busy++;
+    const idle = Math.max(0, this.options.size - busy - this.pending.length);
+    if (idle === this.idleReported) return;
+    this.idleReported = idle;
+    if (this.hunger) Atomics.store(this.hunger, 0, idle);
+    else
+      for (const worker of this.workers)
+        if (worker.nests) this.trySend(worker, { fanout: BRAND, t: 'hunger', idle });
+  }
+
+  setNested(runner: NestedRunner): void {
+    this.nested = runner;
+    if (this.transport.supports.sharedMemory) this.hunger = new Int32Array(new SharedArrayBuffer(4));
+  }
+
+  /**
+   * A task on `worker` submitted a child call: run it on this pool (through the runner its owner
+   * set) and answer with its values or its error. Cancelling the submitting batch, or losing the
+   * worker, cancels it.
+   */
+  private childCall(worker: WorkerState, message: CallMessage): void {
+    if (!worker.nests && !this.hunger) {
+      worker.nests = true;
+      this.trySend(worker, { fanout: BRAND, t: 'hunger', idle: Math.max(0, this.idleReported) });
+    }
+    const answer = (reply: { values?: unknown[]; error?: unknown }) => {
+      if (!this.workers.has(worker) || worker.killReason) return;
+      const called: Mutable<CalledMessage> = { fanout: BRAND, t: 'called', ref: message.ref };
+      if (reply.error !== undefined) called.error = toWire(reply.error);
+      else called.values = reply.values as unknown[];
+      try {
+        worker.channel.send(called);
+      } catch (error) {
+        // Values that passed the checks but still cannot be cloned: the child call fails instead.
+        worker.channel.send({ fanout: BRAND, t: 'called', ref: message.ref, error: toWire(error) });
+      }
+    };
+    const runner = this.nested;
+    if (!runner) {
+      answer({
+        error: new InvalidArgValueError(
+          'taskContext().pool: this backend takes no child calls from its tasks',
+        ),
+      });
+      return;
+    }
+    const controller = new AbortController();
+    let siblings = worker.children.get(message.batch);
+    if (!siblings) worker.children.set(message.batch, (siblings = new Set()));
+    siblings.add(controller);
+    const done = () => {
+      siblings.delete(controller);
+      if (siblings.size === 0 && worker.children.get(message.batch) === siblings)
+        worker.children.delete(message.batch);
+    };
+    runner(message.call, controller.signal).then(
+      (values) => {
+        done();
+        answer({ values });
+      },
+      (error: unknown) => {
+        done();
+        answer({ error });
+      },
+    );
+  }
+
+  /** Cancel the child calls of batch `id` on `worker` (or of every batch: the worker is gone). */
+  private cancelChildren(worker: WorkerState, id?: number): void {
+    const sets = id === undefined ? [...worker.children.values()] : [worker.children.get(id)];
+    for (const set of sets) for (const controller of set ?? []) controller.abort();
+  }
+
   /** A value sent once to each worker that needs it, instead of with every batch. */
   broadcast<T>(value: T): BroadcastHandle<T> {
     return this.broadcasts.create(value);
@@ -480,7 +583,8 @@ export class WorkerSet implements Backend {
     for (const waiter of this.pinWaiters.splice(0)) waiter.reject(closed());
     const exits: Promise<void>[] = [];
     for (const worker of this.workers) {
-      for (const entry of worker.queue) entry.settle({ kind: 'failed', error: closed() });
+      for (const entry of [...worker.queue, ...worker.parked])
+        entry.settle({ kind: 'failed', error: closed() });
       this.kill(worker, 'terminated');
       exits.push(worker.exited);
     }
@@ -498,13 +602,14 @@ export class WorkerSet implements Backend {
       return;
     }
     this.trySend(worker, { fanout: BRAND, t: 'cancel', id: entry.id });
-    if (worker.queue[0] === entry) this.armGrace(worker, entry);
+    this.cancelChildren(worker, entry.id);
+    if (isRunning(worker, entry)) this.armGrace(worker, entry);
   }
 
   /** A running batch was cancelled: give its tasks `abortGrace` ms to notice, then replace the worker. */
   private armGrace(worker: WorkerState, entry: Entry): void {
     entry.graceTimer = setTimeout(() => {
-      if (entry.settled || worker.queue[0] !== entry) return;
+      if (entry.settled || !isRunning(worker, entry)) return;
       entry.settle({ kind: 'cancelled' });
       this.kill(worker, 'aborted');
     }, entry.request.abortGrace ?? this.options.abortGrace);
@@ -538,11 +643,12 @@ export class WorkerSet implements Backend {
       else this.scheduleRebalance();
     }
     for (const worker of this.workers) this.updateHold(worker);
+    this.updateHunger();
   }
 
   /** Not retiring, not being killed, started: a worker that may be given batches. */
   private takesWork(worker: WorkerState): boolean {
-    return worker.ready && !worker.retiring && !worker.killReason;
+    return worker.ready && !worker.retiring && !worker.killReason && !holdsCancelledRun(worker);
   }
 
   /**
@@ -554,16 +660,22 @@ export class WorkerSet implements Backend {
    */
   private pickWorker(now: number): WorkerState | undefined {
     let best: WorkerState | undefined;
+    // Among idle workers, the one with the fewest batches awaiting (async items in flight).
+    let idle: WorkerState | undefined;
     for (const worker of this.workers) {
       if (!this.takesWork(worker)) continue;
       const queued = worker.queue.length;
-      if (queued === 0) return worker;
-      if (queued >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
+      if (queued === 0) {
+        if (worker.parked.size === 0) return worker;
+        if (!idle || worker.parked.size < idle.parked.size) idle = worker;
+        continue;
+      }
+      if (idle || queued >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
       const backlog = this.backlog(worker, now);
       const next = queued === 1 && worker.claims !== undefined && backlog !== Number.POSITIVE_INFINITY;
       if (next || backlog <= PREFETCH_COVER_MS) best = worker;
     }
-    return best;
+    return idle ?? best;
   }
 
   /**
@@ -741,6 +853,7 @@ export class WorkerSet implements Backend {
   private updateHold(worker: WorkerState): void {
     const held =
       worker.queue.length > 0 ||
+      worker.parked.size > 0 ||
       worker.stopTimer !== undefined ||
       worker.killReason !== undefined ||
       (!worker.ready && (this.pending.length > 0 || this.pinWaiters.length > 0));
@@ -786,10 +899,13 @@ export class WorkerSet implements Backend {
     const partial = {
       number: this.nextWorkerNumber++,
       queue: [] as Entry[],
+      parked: new Set<Entry>(),
       loaded: new Set<string>(),
       taskKeys: new Map<TaskSpec, { key: number; size: number }>(),
       outbox: [] as Outgoing[],
       broadcastsSent: new Set<number>(),
+      children: new Map<number, Set<AbortController>>(),
+      nests: false,
       claims,
       freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
       held: undefined,
@@ -815,6 +931,12 @@ export class WorkerSet implements Backend {
         exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
       });
       if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
+      channel.send({
+        fanout: BRAND,
+        t: 'config',
+        concurrentTasks: this.options.concurrentTasks,
+        ...(this.hunger ? { hunger: this.hunger } : {}),
+      });
     } catch (error) {
       markExited();
       queueMicrotask(() => this.startFailed(error));
@@ -883,6 +1005,7 @@ export class WorkerSet implements Backend {
     if (request.spread) message.spread = true;
     if (isTracked(request)) message.track = true;
     if (request.stopOnError) message.stopOnError = true;
+    if (request.alone) message.alone = true;
     if (request.context !== undefined) message.context = request.context;
     if (request.taskIndex) message.taskIndex = request.taskIndex;
     if (handles) message.handles = true;
@@ -998,8 +1121,18 @@ export class WorkerSet implements Backend {
       case 'start':
         this.itemStarted(worker, message.id, message.offset);
         return;
+      case 'parked':
+        this.parked(worker, message.id);
+        return;
+      case 'call':
+        this.childCall(worker, message);
+        return;
+      case 'wait':
+      case 'ended':
+        this.itemAwaits(worker, message.id, message.offset, message.t === 'wait');
+        return;
       case 'progress':
-        worker.queue.find((e) => e.id === message.id)?.request.onProgress?.(message.amount);
+        findEntry(worker, message.id)?.request.onProgress?.(message.amount);
         return;
       case 'done':
         this.batchDone(worker, message);
@@ -1032,6 +1165,34 @@ export class WorkerSet implements Backend {
     }
   }
 
+  /** The worker's head batch started all its items and only awaits: the worker is free for others. */
+  private parked(worker: WorkerState, id: number): void {
+    const at = worker.queue.findIndex((e) => e.id === id);
+    if (at < 0) return;
+    const [entry] = worker.queue.splice(at, 1) as [Entry];
+    worker.parked.add(entry);
+    if (at === 0) this.headStarted(worker);
+    entry.request.onParked?.();
+    this.pump();
+  }
+
+  /**
+   * Item `offset` of a tracked batch awaits (`waiting`), or settled: its time limit moves from
+   * the batch's running item to the batch's awaiting ones, or ends.
+   */
+  private itemAwaits(worker: WorkerState, id: number, offset: number, waiting: boolean): void {
+    const entry = findEntry(worker, id);
+    if (!entry || entry.settled) return;
+    if (!waiting) {
+      clearTimeout(entry.waits?.get(offset));
+      entry.waits?.delete(offset);
+      return;
+    }
+    if (entry.offset !== offset || entry.timer === undefined) return;
+    (entry.waits ??= new Map()).set(offset, entry.timer);
+    entry.timer = undefined;
+  }
+
   private itemStarted(worker: WorkerState, id: number, offset: number): void {
     const entry = worker.queue[0];
     if (!entry || entry.id !== id) return;
@@ -1041,7 +1202,7 @@ export class WorkerSet implements Backend {
     if (timeout === undefined) return;
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => {
-      if (entry.settled || worker.queue[0] !== entry) return;
+      if (entry.settled || !isRunning(worker, entry)) return;
       const index = entry.request.first + offset;
       entry.settle({
         kind: 'lost',
@@ -1056,8 +1217,13 @@ export class WorkerSet implements Backend {
 
   private batchDone(worker: WorkerState, message: DoneMessage): void {
     const at = worker.queue.findIndex((e) => e.id === message.id);
-    if (at < 0) return;
-    const [entry] = worker.queue.splice(at, 1) as [Entry];
+    let entry: Entry | undefined;
+    if (at >= 0) [entry] = worker.queue.splice(at, 1) as [Entry];
+    else {
+      entry = [...worker.parked].find((e) => e.id === message.id);
+      if (!entry) return;
+      worker.parked.delete(entry);
+    }
     this.freeSlot(worker, entry);
     worker.tasksRun += message.ran;
     this.options.observer?.heap(worker.number, message.heapUsed);
@@ -1074,6 +1240,7 @@ export class WorkerSet implements Backend {
         startedAt: message.startedAt,
         duration: message.duration,
         itemTimes: message.itemTimes,
+        work: message.work,
       });
     }
     if (
@@ -1088,7 +1255,7 @@ export class WorkerSet implements Backend {
   }
 
   private afterBatch(worker: WorkerState): void {
-    if (worker.queue.length === 0) {
+    if (worker.queue.length === 0 && worker.parked.size === 0) {
       if (worker.retiring) this.stop(worker);
       else this.armIdle(worker);
     }
@@ -1109,7 +1276,7 @@ export class WorkerSet implements Backend {
     if (worker.retiring || worker.killReason) return;
     worker.retiring = true;
     clearTimeout(worker.idleTimer);
-    if (worker.queue.length === 0) this.stop(worker);
+    if (worker.queue.length === 0 && worker.parked.size === 0) this.stop(worker);
     if (pump) this.pump();
   }
 
@@ -1148,6 +1315,8 @@ export class WorkerSet implements Backend {
   private onExit(worker: WorkerState, code: number | null, signal: string | null, error: unknown): void {
     this.options.observer?.exited(worker.number, code, signal, worker.killReason);
     this.workers.delete(worker);
+    // Child calls of tasks that died with their worker: nobody is left to take their values.
+    this.cancelChildren(worker);
     worker.gone = true;
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.stopTimer);
@@ -1160,6 +1329,8 @@ export class WorkerSet implements Backend {
     for (const pin of [...worker.pins]) pin.markGone(goneError);
     worker.pins.clear();
     const queue = worker.queue.splice(0);
+    const parked = [...worker.parked];
+    worker.parked.clear();
     const failedStart = worker.killReason === 'init-failed' || worker.killReason === 'load-timeout';
     if (!worker.ready && (!worker.killReason || failedStart)) {
       // Died before it could take any work: a failed start. Its batches never ran.
@@ -1170,11 +1341,14 @@ export class WorkerSet implements Backend {
       return;
     }
     const [head, ...queued] = queue;
-    if (head && !head.settled) {
+    // Several items were in flight: which one killed the worker is not known.
+    const overlapped = parked.length > 0 || (head?.waits?.size ?? 0) > 0;
+    for (const entry of head ? [head, ...parked] : parked) {
+      if (entry.settled) continue;
       if (worker.killReason === 'terminated') {
-        head.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
+        entry.settle({ kind: 'failed', error: new PoolClosedError('The pool was terminated') });
       } else {
-        head.settle(this.crashOutcome(worker, head, code, signal, worker.fatal ?? error));
+        entry.settle(this.crashOutcome(worker, entry, code, signal, worker.fatal ?? error, overlapped));
       }
     }
     // Batches for this worker alone cannot go to another: they fail with its death.
@@ -1226,8 +1400,10 @@ export class WorkerSet implements Backend {
     code: number | null,
     signal: string | null,
     error: unknown,
+    overlapped: boolean,
   ): BatchOutcome {
-    const { request, offset } = entry;
+    const { request } = entry;
+    const offset = overlapped ? undefined : entry.offset;
     const loading =
       offset === undefined ? modulesOf(request.task).find((m) => !worker.loaded.has(m)) : undefined;
     const reason = `${exitReason(code, signal)}${loading ? ` while loading task module ${loading}` : ''}${error ? ` (${describe(error)})` : ''}`;
@@ -1238,7 +1414,8 @@ export class WorkerSet implements Backend {
       location: offset === undefined ? undefined : { task: request.taskName, index: request.first + offset },
     });
     if (loading) return { kind: 'failed', error: crash };
-    return { kind: 'lost', error: crash, offset, started: isTracked(request) ? offset !== undefined : true };
+    const started = overlapped || (isTracked(request) ? offset !== undefined : true);
+    return { kind: 'lost', error: crash, offset, started };
   }
 }
 
@@ -1327,6 +1504,32 @@ function collectTransfers(items: Iterable<unknown>, spread: boolean, into: Trans
     else transferablesOf(item, buffers);
   }
   into.push(...buffers);
+}
+
+/** Whether `entry` runs on `worker` now: its running batch, or one whose items await. */
+function isRunning(worker: WorkerState, entry: Entry): boolean {
+  return worker.queue[0] === entry || worker.parked.has(entry);
+}
+
+/**
+ * Whether `worker` still runs a batch that was cancelled (its abortGrace is counting). Such a
+ * worker takes no new batch until that one ends: if its tasks ignore their signal, the worker
+ * is killed when abortGrace runs out, and a batch given to it meanwhile (which async items,
+ * overlapping, would let it take) would die with it, blamed for a crash it did not cause.
+ */
+function holdsCancelledRun(worker: WorkerState): boolean {
+  const head = worker.queue[0];
+  if (head?.cancelled && !head.settled) return true;
+  for (const entry of worker.parked) if (entry.cancelled && !entry.settled) return true;
+  return false;
+}
+
+/** A batch `worker` holds, by id. */
+function findEntry(worker: WorkerState, id: number): Entry | undefined {
+  const queued = worker.queue.find((e) => e.id === id);
+  if (queued) return queued;
+  for (const entry of worker.parked) if (entry.id === id) return entry;
+  return undefined;
 }
 
 /** Whether the worker reports each item's start: for timeouts, and when the caller asked. */

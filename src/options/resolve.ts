@@ -26,6 +26,8 @@ export type CallDefaultSettings = Omit<Resolved<typeof CALL_DEFAULTS>, 'seed'>;
 /** How a set of local workers behaves (what `WorkerSet` takes). */
 export interface WorkerSetSettings {
   readonly size: number;
+  /** Async items in flight at once per worker (`concurrentTasksPerWorker`; inline: 1, its `concurrency` is the limit). */
+  readonly concurrentTasks: number;
   readonly maxTasksPerWorker: number;
   /** Recycle a worker whose heap grew past this many bytes. */
   readonly maxWorkerMemory: number;
@@ -69,8 +71,36 @@ const RESOURCE_LIMIT_KEYS: Record<LocalBackendName, readonly (keyof ResourceLimi
   inline: [],
 };
 
+const INSIDE_WORKER = Symbol.for('fanout.insideWorker');
+
+/** This thread or process is a fanout worker (its runtime says so as it starts). */
+export function markInsideWorker(): void {
+  (globalThis as Record<symbol, unknown>)[INSIDE_WORKER] = true;
+}
+
+function insideWorker(): boolean {
+  return (globalThis as Record<symbol, unknown>)[INSIDE_WORKER] === true;
+}
+
+/**
+ * Nested parallelism stays within the machine (joblib's rule): a pool made inside a task that
+ * runs in a fanout worker starts no threads of its own unless asked, since every core already
+ * runs a worker. With no `backend` it runs inline, on the worker's own thread (async tasks
+ * overlapping up to `concurrency`); a local backend asked for without `workers` gets one worker.
+ */
+function withinWorker(input: unknown): unknown {
+  if (!insideWorker() || typeof input !== 'object' || input === null) return input;
+  const raw = input as Record<string, unknown>;
+  if (raw.backend === undefined) return { ...raw, backend: 'inline' };
+  if ((raw.backend === 'threads' || raw.backend === 'processes') && raw.workers === undefined) {
+    return { ...raw, workers: 1 };
+  }
+  return input;
+}
+
 /** Read a pool's options (`new Pool(options)`). */
-export function resolvePoolOptions(input: unknown): PoolSettings {
+export function resolvePoolOptions(options: unknown): PoolSettings {
+  const input = withinWorker(options);
   const given = resolveOptions(POOL, input);
   const raw = input as Record<string, unknown>;
   const { seed, backend, dashboard } = given;
@@ -97,6 +127,11 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
         '`execArgv` does not apply to the inline backend: its tasks run on the main thread, under its own flags',
       );
     }
+    if (raw.concurrentTasksPerWorker !== undefined) {
+      throw new InvalidArgValueError(
+        '`concurrentTasksPerWorker` does not apply to the inline backend; use `concurrency` (tasks in progress at once)',
+      );
+    }
     workers = given.concurrency;
   } else {
     if (raw.concurrency !== undefined) {
@@ -112,7 +147,7 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
     seed,
     callDefaults,
     dashboard,
-    workerSet: workerSetSettings(given, workers),
+    workerSet: workerSetSettings(given, workers, backend === 'inline' ? 1 : given.concurrentTasksPerWorker),
     resourceLimits: checkResourceLimits(backend, given.resourceLimits),
     execArgv: given.execArgv,
     initializer: given.initializer,
@@ -126,9 +161,11 @@ export function resolvePoolOptions(input: unknown): PoolSettings {
 export function workerSetSettings(
   local: Resolved<typeof LOCAL_WORKERS.specs>,
   size: number,
+  concurrentTasks = local.concurrentTasksPerWorker,
 ): WorkerSetSettings {
   return Object.freeze({
     size,
+    concurrentTasks,
     maxTasksPerWorker: local.maxTasksPerWorker,
     maxWorkerMemory: local.maxWorkerMemory * 1024 * 1024,
     idleTimeout: local.idleTimeout,

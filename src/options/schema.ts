@@ -55,6 +55,12 @@ export const LOCAL_BACKENDS: readonly LocalBackendName[] = ['threads', 'processe
 /** Batches in flight on the redis backend when the pool does not say (`workers`). */
 export const DEFAULT_REMOTE_WORKERS = 8;
 
+/**
+ * Async tasks one thread or process keeps in progress at once when the pool does not say: as
+ * many as the batches that may wait in a worker's queue (an I/O-bound task mostly awaits).
+ */
+export const DEFAULT_CONCURRENT_TASKS = 16;
+
 /** How long a stopping worker may take to leave before it is killed (not an option). */
 export const STOP_TIMEOUT_MS = 5000;
 
@@ -136,6 +142,12 @@ export const LOCAL_WORKERS = optionSet('the local worker options', {
     check: (v: unknown, name: string) => positiveInteger(name, v),
     default: 1,
     doc: 'inline backend: tasks in progress at once',
+  },
+  concurrentTasksPerWorker: {
+    check: (v: unknown, name: string) => positiveInteger(name, v),
+    default: DEFAULT_CONCURRENT_TASKS,
+    unit: 'tasks',
+    doc: 'threads/processes: async tasks in progress at once per worker',
   },
   maxTasksPerWorker: {
     check: (v: unknown, name: string) => positiveInteger(name, v),

@@ -67,6 +67,8 @@ export interface BatchPayload {
   readonly seed: number;
   readonly stopOnError: boolean;
   readonly track: boolean;
+  /** An isolated re-run (see `BatchRequest.alone`); absent in jobs of callers before it. */
+  readonly alone?: boolean;
   readonly timeout: number | undefined;
   readonly wrapOptions?: unknown;
   /** ms a cancelled task has to stop before its thread is replaced (the caller's `abortGrace`). */
@@ -237,6 +239,7 @@ export function payloadProblem(value: unknown, n: number, tasks?: number): strin
   for (const flag of ['spread', 'stopOnError', 'track'] as const) {
     if (typeof p[flag] !== 'boolean') return `its \`${flag}\` is not a boolean`;
   }
+  if (p.alone !== undefined && typeof p.alone !== 'boolean') return 'its `alone` is not a boolean';
   const { timeout } = p;
   if (timeout !== undefined && !isTimerDelay(timeout)) {
     return `its timeout is not a number of milliseconds from 1 to ${MAX_TIMER_MS}: ${String(timeout).slice(0, 40)}`;

@@ -237,6 +237,7 @@ export class RedisBackend implements Backend {
       seed: request.seed,
       stopOnError: request.stopOnError,
       track: request.track,
+      ...(request.alone ? { alone: true } : {}),
       timeout: request.timeout,
       abortGrace: this.options.abortGrace,
       ...(broadcasts.length > 0 ? { broadcasts: this.broadcasts.pairs(broadcasts) } : {}),

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { nestedRunner } from '../api/nested.js';
 import { unpack } from '../codec/values.js';
 import {
   AbortError,
@@ -105,6 +106,9 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     ...defaultWorkerSetSettings(options.threads),
     observer: collector,
   });
+  // Child calls of its tasks (`taskContext().pool`) run on this worker's own threads: nested
+  // parallelism stays on the machine that runs the parent.
+  local.setNested(nestedRunner(local));
   const running = new Set<Running>();
   const broadcasts = new WorkerBroadcasts(
     client,
@@ -361,6 +365,7 @@ function batchOf(
     first: payload.first,
     timeout: payload.timeout,
     track: payload.track,
+    alone: payload.alone === true,
     stopOnError: payload.stopOnError,
     seed: payload.seed,
     abortGrace: payload.abortGrace,

@@ -9,7 +9,7 @@
 
 import type { TransferListItem } from 'node:worker_threads';
 import type { ItemFailure } from '../codec/errors.js';
-import type { TaskSpec } from '../tasks/task-spec.js';
+import type { NestedCall, TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
 import type { SpmdRelayMessage, ToWorker } from '../worker/protocol.js';
 
@@ -32,12 +32,22 @@ export interface BatchRequest {
   readonly timeout: number | undefined;
   /** Report item starts even without a timeout: set for isolated re-runs, to blame the right item. */
   readonly track: boolean;
+  /**
+   * Run it with nothing else in flight on its worker (an isolated re-run after a crash: with
+   * several async items in flight, the one that killed a worker could not be told apart).
+   */
+  readonly alone?: boolean | undefined;
   readonly stopOnError: boolean;
   readonly seed: number;
   readonly context?: unknown;
   /** Called when the batch starts: exactly when tracked, else when it reaches the head of its worker's queue. */
   readonly onStart?: () => void;
   readonly onProgress?: (amount: number) => void;
+  /**
+   * Called when every item of the batch has started and those not finished only await (async
+   * tasks in flight): the batch holds no core any more, and its call may send more.
+   */
+  readonly onParked?: () => void;
   /** For a `mixed` task: which of its tasks each item calls. */
   readonly taskIndex?: Int32Array | undefined;
   /** Time each item (for traces). */
@@ -73,6 +83,11 @@ export type BatchOutcome =
       readonly failures: readonly ItemFailure[] | undefined;
       /** With `timeItems`: each item's start (ms after `startedAt`) and duration, in pairs. */
       readonly itemTimes?: Float64Array | undefined;
+      /**
+       * When its items overlapped with others in the worker: the share of the worker it used,
+       * in ms (what batch sizes are chosen by; `duration` is how long it was open).
+       */
+      readonly work?: number | undefined;
     } & BatchTiming)
   /** The batch could not run at all (module failed to load, no such task): fatal for the call. */
   | { readonly kind: 'failed'; readonly error: Error }
@@ -144,6 +159,11 @@ export interface Backend {
   close(): Promise<void>;
   /** Stop now; what was not finished fails with ERR_POOL_CLOSED. */
   terminate(): Promise<void>;
+  /**
+   * Where the child calls of its tasks go (`taskContext().pool`): set once by the pool that owns
+   * the backend (absent: a backend whose workers send no child calls to the caller).
+   */
+  setNested?(runner: NestedRunner): void;
   /** A value sent once to each worker (absent when the backend cannot keep values in workers). */
   broadcast?<T>(value: T): BroadcastHandle<T>;
   /**
@@ -180,6 +200,9 @@ export interface WorkerPin extends Dispatcher {
   /** Hear the peer messages this worker asks the pool to pass on (SPMD without ports). */
   onRelay(listener: ((message: SpmdRelayMessage) => void) | undefined): void;
 }
+
+/** Runs a task's child calls on the backend's own pool: their values, in order. */
+export type NestedRunner = (call: NestedCall, signal: AbortSignal) => Promise<unknown[]>;
 
 /** The part of a backend one call uses (the scheduler's tests fake just this). */
 export type Dispatcher = Pick<Backend, 'size' | 'batchLimits' | 'submit'>;

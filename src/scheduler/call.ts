@@ -67,6 +67,12 @@ const LATENCY_COVER_MS = 1;
 const MIN_DEPTH = 2;
 const MAX_DEPTH = 16;
 
+/**
+ * Batches whose items only await do not count against a call's window, up to this many times
+ * the window in all (a bound on what an I/O-bound call holds in flight).
+ */
+const PARKED_FACTOR = 8;
+
 export function pipelineDepth(estimatedBatchMs: number | undefined, roundTripMs = 0): number {
   if (estimatedBatchMs === undefined || estimatedBatchMs <= 0) return MIN_DEPTH;
   const cover = Math.max(LATENCY_COVER_MS, roundTripMs);
@@ -123,6 +129,8 @@ export class CallRun {
   private nextIndex = 0;
   private nextYield = 0;
   private inFlight = 0;
+  /** Batches in flight whose items only await in their worker (see `BatchRequest.onParked`). */
+  private parked = 0;
   private reading = false;
   private started = false;
   private finished = false;
@@ -211,13 +219,18 @@ export class CallRun {
   private pump(): void {
     if (this.finished) return;
     const limits = this.windowLimits;
-    while (!this.finished && this.inFlight < limits.inFlight) {
+    while (
+      !this.finished &&
+      this.inFlight < limits.inFlight &&
+      this.inFlight + this.parked < limits.inFlight * PARKED_FACTOR
+    ) {
       const retry = this.retryQueue.shift();
       if (retry) {
         this.dispatch(retry);
         continue;
       }
-      if (this.reading || this.reader.done || this.slots.size >= limits.outstanding) break;
+      // Parked batches widen the window of results not yet consumed as much as the one in flight.
+      if (this.reading || this.reader.done || this.slots.size >= limits.outstanding + this.parked) break;
       const size = this.sizer.next(this.reader.remaining);
       let items: BatchItems | Promise<BatchItems>;
       try {
@@ -338,12 +351,26 @@ export class CallRun {
       timeout: o.timeout,
       // A future's `running` must be exact, so its batch reports when it starts.
       track: job.track || o.onStart !== undefined,
+      alone: job.track,
       stopOnError: !o.collect,
       seed: o.seed,
       context: o.context,
       onStart: this.started || !o.onStart ? undefined : () => this.markStarted(),
       onProgress: o.onTaskProgress,
       pace: this.sizer,
+      onParked: () => {
+        if (parked || this.finished) return;
+        parked = true;
+        this.inFlight--;
+        this.parked++;
+        this.pump();
+      },
+    };
+    // Parked: its items only await in the worker, so it no longer counts against the window.
+    let parked = false;
+    const left = () => {
+      if (parked) this.parked--;
+      else this.inFlight--;
     };
     const submitted = performance.now();
     const ticket = this.dispatcher.submit(request);
@@ -352,7 +379,7 @@ export class CallRun {
     ticket.outcome.then(
       (outcome) => {
         this.tickets.delete(ticket);
-        this.inFlight--;
+        left();
         if (outcome.kind === 'done')
           this.sizer.observeRoundTrip?.(performance.now() - submitted - outcome.duration);
         if (!this.finished) this.receive(job, outcome);
@@ -360,7 +387,7 @@ export class CallRun {
       },
       (error: unknown) => {
         this.tickets.delete(ticket);
-        this.inFlight--;
+        left();
         this.fail(error);
       },
     );
@@ -390,7 +417,7 @@ export class CallRun {
 
   private receiveDone(job: Job, outcome: Extract<BatchOutcome, { kind: 'done' }>): void {
     const { slot, offset } = job;
-    if (outcome.ran > 0) this.sizer.observe(outcome.ran, outcome.duration);
+    if (outcome.ran > 0) this.sizer.observe(outcome.ran, outcome.work ?? outcome.duration);
     this.options.onBatch?.({
       worker: outcome.worker,
       startedAt: outcome.startedAt,
@@ -531,7 +558,7 @@ export class CallRun {
 
   private checkFinished(): void {
     if (this.finished || this.reading || !this.reader.done) return;
-    if (this.inFlight > 0 || this.retryQueue.length > 0) return;
+    if (this.inFlight > 0 || this.parked > 0 || this.retryQueue.length > 0) return;
     for (const slot of this.slots.values()) if (slot.pending > 0) return;
     this.finished = true;
     this.detach();

@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { itemStream } from '../data/random.js';
 import { NoTaskContextError } from '../errors.js';
 import { freshSeed } from '../options/checks.js';
-import type { Comm, RandomStream, TaskContext } from '../types.js';
+import type { AnyFunction, Comm, RandomStream, TaskContext, TaskPool } from '../types.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -20,6 +20,13 @@ export interface BatchState {
   aborted: boolean;
   controller: AbortController | undefined;
   report(amount: number): void;
+  /**
+   * The handle `taskContext().pool` gives an item of this batch (the worker's, which sends child
+   * calls to the pool); absent, children are direct calls (a local call of a task).
+   */
+  readonly poolFor?: ((item: ItemState) => TaskPool) | undefined;
+  /** An item of this batch started child calls: it only awaits them (see BatchRun's pinning). */
+  childrenStarted?: (() => void) | undefined;
 }
 
 /**
@@ -29,10 +36,26 @@ export interface BatchState {
  */
 export class ItemState implements TaskContext {
   private rng: RandomStream | undefined;
+  /** The item returned a promise that has not settled (it counts against the worker's slots). */
+  inFlight = false;
+  /** While in flight, it holds one of the worker's slots (not while it only awaits its children). */
+  holdsSlot = false;
+  /** Child calls it submitted that have not settled (`taskContext().pool`). */
+  children = 0;
+  /** Child calls it submitted so far: child k's seed derives from this item's and k. */
+  childCalls = 0;
+  private handle: TaskPool | undefined;
+
+  get pool(): TaskPool {
+    if (!this.handle) this.handle = this.batch.poolFor ? this.batch.poolFor(this) : directPool;
+    return this.handle;
+  }
 
   constructor(
     readonly batch: BatchState,
     public index: number,
+    /** A child call run in its parent's worker has a seed of its own (see NestedCalls). */
+    private readonly ownSeed?: number,
   ) {}
 
   /** The next item of the same batch. */
@@ -45,7 +68,7 @@ export class ItemState implements TaskContext {
     return signalOf(this.batch);
   }
   get seed(): number {
-    return this.batch.seed;
+    return this.ownSeed ?? this.batch.seed;
   }
   get context(): unknown {
     return this.batch.context;
@@ -54,7 +77,7 @@ export class ItemState implements TaskContext {
     return this.randomStream().random();
   }
   randomStream(): RandomStream {
-    if (!this.rng) this.rng = itemStream(this.batch.seed, this.index);
+    if (!this.rng) this.rng = itemStream(this.seed, this.index);
     return this.rng;
   }
   normal(mean?: number, sd?: number): number {
@@ -88,6 +111,11 @@ export function setCurrentItem(item: ItemState | undefined): void {
   current = item;
 }
 
+/** Whether `item` is the context kept in AsyncLocalStorage here (not the worker's shared one). */
+export function isStoredItem(item: ItemState): boolean {
+  return storageUsed && storage.getStore() === item;
+}
+
 /** Run `fn` with `item` as the context, isolated from concurrently running items (inline backend). */
 export function runWithItem<T>(item: ItemState, fn: () => T): T {
   storageUsed = true;
@@ -105,6 +133,34 @@ export function signalOf(batch: BatchState): AbortSignal {
 /** The item running here, if any. */
 function runningItem(): ItemState | undefined {
   return (storageUsed ? storage.getStore() : undefined) ?? current;
+}
+
+/**
+ * `taskContext().pool` in a local call: each child is a direct call of the task (a task
+ * reference called locally shares the calling task's context). The serial form of a nested
+ * program, for tests and for timing it against the pool.
+ */
+const directPool: TaskPool = {
+  run: (task: AnyFunction, ...args: unknown[]) => called(() => task(...args)),
+  map: (task: AnyFunction, items: Iterable<unknown>) =>
+    Promise.all(Array.from(items, (item) => called(() => task(item)))),
+  starmap: (task: AnyFunction, tuples: Iterable<unknown[]>) =>
+    Promise.all(Array.from(tuples, (args) => called(() => task(...args)))),
+  imap: (task: AnyFunction, items: Iterable<unknown>) => streamOf(directPool.map(task, items)),
+} as TaskPool;
+
+/** A call's result as a promise (a sync task that throws rejects it). */
+function called<T>(fn: () => T): Promise<Awaited<T>> {
+  try {
+    return Promise.resolve(fn()) as Promise<Awaited<T>>;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** The results of a whole call, yielded one by one once it is done. */
+export async function* streamOf<T>(all: Promise<T[]>): AsyncIterable<T> {
+  yield* await all;
 }
 
 /** What progress reported by a local call goes to: nothing is listening. */

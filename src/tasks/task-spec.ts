@@ -34,6 +34,16 @@ export interface ActorSpec {
   readonly method?: string;
 }
 
+/** A call a running task made on its own pool (`taskContext().pool`): a map of a task over `items`. */
+export interface NestedCall {
+  readonly spec: TaskSpec;
+  readonly taskName: string;
+  /** Each item is the arguments of a call (`run`, `starmap`). */
+  readonly spread: boolean;
+  readonly items: readonly unknown[];
+  readonly seed: number;
+}
+
 /** The task spec of a task reference, or of an inline function (checked for outer variables). */
 export function taskSpecOf(task: unknown, callName: string): { spec: TaskSpec; name: string } {
   if (isTaskRef(task)) {

@@ -132,3 +132,20 @@ export function registeredNames(module: string): string[] {
 export function isRegistered(module: string): boolean {
   return registry().has(module);
 }
+
+const ONE_AT_A_TIME = Symbol('fanout.oneAtATime');
+
+/**
+ * Mark a function a task wrapper builds so that a worker runs its items one at a time, never
+ * in flight together as async items otherwise are: a chunk reader reads each chunk into the
+ * worker's one read buffer, which overlapping reads would multiply (chunks/reader-tasks.ts).
+ */
+export function oneAtATime<F extends AnyFunction>(fn: F): F {
+  Object.defineProperty(fn, ONE_AT_A_TIME, { value: true });
+  return fn;
+}
+
+/** Whether `fn` was marked by `oneAtATime`. */
+export function runsOneAtATime(fn: AnyFunction): boolean {
+  return (fn as { [ONE_AT_A_TIME]?: boolean })[ONE_AT_A_TIME] === true;
+}

@@ -10,7 +10,7 @@ import { toWire, type WireItemFailure } from '../codec/errors.js';
 import { type Packed, type Unpacked, unpack } from '../codec/values.js';
 import { transferablesOf } from '../data/shared.js';
 import { type BatchState, ItemState, runWithItem, setCurrentItem } from '../tasks/context.js';
-import type { AnyFunction } from '../types.js';
+import type { AnyFunction, TaskPool } from '../types.js';
 import { resolveHandles } from './handles.js';
 import { BRAND, type FromWorker, type RunMessage } from './protocol.js';
 
@@ -26,7 +26,33 @@ export interface RuntimeOptions extends CrossingRules {
 export interface BatchHost {
   readonly options: RuntimeOptions;
   send(message: FromWorker, transfer?: TransferListItem[]): void;
+  /** The worker's slots for items in flight (async items awaiting), shared by its batches. */
+  readonly slots: Slots;
+  /** The handle `taskContext().pool` gives an item (child calls to the pool). */
+  readonly poolFor: (item: ItemState) => TaskPool;
+  /** Whether `fn` is known to return promises (its items then run with a context of their own). */
+  knownAsync(fn: AnyFunction): boolean;
+  markAsync(fn: AnyFunction): void;
+  /** The batch has started every item it will; those in flight only await. */
+  launched(run: BatchRun): void;
 }
+
+/**
+ * The worker's budget of async items in flight (`concurrentTasksPerWorker`). A batch takes a
+ * slot for each item that returns a promise and gives it back when the promise settles; when
+ * none is free, the batch waits before starting its next item.
+ */
+export interface Slots {
+  free(): boolean;
+  take(): void;
+  give(): void;
+  /** Call `resume` once a slot is free (one waiter at a time: the batch starting items). */
+  wait(resume: () => void): void;
+}
+
+/** An item left in flight: the loops return this instead of a promise, and `drive` goes on. */
+const LAUNCHED = Symbol('launched');
+type Step = Promise<void> | typeof LAUNCHED | undefined;
 
 const now = () => performance.timeOrigin + performance.now();
 const PROGRESS_FLUSH_MS = 50;
@@ -106,6 +132,19 @@ export class BatchRun {
   private readonly sharedItem: ItemState;
   private pendingProgress = 0;
   private lastFlush = 0;
+  /** Items in flight (returned a promise, not settled yet). */
+  private inFlight = 0;
+  /** Set once an item was left in flight: resolves when every started item has settled. */
+  private completion: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** The next item to start, while items are in flight. */
+  private resumeAt = 0;
+  /** Every item that will start has started (or the batch stopped). */
+  private allStarted = false;
+  /**
+   * The offset of an item of a function not yet known to be async that is in flight: it runs
+   * with the worker's shared item state (`current`), so nothing else starts until it settles.
+   */
+  private pinned: number | undefined;
 
   constructor(
     readonly message: RunMessage,
@@ -113,6 +152,8 @@ export class BatchRun {
     private readonly fns: AnyFunction[] | undefined,
     private readonly runtime: BatchHost,
     aborted: boolean,
+    /** Items may be in flight together (false: an isolated re-run, one item at a time). */
+    private readonly overlap: boolean,
     /** The call's context, its handles resolved (see `resolveHandles`). */
     context: unknown = message.context,
   ) {
@@ -126,16 +167,97 @@ export class BatchRun {
       aborted,
       controller: undefined,
       report: (amount) => this.report(amount),
+      poolFor: runtime.poolFor,
+      childrenStarted: () => this.childrenStarted(),
     };
     this.sharedItem = new ItemState(this.state, message.first);
   }
 
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
+    const t = performance.now();
+    const step = this.loop(from);
+    if (step !== LAUNCHED) return step;
+    this.runningMs += performance.now() - t;
+    this.drive();
+    return this.completion?.promise;
+  }
+
+  /** Time spent starting items (running their synchronous parts), once items overlap. */
+  private runningMs = 0;
+  /** The summed time items spent awaiting in flight. */
+  private awaitingMs = 0;
+
+  /**
+   * The share of the worker this batch used, in ms, when its items overlapped (undefined when
+   * none did): what it ran, plus what its items awaited divided by the `limit` items that may
+   * await together.
+   */
+  work(limit: number): number | undefined {
+    return this.completion ? this.runningMs + this.awaitingMs / limit : undefined;
+  }
+
+  private loop(from: number): Step {
     const { track, taskIndex, handles } = this.message;
-    return this.itemTimes || track || taskIndex || handles || this.runtime.options.sharedThread
+    return this.itemTimes ||
+      track ||
+      taskIndex ||
+      handles ||
+      this.runtime.options.sharedThread ||
+      (this.overlap && this.runtime.knownAsync(this.fn))
       ? this.runEach(from)
       : this.runPlain(from);
+  }
+
+  /**
+   * Start items while the worker has slots for them, after one was left in flight. It stops
+   * when every item has started (or the batch stopped), and waits meanwhile for a free slot or
+   * for a pinned item to settle; whatever ends the wait calls it again.
+   */
+  private drive(): void {
+    for (;;) {
+      if (this.pinned !== undefined) return;
+      const from = this.resumeAt;
+      if (from >= this.items.length || this.stopped || this.state.aborted) {
+        this.ran = from;
+        break;
+      }
+      if (!this.runtime.slots.free()) {
+        this.runtime.slots.wait(() => this.drive());
+        return;
+      }
+      const t = performance.now();
+      const step = this.loop(from);
+      this.runningMs += performance.now() - t;
+      if (step === LAUNCHED) continue;
+      // The rest ran without leaving anything in flight (`ran` is set), or an isolated item
+      // awaits on its own (it cannot happen here: `overlap` is fixed for the batch).
+      break;
+    }
+    this.allStarted = true;
+    this.runtime.launched(this);
+    this.settleIfOver();
+  }
+
+  /**
+   * An item started child calls. A pinned item that does is unpinned: it only awaits them, and
+   * other items may start meanwhile (it gets the shared state back when they answer).
+   */
+  private childrenStarted(): void {
+    if (this.pinned === undefined || this.sharedItem.children === 0) return;
+    this.pinned = undefined;
+    queueMicrotask(() => {
+      if (!this.allStarted && this.pinned === undefined) this.drive();
+    });
+  }
+
+  /** Items still in flight (the runtime tells the pool the batch only awaits while there are). */
+  get awaiting(): boolean {
+    return this.inFlight > 0;
+  }
+
+  private settleIfOver(): void {
+    if (this.allStarted && this.inFlight === 0) this.completion?.resolve();
   }
 
   /**
@@ -144,7 +266,7 @@ export class BatchRun {
    * kept in a local, and numbers written straight into the results' Float64Array: at 0.4 µs an
    * item (weather-10) the general loop's per-item bookkeeping cost ~10 ns, 2–3 % of the work.
    */
-  private runPlain(from: number): Promise<void> | undefined {
+  private runPlain(from: number): Step {
     const { items, state, fn, results } = this;
     const spread = this.message.spread === true;
     const first = this.message.first;
@@ -171,7 +293,7 @@ export class BatchRun {
         numbers[i] = result;
         continue;
       }
-      const pending = this.accept(i, result);
+      const pending = this.accept(i, result, item, false);
       if (pending) return pending;
       numbers = results.numberStore;
     }
@@ -180,24 +302,31 @@ export class BatchRun {
   }
 
   /** Every item, whatever the batch asks for (tracking, item times, broadcasts, mixed tasks, the inline backend). */
-  private runEach(from: number): Promise<void> | undefined {
+  private runEach(from: number): Step {
     const { spread, first, track, id, taskIndex, handles } = this.message;
     const { items, state, fns } = this;
     const shared = this.runtime.options.sharedThread;
-    // In a worker, items run one at a time: one item state, updated in place, serves them all.
+    // In a worker, sync items run one at a time: one item state, updated in place, serves them
+    // all. Items that may interleave (the inline backend's, or an async task's items in flight
+    // together) each get their own, kept in AsyncLocalStorage.
     const item = this.sharedItem;
     if (!shared) setCurrentItem(item);
     for (let i = from; i < items.length; i++) {
-      if (state.aborted) return undefined;
+      if (state.aborted) {
+        this.ran = i;
+        return undefined;
+      }
       if (track) this.runtime.send({ fanout: BRAND, t: 'start', id, offset: i });
       let result: unknown;
+      let own: ItemState | undefined;
       if (this.itemTimes) this.itemTimes[2 * i] = performance.now();
       try {
         const args = handles ? resolveHandles(items[i]) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
-        if (shared) {
-          const own = new ItemState(state, first + i);
-          result = runWithItem(own, spread ? () => fn(...(args as unknown[])) : () => fn(args));
+        if (shared || (this.overlap && this.runtime.knownAsync(fn))) {
+          own = new ItemState(state, first + i);
+          const it = own;
+          result = runWithItem(it, spread ? () => fn(...(args as unknown[])) : () => fn(args));
         } else {
           item.moveTo(first + i);
           result = spread ? fn(...(args as unknown[])) : fn(args);
@@ -209,11 +338,12 @@ export class BatchRun {
         if (this.stopped) return undefined;
         continue;
       }
-      const pending = this.accept(i, result);
+      const pending = this.accept(i, result, own ?? item, own !== undefined);
       if (pending) return pending;
       this.ran = i + 1;
       this.timeEnd(i);
     }
+    this.ran = items.length;
     return undefined;
   }
 
@@ -221,9 +351,13 @@ export class BatchRun {
    * Keep item `offset`'s result: wait for it if it is a promise (the promise of the rest of the
    * batch is returned), fail the item if it cannot cross to the caller, else store it.
    */
-  private accept(offset: number, result: unknown): Promise<void> | undefined {
+  private accept(offset: number, result: unknown, item: ItemState, isolated: boolean): Step {
     if (result !== null && (typeof result === 'object' || typeof result === 'function')) {
-      if (typeof (result as { then?: unknown }).then === 'function') return this.settleAsync(offset, result);
+      if (typeof (result as { then?: unknown }).then === 'function') {
+        return this.overlap
+          ? this.leaveInFlight(offset, result, item, isolated)
+          : this.settleAsync(offset, result);
+      }
       if (!this.checkResult(offset, result)) return undefined;
     } else if (typeof result === 'symbol' && !this.checkResult(offset, result)) {
       return undefined;
@@ -237,7 +371,66 @@ export class BatchRun {
     if (times) times[2 * offset + 1] = performance.now() - (times[2 * offset] as number);
   }
 
-  /** An async task: wait for it, then go on with the next item. */
+  /**
+   * An async item: it keeps a slot until it settles, and the batch goes on with its next item
+   * (see `drive`). An item of a function not yet known to be async ran with the worker's shared
+   * item state: it is pinned (nothing else starts until it settles) and its function marked,
+   * so the next items run with states of their own.
+   */
+  private leaveInFlight(offset: number, pending: unknown, item: ItemState, isolated: boolean): Step {
+    if (!isolated) {
+      const fn =
+        this.message.taskIndex && this.fns ? this.fns[this.message.taskIndex[offset] as number] : this.fn;
+      if (fn) this.runtime.markAsync(fn);
+      // One awaiting its children is not pinned: it gets its state back when they answer.
+      if (item.children === 0) this.pinned = offset;
+    }
+    if (!this.completion) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.completion = { promise, resolve };
+    }
+    this.inFlight++;
+    item.inFlight = true;
+    // An item awaiting its own children holds no slot (see NestedCalls).
+    if (item.children === 0) {
+      item.holdsSlot = true;
+      this.runtime.slots.take();
+    }
+    const since = performance.now();
+    const { track, id } = this.message;
+    if (track) this.runtime.send({ fanout: BRAND, t: 'wait', id, offset });
+    const settled = () => {
+      this.awaitingMs += performance.now() - since;
+      this.inFlight--;
+      item.inFlight = false;
+      if (item.holdsSlot) this.runtime.slots.give();
+      item.holdsSlot = false;
+      this.timeEnd(offset);
+      if (track) this.runtime.send({ fanout: BRAND, t: 'ended', id, offset });
+      if (this.pinned === offset) {
+        this.pinned = undefined;
+        if (!this.allStarted) this.drive();
+      }
+      this.settleIfOver();
+    };
+    Promise.resolve(pending).then(
+      (value) => {
+        if (this.checkResult(offset, value)) this.results.set(offset, value);
+        settled();
+      },
+      (error: unknown) => {
+        this.fail(offset, error);
+        settled();
+      },
+    );
+    this.resumeAt = offset + 1;
+    return LAUNCHED;
+  }
+
+  /** An async item of a batch whose items run one at a time: wait for it, then go on with the next. */
   private settleAsync(offset: number, pending: unknown): Promise<void> {
     return Promise.resolve(pending).then(
       (value) => {
@@ -264,7 +457,6 @@ export class BatchRun {
     transferablesOf(value, this.transfers);
     const problem = crossingProblem(value, this.runtime.options);
     if (!problem) return true;
-    this.ran = offset + 1;
     (this.failures ??= []).push({ offset, kind: 'not-cloneable', problem });
     return false;
   }

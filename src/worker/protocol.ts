@@ -9,7 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { WireError, WireItemFailure } from '../codec/errors.js';
 import type { Packed } from '../codec/values.js';
 import type { SyncAttachment } from '../data/sync-serve.js';
-import type { TaskSpec } from '../tasks/task-spec.js';
+import type { NestedCall, TaskSpec } from '../tasks/task-spec.js';
 
 export const BRAND = 'fanout/1' as const;
 
@@ -35,6 +35,11 @@ export interface RunMessage {
   readonly context?: unknown;
   /** For a `mixed` task: which of its tasks each item calls (absent: the first). */
   readonly taskIndex?: Int32Array | undefined;
+  /**
+   * Run this batch with nothing else in flight on the worker, and its items one at a time: an
+   * isolated re-run after a crash, so the item that kills the worker is known.
+   */
+  readonly alone?: boolean | undefined;
   /**
    * The items or the context hold handles (data/handles.ts: broadcast values, synchronisation
    * primitives), sent to this worker before this batch: put them in place.
@@ -117,6 +122,38 @@ export interface CancelMessage {
   readonly queuedOnly?: boolean | undefined;
 }
 
+/**
+ * How the worker runs async items: at most `concurrentTasks` items awaiting at once (items
+ * awaiting their own child tasks do not count). Sent once, before the first batch.
+ */
+export interface ConfigMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'config';
+  readonly concurrentTasks: number;
+  /**
+   * Shared-memory backends: cell 0 holds how many of the pool's workers could take a batch now
+   * (idle, or not started). While it is 0, a task's child calls run in its own worker, as direct
+   * calls (work-first: no round trip while every worker is busy anyway).
+   */
+  readonly hunger?: Int32Array | undefined;
+}
+
+/** Backends without shared memory: the `hunger` count changed (sent to workers that made child calls). */
+export interface HungerMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'hunger';
+  readonly idle: number;
+}
+
+/** The answer to a `call`: the child call's values, or why it failed. */
+export interface CalledMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'called';
+  readonly ref: number;
+  readonly values?: unknown[];
+  readonly error?: WireError;
+}
+
 export interface StopMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'stop';
@@ -185,6 +222,9 @@ export type ToWorker =
   | RunsMessage
   | TaskMessage
   | ClaimsMessage
+  | ConfigMessage
+  | HungerMessage
+  | CalledMessage
   | CancelMessage
   | StopMessage
   | BroadcastMessage
@@ -212,6 +252,28 @@ export interface StartMessage {
   readonly offset: number;
 }
 
+/**
+ * A batch has started every item it will, and the ones not finished only await: the worker can
+ * take other batches meanwhile (sent only for batches with items in flight).
+ */
+export interface ParkedMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'parked';
+  readonly id: number;
+}
+
+/**
+ * Tracked batches: item `offset` returned a promise and awaits (`wait`), or that promise
+ * settled (`ended`). Meanwhile later items of the batch may start, so the item's time limit
+ * runs from its `start` to its `ended`, not to the next item's `start`.
+ */
+export interface ItemWaitMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'wait' | 'ended';
+  readonly id: number;
+  readonly offset: number;
+}
+
 export interface DoneMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'done';
@@ -231,6 +293,12 @@ export interface DoneMessage {
   readonly startedAt: number;
   /** How long the batch ran in the worker, in ms. */
   readonly duration: number;
+  /**
+   * Set when its items were in flight together with others: the share of the worker it used,
+   * in ms (its own running time, plus its items' awaiting time divided by the worker's limit of
+   * items in flight). Batches are sized by this, not by how long they were open.
+   */
+  readonly work?: number | undefined;
   /** The worker's heap after the batch, in bytes. */
   readonly heapUsed: number;
   /** With `timeItems`: for each item that ran, its start (ms after `startedAt`) and its duration. */
@@ -256,6 +324,18 @@ export interface ProgressMessage {
   readonly t: 'progress';
   readonly id: number;
   readonly amount: number;
+}
+
+/**
+ * A task submitted child tasks (`taskContext().pool`): a call on the pool that runs it, to be
+ * answered with `called`. `batch` is the submitting item's batch: cancelling it cancels them.
+ */
+export interface CallMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'call';
+  readonly ref: number;
+  readonly batch: number;
+  readonly call: NestedCall;
 }
 
 /**
@@ -296,6 +376,9 @@ export type FromWorker =
   | DonesMessage
   | LoadedMessage
   | StartMessage
+  | ParkedMessage
+  | ItemWaitMessage
+  | CallMessage
   | DoneMessage
   | CancelledMessage
   | FatalMessage

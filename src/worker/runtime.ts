@@ -10,11 +10,15 @@ import type { TransferListItem } from 'node:worker_threads';
 import { toWire } from '../codec/errors.js';
 import { unpack } from '../codec/values.js';
 import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
+import { markInsideWorker } from '../options/resolve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
-import { BatchRun, type Results, type RuntimeOptions } from './batch-run.js';
+import { runsOneAtATime } from '../tasks/tasks.js';
+import type { AnyFunction } from '../types.js';
+import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
 import { receiveSpmd } from './comm.js';
 import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
+import { NestedCalls } from './nested.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
 import { syncPort } from './sync-port.js';
 import { failureError, type Resolved, TaskResolver } from './task-resolver.js';
@@ -48,6 +52,15 @@ const HOLD_AT_MOST = 64;
 const HOLD_FOR_MS = 1;
 const HEAP_SAMPLE_MS = 100;
 
+/** A batch started here and not finished. */
+interface Active {
+  readonly message: RunMessage;
+  run?: BatchRun;
+  aborted: boolean;
+}
+
+const AsyncFunction = (async () => {}).constructor;
+
 class WorkerRuntime implements Runtime {
   private readonly resolver = new TaskResolver((module) => this.send({ fanout: BRAND, t: 'loaded', module }));
   private readonly queue: RunMessage[] = [];
@@ -58,8 +71,19 @@ class WorkerRuntime implements Runtime {
   private readonly tasks = new Map<number, TaskSpec>();
   /** Claim cells shared with the pool (shared-memory backends): see `ClaimsMessage`. */
   private claims: Int32Array | undefined;
-  /** The batch running now; `run` is unset while its task module is still loading. */
-  private running: { message: RunMessage; run?: BatchRun; aborted: boolean } | undefined;
+  /** Batches started and not finished; `run` is unset while a task module is still loading. */
+  private readonly active = new Set<Active>();
+  /**
+   * The batch starting its items now (or waiting for a slot to start the next one): no other
+   * batch starts meanwhile. A batch whose items all started and only await is not the driver.
+   */
+  private driver: Active | undefined;
+  /** The per-worker limit of async items in flight (`concurrentTasksPerWorker`; see ConfigMessage). */
+  private limit = 1;
+  private inFlight = 0;
+  private slotWaiter: (() => void) | undefined;
+  /** Functions seen returning a promise: their items run with a context of their own. */
+  private readonly asyncFns = new WeakSet<AnyFunction>();
   private scheduled = false;
   private stopping = false;
   private lastHeapAt = 0;
@@ -71,6 +95,62 @@ class WorkerRuntime implements Runtime {
     private readonly channel: RuntimeChannel,
     readonly options: RuntimeOptions,
   ) {}
+
+  readonly slots: Slots = {
+    free: () => this.inFlight < this.limit,
+    take: () => {
+      this.inFlight++;
+    },
+    give: () => {
+      this.inFlight--;
+      if (this.inFlight >= this.limit) return;
+      const waiter = this.slotWaiter;
+      if (waiter) {
+        this.slotWaiter = undefined;
+        waiter();
+      } else {
+        this.reportParked();
+        this.schedule();
+      }
+    },
+    wait: (resume) => {
+      this.slotWaiter = resume;
+    },
+  };
+
+  private readonly nested = new NestedCalls((message) => this.send(message), this.slots);
+  readonly poolFor = this.nested.poolFor;
+
+  knownAsync(fn: AnyFunction): boolean {
+    return fn instanceof AsyncFunction || this.asyncFns.has(fn);
+  }
+
+  markAsync(fn: AnyFunction): void {
+    this.asyncFns.add(fn);
+  }
+
+  /**
+   * A batch started all its items; some await: other batches may start while they do. The pool
+   * hears of it once this worker has a free slot (else it would send batches that cannot start).
+   */
+  launched(run: BatchRun): void {
+    const { driver } = this;
+    if (!driver || driver.run !== run) return;
+    this.driver = undefined;
+    if (run.awaiting) this.unreported.push(run);
+    this.reportParked();
+    this.schedule();
+  }
+
+  /** Batches that only await, not yet reported to the pool: see `launched`. */
+  private readonly unreported: BatchRun[] = [];
+
+  private reportParked(): void {
+    if (this.unreported.length === 0 || this.inFlight >= this.limit) return;
+    for (const run of this.unreported.splice(0)) {
+      if (run.awaiting) this.send({ fanout: BRAND, t: 'parked', id: run.message.id });
+    }
+  }
 
   /** Any message but a batch's result: results still held back go first, to keep the order. */
   send(message: FromWorker, transfer?: TransferListItem[]): void {
@@ -143,6 +223,16 @@ class WorkerRuntime implements Runtime {
       case 'claims':
         this.claims = message.cells;
         return;
+      case 'config':
+        this.limit = message.concurrentTasks;
+        if (message.hunger) this.nested.hunger = message.hunger;
+        return;
+      case 'hunger':
+        this.nested.hungerChanged(message.idle);
+        return;
+      case 'called':
+        this.nested.answered(message);
+        return;
       case 'stop':
         this.stopping = true;
         this.schedule();
@@ -201,8 +291,8 @@ class WorkerRuntime implements Runtime {
       return;
     }
     if (queuedOnly) return;
-    const running = this.running;
-    if (running && running.message.id === id && !running.aborted) {
+    for (const running of this.active) {
+      if (running.message.id !== id || running.aborted) continue;
       running.aborted = true;
       if (running.run) {
         running.run.state.aborted = true;
@@ -217,7 +307,7 @@ class WorkerRuntime implements Runtime {
    * seen before they start.
    */
   private schedule(): void {
-    if (this.scheduled || this.running) return;
+    if (this.scheduled || this.driver) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -225,20 +315,36 @@ class WorkerRuntime implements Runtime {
     });
   }
 
+  /** Whether the next batch may start now (see `next`). */
+  private mayStart(): boolean {
+    if (this.driver || this.inFlight >= this.limit) return false;
+    if (this.active.size === 0) return true;
+    // An isolated re-run runs with nothing else in flight, and nothing starts beside it.
+    const head = this.queue[0];
+    if (head?.alone) return false;
+    for (const a of this.active) if (a.message.alone) return false;
+    return true;
+  }
+
   private next(): void {
-    if (this.running) return;
+    if (!this.mayStart()) return;
     let message = this.queue.shift();
     // A batch the pool took back for another worker (its claim is gone) is skipped, unannounced.
     while (message && !this.claim(message)) message = this.queue.shift();
     if (!message) {
       // Results were held back for the batches that were to follow; none will: send them now.
       this.flushDone();
-      if (this.stopping) this.channel.exit();
+      if (this.stopping && this.active.size === 0) this.channel.exit();
+      return;
+    }
+    if (message.alone && this.active.size > 0) {
+      this.queue.unshift(message);
       return;
     }
     const startedAt = now();
-    const running: NonNullable<WorkerRuntime['running']> = { message, aborted: false };
-    this.running = running;
+    const running: Active = { message, aborted: false };
+    this.active.add(running);
+    this.driver = running;
     const spec = this.tasks.get(message.task);
     const resolved: Resolved | Promise<Resolved> = spec
       ? this.resolver.resolve(spec)
@@ -262,10 +368,11 @@ class WorkerRuntime implements Runtime {
     return Atomics.compareExchange(claims, message.claim, message.id, 0) === message.id;
   }
 
-  private start(running: NonNullable<WorkerRuntime['running']>, resolved: Resolved, startedAt: number): void {
+  private start(running: Active, resolved: Resolved, startedAt: number): void {
     const { message } = running;
     if ('failure' in resolved) {
-      this.running = undefined;
+      this.active.delete(running);
+      if (this.driver === running) this.driver = undefined;
       this.finish(
         message,
         { ran: 0, batchFailure: toWire(failureError(resolved.failure, message.first)) },
@@ -277,21 +384,30 @@ class WorkerRuntime implements Runtime {
     const context = message.handles ? resolveHandles(message.context) : message.context;
     const inline = this.tasks.get(message.task)?.kind === 'inline';
     const fn = inline ? (...args: unknown[]) => resolved.fn(...args, context) : resolved.fn;
-    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, context);
+    // Items overlap, except in an isolated re-run, in an actor's calls (an actor runs its
+    // methods one at a time) and for a wrapper that asks for it (a chunk reader's one buffer):
+    // then the batch holds the worker until its items have settled.
+    const overlap =
+      message.alone !== true &&
+      this.tasks.get(message.task)?.kind !== 'actor' &&
+      !runsOneAtATime(resolved.fn);
+    const run = new BatchRun(message, fn, resolved.fns, this, running.aborted, overlap, context);
     running.run = run;
     const pending = run.run(0);
     if (pending) {
       // An async task, which may take long: what is held back goes now (see holdDone).
       this.flushDone();
-      pending.then(() => this.complete(run, startedAt));
-    } else this.complete(run, startedAt);
+      pending.then(() => this.complete(running, run, startedAt));
+    } else this.complete(running, run, startedAt);
   }
 
-  private complete(run: BatchRun, startedAt: number): void {
-    this.running = undefined;
+  private complete(running: Active, run: BatchRun, startedAt: number): void {
+    this.active.delete(running);
+    if (this.driver === running) this.driver = undefined;
     // Its items are over: a callback that outlives them (a timer a task started) must find no
-    // task running, not the batch's last item.
-    setCurrentItem(undefined);
+    // task running, not the batch's last item (while other batches' items are in flight, theirs
+    // run with contexts of their own).
+    if (this.active.size === 0) setCurrentItem(undefined);
     run.flushProgress();
     this.finish(
       run.message,
@@ -301,6 +417,7 @@ class WorkerRuntime implements Runtime {
         failures: run.failures,
         transfers: run.transfers,
         itemTimes: relativeTimes(run.itemTimes, startedAt - performance.timeOrigin),
+        work: run.work(this.limit),
       },
       startedAt,
     );
@@ -308,7 +425,7 @@ class WorkerRuntime implements Runtime {
 
   private finish(
     message: RunMessage,
-    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure' | 'itemTimes'> & {
+    outcome: Pick<DoneMessage, 'ran' | 'failures' | 'batchFailure' | 'itemTimes' | 'work'> & {
       results?: Results;
       transfers?: ArrayBuffer[];
     },
@@ -336,6 +453,7 @@ class WorkerRuntime implements Runtime {
     if (outcome.failures) done.failures = outcome.failures;
     if (outcome.batchFailure) done.batchFailure = outcome.batchFailure;
     if (outcome.itemTimes) done.itemTimes = outcome.itemTimes;
+    if (outcome.work !== undefined) done.work = Math.min(outcome.work, done.duration);
     this.holdDone(done, transfer, message.track === true, end - startedAt);
     this.schedule();
   }
@@ -364,5 +482,7 @@ function relativeTimes(times: Float64Array | undefined, batchStart: number): Flo
 
 /** Create the runtime for one worker (or for the inline backend's main thread). */
 export function createRuntime(channel: RuntimeChannel, options: RuntimeOptions): Runtime {
+  // A thread or process of its own: a pool its tasks make starts no threads unless asked.
+  if (!options.sharedThread) markInsideWorker();
   return new WorkerRuntime(channel, options);
 }

@@ -31,7 +31,13 @@ import {
 import actors, { workerTasks } from '../fixtures/actors.js';
 import faults from '../fixtures/faults.js';
 import spmdTasks from '../fixtures/spmd-tasks.js';
-import tasks, { hostileTasks, randomTasks, WithPrivateState } from '../fixtures/tasks.js';
+import tasks, {
+  hostileTasks,
+  nestedTasks,
+  overlapTasks,
+  randomTasks,
+  WithPrivateState,
+} from '../fixtures/tasks.js';
 import {
   type BackendCase,
   eventually,
@@ -77,7 +83,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 67 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 74 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -482,7 +488,10 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
         backend.knowsStart === false &&
         'a task starts when a worker takes its job, which the caller learns later',
     }, async () => {
-      const pool = backend.pool({ workers: 1 });
+      // One task at a time per worker: the second cannot start while the first awaits.
+      const oneAtATime =
+        backend.name === 'threads' || backend.name === 'processes' ? { concurrentTasksPerWorker: 1 } : {};
+      const pool = backend.pool({ workers: 1, ...oneAtATime });
       try {
         const first = pool.run(tasks.slowSquare, 2, 300);
         const second = pool.run(tasks.square, 3);
@@ -672,6 +681,139 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
         }
       },
     );
+  });
+
+  describe(`${backend.name}: async tasks overlap in a worker`, () => {
+    /**
+     * One worker that keeps `n` async items in flight (inline: `n` tasks in progress; redis: its
+     * `fanout worker`s' own limit, 16 by default, over the pool's `n` batches in flight).
+     */
+    const overlapping = (n: number, options: Record<string, unknown> = {}) =>
+      backend.name === 'threads' || backend.name === 'processes'
+        ? backend.pool({ workers: 1, concurrentTasksPerWorker: n, ...options })
+        : backend.pool({ workers: n, ...options });
+    /** A directory for markers, removed after `body`. */
+    const withMarkers = async (body: (dir: string) => Promise<void>) => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-overlap-'));
+      try {
+        await body(dir);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+
+    it('each of three async items finishes only after the others started: they overlap; each keeps its own taskContext()', async () => {
+      await withMarkers(async (dir) => {
+        await using pool = overlapping(3);
+        const names = ['a', 'b', 'c'];
+        const rows = (tag: string) =>
+          names.map(
+            (n) =>
+              [dir, `${tag}${n}`, names.filter((o) => o !== n).map((o) => `${tag}${o}`)] as [
+                string,
+                string,
+                string[],
+              ],
+          );
+        // One item per batch, then all three in one batch: items overlap across batches and within
+        // one (not on inline, where each of the `concurrency` tasks in progress is a batch's).
+        assert.deepEqual(await pool.starmap(overlapTasks.rendezvous, rows('x'), { batchSize: 1 }), [
+          [0, 0],
+          [1, 1],
+          [2, 2],
+        ]);
+        if (backend.name === 'inline') return;
+        assert.deepEqual(await pool.starmap(overlapTasks.rendezvous, rows('y'), { batchSize: 3 }), [
+          [0, 0],
+          [1, 1],
+          [2, 2],
+        ]);
+      });
+    });
+
+    const killable = { skip: backend.killable ? false : 'a worker on this backend cannot be killed' };
+    it(
+      'a worker that exits with several items in flight fails only the item that killed it',
+      killable,
+      async () => {
+        await withMarkers(async (dir) => {
+          await using pool = overlapping(3);
+          // a and b wait for each other and for the marker the third leaves just before it exits.
+          const a = pool.run(overlapTasks.rendezvous, dir, 'a', ['b', 'exiting']);
+          const b = pool.run(overlapTasks.rendezvous, dir, 'b', ['a', 'exiting']);
+          const exit = pool.run(overlapTasks.exitWhenMet, dir, ['a', 'b']);
+          const crash = await rejectsWith(exit, 'ERR_WORKER_CRASHED');
+          assert.match(crash.message, /exited with code 4/);
+          assert.deepEqual(await Promise.all([a, b]), [
+            [0, 0],
+            [0, 0],
+          ]);
+        });
+      },
+    );
+
+    it("an awaiting item's time limit runs while others start beside it", killable, async () => {
+      await withMarkers(async (dir) => {
+        await using pool = overlapping(3);
+        const hang = pool.map(overlapTasks.hang, [0], { timeout: 300 });
+        const met = pool.starmap(overlapTasks.rendezvous, [
+          [dir, 'a', ['b']],
+          [dir, 'b', ['a']],
+        ]);
+        const error = await rejectsWith(hang, 'ERR_TASK_TIMEOUT');
+        assert.equal(error.index, 0);
+        assert.deepEqual(await met, [
+          [0, 0],
+          [1, 1],
+        ]);
+      });
+    });
+  });
+
+  describe(`${backend.name}: nested parallelism`, () => {
+    it('a chain of 25 tasks, each awaiting its child, runs on 2 workers without deadlock', async () => {
+      // One async task at a time per worker: a parent awaiting its child must not count.
+      const oneAtATime =
+        backend.name === 'threads' || backend.name === 'processes' ? { concurrentTasksPerWorker: 1 } : {};
+      await using pool = backend.pool({ workers: 2, ...oneAtATime });
+      assert.equal(await pool.run(nestedTasks.chain, 25), 25);
+      // And as its local call, where children are direct calls.
+      assert.equal(await nestedTasks.chain(25), 25);
+    });
+
+    it('tasks fan out to children and combine their values (fib, a map of children)', async () => {
+      await using pool = backend.pool({ workers: 2 });
+      assert.deepEqual(await pool.map(nestedTasks.fib, [0, 1, 2, 10]), [0, 1, 1, 55]);
+      assert.equal(
+        await pool.run(nestedTasks.sumOfSquares, 20),
+        range(20).reduce((a, x) => a + x * x, 0),
+      );
+    });
+
+    it("a child that fails rejects its parent's await with the child's coded error", async () => {
+      await using pool = backend.pool({ workers: 2 });
+      assert.match(
+        await pool.run(nestedTasks.childFails, 'boom'),
+        /^ERR_TASK_FAILED: Task "fail" failed on item 0: .*boom/,
+      );
+    });
+
+    it('cancelling the parent cancels its children', {
+      skip: backend.knowsStart === false && 'a started batch cannot be cancelled on this backend',
+    }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-nested-'));
+      try {
+        await using pool = backend.pool({ workers: 2 });
+        const controller = new AbortController();
+        const parent = pool.runWith(nestedTasks.parentOfWatcher, [dir], { signal: controller.signal });
+        await eventually(() => existsSync(join(dir, 'started')), 30_000, 'the child to start');
+        controller.abort();
+        await rejectsWith(parent, 'ABORT_ERR');
+        await eventually(() => existsSync(join(dir, 'aborted')), 30_000, "the child's signal to abort");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   describe(`${backend.name}: fair dispatch`, () => {

@@ -1,0 +1,178 @@
+/**
+ * One row of issue 17's benchmarks (see nested-rows.ts), in a process of its own; prints one
+ * JSON record on the last line of stdout.
+ *
+ *   node dist-bench/bench/nested.js --workload async-io --library fanout-threads|fanout-processes|fanout-inline|piscina
+ *   node dist-bench/bench/nested.js --workload fib --library fanout-threads|fanout-processes
+ *                                   [--repeat 5] [--scale 1] [--workers N] [--concurrent 16]
+ */
+
+import { availableParallelism, loadavg } from 'node:os';
+import { Piscina } from 'piscina';
+import { Pool } from '../src/index.js';
+import { numberOption, parseArgs } from './args.js';
+import { versionOf } from './libraries/versions.js';
+import type { NestedRecord, NestedWorkload } from './nested-rows.js';
+import { median, round } from './stats.js';
+import { timed } from './timing.js';
+import { fibSync, IO_COMPUTE_MS, IO_WAIT_MS } from './workers/nested-functions.js';
+import tasks from './workers/nested-tasks.js';
+
+const ASYNC_IO_ITEMS = 1000;
+const functionsUrl = new URL('./workers/nested-functions.js', import.meta.url).href;
+
+interface Runner {
+  readonly version: string;
+  map(items: readonly number[]): Promise<ArrayLike<unknown>>;
+  close(): Promise<void>;
+}
+
+function startRunner(library: string, workers: number, concurrent: number): Runner {
+  switch (library) {
+    case 'fanout-threads':
+    case 'fanout-processes': {
+      const backend = library === 'fanout-threads' ? 'threads' : 'processes';
+      const pool = new Pool({ backend, workers, concurrentTasksPerWorker: concurrent });
+      return {
+        version: versionOf('fanout'),
+        map: (items) => pool.map(tasks.ioThenCompute, items),
+        close: () => pool.close(),
+      };
+    }
+    case 'fanout-inline': {
+      // The main thread alone, with as many tasks in progress as the workers above hold.
+      const pool = new Pool({ backend: 'inline', concurrency: workers * concurrent });
+      return {
+        version: versionOf('fanout'),
+        map: (items) => pool.map(tasks.ioThenCompute, items),
+        close: () => pool.close(),
+      };
+    }
+    case 'piscina': {
+      const pool = new Piscina({
+        filename: functionsUrl,
+        minThreads: workers,
+        maxThreads: workers,
+        concurrentTasksPerWorker: concurrent,
+      });
+      const run = (i: number) => pool.run(i, { name: 'ioThenCompute' }) as Promise<number>;
+      return {
+        version: versionOf('piscina'),
+        map: (items) => Promise.all(items.map(run)),
+        close: () => pool.destroy(),
+      };
+    }
+    default:
+      throw new Error(`The nested rows do not run ${library}`);
+  }
+}
+
+function checkEach(results: ArrayLike<unknown>, items: readonly number[], library: string): void {
+  if (results.length !== items.length)
+    throw new Error(`${library} returned ${results.length} results for ${items.length} items`);
+  for (let i = 0; i < items.length; i++) {
+    if (results[i] !== items[i]) throw new Error(`${library} returned ${results[i]} for item ${i}`);
+  }
+}
+
+const FIB_N = 25;
+
+/**
+ * fib: the pool's `fib(25)` and the same task called locally, alternately in this process (the
+ * local call is the serial baseline), and a plain synchronous recursion for the record.
+ */
+async function fibRow(library: string, workers: number, repeat: number): Promise<NestedRecord> {
+  const backend = library === 'fanout-processes' ? 'processes' : 'threads';
+  const pool = new Pool({ backend, workers });
+  const expected = fibSync(FIB_N);
+  if ((await pool.run(tasks.fib, 15)) !== fibSync(15)) throw new Error('fib(15) is wrong');
+  const pooled: number[] = [];
+  const local: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const a = await timed(() => tasks.fib(FIB_N));
+    const b = await timed(() => pool.run(tasks.fib, FIB_N));
+    if (a.value !== expected || b.value !== expected) throw new Error(`fib(${FIB_N}) is wrong`);
+    local.push(a.seconds);
+    pooled.push(b.seconds);
+    process.stderr.write(
+      `  [${library} fib] run ${r + 1}/${repeat}: local ${a.seconds.toFixed(3)} s, pool ${b.seconds.toFixed(3)} s\n`,
+    );
+  }
+  await pool.close();
+  const sync = await timed(() => fibSync(FIB_N));
+  const time = median(pooled);
+  const localTime = median(local);
+  const idealSeconds = localTime / workers;
+  return {
+    workload: 'fib',
+    library,
+    version: versionOf('fanout'),
+    workers,
+    items: 1,
+    seconds: round(time),
+    idealSeconds: round(idealSeconds),
+    ratioToIdeal: round(time / idealSeconds),
+    samples: pooled.map((s) => round(s)),
+    loadAverage: round(loadavg()[0] as number, 2),
+    note:
+      `fib(${FIB_N}) with taskContext().pool: ${round(localTime / time, 3)}× the same task called locally ` +
+      `(${round(localTime)} s, children as direct calls; ideal: that ÷ ${workers}); a plain synchronous recursion takes ${round(sync.seconds * 1000, 3)} ms`,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const workload = (args.get('workload') ?? 'async-io') as NestedWorkload['name'];
+  const library = args.get('library') ?? 'fanout-threads';
+  const repeat = numberOption(args, 'repeat', 5);
+  const scale = numberOption(args, 'scale', 1);
+  const workers = numberOption(args, 'workers', availableParallelism());
+  if (workload === 'fib') {
+    process.stdout.write(`${JSON.stringify(await fibRow(library, workers, repeat))}\n`);
+    return;
+  }
+  const concurrent = numberOption(args, 'concurrent', 16);
+  const log = (line: string) => process.stderr.write(`  [${library} ${workload}] ${line}\n`);
+  const runner = startRunner(library, workers, concurrent);
+  const items = Array.from({ length: Math.max(workers, Math.round(ASYNC_IO_ITEMS * scale)) }, (_, i) => i);
+  // Warm up: every worker started, the task module loaded, the JIT warm.
+  checkEach(
+    await runner.map(items.slice(0, 4 * workers * concurrent)),
+    items.slice(0, 4 * workers * concurrent),
+    library,
+  );
+  const cpu = (items.length * IO_COMPUTE_MS) / 1000;
+  const wait = (items.length * IO_WAIT_MS) / 1000;
+  // The inline backend has one core; the others have `workers`.
+  const cores = library === 'fanout-inline' ? 1 : workers;
+  const idealSeconds = Math.max(cpu / cores, wait / (workers * concurrent));
+  const seconds: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    const run = await timed(() => runner.map(items));
+    checkEach(run.value, items, library);
+    seconds.push(run.seconds);
+    log(
+      `run ${r + 1}/${repeat}: ${run.seconds.toFixed(3)} s, ${(run.seconds / idealSeconds).toFixed(3)}× the ideal`,
+    );
+  }
+  await runner.close();
+  const time = median(seconds);
+  const record: NestedRecord = {
+    workload,
+    library,
+    version: runner.version,
+    workers,
+    items: items.length,
+    seconds: round(time),
+    idealSeconds: round(idealSeconds),
+    ratioToIdeal: round(time / idealSeconds),
+    samples: seconds.map((s) => round(s)),
+    loadAverage: round(loadavg()[0] as number, 2),
+    note:
+      `${items.length} tasks: await ${IO_WAIT_MS} ms, then compute ${IO_COMPUTE_MS} ms; ${concurrent} in flight per worker ` +
+      `(inline: ${workers * concurrent} in progress on the main thread); ideal max(CPU ÷ ${cores} core${cores > 1 ? 's' : ''}, wait ÷ ${workers * concurrent})`,
+  };
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+}
+
+await main();
