@@ -275,19 +275,8 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
         ? checkedAsync(calls as AsyncIterable<unknown>, table)
         : checkedSync(calls as Iterable<unknown>, table);
     const mapOptions: MapOptions = {
+      ...callOptionsOf(settings, pool, seed),
       ordered: returnAs !== 'generatorUnordered',
-      errors: settings.errors,
-      signal: settings.signal,
-      onProgress: settings.onProgress,
-      progress:
-        settings.progress ??
-        ((settings.verbose ?? 0) > 0 ? { label: `parallel(nJobs=${pool.workers})` } : undefined),
-      batchSize: settings.batchSize,
-      preDispatch: settings.preDispatch,
-      timeout: settings.timeout,
-      retries: settings.retries,
-      retryOn: settings.retryOn,
-      seed,
     };
     const core = coreOf(pool) as PoolCore;
     const call: CallDescription = {
@@ -333,6 +322,24 @@ export function parallel(options: ParallelOptions = {}): ParallelRunner<'array' 
   return runner as ParallelRunner<'array' | 'generator'>;
 }
 
+/** The options of the pool call a parallel() call makes, from its settings (a graph's and a map's alike). */
+function callOptionsOf(settings: ParallelOptions, pool: Pool, seed: number | undefined): MapOptions {
+  return {
+    errors: settings.errors,
+    signal: settings.signal,
+    onProgress: settings.onProgress,
+    progress:
+      settings.progress ??
+      ((settings.verbose ?? 0) > 0 ? { label: `parallel(nJobs=${pool.workers})` } : undefined),
+    batchSize: settings.batchSize,
+    preDispatch: settings.preDispatch,
+    timeout: settings.timeout,
+    retries: settings.retries,
+    retryOn: settings.retryOn,
+    seed,
+  };
+}
+
 /**
  * parallel() over delayed calls some of which have delayed calls (or futures) as arguments: a
  * task graph, run by the graph scheduler (api/graph.ts); its results are the given calls'
@@ -356,20 +363,7 @@ function graphRunner(
   const pool = settings.pool ?? poolFor(settings);
   const core = coreOf(pool) as PoolCore;
   const collect = settings.errors === 'collect';
-  const options: MapOptions = {
-    errors: settings.errors,
-    signal: settings.signal,
-    onProgress: settings.onProgress,
-    progress:
-      settings.progress ??
-      ((settings.verbose ?? 0) > 0 ? { label: `parallel(nJobs=${pool.workers})` } : undefined),
-    batchSize: settings.batchSize,
-    preDispatch: settings.preDispatch,
-    timeout: settings.timeout,
-    retries: settings.retries,
-    retryOn: settings.retryOn,
-    seed,
-  };
+  const options = callOptionsOf(settings, pool, seed);
   let results: Promise<unknown[]>;
   try {
     results = runGraph(core, roots, options, 'parallel').then((outcomes) =>

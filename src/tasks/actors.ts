@@ -11,7 +11,7 @@
 
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import type { ActorCallOptions, AnyFunction } from '../types.js';
-import { normaliseModuleUrl } from './tasks.js';
+import { normaliseModuleUrl, processRegistry } from './tasks.js';
 
 /** A class an actor can be made of. */
 // biome-ignore lint/suspicious/noExplicitAny: a constructor may take anything that crosses a boundary.
@@ -85,18 +85,7 @@ export type Actor<C extends ActorClass> = ActorMethods<InstanceType<C>> & ActorC
 /** Names a handle uses for itself (and `then`, which would make a handle look like a Promise). */
 const RESERVED = new Set(['then', 'release', 'withOptions', 'worker', 'restarts']);
 
-type Registry = Map<string, Map<string, ActorClass>>;
-
-function registry(): Registry {
-  const key = Symbol.for('fanout.actors');
-  const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
-  let found = holder[key];
-  if (!found) {
-    found = new Map();
-    holder[key] = found;
-  }
-  return found;
-}
+const registry = () => processRegistry<ActorClass>('fanout.actors');
 
 /**
  * Register a module's actor classes and get typed references to them, for `pool.actor()`.

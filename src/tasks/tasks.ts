@@ -13,18 +13,25 @@ import { runLocally } from './context.js';
 
 const taskBrand = Symbol.for('fanout.task');
 
-type Registry = Map<string, Map<string, AnyFunction>>;
+/** Registered things by module URL, then by name. */
+export type Registry<T> = Map<string, Map<string, T>>;
 
-function registry(): Registry {
-  const key = Symbol.for('fanout.registry');
-  const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
-  let found = holder[key];
+/**
+ * The process-wide registry under `Symbol.for(key)`: one per process, even when two copies of
+ * fanout are loaded (a program's and a task module's), so both see the same registrations.
+ */
+export function processRegistry<T>(key: string): Registry<T> {
+  const symbol = Symbol.for(key);
+  const holder = globalThis as unknown as Record<symbol, Registry<T> | undefined>;
+  let found = holder[symbol];
   if (!found) {
     found = new Map();
-    holder[key] = found;
+    holder[symbol] = found;
   }
   return found;
 }
+
+const registry = (): Registry<AnyFunction> => processRegistry('fanout.registry');
 
 /** `import.meta.url` as given to `defineTasks` or `defineActors` (`fn`), as a URL string. */
 export function normaliseModuleUrl(moduleUrl: unknown, fn = 'defineTasks'): string {
