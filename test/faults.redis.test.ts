@@ -8,7 +8,9 @@
  */
 
 import assert from 'node:assert/strict';
-import { hostname } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from '../src/index.js';
 import tasks from './fixtures/tasks.js';
@@ -171,17 +173,26 @@ describe('redis backend: faults', () => {
   });
 
   it('a second SIGTERM hands running jobs back at once; another worker runs them', async () => {
-    const [first] = (await startWorkers(1, 'handback', [])) as [WorkerProcess];
-    await using p = pool('handback', 1);
-    const result = p.run(tasks.slowSquare, 4, 3000);
-    await until(async () => (await holders('handback')).size === 1, 'the job to start');
-    // A second worker, idle: the job is the first one's.
-    await startWorkers(1, 'handback', []);
-    first.kill('SIGTERM');
-    await first.waitFor(/SIGTERM: stopping/);
-    first.kill('SIGTERM');
-    assert.equal(await result, 16);
-    assert.equal((await first.exited).code, 0);
-    assert.match(first.stderr, /SIGTERM: handing back 1 running jobs[\s\S]*stopped/);
+    // The job waits on a gate file, so it is surely still running when the signals arrive
+    // (a timed job could end first on a slow machine); the gate opens only after the hand-back.
+    const dir = mkdtempSync(join(tmpdir(), 'fanout-handback-'));
+    try {
+      const gate = join(dir, 'open');
+      const [first] = (await startWorkers(1, 'handback', [])) as [WorkerProcess];
+      await using p = pool('handback', 1);
+      const result = p.run(tasks.gated, gate, 4, 'yield');
+      await until(async () => existsSync(`${gate}.started`), 'the job to start');
+      // A second worker, idle: the job is the first one's.
+      await startWorkers(1, 'handback', []);
+      first.kill('SIGTERM');
+      await first.waitFor(/SIGTERM: stopping/);
+      first.kill('SIGTERM');
+      assert.equal((await first.exited).code, 0);
+      assert.match(first.stderr, /SIGTERM: handing back 1 running jobs[\s\S]*stopped/);
+      writeFileSync(gate, '');
+      assert.equal(await result, 16);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
