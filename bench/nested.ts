@@ -2,12 +2,13 @@
  * One row of issue 17's benchmarks (see nested-rows.ts), in a process of its own; prints one
  * JSON record on the last line of stdout.
  *
- *   node dist-bench/bench/nested.js --workload async-io --library fanout-threads|fanout-processes|fanout-inline|piscina
+ *   node dist-bench/bench/nested.js --workload async-io --library fanout-threads|fanout-processes|fanout-inline|piscina|hand-split
  *   node dist-bench/bench/nested.js --workload fib --library fanout-threads|fanout-processes
  *                                   [--repeat 5] [--scale 1] [--workers N] [--concurrent 16]
  */
 
 import { availableParallelism, loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Pool } from '../src/index.js';
 import { numberOption, parseArgs } from './args.js';
@@ -20,11 +21,31 @@ import tasks from './workers/nested-tasks.js';
 
 const ASYNC_IO_ITEMS = 1000;
 const functionsUrl = new URL('./workers/nested-functions.js', import.meta.url).href;
+const handSplitWorker = new URL('./workers/hand-split-async-worker.js', import.meta.url);
 
 interface Runner {
   readonly version: string;
+  /** Resolves once every worker has started (none is still starting when timing begins). */
+  started(): Promise<unknown>;
   map(items: readonly number[]): Promise<ArrayLike<unknown>>;
   close(): Promise<void>;
+}
+
+/** One chunk on one thread of the hand-split reference; its results in one message. */
+function runChunk(thread: Worker, items: readonly number[], concurrent: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const done = (results: number[]) => {
+      thread.off('error', failed);
+      resolve(results);
+    };
+    const failed = (error: Error) => {
+      thread.off('message', done);
+      reject(error);
+    };
+    thread.once('message', done);
+    thread.once('error', failed);
+    thread.postMessage({ items, concurrent });
+  });
 }
 
 function startRunner(library: string, workers: number, concurrent: number): Runner {
@@ -35,6 +56,8 @@ function startRunner(library: string, workers: number, concurrent: number): Runn
       const pool = new Pool({ backend, workers, concurrentTasksPerWorker: concurrent });
       return {
         version: versionOf('fanout'),
+        // On a loaded machine a worker can take longer to start than the warm-up takes to run.
+        started: () => pool.runOnEach(tasks.ioThenCompute, 0),
         map: (items) => pool.map(tasks.ioThenCompute, items),
         close: () => pool.close(),
       };
@@ -44,8 +67,28 @@ function startRunner(library: string, workers: number, concurrent: number): Runn
       const pool = new Pool({ backend: 'inline', concurrency: workers * concurrent });
       return {
         version: versionOf('fanout'),
+        started: async () => undefined,
         map: (items) => pool.map(tasks.ioThenCompute, items),
         close: () => pool.close(),
+      };
+    }
+    case 'hand-split': {
+      // The reference no scheduler beats: each thread runs its share, `concurrent` at a time.
+      const threads = Array.from({ length: workers }, () => new Worker(handSplitWorker));
+      const map = async (items: readonly number[]) => {
+        const per = Math.ceil(items.length / workers);
+        const chunks = await Promise.all(
+          threads.map((thread, w) => runChunk(thread, items.slice(w * per, (w + 1) * per), concurrent)),
+        );
+        return chunks.flat();
+      };
+      return {
+        version: `node ${process.version}`,
+        started: () => map(Array.from({ length: workers }, (_, i) => i)),
+        map,
+        close: async () => {
+          await Promise.all(threads.map((thread) => thread.terminate()));
+        },
       };
     }
     case 'piscina': {
@@ -58,6 +101,8 @@ function startRunner(library: string, workers: number, concurrent: number): Runn
       const run = (i: number) => pool.run(i, { name: 'ioThenCompute' }) as Promise<number>;
       return {
         version: versionOf('piscina'),
+        // Its minThreads start with the pool; the warm-up below gives each of them work.
+        started: async () => undefined,
         map: (items) => Promise.all(items.map(run)),
         close: () => pool.destroy(),
       };
@@ -134,6 +179,7 @@ async function main(): Promise<void> {
   const concurrent = numberOption(args, 'concurrent', 16);
   const log = (line: string) => process.stderr.write(`  [${library} ${workload}] ${line}\n`);
   const runner = startRunner(library, workers, concurrent);
+  await runner.started();
   const items = Array.from({ length: Math.max(workers, Math.round(ASYNC_IO_ITEMS * scale)) }, (_, i) => i);
   // Warm up: every worker started, the task module loaded, the JIT warm.
   checkEach(
