@@ -179,30 +179,48 @@ async function main(): Promise<void> {
   const concurrent = numberOption(args, 'concurrent', 16);
   const log = (line: string) => process.stderr.write(`  [${library} ${workload}] ${line}\n`);
   const runner = startRunner(library, workers, concurrent);
-  await runner.started();
+  // The hand-split reference, run alternately with this row's library: on a shared machine its
+  // time moves with the load from one second to the next, so a ratio to it is only fair when
+  // both were timed at the same moments.
+  const reference = library === 'hand-split' ? undefined : startRunner('hand-split', workers, concurrent);
   const items = Array.from({ length: Math.max(workers, Math.round(ASYNC_IO_ITEMS * scale)) }, (_, i) => i);
-  // Warm up: every worker started, the task module loaded, the JIT warm.
-  checkEach(
-    await runner.map(items.slice(0, 4 * workers * concurrent)),
-    items.slice(0, 4 * workers * concurrent),
-    library,
-  );
+  const warm = items.slice(0, 4 * workers * concurrent);
+  for (const [name, r] of [
+    [library, runner],
+    ['hand-split', reference],
+  ] as const) {
+    if (!r) continue;
+    await r.started();
+    // Warm up: every worker started, the task module loaded, the JIT warm.
+    checkEach(await r.map(warm), warm, name);
+  }
   const cpu = (items.length * IO_COMPUTE_MS) / 1000;
   const wait = (items.length * IO_WAIT_MS) / 1000;
   // The inline backend has one core; the others have `workers`.
   const cores = library === 'fanout-inline' ? 1 : workers;
   const idealSeconds = Math.max(cpu / cores, wait / (workers * concurrent));
   const seconds: number[] = [];
+  const referenceSeconds: number[] = [];
   for (let r = 0; r < repeat; r++) {
     const run = await timed(() => runner.map(items));
     checkEach(run.value, items, library);
     seconds.push(run.seconds);
+    let against = '';
+    if (reference) {
+      const ref = await timed(() => reference.map(items));
+      checkEach(ref.value, items, 'hand-split');
+      referenceSeconds.push(ref.seconds);
+      against = `, ${(run.seconds / ref.seconds).toFixed(3)}× hand-split (${ref.seconds.toFixed(3)} s)`;
+    }
     log(
-      `run ${r + 1}/${repeat}: ${run.seconds.toFixed(3)} s, ${(run.seconds / idealSeconds).toFixed(3)}× the ideal`,
+      `run ${r + 1}/${repeat}: ${run.seconds.toFixed(3)} s, ${(run.seconds / idealSeconds).toFixed(3)}× the ideal${against}`,
     );
   }
   await runner.close();
+  await reference?.close();
   const time = median(seconds);
+  // The median of the per-run ratios: each pairs runs timed one after the other.
+  const toReference = reference ? median(seconds.map((s, i) => s / (referenceSeconds[i] as number))) : 1;
   const record: NestedRecord = {
     workload,
     library,
@@ -212,11 +230,15 @@ async function main(): Promise<void> {
     seconds: round(time),
     idealSeconds: round(idealSeconds),
     ratioToIdeal: round(time / idealSeconds),
+    ratioToHandSplit: round(toReference),
     samples: seconds.map((s) => round(s)),
     loadAverage: round(loadavg()[0] as number, 2),
     note:
       `${items.length} tasks: await ${IO_WAIT_MS} ms, then compute ${IO_COMPUTE_MS} ms; ${concurrent} in flight per worker ` +
-      `(inline: ${workers * concurrent} in progress on the main thread); ideal max(CPU ÷ ${cores} core${cores > 1 ? 's' : ''}, wait ÷ ${workers * concurrent})`,
+      `(inline: ${workers * concurrent} in progress on the main thread); ideal max(CPU ÷ ${cores} core${cores > 1 ? 's' : ''}, wait ÷ ${workers * concurrent})` +
+      (reference
+        ? `; hand-split, run alternately with it: median ${round(median(referenceSeconds))} s (${round(median(referenceSeconds) / idealSeconds)}× the ideal)`
+        : ''),
   };
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }
