@@ -2,12 +2,13 @@
  * One row of issue 17's benchmarks (see nested-rows.ts), in a process of its own; prints one
  * JSON record on the last line of stdout.
  *
- *   node dist-bench/bench/nested.js --workload async-io --library fanout-threads|fanout-processes|fanout-inline|piscina
+ *   node dist-bench/bench/nested.js --workload async-io --library fanout-threads|fanout-processes|fanout-inline|piscina|hand-split
  *   node dist-bench/bench/nested.js --workload fib --library fanout-threads|fanout-processes
  *                                   [--repeat 5] [--scale 1] [--workers N] [--concurrent 16]
  */
 
 import { availableParallelism, loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Pool } from '../src/index.js';
 import { numberOption, parseArgs } from './args.js';
@@ -20,11 +21,31 @@ import tasks from './workers/nested-tasks.js';
 
 const ASYNC_IO_ITEMS = 1000;
 const functionsUrl = new URL('./workers/nested-functions.js', import.meta.url).href;
+const handSplitWorker = new URL('./workers/hand-split-async-worker.js', import.meta.url);
 
 interface Runner {
   readonly version: string;
+  /** Resolves once every worker has started (none is still starting when timing begins). */
+  started(): Promise<unknown>;
   map(items: readonly number[]): Promise<ArrayLike<unknown>>;
   close(): Promise<void>;
+}
+
+/** One chunk on one thread of the hand-split reference; its results in one message. */
+function runChunk(thread: Worker, items: readonly number[], concurrent: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const done = (results: number[]) => {
+      thread.off('error', failed);
+      resolve(results);
+    };
+    const failed = (error: Error) => {
+      thread.off('message', done);
+      reject(error);
+    };
+    thread.once('message', done);
+    thread.once('error', failed);
+    thread.postMessage({ items, concurrent });
+  });
 }
 
 function startRunner(library: string, workers: number, concurrent: number): Runner {
@@ -35,6 +56,8 @@ function startRunner(library: string, workers: number, concurrent: number): Runn
       const pool = new Pool({ backend, workers, concurrentTasksPerWorker: concurrent });
       return {
         version: versionOf('fanout'),
+        // On a loaded machine a worker can take longer to start than the warm-up takes to run.
+        started: () => pool.runOnEach(tasks.ioThenCompute, 0),
         map: (items) => pool.map(tasks.ioThenCompute, items),
         close: () => pool.close(),
       };
@@ -44,8 +67,28 @@ function startRunner(library: string, workers: number, concurrent: number): Runn
       const pool = new Pool({ backend: 'inline', concurrency: workers * concurrent });
       return {
         version: versionOf('fanout'),
+        started: async () => undefined,
         map: (items) => pool.map(tasks.ioThenCompute, items),
         close: () => pool.close(),
+      };
+    }
+    case 'hand-split': {
+      // The reference no scheduler beats: each thread runs its share, `concurrent` at a time.
+      const threads = Array.from({ length: workers }, () => new Worker(handSplitWorker));
+      const map = async (items: readonly number[]) => {
+        const per = Math.ceil(items.length / workers);
+        const chunks = await Promise.all(
+          threads.map((thread, w) => runChunk(thread, items.slice(w * per, (w + 1) * per), concurrent)),
+        );
+        return chunks.flat();
+      };
+      return {
+        version: `node ${process.version}`,
+        started: () => map(Array.from({ length: workers }, (_, i) => i)),
+        map,
+        close: async () => {
+          await Promise.all(threads.map((thread) => thread.terminate()));
+        },
       };
     }
     case 'piscina': {
@@ -58,6 +101,8 @@ function startRunner(library: string, workers: number, concurrent: number): Runn
       const run = (i: number) => pool.run(i, { name: 'ioThenCompute' }) as Promise<number>;
       return {
         version: versionOf('piscina'),
+        // Its minThreads start with the pool; the warm-up below gives each of them work.
+        started: async () => undefined,
         map: (items) => Promise.all(items.map(run)),
         close: () => pool.destroy(),
       };
@@ -134,29 +179,48 @@ async function main(): Promise<void> {
   const concurrent = numberOption(args, 'concurrent', 16);
   const log = (line: string) => process.stderr.write(`  [${library} ${workload}] ${line}\n`);
   const runner = startRunner(library, workers, concurrent);
+  // The hand-split reference, run alternately with this row's library: on a shared machine its
+  // time moves with the load from one second to the next, so a ratio to it is only fair when
+  // both were timed at the same moments.
+  const reference = library === 'hand-split' ? undefined : startRunner('hand-split', workers, concurrent);
   const items = Array.from({ length: Math.max(workers, Math.round(ASYNC_IO_ITEMS * scale)) }, (_, i) => i);
-  // Warm up: every worker started, the task module loaded, the JIT warm.
-  checkEach(
-    await runner.map(items.slice(0, 4 * workers * concurrent)),
-    items.slice(0, 4 * workers * concurrent),
-    library,
-  );
+  const warm = items.slice(0, 4 * workers * concurrent);
+  for (const [name, r] of [
+    [library, runner],
+    ['hand-split', reference],
+  ] as const) {
+    if (!r) continue;
+    await r.started();
+    // Warm up: every worker started, the task module loaded, the JIT warm.
+    checkEach(await r.map(warm), warm, name);
+  }
   const cpu = (items.length * IO_COMPUTE_MS) / 1000;
   const wait = (items.length * IO_WAIT_MS) / 1000;
   // The inline backend has one core; the others have `workers`.
   const cores = library === 'fanout-inline' ? 1 : workers;
   const idealSeconds = Math.max(cpu / cores, wait / (workers * concurrent));
   const seconds: number[] = [];
+  const referenceSeconds: number[] = [];
   for (let r = 0; r < repeat; r++) {
     const run = await timed(() => runner.map(items));
     checkEach(run.value, items, library);
     seconds.push(run.seconds);
+    let against = '';
+    if (reference) {
+      const ref = await timed(() => reference.map(items));
+      checkEach(ref.value, items, 'hand-split');
+      referenceSeconds.push(ref.seconds);
+      against = `, ${(run.seconds / ref.seconds).toFixed(3)}× hand-split (${ref.seconds.toFixed(3)} s)`;
+    }
     log(
-      `run ${r + 1}/${repeat}: ${run.seconds.toFixed(3)} s, ${(run.seconds / idealSeconds).toFixed(3)}× the ideal`,
+      `run ${r + 1}/${repeat}: ${run.seconds.toFixed(3)} s, ${(run.seconds / idealSeconds).toFixed(3)}× the ideal${against}`,
     );
   }
   await runner.close();
+  await reference?.close();
   const time = median(seconds);
+  // The median of the per-run ratios: each pairs runs timed one after the other.
+  const toReference = reference ? median(seconds.map((s, i) => s / (referenceSeconds[i] as number))) : 1;
   const record: NestedRecord = {
     workload,
     library,
@@ -166,11 +230,15 @@ async function main(): Promise<void> {
     seconds: round(time),
     idealSeconds: round(idealSeconds),
     ratioToIdeal: round(time / idealSeconds),
+    ratioToHandSplit: round(toReference),
     samples: seconds.map((s) => round(s)),
     loadAverage: round(loadavg()[0] as number, 2),
     note:
       `${items.length} tasks: await ${IO_WAIT_MS} ms, then compute ${IO_COMPUTE_MS} ms; ${concurrent} in flight per worker ` +
-      `(inline: ${workers * concurrent} in progress on the main thread); ideal max(CPU ÷ ${cores} core${cores > 1 ? 's' : ''}, wait ÷ ${workers * concurrent})`,
+      `(inline: ${workers * concurrent} in progress on the main thread); ideal max(CPU ÷ ${cores} core${cores > 1 ? 's' : ''}, wait ÷ ${workers * concurrent})` +
+      (reference
+        ? `; hand-split, run alternately with it: median ${round(median(referenceSeconds))} s (${round(median(referenceSeconds) / idealSeconds)}× the ideal)`
+        : ''),
   };
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }

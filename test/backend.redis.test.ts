@@ -21,7 +21,7 @@ import { MAX_JOB_ITEMS, MAX_SPREAD_ARGS } from '../src/redis/codec.js';
 import { exposureWarning } from '../src/redis/url.js';
 import { AutoBatchSizer, autoLimits, MIN_BATCH_MS } from '../src/scheduler/batch-size.js';
 import memoryTasks from './fixtures/memory-tasks.js';
-import tasks from './fixtures/tasks.js';
+import tasks, { overlapTasks } from './fixtures/tasks.js';
 import { range, rejectsWith } from './helpers.js';
 import { fixture, RedisServer, redisTests, stopAll, until, WorkerProcess } from './redis-harness.js';
 import { gate, requirement } from './requirements.js';
@@ -232,6 +232,7 @@ describe('fanout worker: command line', () => {
       '--queue NAME',
       '--prefix NAME',
       '--concurrency N',
+      '--concurrent-tasks-per-worker N',
       '--lock-duration MS',
       '--stalled-interval MS',
       '--max-stalled N',
@@ -260,6 +261,10 @@ describe('fanout worker: command line', () => {
       /--stalled-interval is 2147483648 ms, past the limit of 2147483647 ms/,
     ],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--queue', 'a:b'], /--queue must be/],
+    [
+      ['--redis', 'redis://localhost', '--tasks', tasksFile, '--concurrent-tasks-per-worker', '0'],
+      /--concurrent-tasks-per-worker must be a positive integer/,
+    ],
     [['--redis', 'redis://localhost', '--tasks', tasksFile, '--nope'], /unknown flag --nope$/m],
     [
       ['--redis', 'redis://localhost', '--tasks', tasksFile, '--wrokers', '2'],
@@ -377,6 +382,22 @@ redis.describe('redis backend: jobs', () => {
     worker = await WorkerProcess.start(server.url, { tasks: [fixture('tasks.ts')] });
   });
   after(() => stopAll([worker], server));
+
+  it('--concurrent-tasks-per-worker caps the async items each worker thread holds in flight', async () => {
+    const capped = await WorkerProcess.start(server.url, {
+      tasks: [fixture('tasks.ts')],
+      workers: 1,
+      flags: ['--queue', 'slots', '--concurrent-tasks-per-worker', '2'],
+    });
+    try {
+      await using p = pool({}, { queue: 'slots' });
+      // One batch of six 20 ms awaits on one thread: two at a time (the default would hold all six).
+      const peaks = await p.map(overlapTasks.peakInFlight, [20, 20, 20, 20, 20, 20], { batchSize: 6 });
+      assert.equal(Math.max(...peaks), 2);
+    } finally {
+      await stopAll([capped], undefined);
+    }
+  });
 
   it('names a task module by its file name: any tasks.* of the caller is the worker tasks.ts', async () => {
     await using p = pool();

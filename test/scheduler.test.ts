@@ -231,6 +231,23 @@ describe('AutoBatchSizer', () => {
     assert.equal(sizer.next(undefined), 1000);
   });
 
+  it("a parked batch (async items awaiting) grows a climbing size to the worker's slots, never a settled one", () => {
+    const sizer = new AutoBatchSizer(2);
+    assert.equal(sizer.next(undefined), 1);
+    sizer.observeParked(16);
+    assert.equal(sizer.next(undefined), 16, "one batch fills a worker's 16 slots");
+    assert.equal(sizer.next(40), 5, 'the tail still shares the last items out');
+    sizer.observeParked(4);
+    assert.equal(sizer.current, 16, 'it never shrinks the size');
+    // Items of 10 ms: the size is in its band (5 items, 50 ms); a park does not move it.
+    const settled = new AutoBatchSizer(2);
+    for (let i = 0; i < 10; i++) settled.observe(settled.current, settled.current * 10);
+    const size = settled.current;
+    assert.ok(!settled.growing);
+    settled.observeParked(64);
+    assert.equal(settled.current, size);
+  });
+
   it('keeps more batches in flight when batches are short', () => {
     assert.equal(pipelineDepth(undefined), 2);
     assert.equal(pipelineDepth(50), 2);
@@ -261,6 +278,30 @@ describe('CallRun', () => {
     await tick();
     dispatcher.finish(first as Submitted, 1);
     assert.deepEqual(await result, [3, 4, 1, 2]);
+  });
+
+  it("fills a worker's async slots in one batch once a batch parked, not one round trip per item", async () => {
+    const dispatcher = new FakeDispatcher(2);
+    const call = new CallRun(dispatcher, readerOf(Array.from({ length: 1000 }, (_, i) => i)), options());
+    const result = drain(call);
+    await tick();
+    // Nothing is known yet: single items, two per worker.
+    assert.deepEqual(
+      dispatcher.submitted.map((s) => s.request.items.length),
+      [1, 1, 1, 1],
+    );
+    // The first one's item awaits in a worker that holds 16 such items in flight: it parks.
+    (dispatcher.submitted[0] as Submitted).request.onParked?.(16);
+    await tick();
+    assert.equal(dispatcher.submitted.length, 5);
+    assert.equal((dispatcher.submitted[4] as Submitted).request.items.length, 16);
+    for (;;) {
+      await tick();
+      const open = dispatcher.open;
+      if (open.length === 0) break;
+      for (const entry of open) dispatcher.finish(entry, entry.request.items.length);
+    }
+    assert.equal((await result).length, 1000);
   });
 
   it('grows batches as fast batches finish', async () => {

@@ -65,6 +65,11 @@ class FakeWorker implements WorkerChannel {
     this.listener.message({ fanout: BRAND, t: 'start', id, offset });
   }
 
+  /** Say that batch `id` started all its items and they only await (async items in flight). */
+  park(id: number): void {
+    this.listener.message({ fanout: BRAND, t: 'parked', id });
+  }
+
   /** Finish a batch it was sent: each item's value is the item doubled. */
   finish(run: RunMessage): void {
     const values = (run.items as number[]).map((x) => 2 * x);
@@ -194,6 +199,20 @@ describe('the worker set, over a fake transport', () => {
     w1.finish(w1.runs[1] as RunMessage);
     await Promise.all([a.outcome, c.outcome]);
     await set.terminate();
+  });
+
+  it('a parked batch tells its call how many async items its worker holds in flight (its slots)', async () => {
+    const { transport, set } = workerSet(1, { concurrentTasks: 7 });
+    const heard: number[] = [];
+    const ticket = set.submit(batch([1], { onParked: (slots) => heard.push(slots) }));
+    transport.workers[0]?.ready();
+    await tick();
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.park((w0.runs[0] as RunMessage).id);
+    w0.finish(w0.runs[0] as RunMessage);
+    await ticket.outcome;
+    await set.terminate();
+    assert.deepEqual(heard, [7]);
   });
 
   it('a crash fails only the batch that was running; the ones queued behind it run on a replacement', async () => {

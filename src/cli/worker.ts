@@ -13,7 +13,7 @@ import { duration, positiveInteger, redactUrl, resolveWorkers } from '../options
 import { DASHBOARD, type DashboardConfig } from '../options/dashboard.js';
 import { flagValue, UsageError } from '../options/flags.js';
 import { optionSet } from '../options/option-set.js';
-import { POOL, REDIS } from '../options/schema.js';
+import { LOCAL_WORKERS, POOL, REDIS } from '../options/schema.js';
 import { TaskDirectory } from '../redis/identity.js';
 import { WRAPPER_IDS, type WrapperId } from '../redis/wrappers.js';
 import { type RedisWorker, startRedisWorker } from '../remote/redis-worker.js';
@@ -90,6 +90,11 @@ queue and runs them on this machine's cores (one worker thread per --workers).
   --queue NAME            queue to take jobs from, as the pool's backend.queue (default: fanout)
   --prefix NAME           prefix of the queue's Redis keys, as backend.prefix (default: fanout)
   --concurrency N         jobs taken at once (default: 2 × workers, so no thread waits for Redis)
+  --concurrent-tasks-per-worker N
+                          async tasks in progress at once on each worker thread: a thread
+                          takes more items while its tasks await, up to N (default: 16; 1:
+                          one task at a time). A job is a batch of items: with many slots and
+                          small batches, raise --concurrency too
   --lock-duration MS      a job's lock; if this worker stops renewing it (killed, cut off from
                           Redis) for this long, the job is run again elsewhere (default: 10000)
   --stalled-interval MS   how often to look for such jobs (default: 5000); a killed worker's
@@ -134,6 +139,7 @@ interface WorkerFlags {
   readonly allowedWrappers: ReadonlySet<WrapperId>;
   readonly threads: number;
   readonly concurrency: number;
+  readonly concurrentTasks: number;
   readonly lockDuration: number;
   readonly stalledInterval: number;
   readonly maxStalled: number;
@@ -153,6 +159,7 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
       queue: { type: 'string' },
       prefix: { type: 'string' },
       concurrency: { type: 'string' },
+      'concurrent-tasks-per-worker': { type: 'string' },
       'lock-duration': { type: 'string' },
       'stalled-interval': { type: 'string' },
       'max-stalled': { type: 'string' },
@@ -213,6 +220,9 @@ function parseFlags(args: string[], env: NodeJS.ProcessEnv): WorkerFlags | 'help
     allowedWrappers: new Set((values.allow ?? []).map((id) => flagValue(flag.allow, id) as WrapperId)),
     threads,
     concurrency: flagValue(flag.concurrency, values.concurrency) ?? 2 * threads,
+    concurrentTasks:
+      flagValue(LOCAL_WORKERS.specs.concurrentTasksPerWorker, values['concurrent-tasks-per-worker']) ??
+      LOCAL_WORKERS.specs.concurrentTasksPerWorker.default,
     lockDuration: flagValue(flag.lockDuration, values['lock-duration']) ?? flag.lockDuration.default,
     stalledInterval:
       flagValue(flag.stalledInterval, values['stalled-interval']) ?? flag.stalledInterval.default,
@@ -318,6 +328,7 @@ export async function workerCommand(args: string[]): Promise<number> {
       allowedWrappers: options.allowedWrappers,
       threads: options.threads,
       concurrency: options.concurrency,
+      concurrentTasks: options.concurrentTasks,
       lockDuration: options.lockDuration,
       stalledInterval: options.stalledInterval,
       maxStalled: options.maxStalled,

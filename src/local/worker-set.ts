@@ -1172,7 +1172,7 @@ export class WorkerSet implements Backend {
     const [entry] = worker.queue.splice(at, 1) as [Entry];
     worker.parked.add(entry);
     if (at === 0) this.headStarted(worker);
-    entry.request.onParked?.();
+    entry.request.onParked?.(this.options.concurrentTasks);
     this.pump();
   }
 

@@ -148,6 +148,8 @@ export const LOCAL_WORKERS = optionSet('the local worker options', {
     default: DEFAULT_CONCURRENT_TASKS,
     unit: 'tasks',
     doc: 'threads/processes: async tasks in progress at once per worker',
+    // `fanout worker` sets it for its threads (the redis backend refuses it in a pool's options).
+    flag: { name: 'concurrent-tasks-per-worker', kind: 'count' },
   },
   maxTasksPerWorker: {
     check: (v: unknown, name: string) => positiveInteger(name, v),

@@ -60,6 +60,8 @@ export interface RedisWorkerOptions {
   readonly threads: number;
   /** Jobs taken at once (a few more than threads, so a thread never waits for Redis). */
   readonly concurrency: number;
+  /** Async items in flight at once per thread (`--concurrent-tasks-per-worker`; default: the pool option's). */
+  readonly concurrentTasks?: number | undefined;
   /** BullMQ's job lock: a worker that stops renewing it for this long has its jobs re-run elsewhere. */
   readonly lockDuration: number;
   /** How often this worker looks for jobs whose lock expired (stalled jobs). */
@@ -102,8 +104,10 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   client.on('ready', () => errors.recovered());
   const collector = options.collector ?? new WorkerCollector({ modules: options.directory.ids });
   // The same worker set a pool of threads runs on, with the pool's defaults, watched for the heartbeat.
+  const settings = defaultWorkerSetSettings(options.threads);
   const local = new WorkerSet(threadsTransport({}), {
-    ...defaultWorkerSetSettings(options.threads),
+    ...settings,
+    concurrentTasks: options.concurrentTasks ?? settings.concurrentTasks,
     observer: collector,
   });
   // Child calls of its tasks (`taskContext().pool`) run on this worker's own threads: nested

@@ -45,9 +45,10 @@ export interface BatchRequest {
   readonly onProgress?: (amount: number) => void;
   /**
    * Called when every item of the batch has started and those not finished only await (async
-   * tasks in flight): the batch holds no core any more, and its call may send more.
+   * tasks in flight): the batch holds no core any more, and its call may send more. `slots`:
+   * how many async items its worker may hold in flight at once (`concurrentTasksPerWorker`).
    */
-  readonly onParked?: () => void;
+  readonly onParked?: (slots: number) => void;
   /** For a `mixed` task: which of its tasks each item calls. */
   readonly taskIndex?: Int32Array | undefined;
   /** Time each item (for traces). */

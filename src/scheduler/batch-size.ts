@@ -84,6 +84,11 @@ export interface BatchSizer {
   next(remaining: number | undefined): number;
   /** A batch of `size` items ran for `durationMs` in its worker. */
   observe(size: number, durationMs: number): void;
+  /**
+   * A batch started all its items and they await (an async task) in a worker that holds up to
+   * `slots` such items in flight (see AutoBatchSizer.observeParked).
+   */
+  observeParked?(slots: number): void;
   /** A batch's outcome came `overheadMs` after its submission and its run (the trip, and any wait). */
   observeRoundTrip?(overheadMs: number): void;
   /** The round trip batches are sized to hide, in ms (0 when not measured). */
@@ -177,6 +182,19 @@ export class AutoBatchSizer implements BatchSizer {
 
   next(remaining: number | undefined): number {
     return tail(this.size, remaining, this.workers, this.perItemMs, Math.max(TAIL_MIN_MS, this.roundTripMs));
+  }
+
+  /**
+   * Async items: a batch of them parked, its items awaiting, holding no core. Until timings say
+   * more, a batch holds at least `slots` items, so one message fills a worker's slots: at one
+   * item a batch, each slot cost a round trip to the worker and back (a `parked` answered by the
+   * next batch): on the async-io row (10 ms awaits, 2 workers × 16 slots, load average ~8) the
+   * slots took 3–9 ms to fill, 1–4 ms this way. A park is no evidence of the items' cost, so it
+   * never moves a size already in its band, and tail splitting still shares the last items out.
+   */
+  observeParked(slots: number): void {
+    if (!this.growing) return;
+    this.size = Math.max(this.size, Math.min(slots, this.limits.maxItems));
   }
 
   observe(size: number, durationMs: number): void {

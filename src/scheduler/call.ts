@@ -358,9 +358,10 @@ export class CallRun {
       onStart: this.started || !o.onStart ? undefined : () => this.markStarted(),
       onProgress: o.onTaskProgress,
       pace: this.sizer,
-      onParked: () => {
+      onParked: (slots) => {
         if (parked || this.finished) return;
         parked = true;
+        this.sizer.observeParked?.(slots);
         this.inFlight--;
         this.parked++;
         this.pump();
