@@ -40,9 +40,10 @@ interface BuiltGraph {
  * Number the nodes reachable from `roots`, breadth first: the roots first (so a parallel()
  * call's k-th delayed call is node k when they are distinct), then the inputs of node 0, of
  * node 1, ..., which makes every node's inputs one contiguous run of the input list. Iterative,
- * so a chain of a million calls does not overflow the stack.
+ * so a chain of a million calls does not overflow the stack. With `fusing` (the backend's
+ * workers can run fanout's own piece task), the plan says which nodes may be fused and how.
  */
-export function buildGraph(roots: readonly Dependency[], callName: string): BuiltGraph {
+export function buildGraph(roots: readonly Dependency[], callName: string, fusing = true): BuiltGraph {
   // Delayed calls carry their node number, stamped with this reading's number; futures (few)
   // are in a Map.
   const reading = ++readings;
@@ -106,7 +107,7 @@ export function buildGraph(roots: readonly Dependency[], callName: string): Buil
         const named = taskSpecOf(dependency.task, callName);
         tasks.push(named);
         taskIndex.set(dependency.task, task);
-        fusableTask.push(named.spec.kind === 'task' && !named.spec.wrapper ? 1 : 0);
+        fusableTask.push(fusing && named.spec.kind === 'task' && !named.spec.wrapper ? 1 : 0);
       }
       lastTask = dependency.task;
       lastIndex = task;
@@ -177,13 +178,17 @@ export function buildGraph(roots: readonly Dependency[], callName: string): Buil
       }
       return out;
     },
-    fusion: {
-      fusable: fusable.subarray(0, nodes),
-      argStart: argStart.subarray(0, nodes + 1),
-      argKind: argKind.subarray(0, argCount),
-      argNumber: argNumber.subarray(0, argCount),
-      directArgs: (node) => (order[node] as DelayedCall).args,
-    },
+    ...(fusing
+      ? {
+          fusion: {
+            fusable: fusable.subarray(0, nodes),
+            argStart: argStart.subarray(0, nodes + 1),
+            argKind: argKind.subarray(0, argCount),
+            argNumber: argNumber.subarray(0, argCount),
+            directArgs: (node: number) => (order[node] as DelayedCall).args,
+          },
+        }
+      : {}),
     nameOf: (node) => {
       const task = taskOf[node] as number;
       if (task >= 0) return (tasks[task] as GraphTask).name;
@@ -215,7 +220,7 @@ export async function runGraph(
   const { backend } = core;
   core.assertOpen();
   const seed = options.seed ?? core.claimSeed();
-  const { plan, rootNodes, futures } = buildGraph(roots, callName);
+  const { plan, rootNodes, futures } = buildGraph(roots, callName, backend.supports.fanoutTasks !== false);
   for (const task of plan.tasks) {
     if (task.spec.kind === 'inline' && !backend.supports.inlineFunctions) {
       throw new InvalidArgValueError(
