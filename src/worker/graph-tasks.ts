@@ -67,23 +67,23 @@ class Piece {
     const { code, values, fns, item } = this;
     let value: unknown;
     while (this.at < this.end) {
-      let at = this.at;
+      const at = this.at;
       const fn = fns[code[at] as number] as AnyFunction;
       const node = code[at + 1] as number;
       const argc = code[at + 2] as number;
-      at += 3;
-      const args = new Array<unknown>(argc);
-      for (let i = 0; i < argc; i++) {
-        const tag = code[at++] as number;
-        if (tag === 0) args[i] = code[at++];
-        else if (tag > 0) args[i] = values[tag - 1];
-        else args[i] = this.others?.[this.other++];
+      this.at = at + 3;
+      // Up to two arguments (most graph tasks) in locals: no array per node.
+      const a0 = argc > 0 ? this.argument() : undefined;
+      const a1 = argc > 1 ? this.argument() : undefined;
+      let rest: unknown[] | undefined;
+      if (argc > 2) {
+        rest = [a0, a1];
+        for (let i = 2; i < argc; i++) rest.push(this.argument());
       }
-      this.at = at;
       // taskContext() in the node: its index (and so its random stream) is the node's number.
       item?.moveTo(node);
       try {
-        value = argc === 1 ? fn(args[0]) : argc === 2 ? fn(args[0], args[1]) : fn(...args);
+        value = rest ? fn(...rest) : argc === 2 ? fn(a0, a1) : argc === 1 ? fn(a0) : fn();
       } catch (error) {
         throw this.failed(node, error);
       }
@@ -105,6 +105,14 @@ class Piece {
       values.push(value);
     }
     return this.finish(value);
+  }
+
+  /** The next argument in the code: a number, an earlier node's value, or the next of `others`. */
+  private argument(): unknown {
+    const tag = this.code[this.at++] as number;
+    if (tag === 0) return this.code[this.at++];
+    if (tag > 0) return this.values[tag - 1];
+    return this.others?.[this.other++];
   }
 
   private finish(value: unknown): unknown {
