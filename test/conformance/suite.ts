@@ -84,7 +84,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 76 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 77 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -1039,6 +1039,31 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
         // A function the caller awaits still has to cross (the inline backend has no boundary).
         if (backend.name === 'inline') assert.equal(typeof (await pool.compute(composed)), 'function');
         else await rejectsWith(pool.compute(composed), 'ERR_NOT_CLONEABLE');
+      },
+    );
+
+    it(
+      'a node in a piece sees its node number as its index: its draws are randomStream(seed, node)',
+      fuses,
+      async () => {
+        type Draw = { value: number; seed: number; index: number };
+        const drawTree = () =>
+          tree(
+            range(8).map(() => delayed(randomTasks.draw)() as Delayed<unknown>),
+            (a, b) => delayed(pieceTasks.pair)(a, b) as Delayed<unknown>,
+          );
+        const flat = (value: unknown): Draw[] =>
+          Array.isArray(value) ? value.flatMap(flat) : [value as Draw];
+        const first = flat(await pool.compute(drawTree(), { seed: 7 }));
+        const again = flat(await pool.compute(drawTree(), { seed: 7 }));
+        assert.equal(first.length, 8);
+        assert.deepEqual(again, first, 'the same graph and seed draw the same');
+        // The root is node 0, the 8 draws the last nodes (numbered breadth first: 7 to 14).
+        assert.deepEqual(
+          first.map((d) => d.index).sort((a, b) => a - b),
+          range(8).map((i) => 7 + i),
+        );
+        for (const draw of first) assert.equal(draw.value, randomStream(7, draw.index).random());
       },
     );
 
