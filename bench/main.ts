@@ -180,8 +180,8 @@ async function main(): Promise<void> {
       ['./startup.js', 'startup'],
       ['./extra/graphs.js', 'graph'],
     ] as const) {
-      // `graph` runs graph-tree and graph-pipeline (with Dask's rows when Dask is installed).
-      const names = name === 'graph' ? ['graph', 'graph-tree', 'graph-pipeline'] : [name];
+      // `graph` runs graph-tree, graph-pipeline (with Dask's rows when Dask is installed) and graph-vectors.
+      const names = name === 'graph' ? ['graph', 'graph-tree', 'graph-pipeline', 'graph-vectors'] : [name];
       if (onlyWorkloads && !names.some((n) => onlyWorkloads.includes(n))) continue;
       process.stderr.write(`${name} · fanout\n`);
       try {

@@ -5,8 +5,11 @@
  * `pool.map` over the same items in the same run (graph-tree: `leaf` over the leaves;
  * graph-pipeline: `transform` over the items), and per node (build + compute, as Dask's
  * `seconds` counts). Dask's rows (bench/python-refs.ts) follow when a Python with dask is here.
+ * `graph-vectors` (fanout's own) is graph-tree's shape over `--vector-leaves` leaves whose
+ * values are 1,000 numbers: what keeping inner values on the workers saves.
  *
  *   node dist-bench/bench/extra/graphs.js [--leaves 1000000] [--items 1000000] [--repeat 3]
+ *                                         [--vector-leaves 8192]
  *                                         [--workers N] [--scale 1] [--dask threads,processes|none]
  *                                         [--dask-size N]
  */
@@ -14,7 +17,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { type Delayed, Pool } from '../../src/index.js';
 import { listOption, numberOption, parseArgs } from '../args.js';
-import { buildPipeline, buildTree } from '../graph-shapes.js';
+import { buildPipeline, buildTree, buildVectorTree } from '../graph-shapes.js';
 import { versionOf } from '../libraries/versions.js';
 import { DASK_INSTALL, type DaskScheduler, type GraphWorkload, runDaskGraphs } from '../python-refs.js';
 import type { BenchRecord } from '../record.js';
@@ -23,11 +26,13 @@ import { timed } from '../timing.js';
 import tasks from '../workers/graph-tasks.js';
 
 interface Shape {
-  readonly workload: GraphWorkload;
+  readonly workload: GraphWorkload | 'graph-vectors';
   readonly items: number;
   readonly nodes: number;
   readonly expected: number;
-  build(n: number): Delayed<number>;
+  build(n: number): Delayed<number> | Delayed<number[]>;
+  /** The number to compare with `expected` (graph-vectors: the sum's first element). */
+  check?(value: unknown): number;
   flat(pool: Pool, xs: number[]): Promise<unknown>;
   flatNote: string;
 }
@@ -37,6 +42,7 @@ async function main(): Promise<void> {
   const scale = numberOption(args, 'scale', 1);
   const leaves = Math.round(numberOption(args, 'leaves', 1_000_000) * scale);
   const items = Math.round(numberOption(args, 'items', 1_000_000) * scale);
+  const vectorLeaves = Math.round(numberOption(args, 'vector-leaves', 8192) * scale);
   const repeat = numberOption(args, 'repeat', 3);
   const workers = numberOption(args, 'workers', availableParallelism());
   const dask = (listOption(args, 'dask') ?? ['threads', 'processes']).filter((s) => s !== 'none');
@@ -59,6 +65,16 @@ async function main(): Promise<void> {
       flat: (pool, xs) => pool.map(tasks.transform, xs),
       flatNote: 'pool.map(transform) over the items',
     },
+    {
+      workload: 'graph-vectors',
+      items: vectorLeaves,
+      nodes: 2 * vectorLeaves - 1,
+      expected: (vectorLeaves * (vectorLeaves - 1)) / 2,
+      build: buildVectorTree,
+      check: (value) => (value as number[])[0] as number,
+      flat: (pool, xs) => pool.map(tasks.vector, xs),
+      flatNote: 'pool.map(vector) over the leaves (each result 1,000 numbers)',
+    },
   ];
   const records: BenchRecord[] = [];
   await using pool = new Pool({ workers });
@@ -79,10 +95,9 @@ async function main(): Promise<void> {
         build.push((performance.now() - start) / 1000);
         return pool.compute(root);
       });
-      if (graphRun.value !== shape.expected) {
-        throw new Error(
-          `${shape.workload}: the graph computed ${graphRun.value}, expected ${shape.expected}`,
-        );
+      const got = shape.check ? shape.check(graphRun.value) : graphRun.value;
+      if (got !== shape.expected) {
+        throw new Error(`${shape.workload}: the graph computed ${got}, expected ${shape.expected}`);
       }
       graph.push(graphRun.seconds);
       process.stderr.write(

@@ -1,7 +1,8 @@
 /**
  * The task-graph benchmark's tasks (bench/extra/graphs.ts), the same trivial functions as
  * bench/python/graph_dask.py: leaf(i) = i, add(a, b) = a + b, load(i) = i,
- * transform(x) = 2x + 1, reduce(xs) = the sum of xs.
+ * transform(x) = 2x + 1, reduce(xs) = the sum of xs; and for graph-vectors (fanout's own row),
+ * leaves of 1,000 numbers summed element-wise.
  */
 
 import { defineTasks } from '../../src/tasks/tasks.js';
@@ -23,5 +24,17 @@ export default defineTasks(import.meta.url, {
     let total = 0;
     for (const x of xs) total += x;
     return total;
+  },
+  /** graph-vectors (fanout only): a leaf's value is 1,000 numbers, i, i + 1, ... */
+  vector(i: number): number[] {
+    const v = new Array<number>(1000);
+    for (let k = 0; k < 1000; k++) v[k] = i + k;
+    return v;
+  },
+  /** graph-vectors: the element-wise sum of two vectors. */
+  addVectors(a: readonly number[], b: readonly number[]): number[] {
+    const out = new Array<number>(a.length);
+    for (let k = 0; k < a.length; k++) out[k] = (a[k] as number) + (b[k] as number);
+    return out;
   },
 });

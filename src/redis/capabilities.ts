@@ -14,6 +14,8 @@ export const REDIS_SUPPORTS: BackendSupports = {
   transfer: false,
   inlineFunctions: false,
   syncPrimitives: false,
+  // A redis worker runs only the task modules it was started with: graphs run node by node.
+  fanoutTasks: false,
 };
 
 /**

@@ -16,9 +16,11 @@ import type { ItemFailure } from '../codec/errors.js';
 import { AbortError, DependencyFailedError, TaskError, WorkerCrashedError } from '../errors.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { BatchTrace, ProgressCounts } from '../types.js';
+import { graphTasks } from '../worker/graph-tasks.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './backend.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import { pipelineDepth } from './call.js';
+import { findPieces, type Pieces } from './graph-pieces.js';
 
 /** A task of a graph: what its nodes' batches run. */
 export interface GraphTask {
@@ -44,6 +46,33 @@ export interface GraphPlan {
   argsOf(node: number, input: (place: number) => unknown): unknown[];
   /** For messages: the name of node k's task (for an outside node, what it stands for). */
   nameOf(node: number): string;
+  /** What fusing nodes into pieces needs to know (see `Pieces`); without it, nothing is fused. */
+  readonly fusion?: GraphFusion;
+}
+
+/** An argument of a fusable node (`GraphFusion.argKind`): a number, in `argNumber`. */
+export const ARG_NUMBER = 0;
+/** An argument that is the node's next input place. */
+export const ARG_INPUT = 1;
+/** Another value: the argument as written (`directArgs`). */
+export const ARG_OTHER = 2;
+
+/**
+ * How to ship node k inside a fused piece (worker/graph-tasks.ts): its arguments as compressed
+ * rows of typed arrays, so that encoding a piece reads no call object (a 2 M-node graph's calls
+ * are scattered over the heap: reading them again cost a cache miss each).
+ */
+export interface GraphFusion {
+  /** 1 where node k may be fused: its task is registered (`kind: 'task'`, undecorated) and its inputs are plain arguments. */
+  readonly fusable: Uint8Array;
+  /** Fusable node k's arguments are entries `argStart[k]` to `argStart[k + 1] − 1`. */
+  readonly argStart: Uint32Array;
+  /** Each argument's kind: ARG_NUMBER, ARG_INPUT or ARG_OTHER. */
+  readonly argKind: Uint8Array;
+  /** The value of each ARG_NUMBER argument. */
+  readonly argNumber: Float64Array;
+  /** Node k's arguments as written (read for ARG_OTHER arguments only). */
+  directArgs(node: number): readonly unknown[];
 }
 
 export type NodeOutcome =
@@ -70,12 +99,31 @@ export interface GraphOptions {
 }
 
 const WAITING = 0;
+/** Dispatched inside a fused piece (its inputs already released; see `Pieces`). */
+const FUSED = 1;
 const RUNNING = 2;
 const DONE = 3;
 const FAILED = 4;
 
 /** See call.ts: a job whose worker died this often before it started is suspected after all. */
 const UNSTARTED_LOSSES = 3;
+
+/**
+ * The most nodes in one fused piece (graph-pieces.ts). Large enough that a piece's per-item
+ * cost (its arrays, its trip, its result) is spread over many nodes; small enough that a tree
+ * still has many pieces to spread over the workers.
+ */
+const PIECE_LIMIT = 256;
+
+/** The fewest nodes worth a piece (see findPieces). */
+const PIECE_LEAST = 8;
+
+/** What runs a batch of fused pieces (worker/graph-tasks.ts). */
+const PIECE_SPEC: TaskSpec = {
+  kind: 'task',
+  module: graphTasks.piece.module,
+  name: graphTasks.piece.taskName,
+};
 
 interface Job {
   /** The batch's number in the run (for traces: `BatchTrace.batch`). */
@@ -88,6 +136,22 @@ interface Job {
   readonly items: readonly unknown[][];
   readonly track: boolean;
   readonly unstartedLosses?: number;
+}
+
+/** The fused pieces of a run (none when nothing may be fused). */
+interface Fused {
+  readonly pieces: Pieces;
+  /** The index of the pieces' queue and sizer, after the plan's tasks. */
+  readonly slot: number;
+  readonly task: GraphTask;
+  /** Each plan task's [module, name] (for the worker to find it); one array shared by every piece. */
+  readonly table: readonly (readonly [string, string])[];
+  /** A node's position in the piece being encoded. */
+  readonly local: Int32Array;
+  /** Scratch for a piece's members. */
+  members: Int32Array;
+  /** Scratch for a piece's code. */
+  code: Float64Array;
 }
 
 /** A growable queue of node numbers. */
@@ -118,7 +182,9 @@ class NodeQueue {
 }
 
 export class GraphRun {
+  /** Inputs not yet done; with pieces, per piece root: the inputs the piece takes from outside. */
   private readonly pending: Int32Array;
+  private readonly fused: Fused | undefined;
   /** Dependents not yet dispatched, plus one while the caller wants the value (outputs). */
   private readonly consumers: Int32Array;
   private readonly state: Uint8Array;
@@ -211,16 +277,31 @@ export class GraphRun {
       outputs += isOutput[k] as number;
     }
     this.outputsLeft = outputs;
-    this.ready = plan.tasks.map(() => new NodeQueue());
-    this.sizers = plan.tasks.map(() =>
+    this.fused = this.fuse(options);
+    const slots = plan.tasks.length + (this.fused ? 1 : 0);
+    this.ready = Array.from({ length: slots }, () => new NodeQueue());
+    this.sizers = Array.from({ length: slots }, () =>
       options.batchSize === 'auto'
         ? new AutoBatchSizer(dispatcher.size, autoLimits(dispatcher.batchLimits))
         : fixedBatchSizer(options.batchSize),
     );
-    const { ready } = this;
+    if (this.fused) {
+      // A piece waits for the inputs it takes from outside; its inner nodes wait for nothing.
+      const { merged, rootOf } = this.fused.pieces;
+      pending.fill(0);
+      for (let k = 0; k < n; k++) {
+        const end = inputStart[k + 1] as number;
+        for (let place = inputStart[k] as number; place < end; place++) {
+          if (merged[inputs[place] as number] === 0) {
+            const root = rootOf[k] as number;
+            pending[root] = (pending[root] as number) + 1;
+          }
+        }
+      }
+    }
+    const merged = this.fused?.pieces.merged;
     for (let k = 0; k < n; k++) {
-      const task = taskOf[k] as number;
-      if (pending[k] === 0 && task >= 0) (ready[task] as NodeQueue).push(k);
+      if (pending[k] === 0 && (taskOf[k] as number) >= 0 && merged?.[k] !== 1) this.queue(k);
     }
     const { signal } = options;
     if (signal?.aborted) {
@@ -244,6 +325,54 @@ export class GraphRun {
     if (this.finished || this.state[node] !== WAITING) return;
     this.nodeFailed(node, error);
     this.pump();
+  }
+
+  /**
+   * The pieces to fuse the graph into, unless a call option asks for a node on its own: a
+   * `timeout` is per node, and so is a retry after an error.
+   */
+  private fuse(options: GraphOptions): Fused | undefined {
+    const { plan } = this;
+    const fusion = plan.fusion;
+    if (!fusion || options.timeout !== undefined || (options.retryOn === 'error' && options.retries > 0)) {
+      return undefined;
+    }
+    const pieces = findPieces(
+      { ...plan, dependentStart: this.dependentStart, dependents: this.dependents, fusable: fusion.fusable },
+      PIECE_LIMIT,
+      PIECE_LEAST,
+    );
+    const table = plan.tasks.map((t): readonly [string, string] =>
+      t.spec.kind === 'task' ? [t.spec.module, t.spec.name] : ['', ''],
+    );
+    const fusedTasks = plan.tasks.filter((t) => t.spec.kind === 'task' && !t.spec.wrapper);
+    const names = fusedTasks.map((t) => t.name);
+    const fusedSpecs = fusedTasks.map((t) => t.spec);
+    return {
+      pieces,
+      slot: plan.tasks.length,
+      // A mixed spec without `taskIndex` calls its first task (the piece) for every item; the
+      // others are there so that a worker loads their modules before the batch starts.
+      task: {
+        spec: { kind: 'mixed', specs: [PIECE_SPEC, ...fusedSpecs], name: names.join(', ') },
+        name: names.join(', '),
+      },
+      table,
+      local: new Int32Array(plan.nodes),
+      members: new Int32Array(64),
+      code: new Float64Array(1024),
+    };
+  }
+
+  /** Node (a piece's root, without pieces any node) is ready: queue it for its batch. */
+  private queue(node: number): void {
+    const fused = this.fused;
+    const slot = fused && fused.pieces.isPiece[node] === 1 ? fused.slot : (this.plan.taskOf[node] as number);
+    (this.ready[slot] as NodeQueue).push(node);
+  }
+
+  private taskAt(slot: number): GraphTask {
+    return slot === this.fused?.slot ? this.fused.task : (this.plan.tasks[slot] as GraphTask);
   }
 
   /** Stop: nothing more is dispatched, batches in flight are cancelled. */
@@ -285,7 +414,9 @@ export class GraphRun {
       const full = sizer.next(undefined);
       // While every worker has work, wait for a full batch: batches in flight will add to it.
       if (queue.length < full && this.inFlight >= this.dispatcher.size) return;
-      this.dispatchReady(best, queue.length < full ? sizer.next(queue.length) : full);
+      const size = queue.length < full ? sizer.next(queue.length) : full;
+      if (best === this.fused?.slot) this.dispatchPieces(size);
+      else this.dispatchReady(best, size);
     }
   }
 
@@ -329,6 +460,220 @@ export class GraphRun {
       this.submit({ id: this.nextJob++, after: [...after], task, nodes, items, track: false });
   }
 
+  /**
+   * The members of the piece rooted at `root`, readers before their inputs (so read backwards,
+   * every node comes after its inputs); returns how many.
+   */
+  private membersOf(root: number): number {
+    const fused = this.fused as Fused;
+    const { merged } = fused.pieces;
+    const { inputs, inputStart } = this.plan;
+    let members = fused.members;
+    // The members themselves serve as the stack: each is visited once, after its reader.
+    members[0] = root;
+    let count = 1;
+    for (let at = 0; at < count; at++) {
+      const node = members[at] as number;
+      const end = inputStart[node + 1] as number;
+      for (let place = inputStart[node] as number; place < end; place++) {
+        const input = inputs[place] as number;
+        if (merged[input] !== 1) continue;
+        if (count === members.length) {
+          members = grownMembers(members);
+          fused.members = members;
+        }
+        members[count++] = input;
+      }
+    }
+    return count;
+  }
+
+  /**
+   * Dispatch up to `size` ready pieces as one batch: each an item of the piece task (its code
+   * and the values it takes from outside, see worker/graph-tasks.ts), whose value is its root's.
+   */
+  private dispatchPieces(size: number): void {
+    const fused = this.fused as Fused;
+    const queue = this.ready[fused.slot] as NodeQueue;
+    const fusion = this.plan.fusion as GraphFusion;
+    const { plan, state } = this;
+    const { inputs, inputStart, isOutput, taskOf } = plan;
+    const { merged } = fused.pieces;
+    const { local } = fused;
+    const { argStart, argKind, argNumber } = fusion;
+    const tracing = this.options.onBatch !== undefined;
+    const crossing = this.options.crossing;
+    const roots: number[] = [];
+    const items: unknown[][] = [];
+    const after = new Set<number>();
+    /** Each piece's start and end in `code`, and where its entries of `others` start. */
+    const starts: number[] = [];
+    let code = fused.code;
+    let at = 0;
+    let others: unknown[] | undefined;
+    pieces: while (roots.length < size && queue.length > 0) {
+      const root = queue.shift();
+      if (state[root] !== WAITING) continue;
+      const count = this.membersOf(root);
+      const members = fused.members;
+      if (crossing) {
+        for (let m = count - 1; m >= 0; m--) {
+          const node = members[m] as number;
+          const problem = this.pieceArgumentProblem(node, crossing);
+          if (problem) {
+            this.nodeFailed(node, problem);
+            if (this.finished) return;
+            continue pieces;
+          }
+        }
+      }
+      // The piece's code, in the form worker/graph-tasks.ts reads: numbers in one Float64Array
+      // for the whole batch (one copy to send), other arguments in a list beside it.
+      const start = at;
+      const otherStart = others?.length ?? 0;
+      for (let m = count - 1, position = 1; m >= 0; m--, position++) {
+        const node = members[m] as number;
+        local[node] = position;
+        state[node] = FUSED;
+        const first = argStart[node] as number;
+        const argc = (argStart[node + 1] as number) - first;
+        // Each argument takes at most two entries.
+        if (at + 3 + 2 * argc > code.length) {
+          code = grownCode(code, at + 3 + 2 * argc);
+          fused.code = code;
+        }
+        code[at++] = taskOf[node] as number;
+        code[at++] = node;
+        code[at++] = argc;
+        let place = inputStart[node] as number;
+        for (let a = first; a < first + argc; a++) {
+          const kind = argKind[a];
+          if (kind === ARG_NUMBER) {
+            code[at++] = 0;
+            code[at++] = argNumber[a] as number;
+            continue;
+          }
+          let value: unknown;
+          if (kind === ARG_OTHER) value = fusion.directArgs(node)[a - first];
+          else {
+            const input = inputs[place++] as number;
+            if (merged[input] === 1) {
+              code[at++] = local[input] as number;
+              continue;
+            }
+            value = this.valueOf(input);
+            if (tracing) {
+              const producer = this.producer[input] as number;
+              if (producer >= 0) after.add(producer);
+            }
+            if (this.dropReader(input) && !isOutput[input]) this.drop(input);
+          }
+          if (typeof value === 'number') {
+            code[at++] = 0;
+            code[at++] = value;
+          } else {
+            code[at++] = -1;
+            (others ??= []).push(value);
+          }
+        }
+      }
+      roots.push(root);
+      starts.push(start, at, otherStart);
+    }
+    if (roots.length > 0) {
+      const batchCode = code.slice(0, at);
+      for (let i = 0; i < roots.length; i++) {
+        items.push([fused.table, batchCode, starts[3 * i], starts[3 * i + 1], others, starts[3 * i + 2]]);
+      }
+      this.submit({
+        id: this.nextJob++,
+        after: [...after],
+        task: fused.slot,
+        nodes: roots,
+        items,
+        track: false,
+      });
+    }
+  }
+
+  /**
+   * Why an argument of node (in a piece) cannot cross, as its error; the values it takes from
+   * outside included. Numbers are passed over without a look.
+   */
+  private pieceArgumentProblem(
+    node: number,
+    crossing: (value: unknown) => string | undefined,
+  ): Error | undefined {
+    const { argStart, argKind } = this.plan.fusion as GraphFusion;
+    const { merged } = (this.fused as Fused).pieces;
+    let place = this.plan.inputStart[node] as number;
+    const first = argStart[node] as number;
+    const end = argStart[node + 1] as number;
+    for (let a = first; a < end; a++) {
+      const kind = argKind[a];
+      if (kind === ARG_NUMBER) continue;
+      let value: unknown;
+      if (kind === ARG_INPUT) {
+        const input = this.plan.inputs[place++] as number;
+        // An inner value never crosses: it stays on the worker.
+        if (merged[input] === 1 || this.isNumber[input] === 1) continue;
+        value = this.valueOf(input);
+      } else value = (this.plan.fusion as GraphFusion).directArgs(node)[a - first];
+      if (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol') continue;
+      const problem = crossing(value);
+      if (problem) {
+        return crossingError(
+          `Task "${this.plan.nameOf(node)}": argument ${a - first} of node ${node}`,
+          problem,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** A piece ran: its inner nodes are done (their values stayed on the worker), its root has `value`. */
+  private pieceDone(root: number, job: number, value: unknown): void {
+    this.settleInner(root);
+    this.producer[root] = job;
+    this.nodeDone(root, value);
+  }
+
+  /** The inner nodes of a piece that did not fail settle as done (nobody outside reads them). */
+  private settleInner(root: number): void {
+    const count = this.membersOf(root);
+    const members = (this.fused as Fused).members;
+    for (let m = 0; m < count; m++) {
+      const node = members[m] as number;
+      if (node === root || this.state[node] !== FUSED) continue;
+      this.state[node] = DONE;
+      this.settled++;
+    }
+    this.options.onProgress?.({ done: this.settled, failed: this.failedCount, total: this.plan.nodes });
+  }
+
+  /**
+   * A piece failed. A node in it threw (the worker names it: `graphNode`): that node fails with
+   * a TaskError and its readers, inside the piece and beyond, with ERR_DEPENDENCY_FAILED, as if
+   * each had run on its own. The root's value could not cross: the root fails. Anything else
+   * (its tasks could not be found) fails the run, as a batch's failure does.
+   */
+  private pieceFailed(root: number, failure: ItemFailure): void {
+    if (failure.kind === 'not-cloneable') {
+      this.settleInner(root);
+      const name = this.plan.nameOf(root);
+      this.nodeFailed(root, crossingError(`Task "${name}": the result of node ${root}`, failure.problem));
+      return;
+    }
+    const thrown = failure.error as (Error & { graphNode?: unknown }) | undefined;
+    const node = thrown?.graphNode;
+    if (typeof node !== 'number' || this.state[node] !== FUSED) {
+      this.fail(failure.error);
+      return;
+    }
+    this.nodeFailed(node, new TaskError({ task: this.plan.nameOf(node), index: node }, thrown?.cause));
+    if (!this.finished) this.settleInner(root);
+  }
+
   private argumentProblem(
     node: number,
     args: readonly unknown[],
@@ -350,7 +695,7 @@ export class GraphRun {
 
   private submit(job: Job): void {
     const o = this.options;
-    const task = this.plan.tasks[job.task] as GraphTask;
+    const task = this.taskAt(job.task);
     const request: BatchRequest = {
       task: task.spec,
       taskName: task.name,
@@ -406,7 +751,8 @@ export class GraphRun {
 
   private receiveDone(job: Job, outcome: Extract<BatchOutcome, { kind: 'done' }>): void {
     const { nodes } = job;
-    const task = this.plan.tasks[job.task] as GraphTask;
+    const task = this.taskAt(job.task);
+    const pieces = job.task === this.fused?.slot;
     if (outcome.ran > 0) (this.sizers[job.task] as BatchSizer).observe(outcome.ran, outcome.duration);
     this.options.onBatch?.({
       worker: outcome.worker,
@@ -425,7 +771,10 @@ export class GraphRun {
     for (let i = 0; i < ran && !this.finished; i++) {
       const node = nodes[i] as number;
       const failure = failures?.get(i);
-      if (failure) this.itemFailed(job, i, failure);
+      if (pieces) {
+        if (failure) this.pieceFailed(node, failure);
+        else this.pieceDone(node, job.id, values[i]);
+      } else if (failure) this.itemFailed(job, i, failure);
       else {
         this.producer[node] = job.id;
         this.nodeDone(node, values[i]);
@@ -511,10 +860,11 @@ export class GraphRun {
     const end = dependentStart[node + 1] as number;
     for (let e = dependentStart[node] as number; e < end; e++) {
       const dependent = dependents[e] as number;
-      const left = (pending[dependent] as number) - 1;
-      pending[dependent] = left;
-      if (left === 0 && this.state[dependent] === WAITING) {
-        this.ready[plan.taskOf[dependent] as number]?.push(dependent);
+      const waiter = this.fused ? (this.fused.pieces.rootOf[dependent] as number) : dependent;
+      const left = (pending[waiter] as number) - 1;
+      pending[waiter] = left;
+      if (left === 0 && this.state[waiter] === WAITING && (plan.taskOf[waiter] as number) >= 0) {
+        this.queue(waiter);
       }
     }
     this.settle(node, true, value);
@@ -543,9 +893,11 @@ export class GraphRun {
       const end = dependentStart[node + 1] as number;
       for (let e = dependentStart[node] as number; e < end; e++) {
         const dependent = dependents[e] as number;
-        if (this.state[dependent] !== WAITING) continue;
+        const was = this.state[dependent];
+        if (was !== WAITING && was !== FUSED) continue;
         this.state[dependent] = FAILED;
-        this.release(dependent);
+        // A node dispatched in a piece released its inputs then.
+        if (was === WAITING) this.release(dependent);
         const where = { task: plan.nameOf(dependent), index: dependent };
         this.settle(dependent, false, new DependencyFailedError(where, failed, cause));
         stack.push(dependent);
@@ -617,4 +969,18 @@ export class GraphRun {
     if (failure) this.rejectDone(failure.error);
     else this.resolveDone();
   }
+}
+
+/** A piece's member list, twice as long. */
+function grownMembers(members: Int32Array): Int32Array {
+  const next = new Int32Array(members.length * 2);
+  next.set(members);
+  return next;
+}
+
+/** A piece's code scratch, long enough for `needed` entries. */
+function grownCode(code: Float64Array, needed: number): Float64Array {
+  const next = new Float64Array(Math.max(needed, code.length * 2));
+  next.set(code);
+  return next;
 }

@@ -136,6 +136,14 @@ function runningItem(): ItemState | undefined {
 }
 
 /**
+ * The item running here, for the runtime: a fused graph piece (worker/graph-tasks.ts) moves it
+ * to each node it runs, so a node's `taskContext()` has the node's own index and stream.
+ */
+export function runningItemState(): ItemState | undefined {
+  return runningItem();
+}
+
+/**
  * `taskContext().pool` in a local call: each child is a direct call of the task (a task
  * reference called locally shares the calling task's context). The serial form of a nested
  * program, for tests and for timing it against the pool.

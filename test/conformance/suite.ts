@@ -35,6 +35,7 @@ import tasks, {
   hostileTasks,
   nestedTasks,
   overlapTasks,
+  pieceTasks,
   randomTasks,
   WithPrivateState,
 } from '../fixtures/tasks.js';
@@ -83,7 +84,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 74 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 77 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -1002,6 +1003,90 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
       let node: Delayed<number> = delayed(tasks.leaf)(0);
       for (let i = 0; i < 400; i++) node = delayed(tasks.add)(node, 1);
       assert.equal(await pool.compute(node), 400);
+    });
+
+    /** A balanced tree over `leaves`, each inner node `join(left, right)`. */
+    function tree<T>(leaves: Delayed<T>[], join: (a: Delayed<T>, b: Delayed<T>) => Delayed<T>): Delayed<T> {
+      let level = leaves;
+      while (level.length > 1) {
+        const next: Delayed<T>[] = [];
+        for (let i = 0; i + 1 < level.length; i += 2)
+          next.push(join(level[i] as Delayed<T>, level[i + 1] as Delayed<T>));
+        if (level.length % 2 === 1) next.push(level.at(-1) as Delayed<T>);
+        level = next;
+      }
+      return level[0] as Delayed<T>;
+    }
+
+    const fuses = {
+      skip:
+        backend.name === 'redis' &&
+        "a redis worker runs only the task modules it was started with, not fanout's piece task: graphs run node by node",
+    };
+    it(
+      'a subtree runs as one piece on its worker: inner values stay there (they need not cross), the root comes back',
+      fuses,
+      async () => {
+        // 16 nodes whose inner values are functions: only the root's number crosses to the caller.
+        const adders = range(8).map((i) => delayed(pieceTasks.adder)(i + 1));
+        const composed = tree(adders, (f, g) => delayed(pieceTasks.compose)(f as never, g as never));
+        let count = 0;
+        const total = await pool.compute(delayed(pieceTasks.apply)(composed as never, 0), {
+          onBatch: (batch) => (count += batch.count),
+        });
+        assert.equal(total, 36);
+        assert.ok(count < 16, `the nodes ran in fewer items than nodes (${count})`);
+        // A function the caller awaits still has to cross (the inline backend has no boundary).
+        if (backend.name === 'inline') assert.equal(typeof (await pool.compute(composed)), 'function');
+        else await rejectsWith(pool.compute(composed), 'ERR_NOT_CLONEABLE');
+      },
+    );
+
+    it(
+      'a node in a piece sees its node number as its index: its draws are randomStream(seed, node)',
+      fuses,
+      async () => {
+        type Draw = { value: number; seed: number; index: number };
+        const drawTree = () =>
+          tree(
+            range(8).map(() => delayed(randomTasks.draw)() as Delayed<unknown>),
+            (a, b) => delayed(pieceTasks.pair)(a, b) as Delayed<unknown>,
+          );
+        const flat = (value: unknown): Draw[] =>
+          Array.isArray(value) ? value.flatMap(flat) : [value as Draw];
+        const first = flat(await pool.compute(drawTree(), { seed: 7 }));
+        const again = flat(await pool.compute(drawTree(), { seed: 7 }));
+        assert.equal(first.length, 8);
+        assert.deepEqual(again, first, 'the same graph and seed draw the same');
+        // The root is node 0, the 8 draws the last nodes (numbered breadth first: 7 to 14).
+        assert.deepEqual(
+          first.map((d) => d.index).sort((a, b) => a - b),
+          range(8).map((i) => 7 + i),
+        );
+        for (const draw of first) assert.equal(draw.value, randomStream(7, draw.index).random());
+      },
+    );
+
+    it('a failure inside a piece: the node that threw fails, its readers with ERR_DEPENDENCY_FAILED naming it', async () => {
+      const leaves = range(16).map((i) => delayed(tasks.failOn)(i, 5));
+      const sum = tree(leaves, (a, b) => delayed(tasks.add)(a, b));
+      const fine = tree(
+        range(16).map((i) => delayed(tasks.leaf)(i)),
+        (a, b) => delayed(tasks.add)(a, b),
+      );
+      const error = await rejectsWith(pool.compute(sum), 'ERR_TASK_FAILED');
+      assert.equal(error.task, 'failOn');
+      const [bad, good] = (await parallel({ pool, errors: 'collect' })([
+        sum,
+        fine,
+      ])) as unknown as Settled<number>[];
+      assert.deepEqual(good, { status: 'fulfilled', value: 120 });
+      assert.ok(bad?.status === 'rejected' && bad.reason instanceof DependencyFailedError);
+      assert.equal(bad.reason.dependency, 'failOn');
+      assert.equal(typeof bad.reason.dependencyIndex, 'number', 'the failed node is named by its number');
+      assert.ok(bad.reason.cause instanceof TaskError, 'the cause is the root failure');
+      assert.equal((bad.reason.cause as TaskError).task, 'failOn');
+      assert.equal((bad.reason.cause as TaskError).index, bad.reason.dependencyIndex);
     });
   });
 
