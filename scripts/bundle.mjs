@@ -1,0 +1,150 @@
+/**
+ * The JavaScript of the package: src/ bundled by esbuild into a few files in dist/ (the
+ * declarations come from tsconfig.types.json). Two reasons, both measured (README, Install):
+ * a program that imports fanout loads a handful of files instead of ~60 ES modules (start-up),
+ * and ~40 files on disk instead of ~160, each taking a whole 4 KiB block of the install (size).
+ * acorn, the one runtime dependency, is bundled too, as its own file (dist/acorn.cjs, with its
+ * licence in THIRD-PARTY-NOTICES), so an install has no dependency at all.
+ *
+ * The layout, and why:
+ * - Every file sits in dist/ itself, no folders: any file can name another as `./name.js`,
+ *   wherever esbuild put the code that names it (src/layout.ts maps source paths to these).
+ * - The entry points keep their source file's name: `index` and `tasks` (the package's
+ *   exports), `main` (the `fanout` bin), the worker entries (`thread-entry`, `process-entry`,
+ *   loaded by URL), `out-of-core-run` (a demo's child script), and every task module of
+ *   src/ (a module that calls `defineTasks(import.meta.url` or `defineActors(import.meta.url`).
+ * - A task module is known by its URL (`import.meta.url`): workers import that URL to find its
+ *   tasks, and the redis backend names it by its file name. So each one stays a file of its own,
+ *   and the code that imports it imports that file (an external import) rather than a copy of
+ *   it inside a shared chunk, whose URL would be the chunk's.
+ * - The rest is shared chunks (`chunk-<hash>.js`) and one file per dynamic import (the redis
+ *   backend, the dashboard, the CLI's commands and demos), loaded when first used.
+ * - Minified whitespace and syntax, never identifiers, and every function and class keeps its
+ *   name (`keepNames`): stack traces name the functions, and an error's `name` is its class's
+ *   name (see `checkNames`).
+ *
+ * Usage: node scripts/bundle.mjs [dist]
+ */
+
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const src = join(root, 'src');
+const dist = resolve(process.argv[2] ?? join(root, 'dist'));
+
+function* sources(folder) {
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) yield* sources(path);
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) yield path;
+  }
+}
+
+const allSources = [...sources(src)];
+/** Modules known by their own URL: task and actor modules (`[export] const x = defineTasks(import.meta.url`, or `export default`). */
+const taskModules = allSources.filter((file) =>
+  /^(?:export\s+)?(?:default\s+|const\s+[\w$]+\s*=\s*)define(?:Tasks|Actors)\(import\.meta\.url\b/m.test(
+    readFileSync(file, 'utf8'),
+  ),
+);
+const entryFiles = [
+  'index.ts',
+  'tasks.ts',
+  'cli/main.ts',
+  'worker/thread-entry.ts',
+  'worker/process-entry.ts',
+  'demos/out-of-core-run.ts',
+].map((file) => join(src, file));
+for (const file of taskModules) if (!entryFiles.includes(file)) entryFiles.push(file);
+
+const nameOf = (file) => basename(file, '.ts');
+const names = new Map();
+for (const file of entryFiles) {
+  const other = names.get(nameOf(file));
+  if (other)
+    throw new Error(
+      `bundle: ${relative(src, other)} and ${relative(src, file)} would both be dist/${nameOf(file)}.js`,
+    );
+  names.set(nameOf(file), file);
+}
+
+/** Imports of a task module from other code: `./<name>.js`, the entry file, not a copy. */
+const ownFiles = {
+  name: 'own-files',
+  setup(b) {
+    const external = new Set(taskModules);
+    b.onResolve({ filter: /^\./ }, (args) => {
+      if (!args.importer.startsWith(src)) return undefined;
+      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      if (!external.has(target) || target === args.importer) return undefined;
+      return { path: `./${nameOf(target)}.js`, external: true };
+    });
+  },
+};
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: entryFiles.map((file) => ({ in: file, out: nameOf(file) })),
+  outdir: dist,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  // What tsconfig.json targets: nothing is lowered.
+  target: 'es2022',
+  // The redis drivers are optional peer dependencies, loaded on first use; acorn is its own file.
+  external: ['bullmq', 'ioredis', 'acorn'],
+  // src/layout.ts reads it: the bundle's files sit side by side in dist/.
+  define: { FANOUT_BUNDLE: 'true' },
+  chunkNames: 'chunk-[hash]',
+  entryNames: '[name]',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
+  legalComments: 'inline',
+  plugins: [ownFiles],
+  metafile: true,
+  logLevel: 'warning',
+});
+
+// Which source modules each file of dist/ holds and imports, beside it (dist-meta.json, not shipped): test/startup.test.ts reads it.
+writeFileSync(`${dist}-meta.json`, `${JSON.stringify(result.metafile)}\n`);
+
+// acorn as one CommonJS file, required synchronously by the first inline function (src/layout.ts).
+await build({
+  entryPoints: [join(root, 'node_modules', 'acorn', 'dist', 'acorn.js')],
+  outfile: join(dist, 'acorn.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'inline',
+  logLevel: 'warning',
+});
+
+/**
+ * The bundler renames a top-level declaration whose name another module also declares (`Foo`
+ * becomes `Foo2`), and writes a class that refers to itself as `var Foo = class _Foo`. `keepNames`
+ * gives each function and class its source name back (`name`), which fanout errors report as
+ * their `name`; checked here on every class and function the package exports.
+ */
+async function checkNames() {
+  const wrong = [];
+  for (const entry of ['index.js', 'tasks.js']) {
+    const exports = await import(pathToFileURL(join(dist, entry)).href);
+    for (const [key, value] of Object.entries(exports))
+      if (typeof value === 'function' && value.name !== key)
+        wrong.push(`${entry}: ${key} is named ${value.name}`);
+  }
+  if (wrong.length) throw new Error(`bundle: exports whose name changed: ${wrong.join(', ')}`);
+}
+await checkNames();
+
+// The bin keeps its `#!` line (esbuild keeps a hashbang at the top of an entry).
+const bin = join(dist, 'main.js');
+const text = readFileSync(bin, 'utf8');
+if (!text.startsWith('#!')) writeFileSync(bin, `#!/usr/bin/env node\n${text}`);
