@@ -85,9 +85,8 @@ const ownFiles = {
   },
 };
 
-const result = await build({
+const options = {
   absWorkingDir: root,
-  entryPoints: entryFiles.map((file) => ({ in: file, out: nameOf(file) })),
   outdir: dist,
   bundle: true,
   splitting: true,
@@ -105,9 +104,101 @@ const result = await build({
   minifySyntax: true,
   keepNames: true,
   legalComments: 'inline',
-  plugins: [ownFiles],
   metafile: true,
   logLevel: 'warning',
+};
+
+// First pass, nothing written: the import graph of src/ as the bundler sees it.
+const graph = (
+  await build({
+    ...options,
+    entryPoints: entryFiles.map((file) => ({ in: file, out: nameOf(file) })),
+    plugins: [ownFiles],
+    write: false,
+  })
+).metafile;
+const abs = (path) => resolve(root, path);
+/** Every module a module loads before it runs (static imports, transitively), itself included. */
+function closure(file) {
+  const seen = new Set();
+  const visit = (path) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    for (const imported of graph.inputs[relative(root, path)]?.imports ?? [])
+      if (imported.kind === 'import-statement' && !imported.external) visit(abs(imported.path));
+  };
+  visit(file);
+  return seen;
+}
+/** Modules loaded by `import()` from src/: each is an entry point of the bundle too. */
+const dynamicTargets = new Set(
+  Object.values(graph.inputs).flatMap((input) =>
+    input.imports.filter((i) => i.kind === 'dynamic-import' && !i.external).map((i) => abs(i.path)),
+  ),
+);
+const exportsOf = new Map(
+  Object.values(graph.outputs)
+    .filter((output) => output.entryPoint)
+    .map((output) => [abs(output.entryPoint), output.exports]),
+);
+
+/**
+ * The two shared chunks. The bundler puts a module in a chunk by the set of entry points that
+ * reach it, so left alone it makes dozens of small chunks (every task module and dynamic import
+ * is an entry point), and a program would load ~30 files. Instead, every entry point that
+ * reaches any module of `worker` imports all of it, and likewise `main`, so each is one chunk:
+ * - worker: what a worker thread or process loads (its entry, and `fanout/tasks` for the task
+ *   modules), which the caller loads too;
+ * - main: the rest of what `import 'fanout'` loads.
+ * What only the CLI, the demos or a dynamic import load stays in their own chunks.
+ */
+const ownEntries = new Set([...entryFiles, ...dynamicTargets]);
+const worker = new Set(
+  ['worker/thread-entry.ts', 'worker/process-entry.ts', 'tasks.ts'].flatMap((file) => [
+    ...closure(join(src, file)),
+  ]),
+);
+const main = new Set([...closure(join(src, 'index.ts'))].filter((file) => !worker.has(file)));
+for (const set of [worker, main]) for (const file of ownEntries) set.delete(file);
+
+const coreChunks = {
+  name: 'core-chunks',
+  setup(b) {
+    b.onResolve({ filter: /^fanout-(entry|core):/ }, (args) => ({ path: args.path, namespace: 'fanout' }));
+    b.onResolve({ filter: /^\./ }, (args) => {
+      if (args.kind !== 'dynamic-import' || !args.importer.startsWith(src)) return undefined;
+      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      return dynamicTargets.has(target) ? { path: `fanout-entry:${target}`, namespace: 'fanout' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'fanout' }, (args) => {
+      const [kind, target] = [
+        args.path.slice(0, args.path.indexOf(':')),
+        args.path.slice(args.path.indexOf(':') + 1),
+      ];
+      if (kind === 'fanout-core') {
+        const files = target === 'worker' ? worker : main;
+        return {
+          contents: [...files].map((file) => `import ${JSON.stringify(file)};`).join('\n'),
+          resolveDir: root,
+          loader: 'js',
+        };
+      }
+      const reached = closure(target);
+      const lines = [];
+      if ([...reached].some((file) => worker.has(file))) lines.push(`import 'fanout-core:worker';`);
+      if ([...reached].some((file) => main.has(file))) lines.push(`import 'fanout-core:main';`);
+      lines.push(`export * from ${JSON.stringify(target)};`);
+      if (exportsOf.get(target)?.includes('default'))
+        lines.push(`export { default } from ${JSON.stringify(target)};`);
+      return { contents: lines.join('\n'), resolveDir: root, loader: 'js' };
+    });
+  },
+};
+
+const result = await build({
+  ...options,
+  entryPoints: entryFiles.map((file) => ({ in: `fanout-entry:${file}`, out: nameOf(file) })),
+  plugins: [ownFiles, coreChunks],
 });
 
 // Which source modules each file of dist/ holds and imports, beside it (dist-meta.json, not shipped): test/startup.test.ts reads it.
