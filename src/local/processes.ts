@@ -1,19 +1,13 @@
 /** The `processes` transport: one child process per worker (child_process.fork), V8 serialization on the wire. */
 
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { nodeChildProcess } from '../builtins.js';
 import { isProtocolMessage } from '../worker/protocol.js';
 import { refuseWorkersBeforeEntry, startingWorkerEnv } from '../worker/starting.js';
 import { inheritedEnv, workerExecArgv } from './exec-argv.js';
 import { guardChild } from './orphans.js';
 import { entryUrl } from './preload.js';
 import type { Transport, WorkerChannel, WorkerListener } from './transport.js';
-
-/**
- * node:child_process, required when the first worker process starts: every program that imports
- * fanout reads this module, and most never start a process (importing it costs ~1.5 ms).
- */
-const builtin = createRequire(import.meta.url);
 
 /** How long after a child's exit its channel may stay open (held by a grandchild) before the exit counts anyway. */
 const CLOSE_GRACE_MS = 1000;
@@ -43,8 +37,7 @@ export function processesTransport(options: ProcessesOptions = {}): Transport {
     spawn(listener: WorkerListener): WorkerChannel {
       refuseWorkersBeforeEntry();
       // stdin is not inherited: a worker must never read the caller's input (`fanout run --input -`).
-      const { fork } = builtin('node:child_process') as typeof import('node:child_process');
-      const child = fork(entry, [], {
+      const child = nodeChildProcess().fork(entry, [], {
         execArgv,
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
