@@ -12,7 +12,8 @@
  * - The entry points keep their source file's name: `index` and `tasks` (the package's
  *   exports), `main` (the `fanout` bin), the worker entries (`thread-entry`, `process-entry`,
  *   loaded by URL), `out-of-core-run` (a demo's child script), and every task module of
- *   src/ (a module that calls `defineTasks(import.meta.url` or `defineActors(import.meta.url`).
+ *   src/ (a module that calls `defineTasks(import.meta.url` or `defineActors(import.meta.url`);
+ *   and the demos, as `demo-<name>` (test/demo-results.test.ts runs them compiled).
  * - A task module is known by its URL (`import.meta.url`): workers import that URL to find its
  *   tasks, and the redis backend names it by its file name. So each one stays a file of its own,
  *   and the code that imports it imports that file (an external import) rather than a copy of
@@ -59,8 +60,13 @@ const entryFiles = [
   'demos/out-of-core-run.ts',
 ].map((file) => join(src, file));
 for (const file of taskModules) if (!entryFiles.includes(file)) entryFiles.push(file);
+/** The demos (`fanout demo <name>` imports src/demos/<name>.ts): dist/demo-<name>.js, for tests that run one. */
+const demos = allSources.filter(
+  (file) => file.startsWith(join(src, 'demos')) && /^export const \w+Demo\b/m.test(readFileSync(file, 'utf8')),
+);
+entryFiles.push(...demos);
 
-const nameOf = (file) => basename(file, '.ts');
+const nameOf = (file) => (demos.includes(file) ? `demo-${basename(file, '.ts')}` : basename(file, '.ts'));
 const names = new Map();
 for (const file of entryFiles) {
   const other = names.get(nameOf(file));
