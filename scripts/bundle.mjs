@@ -62,7 +62,8 @@ const entryFiles = [
 for (const file of taskModules) if (!entryFiles.includes(file)) entryFiles.push(file);
 /** The demos (`fanout demo <name>` imports src/demos/<name>.ts): dist/demo-<name>.js, for tests that run one. */
 const demos = allSources.filter(
-  (file) => file.startsWith(join(src, 'demos')) && /^export const \w+Demo\b/m.test(readFileSync(file, 'utf8')),
+  (file) =>
+    file.startsWith(join(src, 'demos')) && /^export const \w+Demo\b/m.test(readFileSync(file, 'utf8')),
 );
 entryFiles.push(...demos);
 
