@@ -82,6 +82,15 @@ it('importing fanout loads no optional part; an inline function loads acorn when
     [],
     'packages loaded by the import alone',
   );
+  // The built-ins that only some programs use (src/builtins.ts) are required when first used.
+  const builtins = atImport
+    .split('\n')
+    .filter((line) => /^loaded node:(crypto|net|child_process)$/.test(line));
+  assert.deepEqual(builtins, [], 'built-ins loaded by the import alone');
+  // The bundle's two shared chunks (scripts/bundle.mjs); every other file is an entry point of
+  // its own: `fanout`'s, and fanout's task modules (each a file, as its URL names it).
+  const chunks = loaded.filter((path) => path.startsWith('dist/chunk-'));
+  assert.equal(chunks.length, 2, `files loaded: ${loaded.join(', ')}`);
   const optional =
     /^src\/(redis\/engine|cluster\/slurm|chunks\/reader-tasks|observe\/dashboard\/server)\.ts$/;
   assert.deepEqual(
@@ -100,6 +109,11 @@ it('a task module that imports fanout/tasks makes a worker load one file more th
   assert.deepEqual(
     [...tasks].filter((file) => !worker.has(file)),
     ['dist/tasks.js'],
+  );
+  assert.equal(
+    worker.size,
+    2,
+    `a worker thread loads its entry and the worker chunk: ${[...worker].join(', ')}`,
   );
   assert.deepEqual(
     [...sourcesIn(outputs, worker)].filter((source) =>
