@@ -45,6 +45,19 @@ function* sources(folder) {
 }
 
 const allSources = [...sources(src)];
+/**
+ * A module's `import.meta.url` is the file its code lands in, which in the bundle is not its
+ * own: a file of fanout's found relative to it would be looked for in the wrong place. Only
+ * src/layout.ts, which knows both layouts, may do that.
+ */
+for (const file of allSources) {
+  if (file === join(src, 'layout.ts')) continue;
+  const text = readFileSync(file, 'utf8');
+  if (/new URL\([^;]*,\s*import\.meta\.url\s*\)|createRequire\(import\.meta\.url\)\(\s*['"`]\./.test(text))
+    throw new Error(
+      `bundle: ${relative(src, file)} finds a file relative to import.meta.url: use ownModule() of src/layout.ts`,
+    );
+}
 /** Modules known by their own URL: task and actor modules (`[export] const x = defineTasks(import.meta.url`, or `export default`). */
 const taskModules = allSources.filter((file) =>
   /^(?:export\s+)?(?:default\s+|const\s+[\w$]+\s*=\s*)define(?:Tasks|Actors)\(import\.meta\.url\b/m.test(

@@ -17,7 +17,9 @@ const ownExtension = extname(new URL(import.meta.url).pathname) || '.js';
 
 /**
  * The URL of one of fanout's entry modules (one a worker or child process is started with),
- * by its path under src/ without extension: `ownModule('worker/thread-entry')`.
+ * by its path under src/ without extension: `ownModule('worker/thread-entry')`. A module that
+ * needs another of fanout's files by URL asks here (scripts/bundle.mjs refuses `new URL(...,
+ * import.meta.url)` anywhere else: in the bundle, a module's code is in another file).
  */
 export function ownModule(path: string): URL {
   return new URL(bundled ? `./${basename(path)}.js` : `./${path}${ownExtension}`, import.meta.url);
