@@ -1,8 +1,8 @@
 /**
  * The `startup` row of `npm run bench`: what a tiny script costs as a whole process, the way a
  * user meets it (`time node script.js`). Three scripts in bench/startup/ compute the same ten
- * squares: a plain loop (`serial`: Node's own start and exit, the floor), fanout (import, a pool
- * of `--workers` threads, one `pool.map`, close) and Piscina (import, the same threads, ten
+ * squares: a plain loop (`serial`: Node's own start and exit, the floor), fanout (import the built
+ * package, dist/, a pool of `--workers` threads, one `pool.map`, close) and Piscina (import, the same threads, ten
  * `run`s, destroy). Each is started as a fresh `node` process and timed from spawn to exit; the
  * three run in rounds whose order alternates, so a burst of load from elsewhere hits them alike,
  * and each row is the median of its runs. Every run's output is checked.

@@ -14,14 +14,10 @@
  * emitted declarations themselves, with TypeScript's own import scanner, so moving files in src/
  * needs no change here.
  *
- * It also deletes the `.js` of a module that holds only types (the compiler emits `export {};`)
- * when no emitted module imports it: the compiler elides type-only imports, so nothing loads
- * those files, and each takes a 4 KiB block of the install.
- *
  * Usage: node scripts/prune-declarations.mjs [dist]
  */
 
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 
@@ -51,12 +47,6 @@ function* filesEndingWith(folder, suffix) {
   }
 }
 
-/** Whether an emitted module is empty: nothing but `export {};` and comments. */
-function typesOnly(source) {
-  const code = source.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, '').replace(/\s/g, '');
-  return code === 'export{};' || code === '';
-}
-
 // The package's two entry points (package.json "exports"): `fanout` and `fanout/tasks`.
 const keep = new Set([...reached(join(dist, 'index.d.ts')), ...reached(join(dist, 'tasks.d.ts'))]);
 for (const file of filesEndingWith(dist, '.d.ts')) {
@@ -69,14 +59,10 @@ for (const file of filesEndingWith(dist, '.d.ts')) {
   if (anyTarget !== text) writeFileSync(file, anyTarget);
 }
 
-const modules = [...filesEndingWith(dist, '.js')];
-const imported = new Set();
-for (const file of modules) {
-  const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
-  for (const { fileName } of importedFiles) {
-    if (fileName.startsWith('.')) imported.add(resolve(dirname(file), fileName));
-  }
+/** Folders left empty (each one a 4 KiB block of the install). */
+function removeEmpty(folder) {
+  for (const entry of readdirSync(folder, { withFileTypes: true }))
+    if (entry.isDirectory()) removeEmpty(join(folder, entry.name));
+  if (folder !== dist && readdirSync(folder).length === 0) rmdirSync(folder);
 }
-for (const file of modules) {
-  if (!imported.has(file) && typesOnly(readFileSync(file, 'utf8'))) rmSync(file);
-}
+removeEmpty(dist);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled entry point, for tests that start it themselves. */
-export const cliPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+export const cliPath = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 /** A `skip` reason when the CLI has not been built (npm test builds it first). */
 export const skipWithoutBuild = !existsSync(cliPath) && 'run `npm run build` first';

@@ -1,41 +1,63 @@
 /**
  * Start-up: importing fanout loads only what a first program needs. The parts a program may
  * never use load when first used: acorn (inline functions), the redis backend and its drivers,
- * Slurm, the readers of file chunks. A task module imports `fanout` too, in every worker, so
- * this is paid once per worker as well (bench/startup.ts measures it).
+ * Slurm, the readers of file chunks. A task module imports `fanout/tasks` in every worker, so
+ * what that adds is paid once per worker as well (bench/startup.ts measures the whole).
+ *
+ * The package's JavaScript is a bundle (scripts/bundle.mjs): a file of dist/ holds several source
+ * modules. The bundler's record of which (dist-meta.json, written beside dist/ by the build)
+ * turns the files a program loads back into the source modules they hold.
  */
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const metaFile = fileURLToPath(new URL('../dist-meta.json', import.meta.url));
 const log = fileURLToPath(new URL('./fixtures/module-log.mjs', import.meta.url));
 const caller = fileURLToPath(new URL('./fixtures/startup-caller.mjs', import.meta.url));
+const skip = !(existsSync(dist) && existsSync(metaFile)) && 'run `npm run build` first';
 
-/** The modules of this package that importing `file` (in a fresh node) loads, as paths under dist/. */
-async function distModulesLoadedBy(file: string): Promise<Set<string>> {
-  const url = new URL(`../dist/${file}`, import.meta.url).href;
-  const { stderr } = await promisify(execFile)(
-    process.execPath,
-    ['--import', log, '--input-type=module', '-e', `await import(${JSON.stringify(url)});`],
-    { env: { ...process.env, NODE_OPTIONS: '' } },
-  );
-  const distUrl = new URL('../dist/', import.meta.url).href;
-  return new Set(
-    stderr
-      .split('\n')
-      .map((line) => line.replace(/^loaded /, ''))
-      .filter((loaded) => loaded.startsWith(distUrl))
-      .map((loaded) => loaded.slice(distUrl.length)),
-  );
+interface Output {
+  readonly imports: readonly { readonly path: string; readonly kind: string; readonly external?: boolean }[];
+  readonly inputs: Record<string, unknown>;
+}
+
+/** The bundle's files (`dist/x.js`, relative to the repository) and what each holds and imports. */
+function bundle(): Record<string, Output> {
+  return (JSON.parse(readFileSync(metaFile, 'utf8')) as { outputs: Record<string, Output> }).outputs;
+}
+
+/** The source modules (`src/...ts`) that these files of the bundle hold. */
+function sourcesIn(outputs: Record<string, Output>, files: Iterable<string>): Set<string> {
+  return new Set([...files].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {})));
+}
+
+/**
+ * The files of the bundle that importing `file` loads before its code runs: its static imports,
+ * transitively (an import of a task module's own file is written as an external `./name.js`).
+ */
+function staticallyLoaded(outputs: Record<string, Output>, file: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (path: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    for (const imported of outputs[path]?.imports ?? []) {
+      if (imported.kind !== 'import-statement') continue;
+      if (!imported.external) visit(imported.path);
+      else if (imported.path.startsWith('./')) visit(`dist/${imported.path.slice(2)}`);
+    }
+  };
+  visit(file);
+  return seen;
 }
 
 it('importing fanout loads no optional part; an inline function loads acorn when first used', {
-  skip: !existsSync(dist) && 'run `npm run build` first',
+  skip,
 }, async () => {
   const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', log, caller], {
     env: { ...process.env, NODE_OPTIONS: '' },
@@ -48,25 +70,59 @@ it('importing fanout loads no optional part; an inline function loads acorn when
     'acorn loads for the first inline function',
   );
   const [atImport] = stderr.split('imported\n') as [string];
-  const optional =
-    /node_modules\/(acorn|bullmq|ioredis)\/|dist\/(redis\/engine|cluster\/slurm|chunks\/reader-tasks)\.js/;
+  const root = new URL('..', import.meta.url).href;
+  const loaded = atImport
+    .split('\n')
+    .map((line) => line.replace(/^loaded /, ''))
+    .filter((url) => url.startsWith(root))
+    .map((url) => url.slice(root.length));
+  assert.ok(loaded.includes('dist/index.js'), `the log names the modules loaded: ${loaded.join(', ')}`);
   assert.deepEqual(
-    atImport.split('\n').filter((line) => optional.test(line)),
+    loaded.filter((path) => /node_modules\/(acorn|bullmq|ioredis)\//.test(path)),
     [],
-    'loaded by the import alone',
+    'packages loaded by the import alone',
+  );
+  // The built-ins that only some programs use (src/builtins.ts) are required when first used.
+  const builtins = atImport
+    .split('\n')
+    .filter((line) => /^loaded node:(crypto|net|child_process)$/.test(line));
+  assert.deepEqual(builtins, [], 'built-ins loaded by the import alone');
+  // The bundle's two shared chunks (scripts/bundle.mjs); every other file is an entry point of
+  // its own: `fanout`'s, and fanout's task modules (each a file, as its URL names it).
+  const chunks = loaded.filter((path) => path.startsWith('dist/chunk-'));
+  assert.equal(chunks.length, 2, `files loaded: ${loaded.join(', ')}`);
+  const optional =
+    /^src\/(redis\/engine|cluster\/slurm|chunks\/reader-tasks|observe\/dashboard\/server)\.ts$/;
+  assert.deepEqual(
+    [...sourcesIn(bundle(), loaded)].filter((source) => optional.test(source)),
+    [],
+    'optional parts loaded by the import alone',
   );
 });
 
-it('a task module that imports fanout/tasks makes a worker load one module more than it has already: no pool, backend, scheduler, cache or chunk source', {
-  skip: !existsSync(dist) && 'run `npm run build` first',
-}, async () => {
-  const worker = await distModulesLoadedBy('worker/runtime.js');
-  const tasks = await distModulesLoadedBy('tasks.js');
+it('a task module that imports fanout/tasks makes a worker load one file more than it has already: no pool, backend, scheduler, cache or chunk source', {
+  skip,
+}, () => {
+  const outputs = bundle();
+  const worker = staticallyLoaded(outputs, 'dist/thread-entry.js');
+  const tasks = staticallyLoaded(outputs, 'dist/tasks.js');
   assert.deepEqual(
-    [...tasks].filter((module) => !worker.has(module)),
-    ['tasks.js'],
+    [...tasks].filter((file) => !worker.has(file)),
+    ['dist/tasks.js'],
+  );
+  assert.equal(
+    worker.size,
+    2,
+    `a worker thread loads its entry and the worker chunk: ${[...worker].join(', ')}`,
+  );
+  assert.deepEqual(
+    [...sourcesIn(outputs, worker)].filter((source) =>
+      /^src\/(api|local|scheduler|memory|chunks)\//.test(source),
+    ),
+    [],
+    'what a worker thread loads',
   );
   // What `fanout` itself would have added, for contrast: the reason fanout/tasks exists.
-  const whole = await distModulesLoadedBy('index.js');
-  assert.ok([...whole].some((module) => /^(api|local|scheduler|memory)\//.test(module)));
+  const whole = sourcesIn(outputs, staticallyLoaded(outputs, 'dist/index.js'));
+  assert.ok([...whole].some((source) => /^src\/(api|local|scheduler|memory)\//.test(source)));
 });

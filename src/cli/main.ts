@@ -5,8 +5,10 @@
  */
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { packageJsonUrl } from '../layout.js';
 import { inheritedExecArgv } from '../local/exec-argv.js';
 import { UsageError } from '../options/flags.js';
 import { nearest } from '../options/option-set.js';
@@ -59,9 +61,9 @@ const commands: Record<string, () => Promise<Command>> = {
   },
 };
 
-/** The installed package's version (package.json is two folders up from src/cli and dist/cli). */
+/** The installed package's version, from its package.json. */
 function version(): string {
-  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  return (JSON.parse(readFileSync(packageJsonUrl, 'utf8')) as { version: string }).version;
 }
 
 /**

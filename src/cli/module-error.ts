@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { loadAcorn } from '../layout.js';
 
 interface Place {
   /** The file, when it is another module than the task module (one it imports). */
@@ -67,7 +68,7 @@ async function syntaxError(file: string): Promise<{ place: Place; message: strin
   } catch {
     return undefined;
   }
-  const { parse } = await import('acorn');
+  const { parse } = loadAcorn();
   try {
     parse(source, {
       ecmaVersion: 'latest',

@@ -14,10 +14,11 @@
 import { execFile } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { InvalidArgValueError } from '../errors.js';
+import { ownModule } from '../layout.js';
 import { inheritedExecArgv } from '../local/exec-argv.js';
 import { resolveWorkers } from '../options/checks.js';
 import { UsageError } from '../options/flags.js';
@@ -88,9 +89,7 @@ function checkFreeSpace(dir: string, bytes: number): void {
 
 /** Run the measured part in a child node process with its heap capped. */
 async function runCapped(input: RunInput): Promise<RunResult> {
-  const child = fileURLToPath(
-    new URL(`./out-of-core-run${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
-  );
+  const child = fileURLToPath(ownModule('demos/out-of-core-run'));
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [...inheritedExecArgv(), `--max-old-space-size=${input.heapMb}`, child, JSON.stringify(input)],

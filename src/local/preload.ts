@@ -11,20 +11,18 @@
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { extname, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ownModule } from '../layout.js';
 import { parseNodeFlags, splitNodeOptions } from './exec-argv.js';
 
-/** `.ts` when fanout itself runs from source under a TypeScript loader, `.js` when compiled. */
-const ownExtension = extname(new URL(import.meta.url).pathname) || '.js';
-
 export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
-  return new URL(`../worker/${name}${ownExtension}`, import.meta.url);
+  return ownModule(`worker/${name}`);
 }
 
-/** The `fanout` command's own script (cli/main), as this copy of fanout has it: `.js`, or `.ts` from source. */
+/** The `fanout` command's own script (cli/main), as this copy of fanout has it. */
 export function cliUrl(): URL {
-  return new URL(`../cli/main${ownExtension}`, import.meta.url);
+  return ownModule('cli/main');
 }
 
 function preloadSpecifiers(): string[] {

@@ -1,7 +1,7 @@
 /** The `processes` transport: one child process per worker (child_process.fork), V8 serialization on the wire. */
 
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { nodeChildProcess } from '../builtins.js';
 import { isProtocolMessage } from '../worker/protocol.js';
 import { refuseWorkersBeforeEntry, startingWorkerEnv } from '../worker/starting.js';
 import { inheritedEnv, workerExecArgv } from './exec-argv.js';
@@ -37,7 +37,7 @@ export function processesTransport(options: ProcessesOptions = {}): Transport {
     spawn(listener: WorkerListener): WorkerChannel {
       refuseWorkersBeforeEntry();
       // stdin is not inherited: a worker must never read the caller's input (`fanout run --input -`).
-      const child = fork(entry, [], {
+      const child = nodeChildProcess().fork(entry, [], {
         execArgv,
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -21,9 +21,9 @@
  * `meta.json` describes the entry for people and for `validate` (see `EntryMeta`).
  */
 
-import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
+import { nodeCrypto } from '../builtins.js';
 import { findUncloneable } from '../codec/crossing.js';
 import { HASH_ALGORITHM, IGNORED } from './hash.js';
 
@@ -82,7 +82,7 @@ export function encodeOutput(value: unknown, async: boolean): { bytes: Buffer } 
   bytes.writeUInt8(async ? FLAG_ASYNC : 0, 5);
   bytes.writeUInt16LE(0, 6);
   bytes.writeBigUInt64LE(BigInt(payload.byteLength), 8);
-  createHash(HASH_ALGORITHM).update(payload).digest().copy(bytes, 16);
+  nodeCrypto().createHash(HASH_ALGORITHM).update(payload).digest().copy(bytes, 16);
   payload.copy(bytes, HEADER_BYTES);
   return { bytes };
 }
@@ -97,7 +97,7 @@ export function decodeOutput(bytes: Buffer): { value: unknown; async: boolean } 
     throw new Error(`output.bin is ${bytes.byteLength - HEADER_BYTES} bytes long, expected ${length}`);
   }
   const payload = bytes.subarray(HEADER_BYTES);
-  const digest = createHash(HASH_ALGORITHM).update(payload).digest();
+  const digest = nodeCrypto().createHash(HASH_ALGORITHM).update(payload).digest();
   if (!digest.equals(bytes.subarray(16, HEADER_BYTES))) throw new Error('output.bin fails its checksum');
   return { value: deserialize(payload), async: (bytes.readUInt8(5) & FLAG_ASYNC) !== 0 };
 }

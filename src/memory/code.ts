@@ -9,9 +9,9 @@
  * that is not a file (a `data:` URL holds its own source) is hashed by its URL.
  */
 
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { nodeCrypto } from '../builtins.js';
 import { CacheError, describe } from '../errors.js';
 import { HASH_ALGORITHM } from './hash.js';
 
@@ -21,7 +21,7 @@ const hashes = new Map<string, string>();
 export function codeHash(moduleUrl: string): string {
   let hash = hashes.get(moduleUrl);
   if (hash === undefined) {
-    hash = createHash(HASH_ALGORITHM).update(moduleSource(moduleUrl)).digest('hex');
+    hash = nodeCrypto().createHash(HASH_ALGORITHM).update(moduleSource(moduleUrl)).digest('hex');
     hashes.set(moduleUrl, hash);
   }
   return hash;

@@ -13,7 +13,8 @@
  * hashing an array of a million numbers makes a few dozen `update` calls, not a million.
  */
 
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { nodeCrypto } from '../builtins.js';
 import { BUILTIN_ERRORS } from '../codec/errors.js';
 import { CacheError } from '../errors.js';
 
@@ -299,7 +300,7 @@ class Walker {
     const digests: Buffer[] = [];
     const label = pairs ? '<map entry>' : '<set member>';
     for (const entry of collection) {
-      const sub = new Walker(new Writer(createHash(HASH_ALGORITHM)));
+      const sub = new Walker(new Writer(nodeCrypto().createHash(HASH_ALGORITHM)));
       // Share the path and the ancestors, so cycles through a Map and errors inside it still resolve.
       sub.inherit(this, label);
       if (pairs) {
@@ -351,7 +352,7 @@ function isBuiltinErrorProto(proto: unknown): boolean {
  * return the hex digest. Throws `CacheError` for a value that cannot be hashed.
  */
 export function hashArguments(prefix: string, args: readonly unknown[]): string {
-  const writer = new Writer(createHash(HASH_ALGORITHM).update(prefix));
+  const writer = new Writer(nodeCrypto().createHash(HASH_ALGORITHM).update(prefix));
   const walker = new Walker(writer);
   writer.u32(args.length);
   for (let i = 0; i < args.length; i++) {

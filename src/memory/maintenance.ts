@@ -10,10 +10,10 @@
  * and renaming or removing a link acts on the link.
  */
 
-import { randomUUID } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nodeCrypto } from '../builtins.js';
 import { STATS_DIR, TASK_FILE, TMP_PREFIX, TRASH_PREFIX } from './store.js';
 import { readInside, trustRoot } from './trust.js';
 
@@ -141,7 +141,7 @@ async function entriesOf(folder: string): Promise<EntryRecord[]> {
 
 /** Remove a folder: renamed aside, then deleted. A folder already gone is fine. */
 async function removeFolder(path: string, besideIn: string): Promise<void> {
-  const aside = join(besideIn, `${TRASH_PREFIX}${randomUUID()}`);
+  const aside = join(besideIn, `${TRASH_PREFIX}${nodeCrypto().randomUUID()}`);
   try {
     await rename(path, aside);
   } catch (error) {

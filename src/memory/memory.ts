@@ -3,9 +3,9 @@
  * cached task references from the parts in this folder (key, layout, counters, maintenance).
  */
 
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeCrypto } from '../builtins.js';
 import { CacheError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import { optionSet, resolveOptions } from '../options/option-set.js';
 import { isTaskRef, makeRef } from '../tasks/tasks.js';
@@ -98,7 +98,7 @@ const MEMORY_OPTIONS = optionSet('the Memory options', {});
 export class Memory {
   /** The cache folder (absolute), or `null` for a cache that stores nothing. */
   readonly dir: string | null;
-  readonly #session = randomUUID();
+  readonly #session = nodeCrypto().randomUUID();
   readonly #stats: MemoryStats = emptyStats();
 
   /**

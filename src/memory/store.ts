@@ -30,9 +30,9 @@
  * sync), in a worker where blocking only that worker is what should happen.
  */
 
-import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, lutimesSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeCrypto } from '../builtins.js';
 import { CacheError } from '../errors.js';
 import { decodeOutput, type EntryMeta, parseMeta } from './cache-entry.js';
 import { ensureFolder, FILE_MODE, inspect, isCode, readInside, trustRoot } from './trust.js';
@@ -52,7 +52,11 @@ export interface TaskId {
 /** The folder name of a task: readable, and unique per (module URL, name). */
 export function taskFolderName(task: TaskId): string {
   const readable = task.name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'task';
-  const id = createHash('sha256').update(`${task.module}#${task.name}`).digest('hex').slice(0, 12);
+  const id = nodeCrypto()
+    .createHash('sha256')
+    .update(`${task.module}#${task.name}`)
+    .digest('hex')
+    .slice(0, 12);
   return `${readable}-${id}`;
 }
 
@@ -177,7 +181,7 @@ export class TaskFolder {
 
   /** Remove an entry: renamed aside first, so no reader sees it half deleted. */
   remove(key: string): void {
-    const aside = join(this.path, `${TRASH_PREFIX}${randomUUID()}`);
+    const aside = join(this.path, `${TRASH_PREFIX}${nodeCrypto().randomUUID()}`);
     try {
       renameSync(this.entryPath(key), aside);
     } catch (error) {
@@ -191,7 +195,7 @@ export class TaskFolder {
   private describeTask(): void {
     const target = join(this.path, TASK_FILE);
     if (existsSync(target)) return;
-    const tmp = join(this.path, `${TMP_PREFIX}${randomUUID()}.json`);
+    const tmp = join(this.path, `${TMP_PREFIX}${nodeCrypto().randomUUID()}.json`);
     writeFileSync(tmp, `${JSON.stringify(this.task, null, 2)}\n`, { mode: FILE_MODE, flag: 'wx' });
     renameSync(tmp, target);
   }

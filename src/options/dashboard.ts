@@ -6,8 +6,7 @@
  * are read through the specs declared here.
  */
 
-import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
+import { nodeCrypto, nodeNet } from '../builtins.js';
 import { InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
 import type { DashboardOptions } from '../types.js';
 import { show } from './checks.js';
@@ -91,13 +90,14 @@ export function dashboardConfig(given: Resolved<typeof DASHBOARD.specs>): Dashbo
 
 /** A token nobody can guess: 144 random bits, URL-safe. */
 export function generateToken(): string {
-  return randomBytes(18).toString('base64url');
+  return nodeCrypto().randomBytes(18).toString('base64url');
 }
 
 /** Whether `host` is reachable from this machine only: 127.0.0.0/8, ::1, localhost. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  const { isIP } = nodeNet();
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(h);
   return false;

@@ -10,9 +10,9 @@
  * are pending), so a caller that dies leaves nothing behind for long.
  */
 
-import { randomBytes } from 'node:crypto';
 import { serialize } from 'node:v8';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { nodeCrypto } from '../builtins.js';
 import { Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
 import { InvalidArgValueError } from '../errors.js';
 import type { BatchRequest } from '../scheduler/backend.js';
@@ -32,7 +32,7 @@ export class CallerBroadcasts {
   /** Handle number → when its value was last written or its expiry refreshed (ms). */
   private readonly stored = new Map<number, number>();
   /** Tokens are this pool's: two pools on one queue never share a key. */
-  private readonly run = randomBytes(6).toString('base64url');
+  private readonly run = nodeCrypto().randomBytes(6).toString('base64url');
   /** Told the tokens whose keys must go (deleted, and announced to the workers). */
   released: (tokens: string[]) => void = () => {};
 

@@ -9,8 +9,8 @@
  * function; a rare shadowing case can slip through and fail in the worker as a ReferenceError.
  */
 
-import { createRequire } from 'node:module';
 import { InlineFunctionError } from '../errors.js';
+import { loadAcorn } from '../layout.js';
 import type { AnyFunction } from '../types.js';
 
 /**
@@ -20,7 +20,7 @@ import type { AnyFunction } from '../types.js';
  */
 let acornParse: typeof import('acorn').parse | undefined;
 function parse(...args: Parameters<typeof import('acorn').parse>): ReturnType<typeof import('acorn').parse> {
-  acornParse ??= (createRequire(import.meta.url)('acorn') as typeof import('acorn')).parse;
+  acornParse ??= loadAcorn().parse;
   return acornParse(...args);
 }
 

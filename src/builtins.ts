@@ -1,0 +1,26 @@
+/**
+ * Node built-in modules that only some programs use, required on first use instead of imported.
+ * Importing one is not free: node:crypto costs ~2 ms of a start-up, node:child_process and
+ * node:net ~1.5 ms, in the program and in every worker thread that loads the module importing
+ * it. A pool of threads needs none of them until a dashboard, a worker process or the disk
+ * cache does.
+ */
+
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** node:crypto (hashes, random ids and tokens). */
+export function nodeCrypto(): typeof import('node:crypto') {
+  return require('node:crypto') as typeof import('node:crypto');
+}
+
+/** node:net (address checks). */
+export function nodeNet(): typeof import('node:net') {
+  return require('node:net') as typeof import('node:net');
+}
+
+/** node:child_process (worker processes). */
+export function nodeChildProcess(): typeof import('node:child_process') {
+  return require('node:child_process') as typeof import('node:child_process');
+}
