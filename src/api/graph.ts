@@ -125,7 +125,7 @@ export function buildGraph(roots: readonly Dependency[], callName: string, fusin
     }
     // A node can join a fused piece when the worker can find its task by name and its inputs
     // are plain arguments: its arguments are recorded here, while the call is at hand, so that
-    // shipping it later reads typed arrays only (scheduler/graph.ts, worker/graph-tasks.ts).
+    // shipping it later reads typed arrays only (scheduler/graph.ts, worker/piece-tasks.ts).
     const fuse = fusableTask[lastIndex] === 1;
     if (!fuse && shape === 0) continue;
     if (fuse) {

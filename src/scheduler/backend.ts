@@ -141,7 +141,7 @@ export interface BackendSupports {
   readonly syncPrimitives: boolean;
   /**
    * A worker can load fanout's own task modules, as it loads the caller's (the fused pieces of a
-   * task graph run as one, worker/graph-tasks.ts). False where workers run only the modules they
+   * task graph run as one, worker/piece-tasks.ts). False where workers run only the modules they
    * were started with (redis); absent means true.
    */
   readonly fanoutTasks?: boolean;

@@ -2,7 +2,7 @@
  * Fusing a task graph into pieces (issue 17: batching and locality). A piece is a small tree of
  * nodes in which every node but the root has exactly one reader, the next node up, and is not
  * wanted by the caller: its value is needed nowhere else, so the piece can run as one item on
- * one worker (worker/graph-tasks.ts) and only the root's value comes back. A binary tree sum
+ * one worker (worker/piece-tasks.ts) and only the root's value comes back. A binary tree sum
  * becomes subtrees of up to `limit` nodes, a load → transform chain one piece per item.
  *
  * Pieces are grown greedily, inputs first: a fusable node takes in each fusable input that has

@@ -16,7 +16,7 @@ import type { ItemFailure } from '../codec/errors.js';
 import { AbortError, DependencyFailedError, TaskError, WorkerCrashedError } from '../errors.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { BatchTrace, ProgressCounts } from '../types.js';
-import { graphTasks } from '../worker/graph-tasks.js';
+import { graphTasks } from '../worker/piece-tasks.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './backend.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import { pipelineDepth } from './call.js';
@@ -58,7 +58,7 @@ export const ARG_INPUT = 1;
 export const ARG_OTHER = 2;
 
 /**
- * How to ship node k inside a fused piece (worker/graph-tasks.ts): its arguments as compressed
+ * How to ship node k inside a fused piece (worker/piece-tasks.ts): its arguments as compressed
  * rows of typed arrays, so that encoding a piece reads no call object (a 2 M-node graph's calls
  * are scattered over the heap: reading them again cost a cache miss each).
  */
@@ -118,7 +118,7 @@ const PIECE_LIMIT = 256;
 /** The fewest nodes worth a piece (see findPieces). */
 const PIECE_LEAST = 8;
 
-/** What runs a batch of fused pieces (worker/graph-tasks.ts). */
+/** What runs a batch of fused pieces (worker/piece-tasks.ts). */
 const PIECE_SPEC: TaskSpec = {
   kind: 'task',
   module: graphTasks.piece.module,
@@ -490,7 +490,7 @@ export class GraphRun {
 
   /**
    * Dispatch up to `size` ready pieces as one batch: each an item of the piece task (its code
-   * and the values it takes from outside, see worker/graph-tasks.ts), whose value is its root's.
+   * and the values it takes from outside, see worker/piece-tasks.ts), whose value is its root's.
    */
   private dispatchPieces(size: number): void {
     const fused = this.fused as Fused;
@@ -527,7 +527,7 @@ export class GraphRun {
           }
         }
       }
-      // The piece's code, in the form worker/graph-tasks.ts reads: numbers in one Float64Array
+      // The piece's code, in the form worker/piece-tasks.ts reads: numbers in one Float64Array
       // for the whole batch (one copy to send), other arguments in a list beside it.
       const start = at;
       const otherStart = others?.length ?? 0;

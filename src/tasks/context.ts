@@ -136,7 +136,7 @@ function runningItem(): ItemState | undefined {
 }
 
 /**
- * The item running here, for the runtime: a fused graph piece (worker/graph-tasks.ts) moves it
+ * The item running here, for the runtime: a fused graph piece (worker/piece-tasks.ts) moves it
  * to each node it runs, so a node's `taskContext()` has the node's own index and stream.
  */
 export function runningItemState(): ItemState | undefined {
