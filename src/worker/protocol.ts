@@ -339,6 +339,16 @@ export interface CallMessage {
 }
 
 /**
+ * The worker is running child tasks of its own deque (worker/child-deque.ts), or stopped: while
+ * `on`, it is not idle even if its batches only await, and the pool sends it no batches.
+ */
+export interface BusyMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'busy';
+  readonly on: boolean;
+}
+
+/**
  * A process worker's proxy asks the caller's broker to run an operation on a primitive (`key`)
  * for it: answered with `sync-reply` when `req` > 0; a release (`req` 0) is not answered. A
  * `cancel` operation withdraws the wait of request `arg`.
@@ -379,6 +389,7 @@ export type FromWorker =
   | ParkedMessage
   | ItemWaitMessage
   | CallMessage
+  | BusyMessage
   | DoneMessage
   | CancelledMessage
   | FatalMessage
