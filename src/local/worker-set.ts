@@ -156,7 +156,7 @@ interface WorkerState {
   nests: boolean;
   /**
    * It is running child tasks of its own (the worker said `busy`): not idle, even while its
-   * batches only await. It gets no batches meanwhile; they go to idle workers or wait here.
+   * batches only await. It gets a batch only when no worker is idle.
    */
   busyWithChildren: boolean;
   /** The synchronisation primitives it was sent, what it holds of them, its brokered waits. */
@@ -452,7 +452,12 @@ export class WorkerSet implements Backend {
   private childCall(worker: WorkerState, message: CallMessage): void {
     if (!worker.nests && !this.hunger) {
       worker.nests = true;
-      this.trySend(worker, { fanout: BRAND, t: 'hunger', idle: Math.max(0, this.idleReported) });
+      // Its first count, once this call has been placed: sent now, it would still count the
+      // idle worker this call is about to take, and the worker would give a second child to it.
+      setImmediate(() => {
+        if (this.workers.has(worker) && !worker.killReason)
+          this.trySend(worker, { fanout: BRAND, t: 'hunger', idle: Math.max(0, this.idleReported) });
+      });
     }
     const answer = (reply: { values?: unknown[]; error?: unknown }) => {
       if (!this.workers.has(worker) || worker.killReason) return;
@@ -673,9 +678,10 @@ export class WorkerSet implements Backend {
     // Among idle workers, the one with the fewest batches awaiting (async items in flight).
     let idle: WorkerState | undefined;
     for (const worker of this.workers) {
-      if (!this.takesWork(worker) || worker.busyWithChildren) continue;
+      if (!this.takesWork(worker)) continue;
       const queued = worker.queue.length;
-      if (queued === 0) {
+      // One running children of its own is not idle; it takes a batch only if none is.
+      if (queued === 0 && !worker.busyWithChildren) {
         if (worker.parked.size === 0) return worker;
         if (!idle || worker.parked.size < idle.parked.size) idle = worker;
         continue;

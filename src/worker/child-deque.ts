@@ -6,11 +6,12 @@
  * go to the pool for it: one child per idle worker, through the caller. Nothing crosses a
  * channel while every worker is busy.
  *
- * The deque is drained in slices of SLICE_MS from a macrotask, so the worker still hears from
- * the pool meanwhile (a process worker learns of idle workers only by message). While it
- * drains with a thief waiting, or past one slice, the worker tells the pool it is busy
- * (`busy`): its batches may only await, but it is not idle, and must not be sent its own
- * children back.
+ * The deque is drained in slices of SLICE_MS, then from a macrotask, so the worker still hears
+ * from the pool meanwhile (a process worker learns of idle workers only by message). From the
+ * first child in an empty deque until the deque is empty again, the worker tells the pool it is
+ * busy (`busy`): its batches may only await, but it is not idle. Said later (when the batch
+ * that submitted the children reports that it only awaits), the pool would count this worker
+ * idle for a moment, and another worker would give it a child it does not need.
  */
 
 /** What the deque needs of the worker that owns it. */
@@ -24,7 +25,7 @@ export interface DequeHost<T> {
   giveAway(child: T): boolean;
   /** Run `child` here, as a direct call. */
   runHere(child: T): void;
-  /** Tell the pool whether this worker is busy with its own children (see the module note). */
+  /** Tell the pool whether this worker is busy with children of its own (see the module note). */
   busy(on: boolean): void;
 }
 
@@ -37,7 +38,8 @@ export class ChildDeque<T> {
   /** Oldest first: thieves take from the front, the worker runs from the back. */
   private readonly children: T[] = [];
   private scheduled = false;
-  private reportedBusy = false;
+  /** Said `busy` to the pool: from the first child in an empty deque until it is empty again. */
+  private busy = false;
 
   constructor(private readonly host: DequeHost<T>) {}
 
@@ -50,6 +52,11 @@ export class ChildDeque<T> {
    * to it first (the newest stays: this worker runs it next).
    */
   push(child: T): void {
+    if (!this.busy) {
+      // Before anything else this worker says (a `parked`, a child given away).
+      this.busy = true;
+      this.host.busy(true);
+    }
     if (this.children.length > 0 && this.host.hungry()) this.giveOldest();
     this.children.push(child);
     if (!this.scheduled) {
@@ -60,11 +67,6 @@ export class ChildDeque<T> {
   }
 
   private giveOldest(): void {
-    if (!this.reportedBusy) {
-      // Before the child: the pool must not hand it back to this worker as an idle one.
-      this.reportedBusy = true;
-      this.host.busy(true);
-    }
     const oldest = this.children.shift() as T;
     if (!this.host.giveAway(oldest)) this.host.runHere(oldest);
   }
@@ -81,18 +83,12 @@ export class ChildDeque<T> {
       }
       host.runHere(children.pop() as T);
       if (++ran % CLOCK_EVERY === 0 && children.length > 0 && performance.now() >= until) {
-        if (!this.reportedBusy) {
-          this.reportedBusy = true;
-          host.busy(true);
-        }
         setImmediate(this.drain);
         return;
       }
     }
     this.scheduled = false;
-    if (this.reportedBusy) {
-      this.reportedBusy = false;
-      host.busy(false);
-    }
+    this.busy = false;
+    host.busy(false);
   };
 }
