@@ -132,8 +132,9 @@ export interface ConfigMessage {
   readonly concurrentTasks: number;
   /**
    * Shared-memory backends: cell 0 holds how many of the pool's workers could take a batch now
-   * (idle, or not started). While it is 0, a task's child calls run in its own worker, as direct
-   * calls (work-first: no round trip while every worker is busy anyway).
+   * (idle, or not started). While it is above 0, a worker gives the oldest child task waiting in
+   * its deque to the pool, and lowers the count by one (worker/child-deque.ts); at 0, children
+   * run where they were submitted.
    */
   readonly hunger?: Int32Array | undefined;
 }
