@@ -37,6 +37,8 @@ interface Child {
   /** `run`: settles with the one value, not an array of them. */
   readonly one: boolean;
   readonly seed: number;
+  /** Whether its parent keeps its context in AsyncLocalStorage (see `toPool`), known when it was submitted. */
+  readonly stored: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -132,7 +134,7 @@ export class NestedCalls {
     if (this.deque.length < KEEP || Atomics.load(this.hunger, 0) > 0) {
       return this.defer(item, task, [args], true, true, seed);
     }
-    return this.directOne(item, task, args, seed);
+    return this.directOne(item, task, args, seed, isStoredItem(item));
   }
 
   submit(
@@ -157,7 +159,7 @@ export class NestedCalls {
     const call: NestedCall = { spec: spec.spec, taskName: spec.name, spread, items, seed };
     return new Promise<unknown[]>((resolve, reject) => {
       try {
-        this.toPool(item, call, resolve, reject);
+        this.toPool(item, isStoredItem(item), call, resolve, reject);
       } catch (error) {
         reject(
           new NotCloneableError(
@@ -174,6 +176,7 @@ export class NestedCalls {
   /** Send `call` to the pool, to settle `resolve`/`reject` when it answers. Throws when it cannot be sent. */
   private toPool(
     item: ItemState,
+    stored: boolean,
     call: NestedCall,
     resolve: (values: unknown[]) => void,
     reject: (error: unknown) => void,
@@ -182,7 +185,6 @@ export class NestedCalls {
     this.send({ fanout: BRAND, t: 'call', ref, batch: item.batch.id, call });
     // An item run with the worker's shared state (not in AsyncLocalStorage) gets it back when
     // its children answer: other items may have run meanwhile.
-    const stored = isStoredItem(item);
     this.waiting.set(ref, {
       item,
       resolve: stored ? resolve : (values) => restoreThen(item, () => resolve(values)),
@@ -201,7 +203,7 @@ export class NestedCalls {
   ): Promise<unknown> {
     this.childStarted(item);
     return new Promise((resolve, reject) => {
-      this.deque.push({ item, task, items, spread, one, seed, resolve, reject });
+      this.deque.push({ item, task, items, spread, one, seed, stored: isStoredItem(item), resolve, reject });
     });
   }
 
@@ -222,6 +224,7 @@ export class NestedCalls {
     try {
       this.toPool(
         child.item,
+        child.stored,
         call,
         child.one ? (values) => child.resolve(values[0]) : child.resolve,
         child.reject,
@@ -239,7 +242,7 @@ export class NestedCalls {
     const { item } = child;
     if (item.batch.aborted) {
       this.childEnded(item);
-      if (!isStoredItem(item)) setCurrentItem(item);
+      if (!child.stored) setCurrentItem(item);
       child.reject(
         new AbortError('The operation was aborted', { cause: item.batch.controller?.signal.reason }),
       );
@@ -247,8 +250,8 @@ export class NestedCalls {
     }
     // The parent already counts this child (see defer): the direct call counts it once more.
     const settled = child.one
-      ? this.directOne(item, child.task, child.items[0] as unknown[], child.seed)
-      : this.direct(item, child.task, child.items, child.spread, child.seed);
+      ? this.directOne(item, child.task, child.items[0] as unknown[], child.seed, child.stored)
+      : this.direct(item, child.task, child.items, child.spread, child.seed, child.stored);
     this.childEnded(item);
     settled.then(child.resolve, child.reject);
   }
@@ -264,10 +267,10 @@ export class NestedCalls {
     items: readonly unknown[],
     spread: boolean,
     seed: number,
+    stored: boolean,
   ): Promise<unknown[]> {
     // The children share the parent's batch (its signal, progress), each with its own seed.
     const batch = item.batch;
-    const stored = isStoredItem(item);
     this.childStarted(item);
     const settled = () => {
       this.childEnded(item);
@@ -302,8 +305,13 @@ export class NestedCalls {
   }
 
   /** `run`'s direct call (see `direct`), with the fewest objects: a recursion makes one per call. */
-  private directOne(item: ItemState, task: AnyFunction, args: unknown[], seed: number): Promise<unknown> {
-    const stored = isStoredItem(item);
+  private directOne(
+    item: ItemState,
+    task: AnyFunction,
+    args: unknown[],
+    seed: number,
+    stored: boolean,
+  ): Promise<unknown> {
     this.childStarted(item);
     let result: unknown;
     try {
