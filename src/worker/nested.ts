@@ -100,7 +100,8 @@ export class NestedCalls {
   private readonly waiting = new Map<number, Waiting>();
   /**
    * How many of the pool's workers could take a batch (cell 0): shared with the pool where
-   * memory is, else a copy it updates by message. Until the pool says, children go to it.
+   * memory is, else a copy it updates by message. Until the pool says, one: the first child
+   * given away makes the pool send its count.
    */
   hunger: Int32Array<ArrayBufferLike> = new Int32Array([1]);
 
