@@ -14,8 +14,9 @@
  *   after the other, the fair ratio on a shared machine.
  * - `fib`: the issue's nested example, `fib(25)` with `taskContext().pool`, against the same
  *   async task called locally (children as direct calls) in the same process: the ideal is that
- *   local time ÷ workers; the note gives the speedup and a plain synchronous recursion's time.
- *   Target: 1.5× the local call on 2 cores.
+ *   local time ÷ workers; the note gives the speedup, the same pool's time with one worker (how
+ *   much of the gain is the workers', how much how a worker runs children) and a plain
+ *   synchronous recursion's time. Target: 1.5× the local call on 2 cores.
  */
 
 import { type Columns, markdownTableOf, textTableOf } from './table.js';

@@ -124,29 +124,38 @@ const FIB_N = 25;
 
 /**
  * fib: the pool's `fib(25)` and the same task called locally, alternately in this process (the
- * local call is the serial baseline), and a plain synchronous recursion for the record.
+ * local call is the serial baseline), and a plain synchronous recursion for the record. The
+ * same pool with one worker runs it too, in the same rounds: what the workers add beyond how a
+ * worker runs children (depth first, from its deque) is the ratio of the two pools.
  */
 async function fibRow(library: string, workers: number, repeat: number): Promise<NestedRecord> {
   const backend = library === 'fanout-processes' ? 'processes' : 'threads';
   const pool = new Pool({ backend, workers });
+  const single = new Pool({ backend, workers: 1 });
   const expected = fibSync(FIB_N);
-  if ((await pool.run(tasks.fib, 15)) !== fibSync(15)) throw new Error('fib(15) is wrong');
+  for (const p of [pool, single])
+    if ((await p.run(tasks.fib, 15)) !== fibSync(15)) throw new Error('fib(15) is wrong');
   const pooled: number[] = [];
   const local: number[] = [];
+  const oneWorker: number[] = [];
   for (let r = 0; r < repeat; r++) {
     const a = await timed(() => tasks.fib(FIB_N));
     const b = await timed(() => pool.run(tasks.fib, FIB_N));
-    if (a.value !== expected || b.value !== expected) throw new Error(`fib(${FIB_N}) is wrong`);
+    const c = await timed(() => single.run(tasks.fib, FIB_N));
+    if (a.value !== expected || b.value !== expected || c.value !== expected)
+      throw new Error(`fib(${FIB_N}) is wrong`);
     local.push(a.seconds);
     pooled.push(b.seconds);
+    oneWorker.push(c.seconds);
     process.stderr.write(
-      `  [${library} fib] run ${r + 1}/${repeat}: local ${a.seconds.toFixed(3)} s, pool ${b.seconds.toFixed(3)} s\n`,
+      `  [${library} fib] run ${r + 1}/${repeat}: local ${a.seconds.toFixed(3)} s, pool ${b.seconds.toFixed(3)} s, 1 worker ${c.seconds.toFixed(3)} s\n`,
     );
   }
-  await pool.close();
+  await Promise.all([pool.close(), single.close()]);
   const sync = await timed(() => fibSync(FIB_N));
   const time = median(pooled);
   const localTime = median(local);
+  const oneWorkerTime = median(oneWorker);
   const idealSeconds = localTime / workers;
   return {
     workload: 'fib',
@@ -161,7 +170,9 @@ async function fibRow(library: string, workers: number, repeat: number): Promise
     loadAverage: round(loadavg()[0] as number, 2),
     note:
       `fib(${FIB_N}) with taskContext().pool: ${round(localTime / time, 3)}× the same task called locally ` +
-      `(${round(localTime)} s, children as direct calls; ideal: that ÷ ${workers}); a plain synchronous recursion takes ${round(sync.seconds * 1000, 3)} ms`,
+      `(${round(localTime)} s, children as direct calls; ideal: that ÷ ${workers}); on 1 worker ${round(oneWorkerTime)} s ` +
+      `(${round(localTime / oneWorkerTime, 3)}× the local call; ${workers} workers ${round(oneWorkerTime / time, 3)}× 1 worker); ` +
+      `a plain synchronous recursion takes ${round(sync.seconds * 1000, 3)} ms`,
   };
 }
 

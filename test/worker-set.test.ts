@@ -12,7 +12,7 @@ import type { Transport, WorkerChannel, WorkerListener } from '../src/local/tran
 import { WorkerSet } from '../src/local/worker-set.js';
 import { defaultWorkerSetSettings } from '../src/options/resolve.js';
 import type { BatchOutcome, BatchRequest } from '../src/scheduler/backend.js';
-import { BRAND, type RunMessage, type ToWorker } from '../src/worker/protocol.js';
+import { BRAND, type FromWorker, type RunMessage, type ToWorker } from '../src/worker/protocol.js';
 
 /** A worker of the fake transport: what it was sent, and levers for the test. */
 class FakeWorker implements WorkerChannel {
@@ -58,6 +58,11 @@ class FakeWorker implements WorkerChannel {
   ready(): void {
     this.listener.message({ fanout: BRAND, t: 'ready' });
     this.listener.message({ fanout: BRAND, t: 'loaded', module: 'file:///fake.js' });
+  }
+
+  /** Send the pool any message, as the worker's runtime would. */
+  say(message: FromWorker): void {
+    this.listener.message(message);
   }
 
   /** Say that item `offset` of batch `id` starts (what a tracked batch reports). */
@@ -388,5 +393,29 @@ describe('the worker set, over a fake transport', () => {
     w0.exit(0);
     await closing;
     assert.equal(set.liveWorkers, 0);
+  });
+
+  it('a worker busy with child tasks of its own is not idle: a batch goes to an idle one first', async () => {
+    const { transport, set } = workerSet(2);
+    const warm = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
+    for (const w of transport.workers) w.ready();
+    await tick();
+    const [w0, w1] = transport.workers as [FakeWorker, FakeWorker];
+    for (const w of [w0, w1]) w.finish(w.runs[0] as RunMessage);
+    await Promise.all(warm.map((t) => t.outcome));
+    // Both idle; w0 says it runs children from its deque (worker/child-deque.ts).
+    w0.say({ fanout: BRAND, t: 'busy', on: true });
+    const a = set.submit(batch([3], { first: 2 }));
+    await tick();
+    assert.deepEqual([w0.runs.length, w1.runs.length], [1, 2], 'the batch went to the idle worker');
+    // With no worker idle, the busy one takes the next (it runs it between its children).
+    const b = set.submit(batch([4], { first: 3 }));
+    await tick();
+    assert.deepEqual([w0.runs.length, w1.runs.length], [2, 2]);
+    w0.say({ fanout: BRAND, t: 'busy', on: false });
+    w1.finish(w1.runs[1] as RunMessage);
+    w0.finish(w0.runs[1] as RunMessage);
+    await Promise.all([a.outcome, b.outcome]);
+    await set.terminate();
   });
 });

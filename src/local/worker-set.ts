@@ -154,6 +154,11 @@ interface WorkerState {
   readonly children: Map<number, Set<AbortController>>;
   /** Its tasks made child calls: it hears of `hunger` changes (backends without shared memory). */
   nests: boolean;
+  /**
+   * It is running child tasks of its own (the worker said `busy`): not idle, even while its
+   * batches only await. It gets a batch only when no worker is idle.
+   */
+  busyWithChildren: boolean;
   /** The synchronisation primitives it was sent, what it holds of them, its brokered waits. */
   readonly sync: SyncClient;
   /** Claim cells shared with the worker (see ClaimsMessage), and the ones no queued batch uses. */
@@ -424,7 +429,7 @@ export class WorkerSet implements Backend {
   private updateHunger(): void {
     if (!this.nested) return;
     let busy = 0;
-    for (const worker of this.workers) if (worker.queue.length > 0 || !this.takesWork(worker)) busy++;
+    for (const worker of this.workers) if (!this.idleNow(worker)) busy++;
     const idle = Math.max(0, this.options.size - busy - this.pending.length);
     if (idle === this.idleReported) return;
     this.idleReported = idle;
@@ -447,7 +452,12 @@ export class WorkerSet implements Backend {
   private childCall(worker: WorkerState, message: CallMessage): void {
     if (!worker.nests && !this.hunger) {
       worker.nests = true;
-      this.trySend(worker, { fanout: BRAND, t: 'hunger', idle: Math.max(0, this.idleReported) });
+      // Its first count, once this call has been placed: sent now, it would still count the
+      // idle worker this call is about to take, and the worker would give a second child to it.
+      setImmediate(() => {
+        if (this.workers.has(worker) && !worker.killReason)
+          this.trySend(worker, { fanout: BRAND, t: 'hunger', idle: Math.max(0, this.idleReported) });
+      });
     }
     const answer = (reply: { values?: unknown[]; error?: unknown }) => {
       if (!this.workers.has(worker) || worker.killReason) return;
@@ -651,6 +661,11 @@ export class WorkerSet implements Backend {
     return worker.ready && !worker.retiring && !worker.killReason && !holdsCancelledRun(worker);
   }
 
+  /** Takes work and has none: nothing queued, not running children of its own. */
+  private idleNow(worker: WorkerState): boolean {
+    return worker.queue.length === 0 && !worker.busyWithChildren && this.takesWork(worker);
+  }
+
   /**
    * The worker a batch should go to now: an idle one; else one that will be through its queue
    * within PREFETCH_COVER_MS; else, where a queued batch can be taken back at any time (claim
@@ -665,7 +680,8 @@ export class WorkerSet implements Backend {
     for (const worker of this.workers) {
       if (!this.takesWork(worker)) continue;
       const queued = worker.queue.length;
-      if (queued === 0) {
+      // One running children of its own is not idle; it takes a batch only if none is.
+      if (queued === 0 && !worker.busyWithChildren) {
         if (worker.parked.size === 0) return worker;
         if (!idle || worker.parked.size < idle.parked.size) idle = worker;
         continue;
@@ -745,7 +761,7 @@ export class WorkerSet implements Backend {
   }
 
   private someIdle(): boolean {
-    for (const worker of this.workers) if (this.takesWork(worker) && worker.queue.length === 0) return true;
+    for (const worker of this.workers) if (this.idleNow(worker)) return true;
     return false;
   }
 
@@ -764,7 +780,7 @@ export class WorkerSet implements Backend {
     const now = this.now();
     let recheck = Number.POSITIVE_INFINITY;
     for (const thief of this.workers) {
-      if (!this.takesWork(thief) || thief.queue.length > 0) continue;
+      if (!this.idleNow(thief)) continue;
       const { found, recheckAt } = this.stealable(now);
       if (!found || found.wait < PREFETCH_COVER_MS) {
         // Whatever is queued should start soon where it is; look again when that may no longer hold.
@@ -906,6 +922,7 @@ export class WorkerSet implements Backend {
       broadcastsSent: new Set<number>(),
       children: new Map<number, Set<AbortController>>(),
       nests: false,
+      busyWithChildren: false,
       claims,
       freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
       held: undefined,
@@ -1126,6 +1143,11 @@ export class WorkerSet implements Backend {
         return;
       case 'call':
         this.childCall(worker, message);
+        return;
+      case 'busy':
+        worker.busyWithChildren = message.on;
+        if (message.on) this.updateHunger();
+        else this.pump();
         return;
       case 'wait':
       case 'ended':

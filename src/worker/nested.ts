@@ -1,18 +1,24 @@
 /**
  * A worker's side of nested parallelism: the `taskContext().pool` handle a running item gets.
- * Its calls go to the pool that runs the worker (a `call` message, answered by `called`), and
- * while an item waits for its children it gives its slot back (see `Slots`): a parent awaiting
- * children holds no part of the worker, so a recursion deeper than workers × slots still runs.
+ *
+ * A child of a plain task waits in this worker's deque (child-deque.ts) and runs here, as a
+ * direct call, unless another worker is idle and takes it through the pool (lazy task creation:
+ * a round trip only when it buys parallelism). Other children (inline functions, wrapped
+ * tasks) and maps submitted while a worker is idle go to the pool that runs the worker (a
+ * `call` message, answered by `called`). While an item waits for its children it gives its slot
+ * back (see `Slots`): a parent awaiting children holds no part of the worker, so a recursion
+ * deeper than workers × slots still runs.
  */
 
 import { fromWire } from '../codec/errors.js';
 import { callSeed } from '../data/random.js';
-import { describe, NotCloneableError, TaskError } from '../errors.js';
+import { AbortError, describe, NotCloneableError, TaskError } from '../errors.js';
 import { ItemState, isStoredItem, runWithItem, setCurrentItem, streamOf } from '../tasks/context.js';
 import { type NestedCall, taskSpecOf } from '../tasks/task-spec.js';
 import { isTaskRef } from '../tasks/tasks.js';
-import type { AnyFunction, TaskPool } from '../types.js';
+import type { AnyFunction, TaskPool, TaskRef } from '../types.js';
 import type { Slots } from './batch-run.js';
+import { ChildDeque } from './child-deque.js';
 import { BRAND, type CalledMessage, type FromWorker } from './protocol.js';
 
 interface Waiting {
@@ -20,6 +26,29 @@ interface Waiting {
   readonly resolve: (values: unknown[]) => void;
   readonly reject: (error: unknown) => void;
 }
+
+/** A child call kept in the deque: run here later, or given to an idle worker. */
+interface Child {
+  readonly item: ItemState;
+  readonly task: TaskRef;
+  /** The arguments of each call (`spread`), or each item. `run` has one call. */
+  readonly items: readonly unknown[];
+  readonly spread: boolean;
+  /** `run`: settles with the one value, not an array of them. */
+  readonly one: boolean;
+  readonly seed: number;
+  /** Whether its parent keeps its context in AsyncLocalStorage (see `toPool`), known when it was submitted. */
+  readonly stored: boolean;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Children waiting in the deque that this worker keeps to run itself before it starts running
+ * some as they come: a recursion then keeps its few oldest (largest) children stealable and
+ * runs the deep ones at the cost of a direct call.
+ */
+const KEEP = 4;
 
 const first = (values: unknown[]): unknown => values[0];
 
@@ -53,12 +82,26 @@ function restoreThen(item: ItemState, settle: () => void): void {
   settle();
 }
 
+/** A plain task reference: its children may run here as direct calls. */
+function isPlainTask(task: unknown): task is TaskRef {
+  return isTaskRef(task) && !task.wrapper;
+}
+
+/**
+ * Child k of an item draws from a seed of its own, fixed by the item's seed, index and k: the
+ * same whether the child runs here or in the pool (where its own children derive from it).
+ */
+function childSeed(item: ItemState): number {
+  return callSeed(callSeed(item.seed, item.index), ++item.childCalls);
+}
+
 export class NestedCalls {
   private nextRef = 1;
   private readonly waiting = new Map<number, Waiting>();
   /**
    * How many of the pool's workers could take a batch (cell 0): shared with the pool where
-   * memory is, else a copy it updates by message. Until the pool says, children go to it.
+   * memory is, else a copy it updates by message. Until the pool says, one: the first child
+   * given away makes the pool send its count.
    */
   hunger: Int32Array<ArrayBufferLike> = new Int32Array([1]);
 
@@ -66,20 +109,33 @@ export class NestedCalls {
     this.hunger[0] = idle;
   }
 
+  private readonly deque: ChildDeque<Child>;
+
   constructor(
     private readonly send: (message: FromWorker) => void,
     private readonly slots: Slots,
-  ) {}
+  ) {
+    this.deque = new ChildDeque<Child>({
+      hungry: () => Atomics.load(this.hunger, 0) > 0,
+      giveAway: (child) => this.giveAway(child),
+      runHere: (child) => this.runHere(child),
+      busy: (on) => this.send({ fanout: BRAND, t: 'busy', on }),
+    });
+  }
 
   /** The handle for `item` (BatchState.poolFor): one small object, its methods shared. */
   readonly poolFor = (item: ItemState): TaskPool => new ItemPool(this, item) as unknown as TaskPool;
 
   /** `run`: one child, its value (no array in between: a recursion makes many). */
   runOne(item: ItemState, task: unknown, args: unknown[]): Promise<unknown> {
-    if (Atomics.load(this.hunger, 0) === 0 && isTaskRef(task) && !task.wrapper) {
-      return this.directOne(item, task, args);
+    if (!isPlainTask(task))
+      return this.submit(item, 'taskContext().pool.run', task, [args], true).then(first);
+    const seed = childSeed(item);
+    // A few children wait, stealable; with the deque that full and no worker idle, run it now.
+    if (this.deque.length < KEEP || Atomics.load(this.hunger, 0) > 0) {
+      return this.defer(item, task, [args], true, true, seed);
     }
-    return this.submit(item, 'taskContext().pool.run', task, [args], true).then(first);
+    return this.directOne(item, task, args, seed, isStoredItem(item));
   }
 
   submit(
@@ -95,38 +151,110 @@ export class NestedCalls {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Child k of an item draws from a seed of its own, fixed by the item's seed, index and k.
-    const seed = callSeed(callSeed(item.batch.seed, item.index), ++item.childCalls);
-    // Work-first: while no other worker could take it, a child of a plain task runs here.
-    if (Atomics.load(this.hunger, 0) === 0 && isTaskRef(task) && !task.wrapper) {
-      return this.direct(item, task, spec.name, items, spread, seed);
+    const seed = childSeed(item);
+    // A map of a plain task waits in the deque, whole, unless a worker is idle now: the pool
+    // then spreads its items over the workers at once.
+    if (isPlainTask(task) && Atomics.load(this.hunger, 0) === 0) {
+      return this.defer(item, task, items, spread, false, seed) as Promise<unknown[]>;
     }
     const call: NestedCall = { spec: spec.spec, taskName: spec.name, spread, items, seed };
-    const ref = this.nextRef++;
-    // An item run with the worker's shared state (not in AsyncLocalStorage) gets it back when
-    // its children answer: other items may have run meanwhile.
-    const stored = isStoredItem(item);
     return new Promise<unknown[]>((resolve, reject) => {
       try {
-        this.send({ fanout: BRAND, t: 'call', ref, batch: item.batch.id, call });
+        this.toPool(item, isStoredItem(item), call, resolve, reject);
       } catch (error) {
         reject(
           new NotCloneableError(
             `The arguments given to ${name} cannot be sent to the pool: ${describe(error)}`,
-            {
-              cause: error,
-            },
+            { cause: error },
           ),
         );
         return;
       }
-      this.waiting.set(ref, {
-        item,
-        resolve: stored ? resolve : (values) => restoreThen(item, () => resolve(values)),
-        reject: stored ? reject : (error) => restoreThen(item, () => reject(error)),
-      });
       this.childStarted(item);
     });
+  }
+
+  /** Send `call` to the pool, to settle `resolve`/`reject` when it answers. Throws when it cannot be sent. */
+  private toPool(
+    item: ItemState,
+    stored: boolean,
+    call: NestedCall,
+    resolve: (values: unknown[]) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    const ref = this.nextRef++;
+    this.send({ fanout: BRAND, t: 'call', ref, batch: item.batch.id, call });
+    // An item run with the worker's shared state (not in AsyncLocalStorage) gets it back when
+    // its children answer: other items may have run meanwhile.
+    this.waiting.set(ref, {
+      item,
+      resolve: stored ? resolve : (values) => restoreThen(item, () => resolve(values)),
+      reject: stored ? reject : (error) => restoreThen(item, () => reject(error)),
+    });
+  }
+
+  /** Keep a child in the deque; its parent awaits it from now on. */
+  private defer(
+    item: ItemState,
+    task: TaskRef,
+    items: readonly unknown[],
+    spread: boolean,
+    one: boolean,
+    seed: number,
+  ): Promise<unknown> {
+    this.childStarted(item);
+    return new Promise((resolve, reject) => {
+      this.deque.push({ item, task, items, spread, one, seed, stored: isStoredItem(item), resolve, reject });
+    });
+  }
+
+  /** An idle worker takes `child`: through the pool, claiming one unit of hunger. */
+  private giveAway(child: Child): boolean {
+    const { spec, name } = taskSpecOf(child.task, 'taskContext().pool.run');
+    const call: NestedCall = {
+      spec,
+      taskName: name,
+      spread: child.spread,
+      items: child.items,
+      seed: child.seed,
+    };
+    // The pool counts the idle workers again once it has placed the child; until then, this
+    // worker (or another, sharing the cell) gives no second child for the same idle worker.
+    const h = Atomics.load(this.hunger, 0);
+    if (h > 0) Atomics.compareExchange(this.hunger, 0, h, h - 1);
+    try {
+      this.toPool(
+        child.item,
+        child.stored,
+        call,
+        child.one ? (values) => child.resolve(values[0]) : child.resolve,
+        child.reject,
+      );
+    } catch {
+      // Its arguments cannot cross to another worker: it runs here, where they need not.
+      if (h > 0) Atomics.add(this.hunger, 0, 1);
+      return false;
+    }
+    return true;
+  }
+
+  /** Run a child of the deque here (its parent's call was cancelled meanwhile: it never starts). */
+  private runHere(child: Child): void {
+    const { item } = child;
+    if (item.batch.aborted) {
+      this.childEnded(item);
+      if (!child.stored) setCurrentItem(item);
+      child.reject(
+        new AbortError('The operation was aborted', { cause: item.batch.controller?.signal.reason }),
+      );
+      return;
+    }
+    // The parent already counts this child (see defer): the direct call counts it once more.
+    const settled = child.one
+      ? this.directOne(item, child.task, child.items[0] as unknown[], child.seed, child.stored)
+      : this.direct(item, child.task, child.items, child.spread, child.seed, child.stored);
+    this.childEnded(item);
+    settled.then(child.resolve, child.reject);
   }
 
   /**
@@ -137,64 +265,54 @@ export class NestedCalls {
   private direct(
     item: ItemState,
     task: AnyFunction,
-    taskName: string,
     items: readonly unknown[],
     spread: boolean,
     seed: number,
+    stored: boolean,
   ): Promise<unknown[]> {
     // The children share the parent's batch (its signal, progress), each with its own seed.
     const batch = item.batch;
-    const stored = isStoredItem(item);
     this.childStarted(item);
     const settled = () => {
       this.childEnded(item);
       if (!stored) setCurrentItem(item);
     };
-    const fail = (index: number, error: unknown) => {
-      settled();
-      throw new TaskError({ task: taskName, index }, error);
-    };
-    const one = (args: unknown, index: number): Promise<unknown> => {
-      try {
-        const child = new ItemState(batch, index, seed);
-        return Promise.resolve(
-          runWithItem(child, spread ? () => task(...(args as unknown[])) : () => task(args)),
-        );
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
-    // One child (`run`): one promise more than the task's own.
-    if (items.length === 1) {
-      return one(items[0], 0).then(
-        (value) => {
-          settled();
-          return [value];
-        },
-        (error: unknown) => fail(0, error),
-      );
-    }
     let failed = -1;
     return Promise.all(
-      items.map((args, index) =>
-        one(args, index).catch((error: unknown) => {
+      items.map((args, index) => {
+        try {
+          const child = new ItemState(batch, index, seed);
+          return Promise.resolve(
+            runWithItem(child, spread ? () => task(...(args as unknown[])) : () => task(args)),
+          ).catch((error: unknown) => {
+            if (failed < 0) failed = index;
+            throw error;
+          });
+        } catch (error) {
           if (failed < 0) failed = index;
-          throw error;
-        }),
-      ),
+          return Promise.reject(error);
+        }
+      }),
     ).then(
       (values) => {
         settled();
         return values;
       },
-      (error: unknown) => fail(failed, error),
+      (error: unknown) => {
+        settled();
+        throw new TaskError({ task: task.name, index: failed }, error);
+      },
     );
   }
 
   /** `run`'s direct call (see `direct`), with the fewest objects: a recursion makes one per call. */
-  private directOne(item: ItemState, task: AnyFunction, args: unknown[]): Promise<unknown> {
-    const seed = callSeed(callSeed(item.batch.seed, item.index), ++item.childCalls);
-    const stored = isStoredItem(item);
+  private directOne(
+    item: ItemState,
+    task: AnyFunction,
+    args: unknown[],
+    seed: number,
+    stored: boolean,
+  ): Promise<unknown> {
     this.childStarted(item);
     let result: unknown;
     try {

@@ -132,8 +132,9 @@ export interface ConfigMessage {
   readonly concurrentTasks: number;
   /**
    * Shared-memory backends: cell 0 holds how many of the pool's workers could take a batch now
-   * (idle, or not started). While it is 0, a task's child calls run in its own worker, as direct
-   * calls (work-first: no round trip while every worker is busy anyway).
+   * (idle, or not started). While it is above 0, a worker gives the oldest child task waiting in
+   * its deque to the pool, and lowers the count by one (worker/child-deque.ts); at 0, children
+   * run where they were submitted.
    */
   readonly hunger?: Int32Array | undefined;
 }
@@ -339,6 +340,16 @@ export interface CallMessage {
 }
 
 /**
+ * The worker is running child tasks of its own deque (worker/child-deque.ts), or stopped: while
+ * `on`, it is not idle even if its batches only await, and the pool sends it no batches.
+ */
+export interface BusyMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'busy';
+  readonly on: boolean;
+}
+
+/**
  * A process worker's proxy asks the caller's broker to run an operation on a primitive (`key`)
  * for it: answered with `sync-reply` when `req` > 0; a release (`req` 0) is not answered. A
  * `cancel` operation withdraws the wait of request `arg`.
@@ -379,6 +390,7 @@ export type FromWorker =
   | ParkedMessage
   | ItemWaitMessage
   | CallMessage
+  | BusyMessage
   | DoneMessage
   | CancelledMessage
   | FatalMessage
