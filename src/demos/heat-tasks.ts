@@ -4,7 +4,7 @@
  * 100, the other edges at 0, interior rows split in contiguous blocks with a halo row above and
  * below. One code path serves both sides of the comparison: `heatBlock` with one block is the
  * serial loop; `heatRank` runs it as one rank of `pool.spmd`, exchanging halos with its
- * neighbours before every step.
+ * neighbours at every step.
  */
 
 import { taskContext } from '../tasks/context.js';
@@ -26,40 +26,55 @@ export interface BlockResult {
   readonly rows: Float64Array;
   /** From the start barrier to the end of the last step. */
   readonly seconds: number;
-  /** Time spent exchanging halos (sending, and waiting for the neighbours). */
+  /** Time spent waiting for the neighbours' halo rows (after the block's own work of the step). */
   readonly exchangeSeconds: number;
 }
 
 /**
  * Rows lo − 1 … hi of the plate (the owned rows and the two rows around them), `steps` Jacobi
- * steps; with `comm`, halo rows come from the neighbouring ranks before each step.
+ * steps; with `comm`, halo rows come from the neighbouring ranks after every step.
+ *
+ * Each step computes the block's first and last owned rows, sends them, then computes the
+ * rows between while the messages travel, and only then waits for the neighbours' rows (MPI's
+ * overlap of communication with computation): a neighbour's rows have a whole block of work's
+ * time to arrive. The serial loop takes the same steps in the same order without the messages;
+ * no cell's arithmetic depends on the order rows are computed in, so every grid is the same.
+ * No exchange comes before the first step: every rank's halo rows start as the plate does
+ * there (0, or the hot edge for rank 0), as its neighbours would send.
  */
 export async function heatBlock(nx: number, ny: number, steps: number, comm?: Comm): Promise<BlockResult> {
   const rank = comm?.rank ?? 0;
   const size = comm?.size ?? 1;
   const [lo, hi] = block(ny, size, rank);
   const height = hi - lo + 2;
+  const first = 1;
+  const last = height - 2;
   let u = new Float64Array(height * nx);
   // Local row i is global row lo − 1 + i; global row 0 is the hot edge.
   if (lo === 1) u.fill(TOP, 0, nx);
   let v = u.slice();
-  const up = rank > 0 ? rank - 1 : -1;
-  const down = rank < size - 1 ? rank + 1 : -1;
+  const up = comm && rank > 0 ? rank - 1 : -1;
+  const down = comm && rank < size - 1 ? rank + 1 : -1;
   let exchange = 0;
   if (comm) await comm.barrier();
   const start = performance.now();
   for (let s = 0; s < steps; s++) {
-    if (comm) {
+    // The rows the neighbours need first (one row when the block has one)…
+    if (last >= first) rows(u, v, nx, first, first + 1);
+    if (last > first) rows(u, v, nx, last, last + 1);
+    // …sent (copied, not moved: one detached buffer would make every typed-array access of this
+    // thread check for detachment from then on, and the stencil ran ~20% slower; see README)…
+    const more = comm !== undefined && s < steps - 1;
+    if (more && up >= 0) comm.send(up, v.slice(first * nx, (first + 1) * nx), { tag: 0 });
+    if (more && down >= 0) comm.send(down, v.slice(last * nx, (last + 1) * nx), { tag: 1 });
+    // …then the rows between, while they travel; then the neighbours' rows into the halos.
+    rows(u, v, nx, first + 1, last);
+    if (more) {
       const t = performance.now();
-      // First owned row up, last owned row down; then the halos from both sides (tags say which).
-      if (up >= 0) comm.send(up, u.slice(nx, 2 * nx), { tag: 0, transfer: true });
-      if (down >= 0)
-        comm.send(down, u.slice((height - 2) * nx, (height - 1) * nx), { tag: 1, transfer: true });
-      if (down >= 0) u.set(await comm.recv<Float64Array>(down, { tag: 0 }), (height - 1) * nx);
-      if (up >= 0) u.set(await comm.recv<Float64Array>(up, { tag: 1 }), 0);
+      if (down >= 0) v.set(await comm.recv<Float64Array>(down, { tag: 0 }), (height - 1) * nx);
+      if (up >= 0) v.set(await comm.recv<Float64Array>(up, { tag: 1 }), 0);
       exchange += performance.now() - t;
     }
-    step(u, v, height, nx);
     const w = u;
     u = v;
     v = w;
@@ -68,9 +83,9 @@ export async function heatBlock(nx: number, ny: number, steps: number, comm?: Co
   return { lo, rows: u.slice(nx, (height - 1) * nx), seconds, exchangeSeconds: exchange / 1000 };
 }
 
-/** v's rows 1 … height − 2 from u, in heat_mpi.py's order of operations. */
-function step(u: Float64Array, v: Float64Array, height: number, nx: number): void {
-  for (let y = 1; y < height - 1; y++) {
+/** v's rows [from, to) from u, in heat_mpi.py's order of operations. */
+function rows(u: Float64Array, v: Float64Array, nx: number, from: number, to: number): void {
+  for (let y = from; y < to; y++) {
     const row = y * nx;
     for (let x = 1; x < nx - 1; x++) {
       const i = row + x;
