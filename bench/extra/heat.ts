@@ -53,11 +53,19 @@ async function main(): Promise<void> {
   const spmd: number[] = [];
   const inTask: number[] = [];
   const exchangeMs: number[] = [];
+  // Thread CPU seconds of the work and seconds spent ready but without a core (Linux; empty
+  // elsewhere): the serial loop's, and the busiest rank's.
+  const serialCpu: number[] = [];
+  const serialQueued: number[] = [];
+  const rankCpu: number[] = [];
+  const rankQueued: number[] = [];
   for (let r = 0; r < repeat; r++) {
     const runSerial = async () => {
       const start = performance.now();
       const result = await heatBlock(nx, ny, steps);
       serial.push((performance.now() - start) / 1000);
+      if (result.cpuSeconds !== undefined) serialCpu.push(result.cpuSeconds);
+      if (result.runQueueSeconds !== undefined) serialQueued.push(result.runQueueSeconds);
       same(checksum(assemble(nx, ny, [result]), nx, ny), 'the serial loop');
     };
     const runSpmd = async () => {
@@ -66,12 +74,22 @@ async function main(): Promise<void> {
       spmd.push((performance.now() - start) / 1000);
       inTask.push(Math.max(...results.map((b) => b.seconds)));
       exchangeMs.push((results.reduce((s, b) => s + b.exchangeSeconds, 0) / results.length / steps) * 1000);
+      const cpu = results.flatMap((b) => (b.cpuSeconds === undefined ? [] : [b.cpuSeconds]));
+      if (cpu.length > 0) rankCpu.push(Math.max(...cpu));
+      const queued = results.flatMap((b) => (b.runQueueSeconds === undefined ? [] : [b.runQueueSeconds]));
+      if (queued.length > 0) rankQueued.push(Math.max(...queued));
       same(checksum(assemble(nx, ny, results), nx, ny), `pool.spmd on ${ranks} ranks`);
     };
     // Alternate which goes first, so a burst of load from elsewhere hits both alike.
     if (r % 2 === 0) await runSerial().then(runSpmd);
     else await runSpmd().then(runSerial);
-    log(`run ${r + 1}/${repeat}: serial ${serial.at(-1)?.toFixed(3)} s, spmd ${spmd.at(-1)?.toFixed(3)} s`);
+    log(
+      `run ${r + 1}/${repeat}: serial ${serial.at(-1)?.toFixed(3)} s, spmd ${spmd.at(-1)?.toFixed(3)} s (${(
+        (serial.at(-1) as number) / (spmd.at(-1) as number)
+      ).toFixed(
+        2,
+      )}×); CPU s serial ${serialCpu.at(-1)?.toFixed(3)}, busiest rank ${rankCpu.at(-1)?.toFixed(3)}; waiting for a core: serial ${serialQueued.at(-1)?.toFixed(3)} s, rank ${rankQueued.at(-1)?.toFixed(3)} s; load ${(loadavg()[0] as number).toFixed(2)}`,
+    );
   }
 
   const mpi: { ranks: number; result: HeatResult }[] = [];
@@ -117,9 +135,13 @@ async function main(): Promise<void> {
         `fanout spmd (${ranks} ranks)`,
         ranks,
         spmdSeconds,
-        `pool.spmd on threads, halo rows over MessagePorts; ${round(serialSeconds / spmdSeconds, 3)}× fanout's serial (target ≥ 1.8)${
+        `pool.spmd on threads, halo rows over MessagePorts (sent before the interior is computed); ${round(serialSeconds / spmdSeconds, 3)}× fanout's serial (target ≥ 1.8)${
           mpi2 ? `; ${round(mpi2.seconds / spmdSeconds, 3)}× as fast as mpi4py on ${ranks} ranks` : ''
-        }; slowest rank's steps ${round(median(inTask), 3)} s, exchange ${round(median(exchangeMs), 3)} ms/step; checksum ${reference?.sha256.slice(0, 12)}`,
+        }; slowest rank's steps ${round(median(inTask), 3)} s, waiting for halos ${round(median(exchangeMs), 3)} ms/step${
+          rankCpu.length > 0 && serialCpu.length > 0
+            ? `; thread CPU s: serial ${round(median(serialCpu), 3)}, busiest rank ${round(median(rankCpu), 3)} (${round(median(serialCpu) / median(rankCpu), 3)}×), waiting for a core: serial ${round(median(serialQueued), 3)} s, rank ${round(median(rankQueued), 3)} s`
+            : ''
+        }; checksum ${reference?.sha256.slice(0, 12)}`,
         spmd,
       ),
       version: versionOf('fanout'),

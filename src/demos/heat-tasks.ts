@@ -7,6 +7,7 @@
  * neighbours at every step.
  */
 
+import { readFileSync } from 'node:fs';
 import { taskContext } from '../tasks/context.js';
 import { defineTasks } from '../tasks/tasks.js';
 import type { Comm } from '../types.js';
@@ -28,6 +29,23 @@ export interface BlockResult {
   readonly seconds: number;
   /** Time spent waiting for the neighbours' halo rows (after the block's own work of the step). */
   readonly exchangeSeconds: number;
+  /**
+   * Of `seconds`, the CPU time of the thread that ran the steps, and the time it was ready to
+   * run but waited for a core (taken by other processes): Linux's per-thread schedstat,
+   * undefined where there is none. They tell the work from the machine's load in a benchmark.
+   */
+  readonly cpuSeconds: number | undefined;
+  readonly runQueueSeconds: number | undefined;
+}
+
+/** This thread's CPU time and run-queue wait so far, in seconds (Linux), or undefined. */
+function threadTimes(): readonly [number, number] | undefined {
+  try {
+    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    return [Number(cpu) / 1e9, Number(wait) / 1e9];
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -58,6 +76,7 @@ export async function heatBlock(nx: number, ny: number, steps: number, comm?: Co
   let exchange = 0;
   if (comm) await comm.barrier();
   const start = performance.now();
+  const times = threadTimes();
   for (let s = 0; s < steps; s++) {
     // The rows the neighbours need first (one row when the block has one)…
     if (last >= first) rows(u, v, nx, first, first + 1);
@@ -80,7 +99,15 @@ export async function heatBlock(nx: number, ny: number, steps: number, comm?: Co
     v = w;
   }
   const seconds = (performance.now() - start) / 1000;
-  return { lo, rows: u.slice(nx, (height - 1) * nx), seconds, exchangeSeconds: exchange / 1000 };
+  const end = times && threadTimes();
+  return {
+    lo,
+    rows: u.slice(nx, (height - 1) * nx),
+    seconds,
+    exchangeSeconds: exchange / 1000,
+    cpuSeconds: end && times ? end[0] - times[0] : undefined,
+    runQueueSeconds: end && times ? end[1] - times[1] : undefined,
+  };
 }
 
 /** v's rows [from, to) from u, in heat_mpi.py's order of operations. */

@@ -70,7 +70,7 @@ export const heatDemo: Demo = {
         agree
           ? 'Both grids have the same SHA-256: splitting the plate changed no bit.'
           : 'The grids differ: this is a bug.',
-        'Each rank owns a block of rows and gets its neighbours’ edge rows before every step, worker to worker over MessagePorts.',
+        'Each rank owns a block of rows; every step it computes and sends its edge rows first, then its other rows while they travel, and then takes its neighbours’ edge rows, worker to worker over MessagePorts.',
       ],
       computed: { agree, sums },
     };
