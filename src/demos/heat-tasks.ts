@@ -23,7 +23,7 @@ export function block(ny: number, size: number, rank: number): [number, number] 
 /** One rank's part of the run: its rows of the final grid and how long the steps took. */
 export interface BlockResult {
   readonly lo: number;
-  /** Rows lo … hi − 1 of the final grid, row-major. */
+  /** Rows lo … hi − 1 of the final grid, row-major; empty when they were written to `plate`. */
   readonly rows: Float64Array;
   /** From the start barrier to the end of the last step. */
   readonly seconds: number;
@@ -60,7 +60,15 @@ function threadTimes(): readonly [number, number] | undefined {
  * No exchange comes before the first step: every rank's halo rows start as the plate does
  * there (0, or the hot edge for rank 0), as its neighbours would send.
  */
-export async function heatBlock(nx: number, ny: number, steps: number, comm?: Comm): Promise<BlockResult> {
+export async function heatBlock(
+  nx: number,
+  ny: number,
+  steps: number,
+  comm?: Comm,
+  plate?: Float64Array,
+): Promise<BlockResult> {
+  if (plate !== undefined && plate.length !== nx * ny)
+    throw new RangeError(`heat: the plate has ${plate.length} cells, not ${nx} × ${ny}`);
   const rank = comm?.rank ?? 0;
   const size = comm?.size ?? 1;
   const [lo, hi] = block(ny, size, rank);
@@ -100,9 +108,11 @@ export async function heatBlock(nx: number, ny: number, steps: number, comm?: Co
   }
   const seconds = (performance.now() - start) / 1000;
   const end = times && threadTimes();
+  const owned = u.subarray(nx, (height - 1) * nx);
+  plate?.set(owned, lo * nx);
   return {
     lo,
-    rows: u.slice(nx, (height - 1) * nx),
+    rows: plate ? new Float64Array(0) : owned.slice(),
     seconds,
     exchangeSeconds: exchange / 1000,
     cpuSeconds: end && times ? end[0] - times[0] : undefined,
@@ -124,8 +134,11 @@ function rows(u: Float64Array, v: Float64Array, nx: number, from: number, to: nu
 }
 
 export default defineTasks(import.meta.url, {
-  /** One rank of the plate (run by `pool.spmd`). */
-  heatRank(nx: number, ny: number, steps: number): Promise<BlockResult> {
-    return heatBlock(nx, ny, steps, taskContext().comm);
+  /**
+   * One rank of the plate (run by `pool.spmd`). Given a shared `plate` (threads: see
+   * `newPlate`), each rank writes its final rows into it instead of sending them back.
+   */
+  heatRank(nx: number, ny: number, steps: number, plate?: Float64Array): Promise<BlockResult> {
+    return heatBlock(nx, ny, steps, taskContext().comm, plate);
   },
 });
