@@ -4,12 +4,16 @@
  * Structured clone (and the V8 serializer) write a JavaScript array element by element, with
  * a tag per element: ~70 ns per small integer and ~200 ns per double, measured here. That is
  * more than a whole weather simulation (~400 ns). A batch of plain numbers, the most common
- * case of a numeric map, is therefore sent as one Float64Array whose buffer is transferred
- * (threads) or copied as raw bytes (processes): ~1–2 ns per number. A batch of `undefined`
- * (a task that returns nothing) is sent as its length alone. Anything else goes as it is.
+ * case of a numeric map, is therefore sent as one Float64Array, whose bytes the clone copies in
+ * one go: ~1–2 ns per number. A batch of `undefined` (a task that returns nothing) is sent as
+ * its length alone. Anything else goes as it is.
+ *
+ * Packed buffers are copied, never moved (transferred). Detaching any ArrayBuffer makes V8
+ * drop, for the rest of that thread's life, its assumption that no buffer is ever detached:
+ * every typed-array access in optimised code then checks for it. The heat demo's stencil ran
+ * ~20% slower on a worker that had once sent a packed result (measured on Node 20). A copy
+ * costs ~1 ns per number more; only a caller's or task's explicit `transfer()` moves buffers.
  */
-
-import type { TransferListItem } from 'node:worker_threads';
 
 /** A batch's values in transit. */
 export type Packed =
@@ -41,28 +45,20 @@ export function packNumbers(values: ArrayLike<unknown>, from: number, to: number
 }
 
 /**
- * Pack `values`; `transfer` receives the buffers that may be moved instead of copied.
+ * Pack `values` (see the header: the clone copies the packed bytes, nothing is moved).
  * Packing never changes a value: -0, NaN and every double survive a Float64Array unchanged.
- * Values already packed (a call's input read straight into a Float64Array) are kept by the
- * scheduler, to run the items again if a worker dies: a copy of them is moved (one memcpy; a
- * clone of the original copied them twice, into the message and out of it).
+ * Values already packed (a call's input read straight into a Float64Array, maybe a view of a
+ * larger buffer) go as a compact copy: a clone of a view would copy its whole buffer.
  */
-export function pack(values: readonly unknown[] | Float64Array, transfer: TransferListItem[]): Packed {
-  if (values instanceof Float64Array) {
-    const copy = values.slice();
-    transfer.push(copy.buffer as ArrayBuffer);
-    return copy;
-  }
+export function pack(values: readonly unknown[] | Float64Array): Packed {
+  if (values instanceof Float64Array) return values.slice();
   const n = values.length;
   if (n < PACK_AT_LEAST) return values;
   if (typeof values[0] === 'undefined') {
     for (let i = 1; i < n; i++) if (values[i] !== undefined) return values;
     return { undefinedTimes: n };
   }
-  const packed = packNumbers(values, 0, n);
-  if (!packed) return values;
-  transfer.push(packed.buffer as ArrayBuffer);
-  return packed;
+  return packNumbers(values, 0, n) ?? values;
 }
 
 /** Tuples longer than this are not packed (they are rare, and clone well enough). */
@@ -75,10 +71,7 @@ const MAX_ARITY = 16;
  * Undefined (found at the first tuple of another shape) for anything else. Local workers only:
  * the redis job format does not carry this form.
  */
-export function packTuples(
-  items: readonly unknown[],
-  transfer: TransferListItem[],
-): { tuples: Float64Array; arity: number } | undefined {
+export function packTuples(items: readonly unknown[]): { tuples: Float64Array; arity: number } | undefined {
   const n = items.length;
   const first = items[0];
   if (n < PACK_AT_LEAST || !Array.isArray(first)) return undefined;
@@ -94,7 +87,6 @@ export function packTuples(
       tuples[i * arity + k] = value;
     }
   }
-  transfer.push(tuples.buffer as ArrayBuffer);
   return { tuples, arity };
 }
 

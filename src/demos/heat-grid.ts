@@ -5,6 +5,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { shared as sharedArrays } from '../data/shared.js';
 import { TOP } from './heat-tasks.js';
 
 export interface HeatChecksum {
@@ -13,14 +14,23 @@ export interface HeatChecksum {
   readonly points: readonly { readonly y: number; readonly x: number; readonly value: number }[];
 }
 
+/**
+ * An NY × NX plate with its fixed edges (the hot top row), for the blocks to write their rows
+ * into; `shared` puts it in shared memory, where thread workers write it in place.
+ */
+export function newPlate(nx: number, ny: number, shared = false): Float64Array {
+  const grid = shared ? sharedArrays.float64(nx * ny) : new Float64Array(nx * ny);
+  grid.fill(TOP, 0, nx);
+  return grid;
+}
+
 /** The whole plate from each block's rows: the fixed edges, then every block at its row. */
 export function assemble(
   nx: number,
   ny: number,
   blocks: readonly { lo: number; rows: Float64Array }[],
 ): Float64Array {
-  const grid = new Float64Array(nx * ny);
-  grid.fill(TOP, 0, nx);
+  const grid = newPlate(nx, ny);
   for (const b of blocks) grid.set(b.rows, b.lo * nx);
   return grid;
 }

@@ -1013,8 +1013,8 @@ export class WorkerSet implements Backend {
       task: 0,
       items: this.transport.supports.crossesBoundary
         ? ((request.spread && !(request.items instanceof Float64Array)
-            ? packTuples(request.items, transfer)
-            : undefined) ?? pack(request.items, transfer))
+            ? packTuples(request.items)
+            : undefined) ?? pack(request.items))
         : request.items,
       first: request.first,
       seed: request.seed,

@@ -119,7 +119,7 @@ export function encodeJob(
   items: BatchItems,
   payload: Omit<BatchPayload, 'items'>,
 ): JobData {
-  const full: BatchPayload = { ...payload, items: pack(items, []) };
+  const full: BatchPayload = { ...payload, items: pack(items) };
   const tasks = typeof task === 'string' ? undefined : task;
   const problem = (tasks && tasksProblem(tasks)) ?? payloadProblem(full, items.length, tasks?.length);
   if (problem) {
@@ -306,7 +306,7 @@ function broadcastsProblem(list: unknown): string | undefined {
 /** A batch's values, packed for the trip (Float64Array for numbers, a count for `undefined`s). */
 export function packValues(values: Unpacked): Packed {
   if (values instanceof Float64Array) return values;
-  return pack(Array.isArray(values) ? values : Array.from(values), []);
+  return pack(Array.isArray(values) ? values : Array.from(values));
 }
 
 /** A batch's outcome on the worker, as its job's return value. */

@@ -105,11 +105,10 @@ export class Results {
     array[offset] = value;
   }
 
-  /** The results ready to send; a Float64Array's buffer goes into `transfer`. */
-  packed(transfer: TransferListItem[]): Packed {
+  /** The results ready to send (copied, not moved: see codec/values.ts). */
+  packed(): Packed {
     switch (this.mode) {
       case 'numbers':
-        transfer.push((this.numbers as Float64Array).buffer as ArrayBuffer);
         return this.numbers as Float64Array;
       case 'array':
         return this.array as unknown[];

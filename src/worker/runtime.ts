@@ -437,15 +437,16 @@ class WorkerRuntime implements Runtime {
       this.lastHeapAt = end;
       this.heapUsed = getHeapStatistics().used_heap_size;
     }
+    // Only the buffers the task asked to move: the item times and packed results are copied
+    // (a move would slow this thread's typed-array code for good: see codec/values.ts).
     const transfer: TransferListItem[] = [...(outcome.transfers ?? [])];
-    if (outcome.itemTimes) transfer.push(outcome.itemTimes.buffer as ArrayBuffer);
     // Only what is set is sent: a done message is cloned once per batch.
     const done: { -readonly [K in keyof DoneMessage]: DoneMessage[K] } = {
       fanout: BRAND,
       t: 'done',
       id: message.id,
       ran: outcome.ran,
-      values: outcome.results ? outcome.results.packed(transfer) : [],
+      values: outcome.results ? outcome.results.packed() : [],
       startedAt,
       duration: end - startedAt,
       heapUsed: this.heapUsed,
