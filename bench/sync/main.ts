@@ -22,6 +22,8 @@ const args = parseArgs(process.argv.slice(2));
 const n = numberOption(args, 'n', 20_000);
 const repeats = numberOption(args, 'repeats', 3);
 const uncontendedN = 2_000_000;
+/** `--only lock-uncontended`: just the uncontended lock rows (quick, for the ≤ 100 ns target). */
+const only = args.get('only');
 
 interface Row {
   row: string;
@@ -60,12 +62,18 @@ async function medianOf(run: () => Promise<number>): Promise<number> {
   add(
     'lock-uncontended',
     'threads',
+    await medianOf(() => pool.run(tasks.awaitFloor, uncontendedN)),
+    'floor of an awaited acquire: bare await Promise.resolve()',
+  );
+  add(
+    'lock-uncontended',
+    'threads',
     await medianOf(() => pool.run(tasks.acquireRelease, lock, uncontendedN)),
     'await acquire() + release()',
   );
 }
 
-for (const backend of ['threads', 'processes'] as const) {
+for (const backend of only === 'lock-uncontended' ? [] : (['threads', 'processes'] as const)) {
   await using pool = new Pool({ backend, workers: 2 });
   const lock = new Lock();
   const count = backend === 'threads' ? n : n / 10;

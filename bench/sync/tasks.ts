@@ -19,6 +19,12 @@ export default defineTasks(import.meta.url, {
     for (let i = 0; i < n; i++) lock.tryAcquire()?.release();
     return ((now() - start) * 1e6) / n;
   },
+  /** The floor of any awaited acquire: a bare `await Promise.resolve()`, one microtask turn. */
+  async awaitFloor(n: number): Promise<number> {
+    const start = now();
+    for (let i = 0; i < n; i++) await Promise.resolve();
+    return ((now() - start) * 1e6) / n;
+  },
   /** Uncontended `await acquire()` + release(): one resolved promise and one await each. */
   async acquireRelease(lock: Lock, n: number): Promise<number> {
     const start = now();

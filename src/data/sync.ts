@@ -57,18 +57,20 @@ import { Deadline } from './sync-wait.js';
  */
 export class Held {
   #released = false;
-  readonly #release: () => void;
+  // The lock or semaphore itself, not a closure over it: an uncontended `await acquire()` then
+  // allocates only this hold and its resolved promise (the lock's own figures: README "lock").
+  readonly #owner: { release(): void };
 
   /** @internal */
-  constructor(release: () => void) {
-    this.#release = release;
+  constructor(owner: { release(): void }) {
+    this.#owner = owner;
   }
 
   /** Release the hold; a second release throws `ERR_LOCK_NOT_HELD`. */
   release(): void {
     if (this.#released) throw new LockNotHeldError('release(): this hold was already released');
     this.#released = true;
-    this.#release();
+    this.#owner.release();
   }
 
   /** Release at the end of a `using` scope (nothing when already released). */
@@ -113,7 +115,7 @@ export class Lock {
       );
     }
     return lockTry(state.cells, OWN_TAG)
-      ? new Held(() => lockRelease(state.cells as Int32Array, OWN_TAG))
+      ? new Held(this)
       : undefined;
   }
 
@@ -123,16 +125,16 @@ export class Lock {
     const { cells } = state;
     // The fast path: free, and no options to read.
     if (cells && options === undefined && lockTry(cells, OWN_TAG)) {
-      return Promise.resolve(new Held(() => lockRelease(cells, OWN_TAG)));
+      return Promise.resolve(new Held(this));
     }
     return promised(() => {
       const deadline = Deadline.of('lock.acquire()', options);
       if (cells) {
-        return lockAcquire(cells, OWN_TAG, deadline).then(() => new Held(() => lockRelease(cells, OWN_TAG)));
+        return lockAcquire(cells, OWN_TAG, deadline).then(() => new Held(this));
       }
       return brokered(state, 'acquire', undefined, deadline).then(() => {
         state.held++;
-        return new Held(() => this.release());
+        return new Held(this);
       });
     });
   }
@@ -174,7 +176,7 @@ export class Semaphore {
       );
     }
     return semaphoreTry(state.cells, OWN_TAG)
-      ? new Held(() => semaphoreRelease(state.cells as Int32Array, OWN_TAG))
+      ? new Held(this)
       : undefined;
   }
 
@@ -183,18 +185,18 @@ export class Semaphore {
     const state = stateOf(this);
     const { cells } = state;
     if (cells && options === undefined && semaphoreTry(cells, OWN_TAG)) {
-      return Promise.resolve(new Held(() => semaphoreRelease(cells, OWN_TAG)));
+      return Promise.resolve(new Held(this));
     }
     return promised(() => {
       const deadline = Deadline.of('semaphore.acquire()', options);
       if (cells) {
         return semaphoreAcquire(cells, OWN_TAG, deadline).then(
-          () => new Held(() => semaphoreRelease(cells, OWN_TAG)),
+          () => new Held(this),
         );
       }
       return brokered(state, 'acquire', undefined, deadline).then(() => {
         state.held++;
-        return new Held(() => this.release());
+        return new Held(this);
       });
     });
   }
