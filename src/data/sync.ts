@@ -114,9 +114,7 @@ export class Lock {
         'lock.tryAcquire() needs shared memory, which a process worker does not have: use acquire({ timeout: 0 })',
       );
     }
-    return lockTry(state.cells, OWN_TAG)
-      ? new Held(this)
-      : undefined;
+    return lockTry(state.cells, OWN_TAG) ? new Held(this) : undefined;
   }
 
   /** Wait for the lock; `timeout` (ms) and `signal` bound the wait (`ERR_WAIT_TIMEOUT`, `ABORT_ERR`). */
@@ -175,9 +173,7 @@ export class Semaphore {
         'semaphore.tryAcquire() needs shared memory, which a process worker does not have: use acquire({ timeout: 0 })',
       );
     }
-    return semaphoreTry(state.cells, OWN_TAG)
-      ? new Held(this)
-      : undefined;
+    return semaphoreTry(state.cells, OWN_TAG) ? new Held(this) : undefined;
   }
 
   /** Wait for a permit; `timeout` and `signal` bound the wait. */
@@ -190,9 +186,7 @@ export class Semaphore {
     return promised(() => {
       const deadline = Deadline.of('semaphore.acquire()', options);
       if (cells) {
-        return semaphoreAcquire(cells, OWN_TAG, deadline).then(
-          () => new Held(this),
-        );
+        return semaphoreAcquire(cells, OWN_TAG, deadline).then(() => new Held(this));
       }
       return brokered(state, 'acquire', undefined, deadline).then(() => {
         state.held++;
