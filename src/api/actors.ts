@@ -30,7 +30,7 @@ import type { WorkerPin } from '../scheduler/backend.js';
 import { type Actor, type ActorClass, type ActorRef, isActorRef } from '../tasks/actors.js';
 import { type ActorSpec, taskSpecOf } from '../tasks/task-spec.js';
 import type { ActorCallOptions, ActorOptions, AnyFunction } from '../types.js';
-import type { PoolCore } from './core.js';
+import type { PoolCore, ResolvedRunOptions } from './core.js';
 
 interface Placement {
   readonly pin: WorkerPin;
@@ -187,28 +187,25 @@ class ActorInstance {
     op: ActorSpec['op'],
     method: string | undefined,
     args: readonly unknown[],
-    options: ActorCallOptions,
+    options: ActorCallOptions | ResolvedRunOptions,
     accepted?: { readonly seed: number },
   ): Promise<unknown> {
     const spec = this.spec(placement, op, method);
-    return this.core
-      .runOne({ name: spec.name, task: undefined, spec, dispatcher: placement.pin, accepted }, args, options)
-      .catch((error: unknown) => {
-        if (error instanceof WorkerCrashedError && placement.pin.gone) {
-          throw new ActorDiedError(
-            this.name,
-            `its worker died while the call was pending: ${describe(error)}`,
-            {
+    return this.core.runOne(
+      { name: spec.name, task: undefined, spec, dispatcher: placement.pin, accepted },
+      args,
+      options,
+      (error) =>
+        error instanceof WorkerCrashedError && placement.pin.gone
+          ? new ActorDiedError(this.name, `its worker died while the call was pending: ${describe(error)}`, {
               cause: error,
-            },
-          );
-        }
-        throw error;
-      });
+            })
+          : error,
+    );
   }
 
   /** A method call, sent after the calls made before it (see the module's comment). */
-  call(method: string, args: readonly unknown[], options: ActorCallOptions): Promise<unknown> {
+  call(method: string, args: readonly unknown[], options: ResolvedRunOptions): Promise<unknown> {
     if (this.#released) return Promise.reject(new ActorDiedError(this.name, 'it was released'));
     if (this.#dead) return Promise.reject(this.#dead);
     // Accepted now, as a pool.run is: a call made before close() runs, and close() waits for it.
@@ -221,10 +218,8 @@ class ActorInstance {
     const current = this.#current;
     if (this.#unsent === 0 && current && !args.some(isThenable)) {
       // Nothing made before it waits to be sent, and nothing to wait for: send it now (the
-      // common case, and the round trip the bench row measures).
-      const result = this.send(current, 'call', method, args, options, accepted);
-      this.core.track(result);
-      return result;
+      // common case, and the round trip the bench row measures). runOne tracks it for close().
+      return this.send(current, 'call', method, args, options, accepted);
     }
     this.#unsent++;
     const sent = this.#tail.then(async () => {
@@ -260,7 +255,9 @@ class ActorInstance {
 
   /** The handle: the class's methods, and the control (see ActorControl). */
   handle(): object {
-    const methodsWith = (options: ActorCallOptions): Record<string, AnyFunction> => {
+    const methodsWith = (input: ActorCallOptions): Record<string, AnyFunction> => {
+      // Resolved once for all the calls made through these methods, not once per call.
+      const options = this.core.runOptions(input);
       const methods: Record<string, AnyFunction> = {};
       for (const method of this.ref.methods) {
         methods[method] = (...args: unknown[]) => this.call(method, args, options);

@@ -52,6 +52,11 @@ export interface CallDescription {
 /** The call options every call reads (the map options; a `run` reads a subset). */
 export type CallSettings = Resolved<typeof MAP.specs>;
 
+/** A run's options already resolved (see `PoolCore.runOptions`): `prepare` takes them as they are. */
+export class ResolvedRunOptions {
+  constructor(readonly settings: CallSettings) {}
+}
+
 /** A call's observers, as its options ask (see `PoolCore.observers`). */
 export interface CallObservers {
   readonly onBatch: ((batch: BatchTrace) => void) | undefined;
@@ -114,6 +119,17 @@ export class PoolCore implements StreamTracker {
     return this.#seeds.next();
   }
 
+  /**
+   * A run's options, checked and resolved once (with the pool's call defaults), for a caller
+   * that makes many calls with the same options (an actor's handle): `runOne` then skips
+   * resolving them per call.
+   */
+  runOptions(input: unknown): ResolvedRunOptions {
+    return new ResolvedRunOptions(
+      resolveCallOptions(CALL, input, this.settings.callDefaults) as CallSettings,
+    );
+  }
+
   /** Keep `close()` waiting for `running`; a stream also says how to end it (`kill`). */
   track(running: Promise<unknown>, kill?: () => Promise<void>): void {
     this.#active.add(running);
@@ -136,7 +152,10 @@ export class PoolCore implements StreamTracker {
    * `ordered` and `errors`); the returned function starts it.
    */
   prepare(call: CallDescription, input: unknown, set: OptionSet<Specs> = MAP): () => StartedCall {
-    const options = resolveCallOptions(set, input, this.settings.callDefaults) as CallSettings;
+    const options =
+      input instanceof ResolvedRunOptions
+        ? input.settings
+        : (resolveCallOptions(set, input, this.settings.callDefaults) as CallSettings);
     const { spec, name } = call.spec ?? taskSpecOf(call.task, call.name);
     const { backend } = this;
     const { supports } = backend;
@@ -274,6 +293,7 @@ export class PoolCore implements StreamTracker {
     call: Omit<CallDescription, 'items' | 'spread'>,
     args: readonly unknown[],
     input: unknown,
+    mapError?: (error: unknown) => unknown,
   ): Promise<unknown> {
     let started: StartedCall;
     try {
@@ -281,13 +301,18 @@ export class PoolCore implements StreamTracker {
     } catch (error) {
       return Promise.reject(error);
     }
+    // The error is mapped in here, not by a `.catch` on the result: one promise less per call.
     const running = (async () => {
       try {
-        let value: unknown;
-        for await (const chunk of started.run.chunks()) value = chunk[0];
-        return value;
-      } finally {
-        await started.finish();
+        try {
+          let value: unknown;
+          for await (const chunk of started.run.chunks()) value = chunk[0];
+          return value;
+        } finally {
+          await started.finish();
+        }
+      } catch (error) {
+        throw mapError ? mapError(error) : error;
       }
     })();
     this.track(running);

@@ -12,19 +12,12 @@ import type { AnyFunction } from '../types.js';
 
 export class ActorTable {
   private readonly instances = new Map<number, object>();
-  /** Each spec's function, built once (a worker keeps the spec it was sent under its key). */
-  private readonly built = new WeakMap<ActorSpec, AnyFunction>();
 
-  /** The function a batch of `spec` runs, given the class it names. */
+  /**
+   * The function a batch of `spec` runs, given the class it names. Built once per spec: the
+   * task resolver keeps it with the spec (a worker keeps the spec it was sent under its key).
+   */
   operation(spec: ActorSpec, Class: ActorClass): AnyFunction {
-    let fn = this.built.get(spec);
-    if (fn) return fn;
-    fn = this.build(spec, Class);
-    this.built.set(spec, fn);
-    return fn;
-  }
-
-  private build(spec: ActorSpec, Class: ActorClass): AnyFunction {
     const { actor, className } = spec;
     switch (spec.op) {
       case 'new':

@@ -36,6 +36,8 @@ export class TaskResolver {
   private readonly wrapped = new Map<string, AnyFunction>();
   /** The actor instances living on this worker. */
   private readonly actors = new ActorTable();
+  /** Each actor operation's resolved function, by its spec (see resolveActor). */
+  private readonly actorOps = new WeakMap<ActorSpec, Resolved>();
 
   constructor(private readonly onLoaded: (module: string) => void) {}
 
@@ -74,9 +76,15 @@ export class TaskResolver {
 
   /** An actor operation: its class found as a task is (registered, else its module imported first). */
   private resolveActor(spec: ActorSpec): Resolved | Promise<Resolved> {
+    // Every call of an actor's method resolves the same spec: the answer is kept with it.
+    const known = this.actorOps.get(spec);
+    if (known) return known;
     const found = (): Resolved | undefined => {
       const Class = lookupActor(spec.module, spec.className);
-      return Class && { fn: this.actors.operation(spec, Class) };
+      if (!Class) return undefined;
+      const resolved = { fn: this.actors.operation(spec, Class) };
+      this.actorOps.set(spec, resolved);
+      return resolved;
     };
     const now = found();
     if (now) {
