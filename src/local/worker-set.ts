@@ -36,14 +36,15 @@ import {
   WorkerCrashedError,
 } from '../errors.js';
 import type { WorkerSetSettings } from '../options/resolve.js';
-import type {
-  Backend,
-  BackendSupports,
-  BatchOutcome,
-  BatchRequest,
-  NestedRunner,
-  Ticket,
-  WorkerPin,
+import {
+  type Backend,
+  type BackendSupports,
+  type BatchOutcome,
+  type BatchRequest,
+  itemIndex,
+  type NestedRunner,
+  type Ticket,
+  type WorkerPin,
 } from '../scheduler/backend.js';
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
@@ -1025,6 +1026,7 @@ export class WorkerSet implements Backend {
     if (request.alone) message.alone = true;
     if (request.context !== undefined) message.context = request.context;
     if (request.taskIndex) message.taskIndex = request.taskIndex;
+    if (request.indices) message.indices = request.indices;
     if (handles) message.handles = true;
     entry.sync = handles && handles.sync.length > 0 ? handles.sync : undefined;
     if (request.timeItems) message.timeItems = true;
@@ -1225,7 +1227,7 @@ export class WorkerSet implements Backend {
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => {
       if (entry.settled || !isRunning(worker, entry)) return;
-      const index = entry.request.first + offset;
+      const index = itemIndex(entry.request, offset);
       entry.settle({
         kind: 'lost',
         error: new TaskTimeoutError({ task: entry.request.taskName, index }, timeout),
@@ -1433,7 +1435,8 @@ export class WorkerSet implements Backend {
       exitCode: code,
       signal,
       cause: error,
-      location: offset === undefined ? undefined : { task: request.taskName, index: request.first + offset },
+      location:
+        offset === undefined ? undefined : { task: request.taskName, index: itemIndex(request, offset) },
     });
     if (loading) return { kind: 'failed', error: crash };
     const started = overlapped || (isTracked(request) ? offset !== undefined : true);

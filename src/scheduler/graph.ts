@@ -702,6 +702,10 @@ export class GraphRun {
       spread: true,
       items: job.items,
       first: job.nodes[0] as number,
+      // Each node's index is its node number, not its place in this batch: what it draws
+      // (randomStream(seed, node)) is the same however ready nodes were batched. A piece's
+      // nodes each take their own number on the worker (piece-tasks.ts).
+      indices: Int32Array.from(job.nodes),
       timeout: o.timeout,
       track: job.track,
       stopOnError: !o.collect,
