@@ -153,6 +153,8 @@ interface WorkerState {
   readonly broadcastsSent: Set<number>;
   /** Child calls its tasks made that have not been answered, by the id of the submitting batch. */
   readonly children: Map<number, Set<AbortController>>;
+  /** The same child calls by their `ref`, for a worker that cancels one (`uncall`). */
+  readonly childRefs: Map<number, AbortController>;
   /** Its tasks made child calls: it hears of `hunger` changes (backends without shared memory). */
   nests: boolean;
   /**
@@ -485,7 +487,9 @@ export class WorkerSet implements Backend {
     let siblings = worker.children.get(message.batch);
     if (!siblings) worker.children.set(message.batch, (siblings = new Set()));
     siblings.add(controller);
+    worker.childRefs.set(message.ref, controller);
     const done = () => {
+      worker.childRefs.delete(message.ref);
       siblings.delete(controller);
       if (siblings.size === 0 && worker.children.get(message.batch) === siblings)
         worker.children.delete(message.batch);
@@ -922,6 +926,7 @@ export class WorkerSet implements Backend {
       outbox: [] as Outgoing[],
       broadcastsSent: new Set<number>(),
       children: new Map<number, Set<AbortController>>(),
+      childRefs: new Map<number, AbortController>(),
       nests: false,
       busyWithChildren: false,
       claims,
@@ -1145,6 +1150,9 @@ export class WorkerSet implements Backend {
         return;
       case 'call':
         this.childCall(worker, message);
+        return;
+      case 'uncall':
+        worker.childRefs.get(message.ref)?.abort();
         return;
       case 'busy':
         worker.busyWithChildren = message.on;

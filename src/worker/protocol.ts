@@ -341,6 +341,13 @@ export interface CallMessage {
   readonly call: NestedCall;
 }
 
+/** A child call's signal aborted in the worker: cancel call `ref` (its answer will be ignored). */
+export interface UncallMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'uncall';
+  readonly ref: number;
+}
+
 /**
  * The worker is running child tasks of its own deque (worker/child-deque.ts), or stopped: while
  * `on`, it is not idle even if its batches only await, and the pool sends it no batches.
@@ -392,6 +399,7 @@ export type FromWorker =
   | ParkedMessage
   | ItemWaitMessage
   | CallMessage
+  | UncallMessage
   | BusyMessage
   | DoneMessage
   | CancelledMessage

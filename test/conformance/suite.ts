@@ -84,7 +84,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 78 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 79 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -811,6 +811,24 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
         controller.abort();
         await rejectsWith(parent, 'ABORT_ERR');
         await eventually(() => existsSync(join(dir, 'aborted')), 30_000, "the child's signal to abort");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe(`${backend.name}: child calls with a signal`, () => {
+    it('a child aborted in the deque never starts; one aborted while it runs sees its signal abort', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-child-signal-'));
+      try {
+        await using pool = backend.pool({ workers: 2 });
+        assert.deepEqual(await pool.run(nestedTasks.cancelledChildren, dir), [
+          'ABORT_ERR',
+          'ABORT_ERR',
+          'ABORT_ERR',
+          'ERR_INVALID_ARG_VALUE',
+          'no cancelled child ran',
+        ]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
