@@ -30,6 +30,15 @@ export function childSignal(options: ChildCallOptions | undefined, name: string)
   return signal;
 }
 
+/** Why `runWith`'s arguments are refused (they are not an array), if they are. */
+export function runWithArgsError(args: unknown): InvalidArgTypeError | undefined {
+  return Array.isArray(args)
+    ? undefined
+    : new InvalidArgTypeError(
+        `taskContext().pool.runWith: \`args\` must be an array of the task's arguments, got ${show(args)}`,
+      );
+}
+
 /** What a child call cancelled through its signal rejects with. */
 export function childAborted(signal: AbortSignal): AbortError {
   return new AbortError('The operation was aborted', { cause: signal.reason as unknown });

@@ -11,7 +11,7 @@ import { itemStream } from '../data/random.js';
 import { NoTaskContextError } from '../errors.js';
 import { freshSeed } from '../options/checks.js';
 import type { AnyFunction, ChildCallOptions, Comm, RandomStream, TaskContext, TaskPool } from '../types.js';
-import { childAborted, childSignal, untilAborted } from './child-options.js';
+import { childAborted, childSignal, runWithArgsError, untilAborted } from './child-options.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -153,8 +153,11 @@ export function runningItemState(): ItemState | undefined {
  */
 const directPool: TaskPool = {
   run: (task: AnyFunction, ...args: unknown[]) => called(() => task(...args)),
-  runWith: (task: AnyFunction, args: unknown[], options?: ChildCallOptions) =>
-    withSignal(options, 'taskContext().pool.runWith', () => called(() => task(...args))),
+  runWith: (task: AnyFunction, args: unknown[], options?: ChildCallOptions) => {
+    const refused = runWithArgsError(args);
+    if (refused) return Promise.reject(refused);
+    return withSignal(options, 'taskContext().pool.runWith', () => called(() => task(...args)));
+  },
   map: (task: AnyFunction, items: Iterable<unknown>, options?: ChildCallOptions) =>
     withSignal(options, 'taskContext().pool.map', () =>
       Promise.all(Array.from(items, (item) => called(() => task(item)))),

@@ -12,8 +12,8 @@
 
 import { fromWire } from '../codec/errors.js';
 import { callSeed } from '../data/random.js';
-import { AbortError, describe, InvalidArgTypeError, NotCloneableError, TaskError } from '../errors.js';
-import { childAborted, childSignal, untilAborted } from '../tasks/child-options.js';
+import { AbortError, describe, NotCloneableError, TaskError } from '../errors.js';
+import { childAborted, childSignal, runWithArgsError, untilAborted } from '../tasks/child-options.js';
 import {
   ItemState,
   isStoredItem,
@@ -90,11 +90,8 @@ class ItemPool {
   }
 
   runWith(task: unknown, args: unknown[], options?: ChildCallOptions): Promise<unknown> {
-    if (!Array.isArray(args)) {
-      return Promise.reject(
-        new InvalidArgTypeError('taskContext().pool.runWith: `args` must be an array of the arguments'),
-      );
-    }
+    const refused = runWithArgsError(args);
+    if (refused) return Promise.reject(refused);
     return this.calls.runOne(this.item, task, args, options);
   }
 
