@@ -132,6 +132,7 @@ export type {
   BroadcastHandle,
   CallDefaults,
   CallOptionsInput,
+  ChildCallOptions,
   CollectOptions,
   Comm,
   DashboardHandle,

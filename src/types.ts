@@ -165,9 +165,30 @@ export interface SpmdOptions {
 }
 
 /**
+ * Options of a child call (`taskContext().pool.runWith`, `map`, `starmap`, `imap`). There is no
+ * `timeout`: a child may run as a direct call in its parent's worker, where it cannot be killed
+ * without the parent. For a time limit, pass `signal: AbortSignal.timeout(ms)`.
+ *
+ * @example
+ * ```ts
+ * const { pool } = taskContext();
+ * const quick = await pool.runWith(tasks.search, [query], { signal: AbortSignal.timeout(500) });
+ * ```
+ */
+export interface ChildCallOptions {
+  /**
+   * Cancel the child call: its promise rejects with `ABORT_ERR` at once. A child still waiting
+   * in its worker's deque never starts; one given to another worker is cancelled there, through
+   * the caller; one running in its parent's worker sees its `taskContext().signal` abort and
+   * should stop (its result is ignored).
+   */
+  signal?: AbortSignal;
+}
+
+/**
  * A running task's handle on the pool that runs it (`taskContext().pool`): the calls of `Pool`,
- * without options. Items are given as arrays or other sync iterables; `imap` yields the results
- * once the whole call is done.
+ * with `signal` as their only option (`ChildCallOptions`). Items are given as arrays or other
+ * sync iterables; `imap` yields the results once the whole call is done.
  *
  * @example
  * ```ts
@@ -183,9 +204,27 @@ export interface SpmdOptions {
  */
 export interface TaskPool {
   run<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>>;
-  map<T, R>(task: Task<(item: T) => R>, items: Iterable<T>): Promise<Awaited<R>[]>;
-  starmap<A extends unknown[], R>(task: Task<(...args: A) => R>, tuples: Iterable<A>): Promise<Awaited<R>[]>;
-  imap<T, R>(task: Task<(item: T) => R>, items: Iterable<T>): AsyncIterable<Awaited<R>>;
+  /** `run` with options: the arguments as one array. */
+  runWith<F extends AnyFunction>(
+    task: Task<F>,
+    args: Parameters<F>,
+    options?: ChildCallOptions,
+  ): Promise<Awaited<ReturnType<F>>>;
+  map<T, R>(
+    task: Task<(item: T) => R>,
+    items: Iterable<T>,
+    options?: ChildCallOptions,
+  ): Promise<Awaited<R>[]>;
+  starmap<A extends unknown[], R>(
+    task: Task<(...args: A) => R>,
+    tuples: Iterable<A>,
+    options?: ChildCallOptions,
+  ): Promise<Awaited<R>[]>;
+  imap<T, R>(
+    task: Task<(item: T) => R>,
+    items: Iterable<T>,
+    options?: ChildCallOptions,
+  ): AsyncIterable<Awaited<R>>;
 }
 
 /** A stream of random numbers. */

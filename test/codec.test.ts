@@ -190,6 +190,23 @@ describe('redis job payloads', () => {
     const shared = encodeJob('m#a', undefined, [1], { ...base, spread: false, broadcasts: [[1, 'run-1']] });
     assert.deepEqual(readPayload(readJob(shared)).broadcasts, [[1, 'run-1']]);
   });
+
+  it("carry a graph batch's node numbers as its items' indices, and refuse them when malformed", () => {
+    const base = { first: 4, spread: false, seed: 1, stopOnError: true, track: false, timeout: undefined };
+    const nodes = encodeJob('m#a', undefined, [1, 2, 3], { ...base, indices: Int32Array.of(4, 9, 2) });
+    assert.deepEqual([...(readPayload(readJob(nodes)).indices ?? [])], [4, 9, 2]);
+    assert.equal(readPayload(readJob(job(undefined))).indices, undefined, 'absent: counted from first');
+    for (const [indices, pattern] of [
+      [Int32Array.of(4, 9), /not one Int32Array entry for each of its 3 items/],
+      [[4, 9, 2], /not one Int32Array entry/],
+      [Int32Array.of(4, -1, 2), /item 1 has a negative index: -1/],
+    ] as const) {
+      assert.throws(
+        () => encodeJob('m#a', undefined, [1, 2, 3], { ...base, indices: indices as never }),
+        pattern,
+      );
+    }
+  });
 });
 
 describe('plain-data check', () => {

@@ -18,13 +18,21 @@ import {
   DependencyFailedError,
   delayed,
   Pool,
+  type Settled,
   TaskError,
   WorkerCrashedError,
 } from '../src/index.js';
 import { criticalPath } from '../src/observe/critical-path.js';
 import { renderReport } from '../src/observe/report.js';
-import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from '../src/scheduler/backend.js';
+import {
+  type BatchOutcome,
+  type BatchRequest,
+  type Dispatcher,
+  itemIndex,
+  type Ticket,
+} from '../src/scheduler/backend.js';
 import { type GraphOptions, type GraphPlan, GraphRun, type NodeOutcome } from '../src/scheduler/graph.js';
+import faults from './fixtures/faults.js';
 import tasks from './fixtures/tasks.js';
 
 interface Submitted {
@@ -160,12 +168,40 @@ describe('the graph scheduler', () => {
       [10, 20],
       [30, 40],
     ]);
+    // Each item is named by its node number (its taskContext().index, its random stream):
+    // nodes 4 and 5 run on from the first, so `first` says it.
+    assert.equal(dispatcher.submitted[1]?.request.indices, undefined);
+    assert.equal(dispatcher.submitted[1]?.request.first, 4);
     dispatcher.run(dispatcher.submitted[1] as Submitted, add);
     await tick();
     assert.deepEqual(dispatcher.submitted[2]?.request.items, [[30, 70]]);
     dispatcher.run(dispatcher.submitted[2] as Submitted, add);
     await run.done;
     assert.deepEqual(outputs.get(6), { ok: true, value: 100 });
+  });
+
+  it('names each item of a batch by its node number: a batch of nodes 0 and 2 carries them as its indices', async () => {
+    const dispatcher = new FakeDispatcher(1);
+    const plan = planOf(
+      [
+        { task: 0, inputs: [], args: [1] },
+        { task: 1, inputs: [0, 2] },
+        { task: 0, inputs: [], args: [2] },
+      ],
+      [1],
+    );
+    const run = new GraphRun(dispatcher, plan, options({ batchSize: 4, onOutput: () => {} }));
+    const leaves = dispatcher.submitted[0] as Submitted;
+    assert.deepEqual(leaves.request.items, [[1], [2]]);
+    assert.deepEqual(
+      [0, 1].map((i) => itemIndex(leaves.request, i)),
+      [0, 2],
+    );
+    assert.deepEqual([...(leaves.request.indices ?? [])], [0, 2]);
+    dispatcher.run(leaves, leaf);
+    await tick();
+    dispatcher.run(dispatcher.submitted[1] as Submitted, add);
+    await run.done;
   });
 
   it('collect: a failure settles its node, and each node that depends on it with ERR_DEPENDENCY_FAILED naming the root', async () => {
@@ -398,6 +434,28 @@ describe('a graph run seen', () => {
     ];
     assert.deepEqual([...criticalPath(batches)].sort(), [1, 2, 3]);
     assert.equal(criticalPath([{ ...batch(0, 0, 1, []), batch: undefined }]).size, 0, 'a map has none');
+  });
+
+  it('a node that times out in a batch is named by its node number, not its place in the batch', async () => {
+    await using pool = new Pool({ backend: 'threads', workers: 1 });
+    // The spins are nodes 1 and 3, one batch of two; node 3 never ends in time.
+    const settled = (await pool.compute(
+      [
+        delayed(tasks.leaf)(0),
+        delayed(faults.spin)(1),
+        delayed(tasks.leaf)(1),
+        delayed(faults.spin)(600_000),
+      ],
+      { timeout: 1000, batchSize: 2, errors: 'collect' },
+    )) as unknown as Settled<number>[];
+    const timedOut = settled[3];
+    assert.ok(timedOut?.status === 'rejected');
+    assert.equal((timedOut.reason as TaskError).code, 'ERR_TASK_TIMEOUT');
+    assert.equal((timedOut.reason as TaskError).index, 3);
+    assert.deepEqual(
+      settled.slice(0, 3).map((s) => s.status),
+      ['fulfilled', 'fulfilled', 'fulfilled'],
+    );
   });
 
   it('a traced graph has dependency arrows and its critical path, in the trace file and the report', async () => {

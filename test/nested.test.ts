@@ -30,4 +30,18 @@ describe('taskContext().pool in a local call', () => {
     assert.equal(await nestedTasks.fib(15), 610);
     assert.equal(await nestedTasks.sumOfSquares(5), 30);
   });
+
+  it('checks child call options as the pool does: an aborted signal, a bad signal, a timeout', async () => {
+    const expected = [
+      'ABORT_ERR',
+      'ABORT_ERR',
+      'ERR_INVALID_ARG_TYPE',
+      'ERR_INVALID_ARG_VALUE',
+      'ERR_INVALID_ARG_TYPE',
+      'value 16',
+    ];
+    assert.deepEqual(await nestedTasks.childOptionCodes(), expected);
+    await using pool = new Pool({ backend: 'threads', workers: 1 });
+    assert.deepEqual(await pool.run(nestedTasks.childOptionCodes), expected);
+  });
 });

@@ -36,14 +36,15 @@ import {
   WorkerCrashedError,
 } from '../errors.js';
 import type { WorkerSetSettings } from '../options/resolve.js';
-import type {
-  Backend,
-  BackendSupports,
-  BatchOutcome,
-  BatchRequest,
-  NestedRunner,
-  Ticket,
-  WorkerPin,
+import {
+  type Backend,
+  type BackendSupports,
+  type BatchOutcome,
+  type BatchRequest,
+  itemIndex,
+  type NestedRunner,
+  type Ticket,
+  type WorkerPin,
 } from '../scheduler/backend.js';
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
@@ -152,6 +153,8 @@ interface WorkerState {
   readonly broadcastsSent: Set<number>;
   /** Child calls its tasks made that have not been answered, by the id of the submitting batch. */
   readonly children: Map<number, Set<AbortController>>;
+  /** The same child calls by their `ref`, for a worker that cancels one (`uncall`). */
+  readonly childRefs: Map<number, AbortController>;
   /** Its tasks made child calls: it hears of `hunger` changes (backends without shared memory). */
   nests: boolean;
   /**
@@ -484,7 +487,9 @@ export class WorkerSet implements Backend {
     let siblings = worker.children.get(message.batch);
     if (!siblings) worker.children.set(message.batch, (siblings = new Set()));
     siblings.add(controller);
+    worker.childRefs.set(message.ref, controller);
     const done = () => {
+      worker.childRefs.delete(message.ref);
       siblings.delete(controller);
       if (siblings.size === 0 && worker.children.get(message.batch) === siblings)
         worker.children.delete(message.batch);
@@ -921,6 +926,7 @@ export class WorkerSet implements Backend {
       outbox: [] as Outgoing[],
       broadcastsSent: new Set<number>(),
       children: new Map<number, Set<AbortController>>(),
+      childRefs: new Map<number, AbortController>(),
       nests: false,
       busyWithChildren: false,
       claims,
@@ -1025,6 +1031,7 @@ export class WorkerSet implements Backend {
     if (request.alone) message.alone = true;
     if (request.context !== undefined) message.context = request.context;
     if (request.taskIndex) message.taskIndex = request.taskIndex;
+    if (request.indices) message.indices = request.indices;
     if (handles) message.handles = true;
     entry.sync = handles && handles.sync.length > 0 ? handles.sync : undefined;
     if (request.timeItems) message.timeItems = true;
@@ -1144,6 +1151,9 @@ export class WorkerSet implements Backend {
       case 'call':
         this.childCall(worker, message);
         return;
+      case 'uncall':
+        worker.childRefs.get(message.ref)?.abort();
+        return;
       case 'busy':
         worker.busyWithChildren = message.on;
         if (message.on) this.updateHunger();
@@ -1225,7 +1235,7 @@ export class WorkerSet implements Backend {
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => {
       if (entry.settled || !isRunning(worker, entry)) return;
-      const index = entry.request.first + offset;
+      const index = itemIndex(entry.request, offset);
       entry.settle({
         kind: 'lost',
         error: new TaskTimeoutError({ task: entry.request.taskName, index }, timeout),
@@ -1433,7 +1443,8 @@ export class WorkerSet implements Backend {
       exitCode: code,
       signal,
       cause: error,
-      location: offset === undefined ? undefined : { task: request.taskName, index: request.first + offset },
+      location:
+        offset === undefined ? undefined : { task: request.taskName, index: itemIndex(request, offset) },
     });
     if (loading) return { kind: 'failed', error: crash };
     const started = overlapped || (isTracked(request) ? offset !== undefined : true);

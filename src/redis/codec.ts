@@ -75,6 +75,8 @@ export interface BatchPayload {
   readonly abortGrace?: number | undefined;
   /** With the job's `tasks`: which of them each item calls. */
   readonly taskIndex?: Int32Array | undefined;
+  /** Each item's index when not contiguous from `first` (`BatchRequest.indices`: a graph's nodes). */
+  readonly indices?: Int32Array | undefined;
   /**
    * The broadcast values the items refer to: the caller's handle number, and the token of the
    * Redis key that holds the value (redis/control.ts). Absent when there are none.
@@ -249,6 +251,8 @@ export function payloadProblem(value: unknown, n: number, tasks?: number): strin
   }
   const indexProblem = taskIndexProblem(p.taskIndex, count, tasks);
   if (indexProblem) return indexProblem;
+  const indicesProblem = itemIndicesProblem(p.indices, count);
+  if (indicesProblem) return indicesProblem;
   const broadcastProblem = broadcastsProblem(p.broadcasts);
   if (broadcastProblem) return broadcastProblem;
   if (p.spread === true) {
@@ -272,6 +276,18 @@ function tasksProblem(tasks: unknown): string | undefined {
     return `its tasks are not a list of 2 to ${MAX_JOB_TASKS}`;
   }
   if (!tasks.every((task) => typeof task === 'string')) return 'its tasks are not all named by strings';
+  return undefined;
+}
+
+/** What is wrong with a payload's index per item (absent: counted from `first`), if anything. */
+function itemIndicesProblem(indices: unknown, count: number): string | undefined {
+  if (indices === undefined) return undefined;
+  if (!(indices instanceof Int32Array) || indices.length !== count) {
+    return `its item indices are not one Int32Array entry for each of its ${count} items`;
+  }
+  for (let i = 0; i < count; i++) {
+    if ((indices[i] as number) < 0) return `item ${i} has a negative index: ${indices[i]}`;
+  }
   return undefined;
 }
 

@@ -233,6 +233,7 @@ export class RedisBackend implements Backend {
   private jobData(request: BatchRequest, broadcasts: readonly number[]): JobData {
     const common = {
       first: request.first,
+      ...(request.indices ? { indices: request.indices } : {}),
       spread: request.spread,
       seed: request.seed,
       stopOnError: request.stopOnError,

@@ -367,6 +367,7 @@ function batchOf(
     // A Float64Array of numbers serves as well as an array: the worker set reads items by index.
     items: unpack(payload.items) as unknown as readonly unknown[],
     first: payload.first,
+    indices: payload.indices,
     timeout: payload.timeout,
     track: payload.track,
     alone: payload.alone === true,
@@ -393,6 +394,7 @@ function mixedBatchOf(
     spread: payload.spread,
     items: unpack(payload.items) as unknown as readonly unknown[],
     first: payload.first,
+    indices: payload.indices,
     timeout: payload.timeout,
     track: payload.track,
     stopOnError: payload.stopOnError,

@@ -28,6 +28,12 @@ export interface BatchRequest {
   readonly items: BatchItems;
   /** Index of `items[0]` in the call's input. */
   readonly first: number;
+  /**
+   * Each item's index (`taskContext().index`, and so its random stream) when the items are not
+   * contiguous from `first`: a graph's ready nodes of one task, keyed by their node numbers so
+   * that what a node draws does not depend on how nodes were batched. Absent: `first + i`.
+   */
+  readonly indices?: Int32Array | undefined;
   /** Per-item time limit in ms (the worker reports each item's start so the limit can be enforced). */
   readonly timeout: number | undefined;
   /** Report item starts even without a timeout: set for isolated re-runs, to blame the right item. */
@@ -64,6 +70,11 @@ export interface BatchRequest {
    * set's own (a redis worker applies each caller's `abortGrace`).
    */
   readonly abortGrace?: number | undefined;
+}
+
+/** The index in its call of a batch's item `offset` (what errors and reports name it by). */
+export function itemIndex(request: Pick<BatchRequest, 'first' | 'indices'>, offset: number): number {
+  return request.indices === undefined ? request.first + offset : (request.indices[offset] as number);
 }
 
 /** Which worker ran a batch and when (for traces and reports). */

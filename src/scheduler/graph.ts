@@ -702,6 +702,10 @@ export class GraphRun {
       spread: true,
       items: job.items,
       first: job.nodes[0] as number,
+      // Each node's index is its node number, not its place in this batch: what it draws
+      // (randomStream(seed, node)) is the same however ready nodes were batched. A piece's
+      // nodes each take their own number on the worker (piece-tasks.ts).
+      indices: nodeIndices(job.nodes),
       timeout: o.timeout,
       track: job.track,
       stopOnError: !o.collect,
@@ -969,6 +973,21 @@ export class GraphRun {
     if (failure) this.rejectDone(failure.error);
     else this.resolveDone();
   }
+}
+
+/**
+ * A batch's node numbers as its items' indices, or undefined when they run on from the first
+ * (then `first + i` says the same, and no array is made or sent).
+ */
+function nodeIndices(nodes: readonly number[]): Int32Array | undefined {
+  const n = nodes.length;
+  const first = nodes[0] as number;
+  let k = 1;
+  while (k < n && nodes[k] === first + k) k++;
+  if (k === n) return undefined;
+  const indices = new Int32Array(n);
+  for (let i = 0; i < n; i++) indices[i] = nodes[i] as number;
+  return indices;
 }
 
 /** A piece's member list, twice as long. */

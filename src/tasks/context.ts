@@ -10,7 +10,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { itemStream } from '../data/random.js';
 import { NoTaskContextError } from '../errors.js';
 import { freshSeed } from '../options/checks.js';
-import type { AnyFunction, Comm, RandomStream, TaskContext, TaskPool } from '../types.js';
+import type { AnyFunction, ChildCallOptions, Comm, RandomStream, TaskContext, TaskPool } from '../types.js';
+import { childAborted, childSignal, runWithArgsError, untilAborted } from './child-options.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -56,6 +57,8 @@ export class ItemState implements TaskContext {
     public index: number,
     /** A child call run in its parent's worker has a seed of its own (see NestedCalls). */
     private readonly ownSeed?: number,
+    /** And, when it was given a `signal`, a signal of its own: that one or its parent's. */
+    private readonly ownSignal?: AbortSignal,
   ) {}
 
   /** The next item of the same batch. */
@@ -65,7 +68,7 @@ export class ItemState implements TaskContext {
   }
 
   get signal(): AbortSignal {
-    return signalOf(this.batch);
+    return this.ownSignal ?? signalOf(this.batch);
   }
   get seed(): number {
     return this.ownSeed ?? this.batch.seed;
@@ -150,11 +153,21 @@ export function runningItemState(): ItemState | undefined {
  */
 const directPool: TaskPool = {
   run: (task: AnyFunction, ...args: unknown[]) => called(() => task(...args)),
-  map: (task: AnyFunction, items: Iterable<unknown>) =>
-    Promise.all(Array.from(items, (item) => called(() => task(item)))),
-  starmap: (task: AnyFunction, tuples: Iterable<unknown[]>) =>
-    Promise.all(Array.from(tuples, (args) => called(() => task(...args)))),
-  imap: (task: AnyFunction, items: Iterable<unknown>) => streamOf(directPool.map(task, items)),
+  runWith: (task: AnyFunction, args: unknown[], options?: ChildCallOptions) => {
+    const refused = runWithArgsError(args);
+    if (refused) return Promise.reject(refused);
+    return withSignal(options, 'taskContext().pool.runWith', () => called(() => task(...args)));
+  },
+  map: (task: AnyFunction, items: Iterable<unknown>, options?: ChildCallOptions) =>
+    withSignal(options, 'taskContext().pool.map', () =>
+      Promise.all(Array.from(items, (item) => called(() => task(item)))),
+    ),
+  starmap: (task: AnyFunction, tuples: Iterable<unknown[]>, options?: ChildCallOptions) =>
+    withSignal(options, 'taskContext().pool.starmap', () =>
+      Promise.all(Array.from(tuples, (args) => called(() => task(...args)))),
+    ),
+  imap: (task: AnyFunction, items: Iterable<unknown>, options?: ChildCallOptions) =>
+    streamOf(directPool.map(task, items, options)),
 } as TaskPool;
 
 /** A call's result as a promise (a sync task that throws rejects it). */
@@ -164,6 +177,26 @@ function called<T>(fn: () => T): Promise<Awaited<T>> {
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * A local child call with its options: refused before it starts when its signal has aborted,
+ * rejected with ABORT_ERR when it aborts meanwhile (the call shares its caller's context, so
+ * there is no signal of its own to abort: it is abandoned, as the inline backend abandons).
+ */
+function withSignal<T>(
+  options: ChildCallOptions | undefined,
+  name: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  let signal: AbortSignal | undefined;
+  try {
+    signal = childSignal(options, name);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (signal?.aborted) return Promise.reject(childAborted(signal));
+  return untilAborted(run(), signal, () => {});
 }
 
 /** The results of a whole call, yielded one by one once it is done. */

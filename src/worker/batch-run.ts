@@ -172,6 +172,12 @@ export class BatchRun {
     this.sharedItem = new ItemState(this.state, message.first);
   }
 
+  /** Item `offset`'s index in its call (`taskContext().index`): a graph batch names each one. */
+  private indexOf(offset: number): number {
+    const { first, indices } = this.message;
+    return indices === undefined ? first + offset : (indices[offset] as number);
+  }
+
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
     const t = performance.now();
@@ -268,7 +274,7 @@ export class BatchRun {
   private runPlain(from: number): Step {
     const { items, state, fn, results } = this;
     const spread = this.message.spread === true;
-    const first = this.message.first;
+    const { first, indices } = this.message;
     const item = this.sharedItem;
     setCurrentItem(item);
     let numbers = results.numberStore;
@@ -278,7 +284,7 @@ export class BatchRun {
         this.ran = i;
         return undefined;
       }
-      item.moveTo(first + i);
+      item.moveTo(indices === undefined ? first + i : (indices[i] as number));
       let result: unknown;
       try {
         result = spread ? fn(...(items[i] as unknown[])) : fn(items[i]);
@@ -302,7 +308,7 @@ export class BatchRun {
 
   /** Every item, whatever the batch asks for (tracking, item times, broadcasts, mixed tasks, the inline backend). */
   private runEach(from: number): Step {
-    const { spread, first, track, id, taskIndex, handles } = this.message;
+    const { spread, track, id, taskIndex, handles } = this.message;
     const { items, state, fns } = this;
     const shared = this.runtime.options.sharedThread;
     // In a worker, sync items run one at a time: one item state, updated in place, serves them
@@ -323,11 +329,11 @@ export class BatchRun {
         const args = handles ? resolveHandles(items[i]) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
         if (shared || (this.overlap && this.runtime.knownAsync(fn))) {
-          own = new ItemState(state, first + i);
+          own = new ItemState(state, this.indexOf(i));
           const it = own;
           result = runWithItem(it, spread ? () => fn(...(args as unknown[])) : () => fn(args));
         } else {
-          item.moveTo(first + i);
+          item.moveTo(this.indexOf(i));
           result = spread ? fn(...(args as unknown[])) : fn(args);
         }
       } catch (error) {

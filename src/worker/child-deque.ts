@@ -66,6 +66,14 @@ export class ChildDeque<T> {
     }
   }
 
+  /** Take `child` out if it still waits here (its call was cancelled); false when it is gone. */
+  remove(child: T): boolean {
+    const at = this.children.lastIndexOf(child);
+    if (at < 0) return false;
+    this.children.splice(at, 1);
+    return true;
+  }
+
   private giveOldest(): void {
     const oldest = this.children.shift() as T;
     if (!this.host.giveAway(oldest)) this.host.runHere(oldest);

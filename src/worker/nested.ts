@@ -13,10 +13,18 @@
 import { fromWire } from '../codec/errors.js';
 import { callSeed } from '../data/random.js';
 import { AbortError, describe, NotCloneableError, TaskError } from '../errors.js';
-import { ItemState, isStoredItem, runWithItem, setCurrentItem, streamOf } from '../tasks/context.js';
+import { childAborted, childSignal, runWithArgsError, untilAborted } from '../tasks/child-options.js';
+import {
+  ItemState,
+  isStoredItem,
+  runWithItem,
+  setCurrentItem,
+  signalOf,
+  streamOf,
+} from '../tasks/context.js';
 import { type NestedCall, taskSpecOf } from '../tasks/task-spec.js';
 import { isTaskRef } from '../tasks/tasks.js';
-import type { AnyFunction, TaskPool, TaskRef } from '../types.js';
+import type { AnyFunction, ChildCallOptions, TaskPool, TaskRef } from '../types.js';
 import type { Slots } from './batch-run.js';
 import { ChildDeque } from './child-deque.js';
 import { BRAND, type CalledMessage, type FromWorker } from './protocol.js';
@@ -39,8 +47,12 @@ interface Child {
   readonly seed: number;
   /** Whether its parent keeps its context in AsyncLocalStorage (see `toPool`), known when it was submitted. */
   readonly stored: boolean;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
+  /** Its `signal` option: aborting it takes the child out of the deque, or cancels it where it went. */
+  readonly signal: AbortSignal | undefined;
+  /** Once given away: its call's `ref` with the pool. */
+  ref?: number;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
 }
 
 /**
@@ -51,6 +63,20 @@ interface Child {
 const KEEP = 4;
 
 const first = (values: unknown[]): unknown => values[0];
+const noop = (): void => {};
+
+/** What gives `item` its context back before its child call settles early (none when stored). */
+function restorer(item: ItemState, stored: boolean): (() => void) | undefined {
+  return stored ? undefined : () => setCurrentItem(item);
+}
+
+/**
+ * The `taskContext().signal` of a child run here: its parent's, or, when the child call has a
+ * signal, one that aborts with either.
+ */
+function ownSignal(item: ItemState, signal: AbortSignal | undefined): AbortSignal | undefined {
+  return signal ? AbortSignal.any([signalOf(item.batch), signal]) : undefined;
+}
 
 /** `taskContext().pool` for one item. */
 class ItemPool {
@@ -60,19 +86,25 @@ class ItemPool {
   ) {}
 
   run(task: unknown, ...args: unknown[]): Promise<unknown> {
-    return this.calls.runOne(this.item, task, args);
+    return this.calls.runOne(this.item, task, args, undefined);
   }
 
-  map(task: unknown, items: Iterable<unknown>): Promise<unknown[]> {
-    return this.calls.submit(this.item, 'taskContext().pool.map', task, [...items], false);
+  runWith(task: unknown, args: unknown[], options?: ChildCallOptions): Promise<unknown> {
+    const refused = runWithArgsError(args);
+    if (refused) return Promise.reject(refused);
+    return this.calls.runOne(this.item, task, args, options);
   }
 
-  starmap(task: unknown, tuples: Iterable<unknown[]>): Promise<unknown[]> {
-    return this.calls.submit(this.item, 'taskContext().pool.starmap', task, [...tuples], true);
+  map(task: unknown, items: Iterable<unknown>, options?: ChildCallOptions): Promise<unknown[]> {
+    return this.calls.submit(this.item, 'taskContext().pool.map', task, [...items], false, options);
   }
 
-  imap(task: unknown, items: Iterable<unknown>): AsyncIterable<unknown> {
-    return streamOf(this.map(task, items));
+  starmap(task: unknown, tuples: Iterable<unknown[]>, options?: ChildCallOptions): Promise<unknown[]> {
+    return this.calls.submit(this.item, 'taskContext().pool.starmap', task, [...tuples], true, options);
+  }
+
+  imap(task: unknown, items: Iterable<unknown>, options?: ChildCallOptions): AsyncIterable<unknown> {
+    return streamOf(this.map(task, items, options));
   }
 }
 
@@ -127,15 +159,32 @@ export class NestedCalls {
   readonly poolFor = (item: ItemState): TaskPool => new ItemPool(this, item) as unknown as TaskPool;
 
   /** `run`: one child, its value (no array in between: a recursion makes many). */
-  runOne(item: ItemState, task: unknown, args: unknown[]): Promise<unknown> {
-    if (!isPlainTask(task))
-      return this.submit(item, 'taskContext().pool.run', task, [args], true).then(first);
+  runOne(
+    item: ItemState,
+    task: unknown,
+    args: unknown[],
+    options: ChildCallOptions | undefined,
+  ): Promise<unknown> {
+    const name = options === undefined ? 'taskContext().pool.run' : 'taskContext().pool.runWith';
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        signal = childSignal(options, name);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (signal?.aborted) return Promise.reject(childAborted(signal));
+    }
+    if (!isPlainTask(task)) return this.submitChecked(item, name, task, [args], true, signal).then(first);
     const seed = childSeed(item);
     // A few children wait, stealable; with the deque that full and no worker idle, run it now.
     if (this.deque.length < KEEP || Atomics.load(this.hunger, 0) > 0) {
-      return this.defer(item, task, [args], true, true, seed);
+      return this.defer(item, task, [args], true, true, seed, signal);
     }
-    return this.directOne(item, task, args, seed, isStoredItem(item));
+    const stored = isStoredItem(item);
+    const settled = this.directOne(item, task, args, seed, stored, signal);
+    // Without a signal (a recursion's every call), nothing more is made.
+    return signal ? untilAborted(settled, signal, noop, restorer(item, stored)) : settled;
   }
 
   submit(
@@ -144,6 +193,26 @@ export class NestedCalls {
     task: unknown,
     items: readonly unknown[],
     spread: boolean,
+    options: ChildCallOptions | undefined,
+  ): Promise<unknown[]> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = childSignal(options, name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (signal?.aborted) return Promise.reject(childAborted(signal));
+    return this.submitChecked(item, name, task, items, spread, signal);
+  }
+
+  /** A child call whose options have been checked (`signal`: its signal, not aborted yet). */
+  private submitChecked(
+    item: ItemState,
+    name: string,
+    task: unknown,
+    items: readonly unknown[],
+    spread: boolean,
+    signal: AbortSignal | undefined,
   ): Promise<unknown[]> {
     let spec: ReturnType<typeof taskSpecOf>;
     try {
@@ -155,12 +224,14 @@ export class NestedCalls {
     // A map of a plain task waits in the deque, whole, unless a worker is idle now: the pool
     // then spreads its items over the workers at once.
     if (isPlainTask(task) && Atomics.load(this.hunger, 0) === 0) {
-      return this.defer(item, task, items, spread, false, seed) as Promise<unknown[]>;
+      return this.defer(item, task, items, spread, false, seed, signal) as Promise<unknown[]>;
     }
     const call: NestedCall = { spec: spec.spec, taskName: spec.name, spread, items, seed };
-    return new Promise<unknown[]>((resolve, reject) => {
+    const stored = isStoredItem(item);
+    let ref: number | undefined;
+    const settled = new Promise<unknown[]>((resolve, reject) => {
       try {
-        this.toPool(item, isStoredItem(item), call, resolve, reject);
+        ref = this.toPool(item, stored, call, resolve, reject);
       } catch (error) {
         reject(
           new NotCloneableError(
@@ -172,16 +243,31 @@ export class NestedCalls {
       }
       this.childStarted(item);
     });
+    if (!signal) return settled;
+    return untilAborted(settled, signal, () => this.uncall(item, ref), restorer(item, stored));
   }
 
-  /** Send `call` to the pool, to settle `resolve`/`reject` when it answers. Throws when it cannot be sent. */
+  /**
+   * Cancel the child call `ref` sent to the pool, if not answered yet: the parent stops waiting
+   * for it now, and the pool aborts it (its answer is ignored).
+   */
+  private uncall(item: ItemState, ref: number | undefined): void {
+    if (ref === undefined || !this.waiting.delete(ref)) return;
+    this.childEnded(item);
+    this.send({ fanout: BRAND, t: 'uncall', ref });
+  }
+
+  /**
+   * Send `call` to the pool, to settle `resolve`/`reject` when it answers; returns its `ref`.
+   * Throws when it cannot be sent.
+   */
   private toPool(
     item: ItemState,
     stored: boolean,
     call: NestedCall,
     resolve: (values: unknown[]) => void,
     reject: (error: unknown) => void,
-  ): void {
+  ): number {
     const ref = this.nextRef++;
     this.send({ fanout: BRAND, t: 'call', ref, batch: item.batch.id, call });
     // An item run with the worker's shared state (not in AsyncLocalStorage) gets it back when
@@ -191,6 +277,7 @@ export class NestedCalls {
       resolve: stored ? resolve : (values) => restoreThen(item, () => resolve(values)),
       reject: stored ? reject : (error) => restoreThen(item, () => reject(error)),
     });
+    return ref;
   }
 
   /** Keep a child in the deque; its parent awaits it from now on. */
@@ -201,11 +288,39 @@ export class NestedCalls {
     spread: boolean,
     one: boolean,
     seed: number,
+    signal: AbortSignal | undefined,
   ): Promise<unknown> {
     this.childStarted(item);
-    return new Promise((resolve, reject) => {
-      this.deque.push({ item, task, items, spread, one, seed, stored: isStoredItem(item), resolve, reject });
+    const stored = isStoredItem(item);
+    const child: Child = {
+      item,
+      task,
+      items,
+      spread,
+      one,
+      seed,
+      stored,
+      signal,
+      resolve: noop,
+      reject: noop,
+    };
+    const settled = new Promise((resolve, reject) => {
+      child.resolve = resolve;
+      child.reject = reject;
+      this.deque.push(child);
     });
+    if (!signal) return settled;
+    return untilAborted(settled, signal, () => this.cancelChild(child), restorer(item, stored));
+  }
+
+  /**
+   * A deferred child's signal aborted: out of the deque if it still waits there, cancelled
+   * through the pool if it was given away. Running here, it cannot be stopped: its own
+   * `taskContext().signal` (which follows this one) has aborted, and its result is ignored.
+   */
+  private cancelChild(child: Child): void {
+    if (this.deque.remove(child)) this.childEnded(child.item);
+    else this.uncall(child.item, child.ref);
   }
 
   /** An idle worker takes `child`: through the pool, claiming one unit of hunger. */
@@ -223,7 +338,7 @@ export class NestedCalls {
     const h = Atomics.load(this.hunger, 0);
     if (h > 0) Atomics.compareExchange(this.hunger, 0, h, h - 1);
     try {
-      this.toPool(
+      child.ref = this.toPool(
         child.item,
         child.stored,
         call,
@@ -251,8 +366,8 @@ export class NestedCalls {
     }
     // The parent already counts this child (see defer): the direct call counts it once more.
     const settled = child.one
-      ? this.directOne(item, child.task, child.items[0] as unknown[], child.seed, child.stored)
-      : this.direct(item, child.task, child.items, child.spread, child.seed, child.stored);
+      ? this.directOne(item, child.task, child.items[0] as unknown[], child.seed, child.stored, child.signal)
+      : this.direct(item, child.task, child.items, child.spread, child.seed, child.stored, child.signal);
     this.childEnded(item);
     settled.then(child.resolve, child.reject);
   }
@@ -269,19 +384,22 @@ export class NestedCalls {
     spread: boolean,
     seed: number,
     stored: boolean,
+    signal: AbortSignal | undefined,
   ): Promise<unknown[]> {
     // The children share the parent's batch (its signal, progress), each with its own seed.
     const batch = item.batch;
+    const own = ownSignal(item, signal);
     this.childStarted(item);
     const settled = () => {
       this.childEnded(item);
-      if (!stored) setCurrentItem(item);
+      // Cancelled, the parent went on long ago: its context was given back then.
+      if (!stored && !signal?.aborted) setCurrentItem(item);
     };
     let failed = -1;
     return Promise.all(
       items.map((args, index) => {
         try {
-          const child = new ItemState(batch, index, seed);
+          const child = new ItemState(batch, index, seed, own);
           return Promise.resolve(
             runWithItem(child, spread ? () => task(...(args as unknown[])) : () => task(args)),
           ).catch((error: unknown) => {
@@ -312,11 +430,13 @@ export class NestedCalls {
     args: unknown[],
     seed: number,
     stored: boolean,
+    signal?: AbortSignal,
   ): Promise<unknown> {
     this.childStarted(item);
     let result: unknown;
     try {
-      result = runWithItem(new ItemState(item.batch, 0, seed), () => task(...args));
+      const child = new ItemState(item.batch, 0, seed, ownSignal(item, signal));
+      result = runWithItem(child, () => task(...args));
     } catch (error) {
       this.childEnded(item);
       return Promise.reject(new TaskError({ task: task.name, index: 0 }, error));
@@ -324,12 +444,12 @@ export class NestedCalls {
     return Promise.resolve(result).then(
       (value) => {
         this.childEnded(item);
-        if (!stored) setCurrentItem(item);
+        if (!stored && !signal?.aborted) setCurrentItem(item);
         return value;
       },
       (error: unknown) => {
         this.childEnded(item);
-        if (!stored) setCurrentItem(item);
+        if (!stored && !signal?.aborted) setCurrentItem(item);
         throw new TaskError({ task: task.name, index: 0 }, error);
       },
     );

@@ -13,7 +13,7 @@ import type { NestedCall, TaskSpec } from '../tasks/task-spec.js';
 
 export const BRAND = 'fanout/1' as const;
 
-/** A batch of items for one task. Items are contiguous in the caller's input, from `first`. */
+/** A batch of items for one task: contiguous in the caller's input from `first`, or numbered by `indices`. */
 export interface RunMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'run';
@@ -25,6 +25,8 @@ export interface RunMessage {
   readonly items: Packed;
   /** Index of `items[0]` in the caller's input; `taskContext().index` counts from here. */
   readonly first: number;
+  /** Each item's index instead, when they are not contiguous (`BatchRequest.indices`). */
+  readonly indices?: Int32Array | undefined;
   /** Report the start of every item (needed to time items out one by one). */
   readonly track?: boolean | undefined;
   /** Stop at the first item that throws (fail-fast calls). */
@@ -339,6 +341,13 @@ export interface CallMessage {
   readonly call: NestedCall;
 }
 
+/** A child call's signal aborted in the worker: cancel call `ref` (its answer will be ignored). */
+export interface UncallMessage {
+  readonly fanout: typeof BRAND;
+  readonly t: 'uncall';
+  readonly ref: number;
+}
+
 /**
  * The worker is running child tasks of its own deque (worker/child-deque.ts), or stopped: while
  * `on`, it is not idle even if its batches only await, and the pool sends it no batches.
@@ -390,6 +399,7 @@ export type FromWorker =
   | ParkedMessage
   | ItemWaitMessage
   | CallMessage
+  | UncallMessage
   | BusyMessage
   | DoneMessage
   | CancelledMessage

@@ -84,7 +84,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 77 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 79 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -817,6 +817,24 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
     });
   });
 
+  describe(`${backend.name}: child calls with a signal`, () => {
+    it('a child aborted in the deque never starts; one aborted while it runs sees its signal abort', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fanout-child-signal-'));
+      try {
+        await using pool = backend.pool({ workers: 2 });
+        assert.deepEqual(await pool.run(nestedTasks.cancelledChildren, dir), [
+          'ABORT_ERR',
+          'ABORT_ERR',
+          'ABORT_ERR',
+          'ERR_INVALID_ARG_VALUE',
+          'no cancelled child ran',
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe(`${backend.name}: fair dispatch`, () => {
     // Each slow task here waits for a file, blocking its thread; on the inline backend, where that
     // thread is the caller's, it waits without blocking it.
@@ -1066,6 +1084,42 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
         for (const draw of first) assert.equal(draw.value, randomStream(7, draw.index).random());
       },
     );
+
+    it('every node draws from randomStream(seed, its node number), whatever the batch sizes or workers', async () => {
+      type Draw = { value: number; seed: number; index: number };
+      // Roots 0–23 alternate draws and leaves, so the draws' node numbers (0, 2, 4, …) are not
+      // contiguous in their batches; roots 24–35 draw once their own leaf (nodes 36–47) is done.
+      // No subtree of 8 nodes: nothing is fused, every node runs on its own in some batch.
+      const graph = () => [
+        ...range(12).flatMap((i) => [delayed(randomTasks.draw)(i), delayed(tasks.leaf)(i)]),
+        ...range(12).map((i) => delayed(randomTasks.draw)([delayed(tasks.leaf)(i)])),
+      ];
+      const draws = (values: unknown[]): [number, Draw][] =>
+        values.flatMap((value, node) => (typeof value === 'object' ? [[node, value as Draw]] : []));
+      const seed = 11;
+      const one = backend.pool({ workers: 1 });
+      try {
+        const runs = [
+          draws(await pool.compute(graph(), { seed, batchSize: 1 })),
+          draws(await pool.compute(graph(), { seed, batchSize: 5 })),
+          draws(await pool.compute(graph(), { seed })),
+          draws(await one.compute(graph(), { seed, batchSize: 7 })),
+        ];
+        const [first] = runs as [[number, Draw][]];
+        assert.equal(first.length, 24);
+        for (const [node, draw] of first) {
+          assert.equal(draw.index, node, 'a node sees its node number as its index');
+          assert.equal(
+            draw.value,
+            randomStream(seed, node).random(),
+            `node ${node} drew from its own stream`,
+          );
+        }
+        for (const run of runs) assert.deepEqual(run, first, 'the same graph and seed draw the same');
+      } finally {
+        await one.close();
+      }
+    });
 
     it('a failure inside a piece: the node that threw fails, its readers with ERR_DEPENDENCY_FAILED naming it', async () => {
       const leaves = range(16).map((i) => delayed(tasks.failOn)(i, 5));

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { crossingError } from '../../codec/crossing.js';
 import type { WorkerSetObserver } from '../../local/observer.js';
-import type { BatchOutcome, BatchRequest } from '../../scheduler/backend.js';
+import { type BatchOutcome, type BatchRequest, itemIndex } from '../../scheduler/backend.js';
 import { viewOfError, viewOfMessage } from './errors.js';
 import { Ring } from './ring.js';
 import { Series } from './series.js';
@@ -185,7 +185,7 @@ export class WorkerCollector implements WorkerSetObserver {
         if (row) row.failures++;
         this.totals.failures++;
         const index =
-          outcome.kind === 'lost' && outcome.offset !== undefined ? request.first + outcome.offset : null;
+          outcome.kind === 'lost' && outcome.offset !== undefined ? itemIndex(request, outcome.offset) : null;
         this.errors.push(
           viewOfError(
             { at: this.now(), worker: row?.id ?? null, task: request.taskName, index },
@@ -331,7 +331,7 @@ export class WorkerCollector implements WorkerSetObserver {
         at,
         worker: row?.id ?? null,
         task: request.taskName,
-        index: request.first + failure.offset,
+        index: itemIndex(request, failure.offset),
       };
       this.errors.push(
         failure.kind === 'threw'
