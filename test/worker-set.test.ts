@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Transport, WorkerChannel, WorkerListener } from '../src/local/transport.js';
-import { WorkerSet } from '../src/local/worker-set.js';
+import { WorkerSet, type WorkerSetOptions } from '../src/local/worker-set.js';
 import { defaultWorkerSetSettings } from '../src/options/resolve.js';
 import type { BatchOutcome, BatchRequest } from '../src/scheduler/backend.js';
 import { BRAND, type FromWorker, type RunMessage, type ToWorker } from '../src/worker/protocol.js';
@@ -142,7 +142,10 @@ function batch(items: number[], over: Partial<BatchRequest> = {}): BatchRequest 
  * own): where a batch goes depends on how long the batch ahead of it has run, which on a busy
  * machine would otherwise be however long the test took to get there.
  */
-function workerSet(size: number, settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> = {}) {
+function workerSet(
+  size: number,
+  settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> & Pick<WorkerSetOptions, 'clock'> = {},
+) {
   const transport = new FakeTransport();
   const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), clock: () => 0, ...settings });
   return { transport, set };
