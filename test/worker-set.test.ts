@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Transport, WorkerChannel, WorkerListener } from '../src/local/transport.js';
-import { WorkerSet } from '../src/local/worker-set.js';
+import { WorkerSet, type WorkerSetOptions } from '../src/local/worker-set.js';
 import { defaultWorkerSetSettings } from '../src/options/resolve.js';
 import type { BatchOutcome, BatchRequest } from '../src/scheduler/backend.js';
 import { BRAND, type FromWorker, type RunMessage, type ToWorker } from '../src/worker/protocol.js';
@@ -138,13 +138,16 @@ function batch(items: number[], over: Partial<BatchRequest> = {}): BatchRequest 
 
 /** A worker set of `size` fake workers. */
 /**
- * A worker set over the fake transport. Its clock stands still: where a batch goes depends on
- * how long the batch ahead of it has run, which on a busy machine would otherwise be however
- * long the test took to get there.
+ * A worker set over the fake transport. Its clock stands still (unless a test moves one of its
+ * own): where a batch goes depends on how long the batch ahead of it has run, which on a busy
+ * machine would otherwise be however long the test took to get there.
  */
-function workerSet(size: number, settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> = {}) {
+function workerSet(
+  size: number,
+  settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> & Pick<WorkerSetOptions, 'clock'> = {},
+) {
   const transport = new FakeTransport();
-  const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), ...settings, clock: () => 0 });
+  const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), clock: () => 0, ...settings });
   return { transport, set };
 }
 
@@ -374,9 +377,11 @@ describe('the worker set, over a fake transport', () => {
     const { transport, set } = workerSet(2);
     // Two batches start two workers; the first worker, ready first, runs both.
     const tickets = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
-    const [w0, w1] = transport.workers as [FakeWorker, FakeWorker];
+    const w0 = transport.workers[0] as FakeWorker;
     w0.ready();
     await tick();
+    // (This set's clock stands still: a worker's start took no time, so the second starts now.)
+    const w1 = transport.workers[1] as FakeWorker;
     w0.finish(w0.runs[0] as RunMessage);
     await tick();
     // Idle again, w0 took the second batch, which was waiting for w1.
@@ -393,6 +398,48 @@ describe('the worker set, over a fake transport', () => {
     w0.exit(0);
     await closing;
     assert.equal(set.liveWorkers, 0);
+  });
+
+  it('starts a second worker only for batches that outlast a worker start: a small job never starts one', async () => {
+    let clock = 0;
+    const { transport, set } = workerSet(2, { clock: () => clock });
+    const first = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
+    // Nothing is known of the batches while no worker is ready: one worker starts for both.
+    assert.equal(transport.workers.length, 1, 'one worker starts first');
+    const w0 = transport.workers[0] as FakeWorker;
+    clock = 30;
+    w0.ready();
+    await tick();
+    // Its start took 30 ms: the batch waiting behind the first has waited for less than that.
+    assert.equal(transport.workers.length, 1, 'no second worker for a batch that just began to wait');
+    w0.finish(w0.runs[0] as RunMessage);
+    await tick();
+    w0.finish(w0.runs[1] as RunMessage);
+    await Promise.all(first.map((t) => t.outcome));
+    assert.equal(transport.workers.length, 1, 'the first worker ran the whole job');
+    // Batches that have waited as long as a worker's start get one.
+    const second = [set.submit(batch([3])), set.submit(batch([4], { first: 1 }))];
+    await tick();
+    assert.equal(w0.runs.length, 3);
+    clock = 60;
+    const third = set.submit(batch([5], { first: 2 }));
+    assert.equal(transport.workers.length, 2, 'a second worker for batches waiting 30 ms');
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    assert.equal(w1.runs.length, 1, 'the new worker took a waiting batch');
+    for (const w of [w0, w1]) for (const run of w.runs.slice(w === w0 ? 2 : 0)) w.finish(run);
+    await tick();
+    for (const w of [w0, w1]) for (const run of w.runs.slice(w === w0 ? 3 : 1)) w.finish(run);
+    const outcomes = await Promise.all([...second, third].map((t) => t.outcome));
+    assert.deepEqual(
+      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
+      [[6], [8], [10]],
+    );
+    const closed = set.close();
+    await tick();
+    for (const w of transport.workers) w.exit(0);
+    await closed;
   });
 
   it('a worker busy with child tasks of its own is not idle: a batch goes to an idle one first', async () => {

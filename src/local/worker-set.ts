@@ -92,6 +92,11 @@ const OVERRUN_FACTOR = 2;
 const OVERRUN_SLACK_MS = 10;
 /** After this many failed starts in a row with no worker alive, pending work fails. */
 const START_FAILURE_LIMIT = 3;
+/**
+ * What a worker's start is taken to cost (ms, spawn to ready) until the pool has timed one of its
+ * own: a worker thread starts in ~35 ms on an idle 2-core machine.
+ */
+const FIRST_START_GUESS_MS = 40;
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
@@ -171,6 +176,8 @@ interface WorkerState {
   held: boolean | undefined;
   /** Started and initialized: takes work. (`initializing`: started, its initializer runs.) */
   ready: boolean;
+  /** When it was spawned (the set's clock): its start time is timed from here. */
+  readonly spawnedAt: number;
   initializing: boolean;
   /** Why its initializer failed (it is then killed, and counts as a failed start). */
   initError: Error | undefined;
@@ -197,6 +204,10 @@ export class WorkerSet implements Backend {
   private startFailures = 0;
   private spawnBlockedUntil = 0;
   private spawnTimer: NodeJS.Timeout | undefined;
+  /** How long the last worker took from spawn to ready (ms): what starting another one costs. */
+  private startMs = FIRST_START_GUESS_MS;
+  /** Since when batches of unknown length wait for a worker the pool held back (see workersThatPay). */
+  private heldSince: number | undefined;
   /** Wakes the dispatch when a busy worker is about to finish (see armPrefetch). */
   private prefetchTimer: NodeJS.Timeout | undefined;
   private prefetchDue = 0;
@@ -414,6 +425,7 @@ export class WorkerSet implements Backend {
 
   private markReady(worker: WorkerState): void {
     worker.ready = true;
+    this.startMs = Math.max(0, this.now() - worker.spawnedAt);
     this.options.observer?.ready(worker.number);
     this.startFailures = 0;
     this.pump();
@@ -654,6 +666,7 @@ export class WorkerSet implements Backend {
       }
     }
     if (this.pending.length === 0) {
+      this.heldSince = undefined;
       if (this.closing) for (const worker of this.workers) this.retire(worker, false);
       else this.scheduleRebalance();
     }
@@ -893,8 +906,9 @@ export class WorkerSet implements Backend {
       if (!worker.ready) starting++;
     }
     // A worker that is starting will take one of the waiting batches: start none for that one.
+    const forWork = Math.min(this.options.size - active, this.pending.length - starting);
     const wanted = Math.max(
-      Math.min(this.options.size - active, this.pending.length - starting),
+      this.workersThatPay(forWork, active - starting, starting),
       this.pinTarget() - active,
     );
     if (wanted <= 0) return;
@@ -907,6 +921,39 @@ export class WorkerSet implements Backend {
       return;
     }
     for (let i = 0; i < wanted; i++) this.spawn();
+  }
+
+  /**
+   * Of `wanted` workers that waiting batches could use, how many to start now: only those that
+   * pay for their start. A worker thread takes ~35 ms to start (more under load), and one that is
+   * still starting when the pool closes cannot be stopped before it has started (Node's worker
+   * start is not interruptible early on): a small job that one worker finishes before a second is
+   * up would pay for the second's whole start. So:
+   * - with no worker ready, nothing is known of the batches: one worker starts, and the pool
+   *   decides on the rest when it is ready;
+   * - once one is, more start at once if the waiting batches' estimated run time (their call's
+   *   pace) exceeds a worker's start (`startMs`, as timed on this pool); else once batches have
+   *   waited that long with a worker ready (a timer re-checks). A call keeps only a window of
+   *   its batches here, so a small estimate does not mean little work is left: waiting bounds
+   *   what a long job loses to about one worker start.
+   */
+  private workersThatPay(wanted: number, ready: number, starting: number): number {
+    if (wanted <= 0) return wanted;
+    if (ready === 0) return starting === 0 ? 1 : 0;
+    let work = 0;
+    for (const entry of this.pending) work += estimate(entry.request) ?? Number.POSITIVE_INFINITY;
+    if (work !== Number.POSITIVE_INFINITY && work > this.startMs) return wanted;
+    const now = this.now();
+    this.heldSince ??= now;
+    const wait = this.heldSince + this.startMs - now;
+    if (wait <= 0) return wanted;
+    this.spawnTimer ??= setTimeout(() => {
+      this.spawnTimer = undefined;
+      this.pump();
+    }, wait);
+    // Whoever waits for these batches is kept alive by the busy worker, not by this timer.
+    this.spawnTimer.unref();
+    return 0;
   }
 
   private spawn(): void {
@@ -933,6 +980,7 @@ export class WorkerSet implements Backend {
       freeSlots: claims ? Array.from({ length: claims.length }, (_, i) => claims.length - 1 - i) : [],
       held: undefined,
       ready: false,
+      spawnedAt: this.now(),
       initializing: false,
       initError: undefined,
       pins: new Set<Pin>(),
