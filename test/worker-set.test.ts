@@ -13,6 +13,7 @@ import { WorkerSet, type WorkerSetOptions } from '../src/local/worker-set.js';
 import { defaultWorkerSetSettings } from '../src/options/resolve.js';
 import type { BatchOutcome, BatchRequest } from '../src/scheduler/backend.js';
 import { BRAND, type FromWorker, type RunMessage, type ToWorker } from '../src/worker/protocol.js';
+import { eventually } from './helpers.js';
 
 /** A worker of the fake transport: what it was sent, and levers for the test. */
 class FakeWorker implements WorkerChannel {
@@ -440,6 +441,80 @@ describe('the worker set, over a fake transport', () => {
     await tick();
     for (const w of transport.workers) w.exit(0);
     await closed;
+  });
+
+  it('a batch that must run alone never waits behind items in flight: it gets a worker within a start', async () => {
+    let clock = 0;
+    const { transport, set } = workerSet(2, { clock: () => clock });
+    try {
+      // One worker (the second was never needed) whose batch only awaits: it is free for others.
+      const waiting = set.submit(batch([1]));
+      const w0 = transport.workers[0] as FakeWorker;
+      clock = 30;
+      w0.ready();
+      await tick();
+      w0.park((w0.runs[0] as RunMessage).id);
+      await tick();
+      // An isolated re-run (a batch lost with its worker, run again to find the culprit) runs
+      // with nothing else in flight: w0 would hold it until the awaiting item settled, and that
+      // item may be waiting for it (two async items that meet), so it must not go there.
+      const rerun = set.submit(batch([2], { first: 1, track: true, alone: true }));
+      await tick();
+      assert.equal(w0.runs.length, 1, 'the isolated batch was not sent behind the awaiting one');
+      // It waits here instead, and gets a worker of its own once it has waited one worker start.
+      clock = 60;
+      await eventually(() => transport.workers.length === 2, 2000, 'a worker for the isolated batch');
+      const w1 = transport.workers[1] as FakeWorker;
+      w1.ready();
+      await tick();
+      assert.equal(w1.runs.length, 1, 'the new worker took the isolated batch');
+      const run = w1.runs[0] as RunMessage;
+      assert.equal(run.alone, true);
+      w1.start(run.id, 0);
+      w1.finish(run);
+      w0.finish(w0.runs[0] as RunMessage);
+      const outcomes = await Promise.all([waiting.outcome, rerun.outcome]);
+      assert.deepEqual(
+        outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
+        [[2], [4]],
+      );
+    } finally {
+      await set.terminate();
+    }
+  });
+
+  it('nothing is queued behind a batch that runs alone, and it is queued behind nothing', async () => {
+    const { transport, set } = workerSet(1);
+    try {
+      // Predictable, short batches: any other would be queued behind the one running.
+      const pace = { perItemMs: 0.001 };
+      const isolated = set.submit(batch([1], { pace, track: true, alone: true }));
+      const w0 = transport.workers[0] as FakeWorker;
+      w0.ready();
+      await tick();
+      const next = set.submit(batch([2], { first: 1, pace }));
+      await tick();
+      assert.equal(w0.runs.length, 1, 'nothing was queued behind the isolated batch');
+      const [first] = w0.runs as [RunMessage];
+      w0.start(first.id, 0);
+      w0.finish(first);
+      await tick();
+      assert.equal(w0.runs.length, 2, 'the next batch went once the isolated one ended');
+      const again = set.submit(batch([3], { first: 2, pace, track: true, alone: true }));
+      await tick();
+      assert.equal(w0.runs.length, 2, 'the isolated batch was not queued behind a running one');
+      w0.finish(w0.runs[1] as RunMessage);
+      await tick();
+      assert.equal(w0.runs.length, 3, 'it went once its worker held nothing');
+      w0.finish(w0.runs[2] as RunMessage);
+      const outcomes = await Promise.all([isolated, next, again].map((t) => t.outcome));
+      assert.deepEqual(
+        outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
+        [[2], [4], [6]],
+      );
+    } finally {
+      await set.terminate();
+    }
   });
 
   it('a worker busy with child tasks of its own is not idle: a batch goes to an idle one first', async () => {

@@ -655,10 +655,16 @@ export class WorkerSet implements Backend {
     }
     if (this.pending.length > 0) {
       const now = this.now();
-      while (this.pending.length > 0) {
-        const worker = this.pickWorker(now);
-        if (!worker) break;
-        this.assign(worker, this.pending.shift() as Entry, now);
+      for (let i = 0; i < this.pending.length; ) {
+        const entry = this.pending[i] as Entry;
+        const worker = this.pickWorker(entry.request, now);
+        if (worker) {
+          this.pending.splice(i, 1);
+          this.assign(worker, entry, now);
+        } else if (entry.request.alone) {
+          // It waits for a worker with nothing in flight; those behind it may go where items await.
+          i++;
+        } else break;
       }
       if (this.pending.length > 0) {
         this.ensureWorkers();
@@ -690,8 +696,14 @@ export class WorkerSet implements Backend {
    * cells), one running a predictable batch with nothing behind it yet (so long batches follow
    * each other with no gap). The shortest such queue wins: batches assigned in one tick then
    * go out in one message. Undefined: the batch waits here.
+   *
+   * A batch that runs alone (an isolated re-run, see `BatchRequest.alone`) goes only to a worker
+   * that holds nothing, and nothing is queued behind one: a worker starts it only once nothing
+   * else is in flight there, and nothing beside it (worker/runtime.ts). Sent to a worker whose
+   * items await, it would wait there for them, for ever if they await it (items that meet),
+   * where here it waits at most one worker start for a worker of its own (see workersThatPay).
    */
-  private pickWorker(now: number): WorkerState | undefined {
+  private pickWorker(request: BatchRequest, now: number): WorkerState | undefined {
     let best: WorkerState | undefined;
     // Among idle workers, the one with the fewest batches awaiting (async items in flight).
     let idle: WorkerState | undefined;
@@ -701,9 +713,10 @@ export class WorkerSet implements Backend {
       // One running children of its own is not idle; it takes a batch only if none is.
       if (queued === 0 && !worker.busyWithChildren) {
         if (worker.parked.size === 0) return worker;
-        if (!idle || worker.parked.size < idle.parked.size) idle = worker;
+        if (!request.alone && (!idle || worker.parked.size < idle.parked.size)) idle = worker;
         continue;
       }
+      if (request.alone || runsAlone(worker)) continue;
       if (idle || queued >= (best?.queue.length ?? MAX_QUEUE_PER_WORKER)) continue;
       const backlog = this.backlog(worker, now);
       const next = queued === 1 && worker.claims !== undefined && backlog !== Number.POSITIVE_INFINITY;
@@ -747,8 +760,11 @@ export class WorkerSet implements Backend {
   /**
    * Batches wait because every worker is busy: wake up when the first of them is expected to be
    * within PREFETCH_COVER_MS of its end, so the next batch reaches it before it finishes.
+   * (Batches that run alone are never queued behind another, see pickWorker: they wait for a
+   * worker that holds nothing, which its last batch's end tells.)
    */
   private armPrefetch(now: number): void {
+    if (this.pending.every((entry) => entry.request.alone)) return;
     let wait = Number.POSITIVE_INFINITY;
     for (const worker of this.workers) {
       if (!this.takesWork(worker) || worker.queue.length >= MAX_QUEUE_PER_WORKER) continue;
@@ -1590,6 +1606,11 @@ function collectTransfers(items: Iterable<unknown>, spread: boolean, into: Trans
 /** Whether `entry` runs on `worker` now: its running batch, or one whose items await. */
 function isRunning(worker: WorkerState, entry: Entry): boolean {
   return worker.queue[0] === entry || worker.parked.has(entry);
+}
+
+/** Whether `worker` runs a batch that must run alone: nothing starts beside it (see pickWorker). */
+function runsAlone(worker: WorkerState): boolean {
+  return worker.queue[0]?.request.alone === true;
 }
 
 /**
