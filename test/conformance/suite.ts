@@ -84,7 +84,7 @@ export const registeredTests = new Map<string, number>();
  * The size of the suite. Every backend's file checks that it registered exactly this many
  * tests, so the suite cannot shrink for one backend without someone changing this number.
  */
-export const CONFORMANCE_TEST_COUNT = 79 + SYNC_TEST_COUNT;
+export const CONFORMANCE_TEST_COUNT = 80 + SYNC_TEST_COUNT;
 
 /**
  * Register the suite for `backend`. `tests` are the node:test functions to register with: a
@@ -749,6 +749,34 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
             [0, 0],
             [0, 0],
           ]);
+        });
+      },
+    );
+
+    it(
+      'an item run again alone after its worker died does not wait behind items in flight that await it',
+      killable,
+      async () => {
+        await withMarkers(async (dir) => {
+          await using pool = backend.pool({ workers: 2 });
+          // Two workers: two items that block their worker until the other one has started.
+          const both = await pool.starmap(
+            overlapTasks.rendezvousBlocking,
+            [
+              [dir, 'w0', ['w1']],
+              [dir, 'w1', ['w0']],
+            ],
+            { batchSize: 1 },
+          );
+          assert.notDeepEqual(both[0], both[1], 'they ran on two workers');
+          // b awaits a on one worker; a's first attempt ends the other. Which of a's items killed
+          // it is not known there, so a runs again alone (nothing else in flight on its worker):
+          // behind b, it would wait for b, which waits for it.
+          const b = pool.starmap(overlapTasks.rendezvous, [[dir, 'b', ['a']]]);
+          await eventually(() => existsSync(join(dir, 'b')), 30_000, 'b to start');
+          const a = pool.starmap(overlapTasks.exitOnceThenRendezvous, [[dir, 'a', ['b']]]);
+          assert.deepEqual(await Promise.all([a, b]), [[[0, 0]], [[0, 0]]]);
+          assert.ok(existsSync(join(dir, 'a.exited')), "a's first attempt ended its worker");
         });
       },
     );
