@@ -5,10 +5,12 @@
  * or to one whose queue is expected to be through within PREFETCH_COVER_MS (so a worker never
  * waits for the main thread between short batches); on shared-memory backends also one batch
  * behind any predictable running one. Nothing is queued behind a batch whose length cannot be
- * predicted (the first ones of a call) or that is running far past its estimate. A worker that
- * goes idle while another still holds batches that have not started takes them over (work
- * stealing); on shared-memory backends a claim cell decides who runs such a batch without a
- * message, so this works even while the other worker is stuck in a long task.
+ * predicted (the first ones of a call) or that is running far past its estimate. An isolated
+ * re-run goes only to a worker that holds nothing, and nothing goes behind it (see pickWorker);
+ * the batches behind it pass it while it waits for one. A worker that goes idle while another
+ * still holds batches that have not started takes them over (work stealing); on shared-memory
+ * backends a claim cell decides who runs such a batch without a message, so this works even
+ * while the other worker is stuck in a long task.
  *
  * It starts workers on demand, no more than there are batches waiting, and turns every way a
  * worker can fail into one outcome: a crash (exit code, signal, out of memory, uncaught error),
