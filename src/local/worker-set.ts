@@ -661,7 +661,8 @@ export class WorkerSet implements Backend {
         const entry = this.pending[i] as Entry;
         const worker = this.pickWorker(entry.request, now);
         if (worker) {
-          this.pending.splice(i, 1);
+          if (i === 0) this.pending.shift();
+          else this.pending.splice(i, 1);
           this.assign(worker, entry, now);
         } else if (entry.request.alone) {
           // It waits for a worker with nothing in flight; those behind it may go where items await.
