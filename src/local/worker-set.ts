@@ -906,10 +906,11 @@ export class WorkerSet implements Backend {
       }, wait);
       return;
     }
-    for (let i = 0; i < wanted; i++) this.spawn();
+    for (let i = 0; i < wanted; i++) this.spawn(this.pending[starting + i]);
   }
 
-  private spawn(): void {
+  /** Start a worker; `first`, the batch it will likely take first: it imports that task's modules as it starts. */
+  private spawn(first?: Entry): void {
     let markExited!: () => void;
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
@@ -949,10 +950,13 @@ export class WorkerSet implements Backend {
     let worker: WorkerState | undefined;
     let channel: WorkerChannel;
     try {
-      channel = this.transport.spawn({
-        message: (message) => worker && this.onMessage(worker, message),
-        exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
-      });
+      channel = this.transport.spawn(
+        {
+          message: (message) => worker && this.onMessage(worker, message),
+          exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
+        },
+        first ? modulesOf(first.request.task) : [],
+      );
       if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
       channel.send({
         fanout: BRAND,

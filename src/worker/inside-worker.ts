@@ -5,7 +5,9 @@
  * not a module variable: a task module may import another copy of fanout than the runtime's.
  */
 
-const INSIDE_WORKER = Symbol.for('fanout.insideWorker');
+/** The symbol's key (`Symbol.for`): a thread's bootstrap sets it too (local/preload.ts). */
+export const INSIDE_WORKER_KEY = 'fanout.insideWorker';
+const INSIDE_WORKER = Symbol.for(INSIDE_WORKER_KEY);
 
 /** This thread or process is a fanout worker. */
 export function markInsideWorker(): void {
