@@ -62,8 +62,9 @@ it('importing fanout loads no optional part; an inline function loads acorn when
   const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', log, caller], {
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  const { results, acorn } = JSON.parse(stdout);
+  const { results, acorn, crypto } = JSON.parse(stdout);
   assert.deepEqual(results, [2, 4]);
+  assert.deepEqual(crypto, [], 'crypto code loaded by a pool and a call');
   assert.deepEqual(
     acorn,
     { atImport: false, afterInline: true },
