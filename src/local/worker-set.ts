@@ -645,13 +645,11 @@ export class WorkerSet implements Backend {
     }
     if (this.pending.length > 0) {
       const now = this.now();
-      while (this.pending.length > 0) {
-        const worker = this.pickWorker(now);
-        if (!worker) break;
-        this.assign(worker, this.pending.shift() as Entry, now);
-      }
+      this.assignWaiting(now);
       if (this.pending.length > 0) {
         this.ensureWorkers();
+        // A worker that just started may be sent its first batch already (startingWithoutWork).
+        this.assignWaiting(now);
         this.armPrefetch(now);
       }
     }
@@ -661,6 +659,15 @@ export class WorkerSet implements Backend {
     }
     for (const worker of this.workers) this.updateHold(worker);
     this.updateHunger();
+  }
+
+  /** Hand waiting batches, in order, to the workers pickWorker chooses, while it chooses one. */
+  private assignWaiting(now: number): void {
+    while (this.pending.length > 0) {
+      const worker = this.pickWorker(now);
+      if (!worker) break;
+      this.assign(worker, this.pending.shift() as Entry, now);
+    }
   }
 
   /** Not retiring, not being killed, started: a worker that may be given batches. */
@@ -704,13 +711,15 @@ export class WorkerSet implements Backend {
   /**
    * A worker still starting that holds nothing yet: it may be sent its first batch now, which it
    * runs as soon as its code is loaded, without the round trip of saying `ready` and being sent
-   * one (~2 ms of a small job's start-up). Only where no initializer must run first. Its batch
-   * can still be taken back by a worker that is idle sooner (claim cells), like any queued one.
+   * one (~2 ms of a small job's start-up). Only where no initializer must run first, and where a
+   * worker that is idle sooner can take the batch back at once (claim cells: threads, inline; a
+   * process would give it back only once it had started).
    */
   private startingWithoutWork(): WorkerState | undefined {
     if (this.initializer) return undefined;
     for (const worker of this.workers) {
-      if (!worker.ready && !worker.retiring && !worker.killReason && worker.queue.length === 0) return worker;
+      const free = !worker.ready && !worker.retiring && !worker.killReason && worker.queue.length === 0;
+      if (free && worker.claims !== undefined) return worker;
     }
     return undefined;
   }
