@@ -163,23 +163,31 @@ const exportsOf = new Map(
 );
 
 /**
- * The two shared chunks. The bundler puts a module in a chunk by the set of entry points that
+ * The three shared chunks. The bundler puts a module in a chunk by the set of entry points that
  * reach it, so left alone it makes dozens of small chunks (every task module and dynamic import
  * is an entry point), and a program would load ~30 files. Instead, every entry point that
- * reaches any module of `worker` imports all of it, and likewise `main`, so each is one chunk:
- * - worker: what a worker thread or process loads (its entry, and `fanout/tasks` for the task
- *   modules), which the caller loads too;
- * - main: the rest of what `import 'fanout'` loads.
- * What only the CLI, the demos or a dynamic import load stays in their own chunks.
+ * reaches any module of a set below imports all of that set, so each set is one chunk:
+ * - shared: what both a worker (its entry, and `fanout/tasks` for the task modules) and
+ *   `import 'fanout'` load;
+ * - worker: what only a worker loads (the worker runtime: the caller never runs it, except the
+ *   inline backend, which imports it when it starts);
+ * - main: what only `import 'fanout'` loads.
+ * A worker thread then compiles no pool code, and the caller no worker code. What only the CLI,
+ * the demos or a dynamic import load stays in their own chunks.
  */
 const ownEntries = new Set([...entryFiles, ...dynamicTargets]);
-const worker = new Set(
+const workerReach = new Set(
   ['worker/thread-entry.ts', 'worker/process-entry.ts', 'tasks.ts'].flatMap((file) => [
     ...closure(join(src, file)),
   ]),
 );
-const main = new Set([...closure(join(src, 'index.ts'))].filter((file) => !worker.has(file)));
-for (const set of [worker, main]) for (const file of ownEntries) set.delete(file);
+const mainReach = closure(join(src, 'index.ts'));
+const core = {
+  shared: new Set([...workerReach].filter((file) => mainReach.has(file))),
+  worker: new Set([...workerReach].filter((file) => !mainReach.has(file))),
+  main: new Set([...mainReach].filter((file) => !workerReach.has(file))),
+};
+for (const set of Object.values(core)) for (const file of ownEntries) set.delete(file);
 
 const coreChunks = {
   name: 'core-chunks',
@@ -196,17 +204,16 @@ const coreChunks = {
         args.path.slice(args.path.indexOf(':') + 1),
       ];
       if (kind === 'fanout-core') {
-        const files = target === 'worker' ? worker : main;
         return {
-          contents: [...files].map((file) => `import ${JSON.stringify(file)};`).join('\n'),
+          contents: [...core[target]].map((file) => `import ${JSON.stringify(file)};`).join('\n'),
           resolveDir: root,
           loader: 'js',
         };
       }
       const reached = closure(target);
       const lines = [];
-      if ([...reached].some((file) => worker.has(file))) lines.push(`import 'fanout-core:worker';`);
-      if ([...reached].some((file) => main.has(file))) lines.push(`import 'fanout-core:main';`);
+      for (const [name, files] of Object.entries(core))
+        if ([...reached].some((file) => files.has(file))) lines.push(`import 'fanout-core:${name}';`);
       lines.push(`export * from ${JSON.stringify(target)};`);
       if (exportsOf.get(target)?.includes('default'))
         lines.push(`export { default } from ${JSON.stringify(target)};`);

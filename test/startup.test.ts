@@ -62,8 +62,9 @@ it('importing fanout loads no optional part; an inline function loads acorn when
   const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', log, caller], {
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  const { results, acorn } = JSON.parse(stdout);
+  const { results, acorn, crypto } = JSON.parse(stdout);
   assert.deepEqual(results, [2, 4]);
+  assert.deepEqual(crypto, [], 'crypto code loaded by a pool and a call');
   assert.deepEqual(
     acorn,
     { atImport: false, afterInline: true },
@@ -87,10 +88,19 @@ it('importing fanout loads no optional part; an inline function loads acorn when
     .split('\n')
     .filter((line) => /^loaded node:(crypto|net|child_process)$/.test(line));
   assert.deepEqual(builtins, [], 'built-ins loaded by the import alone');
-  // The bundle's two shared chunks (scripts/bundle.mjs); every other file is an entry point of
-  // its own: `fanout`'s, and fanout's task modules (each a file, as its URL names it).
+  // Two of the bundle's shared chunks (scripts/bundle.mjs): what workers load too, and what only
+  // the caller does; every other file is an entry point of its own: `fanout`'s, and fanout's task
+  // modules (each a file, as its URL names it).
   const chunks = loaded.filter((path) => path.startsWith('dist/chunk-'));
   assert.equal(chunks.length, 2, `files loaded: ${loaded.join(', ')}`);
+  // The worker's runtime is not the caller's to compile (the inline backend imports it when it starts).
+  assert.deepEqual(
+    [...sourcesIn(bundle(), loaded)].filter((source) =>
+      /^src\/worker\/(runtime|batch-run|nested|comm)\.ts$/.test(source),
+    ),
+    [],
+    'worker code loaded by the import alone',
+  );
   const optional =
     /^src\/(redis\/engine|cluster\/slurm|chunks\/reader-tasks|observe\/dashboard\/server)\.ts$/;
   assert.deepEqual(
@@ -112,12 +122,16 @@ it('a task module that imports fanout/tasks makes a worker load one file more th
   );
   assert.equal(
     worker.size,
-    2,
-    `a worker thread loads its entry and the worker chunk: ${[...worker].join(', ')}`,
+    3,
+    `a worker thread loads its entry, the chunk it shares with the caller and its own: ${[...worker].join(', ')}`,
   );
+  // No pool code, nor the parts of the runtime loaded when a message first needs them: the
+  // options, locks and queues, SPMD groups.
   assert.deepEqual(
     [...sourcesIn(outputs, worker)].filter((source) =>
-      /^src\/(api|local|scheduler|memory|chunks)\//.test(source),
+      /^src\/(api|local|scheduler|memory|chunks|options\/(schema|resolve)\.ts|data\/sync|worker\/comm\.ts)/.test(
+        source,
+      ),
     ),
     [],
     'what a worker thread loads',

@@ -119,6 +119,11 @@ class FakeTransport implements Transport {
   }
 }
 
+/** The fake transport with claim cells, as threads have: a batch queued on a worker can be taken back at once. */
+class SharedFakeTransport extends FakeTransport {
+  override readonly supports = { ...new FakeTransport().supports, sharedMemory: true };
+}
+
 /** Let messages, microtasks and immediates settle. */
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -372,6 +377,66 @@ describe('the worker set, over a fake transport', () => {
     const outcome = await work.outcome;
     assert.deepEqual(outcome.kind === 'done' && Array.from(outcome.values), [10]);
     await set.terminate();
+  });
+
+  it('a worker still starting is sent its first batch (threads): it runs it once ready, with no round trip', async () => {
+    const transport = new SharedFakeTransport();
+    const events: string[] = [];
+    const set = new WorkerSet(transport, {
+      ...defaultWorkerSetSettings(1),
+      clock: () => 0,
+      observer: {
+        started: () => {},
+        ready: (w) => events.push(`ready ${w}`),
+        running: (w, request) => events.push(`running ${w} ${request ? request.first : 'none'}`),
+        settled: () => {},
+        heap: () => {},
+        exited: () => {},
+      },
+    });
+    const ticket = set.submit(batch([1]));
+    await tick();
+    const w0 = transport.workers[0] as FakeWorker;
+    assert.equal(w0.runs.length, 1, 'the batch was sent while the worker starts');
+    assert.deepEqual(events, [], 'nothing runs before the worker is ready');
+    w0.ready();
+    await tick();
+    assert.deepEqual(events, ['ready 0', 'running 0 0']);
+    assert.equal(w0.runs.length, 1, 'sent once');
+    w0.finish(w0.runs[0] as RunMessage);
+    const outcome = await ticket.outcome;
+    assert.deepEqual(outcome.kind === 'done' && Array.from(outcome.values), [2]);
+    await set.terminate();
+  });
+
+  it('a batch sent to a worker still starting goes to another one that is idle sooner', async () => {
+    const transport = new SharedFakeTransport();
+    const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(2), clock: () => 0 });
+    const tickets = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
+    await tick();
+    const [w0, w1] = transport.workers as [FakeWorker, FakeWorker];
+    assert.deepEqual([w0.runs.length, w1.runs.length], [1, 1], 'each starting worker was sent one');
+    w0.ready();
+    await tick();
+    w0.finish(w0.runs[0] as RunMessage);
+    await tick();
+    await tick();
+    // w1 is still starting: its batch was taken back (its claim cell) and given to idle w0.
+    assert.deepEqual(
+      w0.runs.map((r) => r.first),
+      [0, 1],
+    );
+    w0.finish(w0.runs[1] as RunMessage);
+    const outcomes = await Promise.all(tickets.map((t) => t.outcome));
+    assert.deepEqual(
+      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
+      [[2], [4]],
+    );
+    const closing = set.close();
+    await tick();
+    assert.equal(w1.killed, true, 'the starting worker, left with nothing, was stopped at once');
+    w0.exit(0);
+    await closing;
   });
 
   it('close() does not wait for a worker still starting that has no work: it is stopped at once', async () => {

@@ -3,9 +3,14 @@
  * nothing runs in parallel, but async tasks overlap: with `concurrency: 10`, ten I/O-bound tasks
  * wait at once (Python's asyncio case) without any thread. A running task cannot be killed; a
  * timeout or abort rejects the caller at once and the task's signal aborts.
+ *
+ * Like a thread, an inline worker starts by loading the worker runtime (a dynamic import: a
+ * program that never runs inline does not load the worker's code on its main thread), and says
+ * `ready` once it has; what the pool sends before that waits, in order.
  */
 
-import { createRuntime, type Runtime } from '../worker/runtime.js';
+import type { ToWorker } from '../worker/protocol.js';
+import type { Runtime } from '../worker/runtime.js';
 import type { Transport, WorkerChannel, WorkerListener } from './transport.js';
 
 export function inlineTransport(): Transport {
@@ -22,27 +27,40 @@ export function inlineTransport(): Transport {
     },
     spawn(listener: WorkerListener): WorkerChannel {
       let gone = false;
-      const leave = (code: number | null, signal: string | null) => {
+      const leave = (code: number | null, signal: string | null, error?: unknown) => {
         if (gone) return;
         gone = true;
-        queueMicrotask(() => listener.exit(code, signal, undefined));
+        queueMicrotask(() => listener.exit(code, signal, error));
       };
-      const runtime: Runtime = createRuntime(
-        {
-          // Delivered on a later microtask, as a message would be, so the pool never re-enters itself.
-          send: (message) => {
-            if (!gone) queueMicrotask(() => !gone && listener.message(message));
-          },
-          exit: () => leave(0, null),
+      let runtime: Runtime | undefined;
+      const early: ToWorker[] = [];
+      import('../worker/runtime.js').then(
+        ({ createRuntime }) => {
+          if (gone) return;
+          runtime = createRuntime(
+            {
+              // Delivered on a later microtask, as a message would be, so the pool never re-enters itself.
+              send: (message) => {
+                if (!gone) queueMicrotask(() => !gone && listener.message(message));
+              },
+              exit: () => leave(0, null),
+            },
+            { sharedThread: true, crossesBoundary: false, sharedMemory: true },
+          );
+          listener.message({ fanout: 'fanout/1', t: 'ready' });
+          for (const message of early.splice(0)) if (!gone) runtime.receive(message);
         },
-        { sharedThread: true, crossesBoundary: false, sharedMemory: true },
+        (error: unknown) => leave(1, null, error),
       );
-      queueMicrotask(() => listener.message({ fanout: 'fanout/1', t: 'ready' }));
       count++;
       return {
         label: `inline ${count}`,
         send: (message) => {
-          if (!gone) queueMicrotask(() => runtime.receive(message));
+          if (gone) return;
+          if (runtime) {
+            const started = runtime;
+            queueMicrotask(() => started.receive(message));
+          } else early.push(message);
         },
         kill: () => leave(null, 'SIGKILL'),
         setBusy: () => {},

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ownModule } from '../layout.js';
+import { INSIDE_WORKER_KEY } from '../worker/inside-worker.js';
 import { parseNodeFlags, splitNodeOptions } from './exec-argv.js';
 
 export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
@@ -73,17 +74,22 @@ export function threadPreloads(): Preload[] {
 }
 
 /**
- * The code a worker thread is started with: import the preloads, then the entry. Node reads it
+ * The code a worker thread is started with: import the preloads, then the entry and, beside it,
+ * the task modules its first batch needs (`modules`), so that their files load while the entry
+ * compiles instead of after it (a failure is left for that batch to report, when the runtime
+ * imports the module again). A task module may then run before the entry: the thread is marked
+ * a fanout worker first, which is all a module could ask of the runtime. Node reads it
  * as a CommonJS script or as an ES module depending on the caller's flags (`--input-type=module`
  * makes it a module), so it is written to mean the same as either: no `require`, no top-level
  * `await`, no `import` statement.
  */
 export const threadBootstrap = `
 import('node:worker_threads').then(async ({ workerData }) => {
+  globalThis[Symbol.for(${JSON.stringify(INSIDE_WORKER_KEY)})] = true;
   for (const preload of workerData.preloads) {
     const loaded = await import(preload.url);
     if (preload.register) (loaded[preload.register] ?? loaded.default[preload.register])();
   }
-  await import(workerData.entry);
+  await Promise.all([import(workerData.entry), ...workerData.modules.map((url) => import(url).catch(() => {}))]);
 }).catch((error) => { process.nextTick(() => { throw error; }); });
 `;

@@ -29,11 +29,11 @@ export function threadsTransport(options: ThreadsOptions = {}): Transport {
       inlineFunctions: true,
       syncPrimitives: true,
     },
-    spawn(listener: WorkerListener): WorkerChannel {
+    spawn(listener: WorkerListener, modules: readonly string[] = []): WorkerChannel {
       refuseWorkersBeforeEntry();
       const worker = new Worker(threadBootstrap, {
         eval: true,
-        workerData: { entry, preloads: threadPreloads() },
+        workerData: { entry, preloads: threadPreloads(), modules },
         resourceLimits: options.resourceLimits,
         ...(execArgv ? { execArgv } : {}),
       });

@@ -36,6 +36,10 @@ export interface WorkerChannel {
 export interface Transport {
   readonly name: LocalBackendName;
   readonly supports: BackendSupports;
-  /** Start a worker. May throw when it cannot even be created (the worker set treats it as a failed start). */
-  spawn(listener: WorkerListener): WorkerChannel;
+  /**
+   * Start a worker. May throw when it cannot even be created (the worker set treats it as a
+   * failed start). `modules`: task modules its first batch will need, which a transport may have
+   * it import while it starts (see threadBootstrap); it imports them anyway when a batch comes.
+   */
+  spawn(listener: WorkerListener, modules?: readonly string[]): WorkerChannel;
 }

@@ -243,10 +243,12 @@ export function keyPartProblem(value: unknown): string | undefined {
 
 /** A fresh seed for calls that give none (runs are then not reproducible, but still independent per item). */
 export function freshSeed(): number {
-  // The global Web Crypto object, not node:crypto: importing that module costs every worker
-  // and every program ~2 ms at start-up, and this is called only by calls without a seed.
-  const [lo, hi] = globalThis.crypto.getRandomValues(new Uint32Array(2)) as unknown as [number, number];
-  return (hi & 0x1fffff) * 2 ** 32 + lo;
+  // Math.random, not a crypto source: the seed only has to differ from run to run (V8 seeds each
+  // thread's Math.random from the system's entropy), and loading Web Crypto costs a program ~1 ms
+  // at its start, in `new Pool()`, before its first worker can start.
+  const hi = Math.floor(Math.random() * 2 ** 21);
+  const lo = Math.floor(Math.random() * 2 ** 32);
+  return hi * 2 ** 32 + lo;
 }
 
 /**

@@ -8,6 +8,7 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgValueError } from '../errors.js';
 import type { Initializer, LocalBackendName, RedisBackendOptions } from '../types.js';
+import { insideWorker } from '../worker/inside-worker.js';
 import { resolveWorkers, show } from './checks.js';
 import type { DashboardConfig } from './dashboard.js';
 import { type OptionSet, type Resolved, resolveOptions, type Specs } from './option-set.js';
@@ -70,17 +71,6 @@ const RESOURCE_LIMIT_KEYS: Record<LocalBackendName, readonly (keyof ResourceLimi
   processes: ['maxOldGenerationSizeMb'],
   inline: [],
 };
-
-const INSIDE_WORKER = Symbol.for('fanout.insideWorker');
-
-/** This thread or process is a fanout worker (its runtime says so as it starts). */
-export function markInsideWorker(): void {
-  (globalThis as Record<symbol, unknown>)[INSIDE_WORKER] = true;
-}
-
-function insideWorker(): boolean {
-  return (globalThis as Record<symbol, unknown>)[INSIDE_WORKER] === true;
-}
 
 /**
  * Nested parallelism stays within the machine (joblib's rule): a pool made inside a task that

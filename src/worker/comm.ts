@@ -12,7 +12,9 @@
  * machine has.
  *
  * The table is per thread, keyed by group and rank: the inline backend runs several ranks (of one
- * group) on one thread, each worker runtime passing the group's messages here.
+ * group) on one thread, each worker runtime passing the group's messages here. It lives in
+ * spmd-tasks.ts, which the pool imports (it names the rank wrapper task): the caller then loads
+ * no SPMD code, and a worker loads this module when its first SPMD message comes.
  */
 
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
@@ -28,6 +30,7 @@ import {
   type SpmdEndMessage,
   type SpmdOpenMessage,
 } from './protocol.js';
+import { openRanks, rankKey } from './spmd-tasks.js';
 
 type SpmdToWorker = SpmdOpenMessage | SpmdDeliverMessage | SpmdAbortMessage | SpmdEndMessage;
 
@@ -39,19 +42,19 @@ interface Waiter {
   readonly reject: (error: unknown) => void;
 }
 
-const ranks = new Map<string, RankComm>();
-const keyOf = (group: number, rank: number) => `${group}:${rank}`;
+/** This thread's ranks (kept by spmd-tasks.ts, which the rank wrapper reads them from): all RankComms. */
+const ranks = openRanks as Map<string, RankComm>;
 
 /** Handle one of the pool's SPMD messages (the runtime passes them here); `up` reaches the pool. */
 export function receiveSpmd(message: SpmdToWorker, up: (message: FromWorker) => void): void {
   switch (message.t) {
     case 'spmd-open': {
       const comm = new RankComm(message.group, message.rank, message.size, message.ports, up);
-      ranks.set(keyOf(message.group, message.rank), comm);
+      ranks.set(rankKey(message.group, message.rank), comm);
       return;
     }
     case 'spmd-msg':
-      ranks.get(keyOf(message.group, message.to))?.arrive(message.message);
+      ranks.get(rankKey(message.group, message.to))?.arrive(message.message);
       return;
     case 'spmd-abort':
     case 'spmd-end':
@@ -65,11 +68,6 @@ export function receiveSpmd(message: SpmdToWorker, up: (message: FromWorker) => 
       }
       return;
   }
-}
-
-/** The rank `rank` of `group` opened on this thread, for the task wrapper. */
-export function rankComm(group: number, rank: number): Comm | undefined {
-  return ranks.get(keyOf(group, rank));
 }
 
 class RankComm implements Comm {

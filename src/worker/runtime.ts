@@ -9,15 +9,14 @@ import { getHeapStatistics } from 'node:v8';
 import type { TransferListItem } from 'node:worker_threads';
 import { toWire } from '../codec/errors.js';
 import { unpack } from '../codec/values.js';
-import { reviveSync, type SyncAttachment } from '../data/sync-serve.js';
-import { markInsideWorker } from '../options/resolve.js';
+import type { SyncAttachment } from '../data/sync-serve.js';
 import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { runsOneAtATime } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
 import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
-import { receiveSpmd } from './comm.js';
 import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
+import { markInsideWorker } from './inside-worker.js';
 import { NestedCalls } from './nested.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
 import { syncPort } from './sync-port.js';
@@ -204,7 +203,40 @@ class WorkerRuntime implements Runtime {
     }
   }
 
+  /**
+   * Messages waiting behind one whose part of the runtime is still loading (see `PARTS`), in the
+   * order they came: none overtakes another.
+   */
+  private waiting: ToWorker[] | undefined;
+
   receive(message: ToWorker): void {
+    if (this.waiting) {
+      this.waiting.push(message);
+      return;
+    }
+    const part = partFor(message);
+    if (part && !part.loaded) {
+      this.waiting = [message];
+      part.load().then(
+        () => {
+          const waiting = this.waiting ?? [];
+          this.waiting = undefined;
+          for (const next of waiting) this.receive(next);
+        },
+        (error: unknown) => this.failToLoad(error),
+      );
+      return;
+    }
+    this.handle(message);
+  }
+
+  /** A part of the runtime could not be loaded (fanout's own files are damaged): the worker dies, and says why. */
+  private failToLoad(error: unknown): void {
+    this.fatal(error);
+    this.channel.exit();
+  }
+
+  private handle(message: ToWorker): void {
     switch (message.t) {
       case 'run':
         this.queue.push(message);
@@ -256,7 +288,7 @@ class WorkerRuntime implements Runtime {
       case 'spmd-msg':
       case 'spmd-abort':
       case 'spmd-end':
-        receiveSpmd(message, (up) => this.send(up));
+        (PARTS.spmd.loaded as typeof import('./comm.js')).receiveSpmd(message, (up) => this.send(up));
         return;
     }
   }
@@ -264,6 +296,7 @@ class WorkerRuntime implements Runtime {
   /** A primitive's memory or parameters: revive it once; every later clone of its mark resolves to it. */
   private attach(attachment: SyncAttachment): void {
     if (syncPrimitives.has(attachment.key)) return;
+    const { reviveSync } = PARTS.sync.loaded as typeof import('../data/sync-serve.js');
     syncPrimitives.set(attachment.key, reviveSync(attachment, attachment.buffer ? undefined : this.syncPort));
   }
 
@@ -479,6 +512,47 @@ function relativeTimes(times: Float64Array | undefined, batchStart: number): Flo
   if (!times) return undefined;
   for (let i = 0; i < times.length; i += 2) times[i] = (times[i] as number) - batchStart;
   return times;
+}
+
+/**
+ * A part of the runtime that few workers need, imported when the first message that needs it
+ * comes: a worker that never serves a lock or an SPMD group does not compile their code at its
+ * start (start-up is what a small job pays for). `loaded` is the module once it is in.
+ */
+interface Part {
+  loaded: unknown;
+  load(): Promise<void>;
+}
+
+function part(importer: () => Promise<unknown>): Part {
+  const self: Part = {
+    loaded: undefined,
+    load: async () => {
+      self.loaded ??= await importer();
+    },
+  };
+  return self;
+}
+
+const PARTS = {
+  /** Locks, semaphores, barriers, queues and counters (`attach`). */
+  sync: part(() => import('../data/sync-serve.js')),
+  /** SPMD groups' messages (spmd-open, spmd-msg, ...). */
+  spmd: part(() => import('./comm.js')),
+};
+
+function partFor(message: ToWorker): Part | undefined {
+  switch (message.t) {
+    case 'attach':
+      return PARTS.sync;
+    case 'spmd-open':
+    case 'spmd-msg':
+    case 'spmd-abort':
+    case 'spmd-end':
+      return PARTS.spmd;
+    default:
+      return undefined;
+  }
 }
 
 /** Create the runtime for one worker (or for the inline backend's main thread). */

@@ -6,8 +6,11 @@
 
 import { runAsRank } from '../tasks/context.js';
 import { defineTasks } from '../tasks/tasks.js';
-import type { AnyFunction } from '../types.js';
-import { rankComm } from './comm.js';
+import type { AnyFunction, Comm } from '../types.js';
+
+/** The ranks opened on this thread, by `rankKey` (worker/comm.ts opens and closes them). */
+export const openRanks = new Map<string, Comm>();
+export const rankKey = (group: number, rank: number): string => `${group}:${rank}`;
 
 /** Which rank an item runs (the item's first argument). */
 export interface RankOf {
@@ -19,7 +22,7 @@ export const spmdTasks = defineTasks(import.meta.url, {
   /** `(task) => (rankOf, ...args) => task(...args)` with `taskContext().comm` set to that rank. */
   rank(task: AnyFunction): AnyFunction {
     return (of: RankOf, ...args: unknown[]) => {
-      const comm = rankComm(of.group, of.rank);
+      const comm = openRanks.get(rankKey(of.group, of.rank));
       if (!comm)
         throw new Error(`fanout: SPMD rank ${of.rank} of group ${of.group} was not opened on this worker`);
       return runAsRank(comm, () => task(...args));
