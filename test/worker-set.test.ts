@@ -412,12 +412,19 @@ describe('the worker set, over a fake transport', () => {
   it('a batch sent to a worker still starting goes to another one that is idle sooner', async () => {
     const transport = new SharedFakeTransport();
     const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(2), clock: () => 0 });
-    const tickets = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
+    const first = set.submit(batch([1]));
     await tick();
-    const [w0, w1] = transport.workers as [FakeWorker, FakeWorker];
-    assert.deepEqual([w0.runs.length, w1.runs.length], [1, 1], 'each starting worker was sent one');
+    const w0 = transport.workers[0] as FakeWorker;
     w0.ready();
     await tick();
+    // Work that outlasts a worker's start (its pace says so): a second worker starts for it, and
+    // is sent it at once.
+    const second = set.submit(batch([2], { first: 1, pace: { perItemMs: 1000 } }));
+    await tick();
+    const tickets = [first, second];
+    assert.equal(transport.workers.length, 2);
+    const w1 = transport.workers[1] as FakeWorker;
+    assert.equal(w1.runs.length, 1, 'the starting worker was sent the batch');
     w0.finish(w0.runs[0] as RunMessage);
     await tick();
     await tick();
