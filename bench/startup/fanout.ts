@@ -8,7 +8,9 @@
  * Usage: node dist-bench/bench/startup/fanout.js <workers>
  */
 
-import { ITEMS } from './items.js';
+import { ITEMS, reportCpuAtExit } from './items.js';
+
+reportCpuAtExit();
 
 type Fanout = typeof import('../../src/index.js');
 const { Pool } = (await import(new URL('../../../dist/index.js', import.meta.url).href)) as Fanout;

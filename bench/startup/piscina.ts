@@ -5,7 +5,9 @@
  */
 
 import { Piscina } from 'piscina';
-import { ITEMS } from './items.js';
+import { ITEMS, reportCpuAtExit } from './items.js';
+
+reportCpuAtExit();
 
 const workers = Number(process.argv[2]);
 const pool = new Piscina({

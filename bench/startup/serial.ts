@@ -3,6 +3,8 @@
  * Node's own start and exit, the floor under both libraries' scripts.
  */
 
-import { ITEMS, square } from './items.js';
+import { ITEMS, reportCpuAtExit, square } from './items.js';
+
+reportCpuAtExit();
 
 console.log(JSON.stringify(ITEMS.map(square)));
