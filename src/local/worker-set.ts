@@ -389,7 +389,10 @@ export class WorkerSet implements Backend {
   private initialize(worker: WorkerState): void {
     const init = this.initializer;
     if (!init) {
+      // A batch it was sent while starting (startingWithoutWork) runs from now.
+      const sentEarly = worker.queue[0];
       this.markReady(worker);
+      if (sentEarly && worker.queue[0] === sentEarly) this.headStarted(worker);
       return;
     }
     worker.initializing = true;
@@ -429,8 +432,6 @@ export class WorkerSet implements Backend {
     worker.ready = true;
     this.startMs = Math.max(0, this.now() - worker.spawnedAt);
     this.options.observer?.ready(worker.number);
-    // A batch it was sent while starting (startingWithoutWork) runs from now.
-    if (worker.queue.length > 0) this.headStarted(worker);
     this.startFailures = 0;
     this.pump();
     // Started for work another worker took meanwhile: idle from the start.
@@ -1158,8 +1159,9 @@ export class WorkerSet implements Backend {
     entry.worker = worker;
     worker.queue.push(entry);
     clearTimeout(worker.idleTimer);
-    // A worker still starting starts its first batch when it is ready (markReady).
-    if (worker.queue.length === 1 && worker.ready) this.headStarted(worker, now);
+    // A worker that has not said it is ready starts its first batch when it does (initialize);
+    // one running its initializer runs that first.
+    if (worker.queue.length === 1 && (worker.ready || worker.initializing)) this.headStarted(worker, now);
   }
 
   /**
