@@ -446,6 +446,39 @@ describe('the worker set, over a fake transport', () => {
     await closing;
   });
 
+  it('a batch that runs alone, sent to a worker still starting, is not taken back by one whose items await', async () => {
+    const transport = new SharedFakeTransport();
+    const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(2), clock: () => 0 });
+    const waiting = set.submit(batch([1]));
+    await tick();
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    w0.park((w0.runs[0] as RunMessage).id);
+    await tick();
+    // An isolated re-run: not for w0, whose item awaits (it may await this one); a second worker
+    // starts for it and is sent it at once.
+    const rerun = set.submit(batch([2], { first: 1, track: true, alone: true }));
+    await tick();
+    await tick();
+    const w1 = transport.workers[1] as FakeWorker;
+    assert.equal(w1.runs.length, 1, 'sent to the starting worker');
+    // w0 has nothing queued, so it counts as idle for work stealing: it must not take the batch.
+    assert.equal(w0.runs.length, 1, 'not taken back by the worker whose item awaits');
+    w1.ready();
+    await tick();
+    const run = w1.runs[0] as RunMessage;
+    w1.start(run.id, 0);
+    w1.finish(run);
+    w0.finish(w0.runs[0] as RunMessage);
+    const outcomes = await Promise.all([waiting.outcome, rerun.outcome]);
+    assert.deepEqual(
+      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
+      [[2], [4]],
+    );
+    await set.terminate();
+  });
+
   it('close() does not wait for a worker still starting that has no work: it is stopped at once', async () => {
     const { transport, set } = workerSet(2);
     // Two batches start two workers; the first worker, ready first, runs both.

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ownModule } from '../layout.js';
-import { INSIDE_WORKER_KEY } from '../worker/inside-worker.js';
+import { INSIDE_WORKER_KEY } from '../options/inside-worker.js';
 import { parseNodeFlags, splitNodeOptions } from './exec-argv.js';
 
 export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {

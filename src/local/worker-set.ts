@@ -847,7 +847,7 @@ export class WorkerSet implements Backend {
     let recheck = Number.POSITIVE_INFINITY;
     for (const thief of this.workers) {
       if (!this.idleNow(thief)) continue;
-      const { found, recheckAt } = this.stealable(now);
+      const { found, recheckAt } = this.stealable(now, thief);
       if (!found || found.wait < PREFETCH_COVER_MS) {
         // Whatever is queued should start soon where it is; look again when that may no longer hold.
         recheck = recheckAt;
@@ -874,7 +874,7 @@ export class WorkerSet implements Backend {
    * The queued batch that would wait longest before its worker starts it, and how long; and
    * when the first running batch with movable ones behind it would count as overrunning.
    */
-  private stealable(now: number): { found?: Stealable; recheckAt: number } {
+  private stealable(now: number, thief: WorkerState): { found?: Stealable; recheckAt: number } {
     let found: Stealable | undefined;
     let recheckAt = Number.POSITIVE_INFINITY;
     for (const victim of this.workers) {
@@ -887,7 +887,9 @@ export class WorkerSet implements Backend {
       let movable = false;
       for (let i = started; i < queue.length; i++) {
         const entry = queue[i] as Entry;
-        if (entry.movable && !entry.unqueueing && !entry.cancelled) {
+        // A batch that runs alone moves only to a worker with nothing in flight (see pickWorker).
+        const fits = !entry.request.alone || thief.parked.size === 0;
+        if (entry.movable && !entry.unqueueing && !entry.cancelled && fits) {
           movable = true;
           if (!found || wait >= found.wait) found = { victim, entry, wait };
         }

@@ -8,9 +8,9 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { InvalidArgValueError } from '../errors.js';
 import type { Initializer, LocalBackendName, RedisBackendOptions } from '../types.js';
-import { insideWorker } from '../worker/inside-worker.js';
 import { resolveWorkers, show } from './checks.js';
 import type { DashboardConfig } from './dashboard.js';
+import { insideWorker } from './inside-worker.js';
 import { type OptionSet, type Resolved, resolveOptions, type Specs } from './option-set.js';
 import {
   type CALL_DEFAULTS,
