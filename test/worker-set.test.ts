@@ -8,6 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { toWire } from '../src/codec/errors.js';
 import type { Transport, WorkerChannel, WorkerListener } from '../src/local/transport.js';
 import { WorkerSet, type WorkerSetOptions } from '../src/local/worker-set.js';
 import { defaultWorkerSetSettings } from '../src/options/resolve.js';
@@ -476,6 +477,37 @@ describe('the worker set, over a fake transport', () => {
       outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
       [[2], [4]],
     );
+    await set.terminate();
+  });
+
+  it('a batch its worker had not started when it died of another error runs again elsewhere: it is not lost', async () => {
+    const { transport, set } = workerSet(1);
+    const first = set.submit(batch([1]));
+    await tick();
+    const w0 = transport.workers[0] as FakeWorker;
+    w0.ready();
+    await tick();
+    w0.finish(w0.runs[0] as RunMessage);
+    await first.outcome;
+    // The next batch is sent; before the worker starts it, a rejection its last item left behind
+    // kills it (the worker's fatal report names the batches it was running: none).
+    const second = set.submit(batch([2], { first: 1, track: true }));
+    await tick();
+    assert.equal(w0.runs.length, 2);
+    w0.say({ fanout: BRAND, t: 'fatal', error: toWire(new Error('stray rejection of item 0')), running: [] });
+    w0.exit(1);
+    await tick();
+    await tick();
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    assert.deepEqual(
+      w1.runs.map((r) => r.first),
+      [1],
+    );
+    w1.finish(w1.runs[0] as RunMessage);
+    const outcome = await second.outcome;
+    assert.deepEqual(outcome.kind === 'done' && Array.from(outcome.values), [4]);
     await set.terminate();
   });
 

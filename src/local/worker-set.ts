@@ -92,6 +92,11 @@ const PREFETCH_COVER_MS = 2;
  */
 const OVERRUN_FACTOR = 2;
 const OVERRUN_SLACK_MS = 10;
+/**
+ * A batch whose worker died of an error raised while it had not started it (see `FatalMessage.running`)
+ * waits again this many times; past that the loss counts (something about it may be the cause).
+ */
+const UNRELATED_LOSSES = 3;
 /** After this many failed starts in a row with no worker alive, pending work fails. */
 const START_FAILURE_LIMIT = 3;
 /**
@@ -115,6 +120,8 @@ interface Entry {
   readonly request: BatchRequest;
   readonly settle: (outcome: BatchOutcome) => void;
   worker: WorkerState | undefined;
+  /** How often its worker died of an error raised before it started it (see UNRELATED_LOSSES). */
+  unrelatedLosses?: number;
   /** Offset of the item running now (tracked batches only). */
   offset: number | undefined;
   cancelled: boolean;
@@ -191,6 +198,8 @@ interface WorkerState {
   killReason: KillReason | undefined;
   tasksRun: number;
   fatal: unknown;
+  /** The batches it was running when that error was raised, as it said (see `FatalMessage.running`). */
+  fatalRunning?: Set<number>;
   idleTimer: NodeJS.Timeout | undefined;
   stopTimer: NodeJS.Timeout | undefined;
   exited: Promise<void>;
@@ -1296,6 +1305,7 @@ export class WorkerSet implements Backend {
       }
       case 'fatal':
         worker.fatal = fromWire(message.error);
+        if (message.running) worker.fatalRunning = new Set(message.running);
         return;
       case 'sync':
         serveSyncMessage(worker.sync, message, (reply) => this.trySend(worker, reply));
@@ -1481,7 +1491,16 @@ export class WorkerSet implements Backend {
       this.startFailed(failed);
       return;
     }
-    const [head, ...queued] = queue;
+    let [head, ...queued] = queue;
+    // A head it had not started when its fatal error was raised did not cause it: it waits again,
+    // like the batches queued behind it (at most UNRELATED_LOSSES times, then it counts as lost).
+    if (head && worker.fatalRunning && !worker.fatalRunning.has(head.id)) {
+      head.unrelatedLosses = (head.unrelatedLosses ?? 0) + 1;
+      if (head.unrelatedLosses <= UNRELATED_LOSSES) {
+        queued = [head, ...queued];
+        head = undefined;
+      }
+    }
     // Several items were in flight: which one killed the worker is not known.
     const overlapped = parked.length > 0 || (head?.waits?.size ?? 0) > 0;
     for (const entry of head ? [head, ...parked] : parked) {

@@ -319,6 +319,12 @@ export interface FatalMessage {
   readonly fanout: typeof BRAND;
   readonly t: 'fatal';
   readonly error: WireError;
+  /**
+   * The batches it had started and not finished when the error was raised. One it was sent but
+   * had not started did not cause it (a stray rejection of an item that had already returned,
+   * say): the pool runs that one again elsewhere rather than count it lost.
+   */
+  readonly running?: readonly number[];
 }
 
 /** A task's own progress report (`taskContext().progress(n)`). */

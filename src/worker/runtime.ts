@@ -310,7 +310,8 @@ class WorkerRuntime implements Runtime {
 
   fatal(error: unknown): void {
     try {
-      this.send({ fanout: BRAND, t: 'fatal', error: toWire(error) });
+      const running = [...this.active].map((a) => a.message.id);
+      this.send({ fanout: BRAND, t: 'fatal', error: toWire(error), running });
     } catch {
       // The channel may already be gone; the exit code tells the rest.
     }
