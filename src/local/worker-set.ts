@@ -1491,7 +1491,8 @@ export class WorkerSet implements Backend {
       this.startFailed(failed);
       return;
     }
-    let [head, ...queued] = queue;
+    let head: Entry | undefined = queue[0];
+    let queued = queue.slice(1);
     // A head it had not started when its fatal error was raised did not cause it: it waits again,
     // like the batches queued behind it (at most UNRELATED_LOSSES times, then it counts as lost).
     if (head && worker.fatalRunning && !worker.fatalRunning.has(head.id)) {
