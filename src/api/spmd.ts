@@ -16,6 +16,7 @@
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { describe, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { ownTask } from '../layout.js';
 import { show } from '../options/checks.js';
 import { resolveOptions } from '../options/option-set.js';
 import { SPMD } from '../options/schema.js';
@@ -24,9 +25,12 @@ import { taskSpecOf } from '../tasks/task-spec.js';
 import { isTaskRef } from '../tasks/tasks.js';
 import type { SpmdOptions } from '../types.js';
 import { BRAND } from '../worker/protocol.js';
-import { type RankOf, spmdTasks } from '../worker/spmd-tasks.js';
+import type { RankOf } from '../worker/spmd-tasks.js';
 import { pinOf } from './actors.js';
 import type { PoolCore } from './core.js';
+
+/** The wrapper that makes a task one rank of a group (worker/spmd-tasks.ts), named without importing it. */
+export const RANK_WRAPPER = ownTask('worker/spmd-tasks', 'rank');
 
 /** Group numbers are unique in a process: a worker's table is keyed by them. */
 let nextGroup = 1;
@@ -82,7 +86,7 @@ function prepare(core: PoolCore, task: unknown, options: SpmdOptions, args: read
     kind: 'task' as const,
     module: task.module,
     name: task.taskName,
-    wrapper: { module: spmdTasks.rank.module, name: spmdTasks.rank.taskName, options: undefined },
+    wrapper: { ...RANK_WRAPPER, options: undefined },
   };
   const relay = core.settings.backend === 'processes';
   return async (): Promise<unknown[]> => {

@@ -33,6 +33,3 @@ export const factories = defineTasks(import.meta.url, {
     };
   },
 });
-
-/** The wrapper that makes a task reference cached in workers. */
-export const CACHE_WRAPPER = { module: factories.cacheWrapper.module, name: 'cacheWrapper' } as const;

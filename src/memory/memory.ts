@@ -7,11 +7,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeCrypto } from '../builtins.js';
 import { CacheError, InvalidArgTypeError, InvalidArgValueError } from '../errors.js';
+import { ownTask } from '../layout.js';
 import { optionSet, resolveOptions } from '../options/option-set.js';
 import { isTaskRef, makeRef } from '../tasks/tasks.js';
 import type { AnyFunction, TaskRef } from '../types.js';
 import type { EntryMeta } from './cache-entry.js';
-import { CACHE_WRAPPER } from './cache-wrapper.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
 import { emptyStats, type MemoryStats, readSessionStats, registerLocalSession } from './counters.js';
@@ -25,6 +25,9 @@ import {
 } from './maintenance.js';
 import { taskFolderName } from './store.js';
 import { trustRoot } from './trust.js';
+
+/** The wrapper that makes a task reference cached in workers (memory/cache-wrapper.ts). */
+export const CACHE_WRAPPER = ownTask('memory/cache-wrapper', 'cacheWrapper');
 
 /**
  * Options of `memory.cache(task, options)`.

@@ -11,7 +11,7 @@
  */
 
 import { CHUNK_READER } from '../chunks/reader-tasks.js';
-import { CACHE_WRAPPER } from '../memory/cache-wrapper.js';
+import { CACHE_WRAPPER } from '../memory/memory.js';
 
 export interface WrapperEntry {
   /** The factory: a registered task of one of fanout's own modules. */

@@ -14,9 +14,9 @@
 import { crossingError } from '../codec/crossing.js';
 import type { ItemFailure } from '../codec/errors.js';
 import { AbortError, DependencyFailedError, TaskError, WorkerCrashedError } from '../errors.js';
+import { ownTask } from '../layout.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import type { BatchTrace, ProgressCounts } from '../types.js';
-import { graphTasks } from '../worker/piece-tasks.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './backend.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import { pipelineDepth } from './call.js';
@@ -119,10 +119,9 @@ const PIECE_LIMIT = 256;
 const PIECE_LEAST = 8;
 
 /** What runs a batch of fused pieces (worker/piece-tasks.ts). */
-const PIECE_SPEC: TaskSpec = {
+export const PIECE_SPEC: TaskSpec & { readonly kind: 'task' } = {
   kind: 'task',
-  module: graphTasks.piece.module,
-  name: graphTasks.piece.taskName,
+  ...ownTask('worker/piece-tasks', 'piece'),
 };
 
 interface Job {
