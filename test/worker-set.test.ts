@@ -149,13 +149,20 @@ function batch(items: number[], over: Partial<BatchRequest> = {}): BatchRequest 
  * own): where a batch goes depends on how long the batch ahead of it has run, which on a busy
  * machine would otherwise be however long the test took to get there.
  */
-function workerSet(
+function workerSet<T extends FakeTransport = FakeTransport>(
   size: number,
-  settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> & Pick<WorkerSetOptions, 'clock'> = {},
+  settings: Partial<ReturnType<typeof defaultWorkerSetSettings>> &
+    Pick<WorkerSetOptions, 'clock' | 'observer'> = {},
+  transport: T = new FakeTransport() as T,
 ) {
-  const transport = new FakeTransport();
   const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(size), clock: () => 0, ...settings });
   return { transport, set };
+}
+
+/** Each ticket's values when it is done, else its outcome's kind. */
+async function valuesOf(tickets: readonly { outcome: Promise<BatchOutcome> }[]): Promise<unknown[]> {
+  const outcomes = await Promise.all(tickets.map((t) => t.outcome));
+  return outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind));
 }
 
 describe('the worker set, over a fake transport', () => {
@@ -183,11 +190,7 @@ describe('the worker set, over a fake transport', () => {
     const next = [...w0.runs, ...w1.runs].find((r) => r.first === 2) as RunMessage;
     assert.ok(next, 'the third batch was sent once a worker was free');
     (w0.runs.includes(next) ? w0 : w1).finish(next);
-    const outcomes = await Promise.all([first.outcome, second.outcome, third.outcome]);
-    assert.deepEqual(
-      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
-      [[2], [4], [6]],
-    );
+    assert.deepEqual(await valuesOf([first, second, third]), [[2], [4], [6]]);
     const closed = set.close();
     await tick();
     for (const w of transport.workers) w.exit(0);
@@ -381,20 +384,21 @@ describe('the worker set, over a fake transport', () => {
   });
 
   it('a worker still starting is sent its first batch (threads): it runs it once ready, with no round trip', async () => {
-    const transport = new SharedFakeTransport();
     const events: string[] = [];
-    const set = new WorkerSet(transport, {
-      ...defaultWorkerSetSettings(1),
-      clock: () => 0,
-      observer: {
-        started: () => {},
-        ready: (w) => events.push(`ready ${w}`),
-        running: (w, request) => events.push(`running ${w} ${request ? request.first : 'none'}`),
-        settled: () => {},
-        heap: () => {},
-        exited: () => {},
+    const { transport, set } = workerSet(
+      1,
+      {
+        observer: {
+          started: () => {},
+          ready: (w) => events.push(`ready ${w}`),
+          running: (w, request) => events.push(`running ${w} ${request ? request.first : 'none'}`),
+          settled: () => {},
+          heap: () => {},
+          exited: () => {},
+        },
       },
-    });
+      new SharedFakeTransport(),
+    );
     const ticket = set.submit(batch([1]));
     await tick();
     const w0 = transport.workers[0] as FakeWorker;
@@ -411,8 +415,7 @@ describe('the worker set, over a fake transport', () => {
   });
 
   it('a batch sent to a worker still starting goes to another one that is idle sooner', async () => {
-    const transport = new SharedFakeTransport();
-    const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(2), clock: () => 0 });
+    const { transport, set } = workerSet(2, {}, new SharedFakeTransport());
     const first = set.submit(batch([1]));
     await tick();
     const w0 = transport.workers[0] as FakeWorker;
@@ -435,11 +438,7 @@ describe('the worker set, over a fake transport', () => {
       [0, 1],
     );
     w0.finish(w0.runs[1] as RunMessage);
-    const outcomes = await Promise.all(tickets.map((t) => t.outcome));
-    assert.deepEqual(
-      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
-      [[2], [4]],
-    );
+    assert.deepEqual(await valuesOf(tickets), [[2], [4]]);
     const closing = set.close();
     await tick();
     assert.equal(w1.killed, true, 'the starting worker, left with nothing, was stopped at once');
@@ -448,8 +447,7 @@ describe('the worker set, over a fake transport', () => {
   });
 
   it('a batch that runs alone, sent to a worker still starting, is not taken back by one whose items await', async () => {
-    const transport = new SharedFakeTransport();
-    const set = new WorkerSet(transport, { ...defaultWorkerSetSettings(2), clock: () => 0 });
+    const { transport, set } = workerSet(2, {}, new SharedFakeTransport());
     const waiting = set.submit(batch([1]));
     await tick();
     const w0 = transport.workers[0] as FakeWorker;
@@ -472,11 +470,7 @@ describe('the worker set, over a fake transport', () => {
     w1.start(run.id, 0);
     w1.finish(run);
     w0.finish(w0.runs[0] as RunMessage);
-    const outcomes = await Promise.all([waiting.outcome, rerun.outcome]);
-    assert.deepEqual(
-      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
-      [[2], [4]],
-    );
+    assert.deepEqual(await valuesOf([waiting, rerun]), [[2], [4]]);
     await set.terminate();
   });
 
@@ -569,11 +563,7 @@ describe('the worker set, over a fake transport', () => {
     for (const w of [w0, w1]) for (const run of w.runs.slice(w === w0 ? 2 : 0)) w.finish(run);
     await tick();
     for (const w of [w0, w1]) for (const run of w.runs.slice(w === w0 ? 3 : 1)) w.finish(run);
-    const outcomes = await Promise.all([...second, third].map((t) => t.outcome));
-    assert.deepEqual(
-      outcomes.map((o) => (o.kind === 'done' ? Array.from(o.values) : o.kind)),
-      [[6], [8], [10]],
-    );
+    assert.deepEqual(await valuesOf([...second, third]), [[6], [8], [10]]);
     const closed = set.close();
     await tick();
     for (const w of transport.workers) w.exit(0);

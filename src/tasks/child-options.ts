@@ -45,6 +45,26 @@ export function childAborted(signal: AbortSignal): AbortError {
 }
 
 /**
+ * Start a child call with its options checked first: bad options reject with their coded error,
+ * a signal already aborted with ABORT_ERR, and `start` never runs; else `start(signal)` (the
+ * signal not aborted yet, or undefined without one).
+ */
+export function withChildSignal<T>(
+  options: ChildCallOptions | undefined,
+  name: string,
+  start: (signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
+  let signal: AbortSignal | undefined;
+  try {
+    signal = childSignal(options, name);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (signal?.aborted) return Promise.reject(childAborted(signal));
+  return start(signal);
+}
+
+/**
  * `settled`, or a rejection with ABORT_ERR as soon as `signal` aborts (after `cancel`, which
  * undoes what it can of the child: see NestedCalls). Without a signal, `settled` itself.
  */

@@ -11,7 +11,7 @@ import { itemStream } from '../data/random.js';
 import { NoTaskContextError } from '../errors.js';
 import { freshSeed } from '../options/checks.js';
 import type { AnyFunction, ChildCallOptions, Comm, RandomStream, TaskContext, TaskPool } from '../types.js';
-import { childAborted, childSignal, runWithArgsError, untilAborted } from './child-options.js';
+import { runWithArgsError, untilAborted, withChildSignal } from './child-options.js';
 
 /** The batch-level state shared by the items of one batch. */
 export interface BatchState {
@@ -189,14 +189,7 @@ function withSignal<T>(
   name: string,
   run: () => Promise<T>,
 ): Promise<T> {
-  let signal: AbortSignal | undefined;
-  try {
-    signal = childSignal(options, name);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  if (signal?.aborted) return Promise.reject(childAborted(signal));
-  return untilAborted(run(), signal, () => {});
+  return withChildSignal(options, name, (signal) => untilAborted(run(), signal, () => {}));
 }
 
 /** The results of a whole call, yielded one by one once it is done. */

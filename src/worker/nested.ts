@@ -13,7 +13,7 @@
 import { fromWire } from '../codec/errors.js';
 import { callSeed } from '../data/random.js';
 import { AbortError, describe, NotCloneableError, TaskError } from '../errors.js';
-import { childAborted, childSignal, runWithArgsError, untilAborted } from '../tasks/child-options.js';
+import { runWithArgsError, untilAborted, withChildSignal } from '../tasks/child-options.js';
 import {
   ItemState,
   isStoredItem,
@@ -165,16 +165,22 @@ export class NestedCalls {
     args: unknown[],
     options: ChildCallOptions | undefined,
   ): Promise<unknown> {
-    const name = options === undefined ? 'taskContext().pool.run' : 'taskContext().pool.runWith';
-    let signal: AbortSignal | undefined;
+    // Without options (a recursion's every call), no closure is made for their check.
     if (options !== undefined) {
-      try {
-        signal = childSignal(options, name);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      if (signal?.aborted) return Promise.reject(childAborted(signal));
+      const name = 'taskContext().pool.runWith';
+      return withChildSignal(options, name, (signal) => this.startOne(item, name, task, args, signal));
     }
+    return this.startOne(item, 'taskContext().pool.run', task, args, undefined);
+  }
+
+  /** `runOne` once its options are checked. */
+  private startOne(
+    item: ItemState,
+    name: string,
+    task: unknown,
+    args: unknown[],
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     if (!isPlainTask(task)) return this.submitChecked(item, name, task, [args], true, signal).then(first);
     const seed = childSeed(item);
     // A few children wait, stealable; with the deque that full and no worker idle, run it now.
@@ -195,14 +201,9 @@ export class NestedCalls {
     spread: boolean,
     options: ChildCallOptions | undefined,
   ): Promise<unknown[]> {
-    let signal: AbortSignal | undefined;
-    try {
-      signal = childSignal(options, name);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (signal?.aborted) return Promise.reject(childAborted(signal));
-    return this.submitChecked(item, name, task, items, spread, signal);
+    return withChildSignal(options, name, (signal) =>
+      this.submitChecked(item, name, task, items, spread, signal),
+    );
   }
 
   /** A child call whose options have been checked (`signal`: its signal, not aborted yet). */

@@ -215,7 +215,7 @@ class WorkerRuntime implements Runtime {
       return;
     }
     const part = partFor(message);
-    if (part && !part.loaded) {
+    if (part && !part.loaded()) {
       this.waiting = [message];
       part.load().then(
         () => {
@@ -288,7 +288,7 @@ class WorkerRuntime implements Runtime {
       case 'spmd-msg':
       case 'spmd-abort':
       case 'spmd-end':
-        (PARTS.spmd.loaded as typeof import('./comm.js')).receiveSpmd(message, (up) => this.send(up));
+        PARTS.spmd.module().receiveSpmd(message, (up) => this.send(up));
         return;
     }
   }
@@ -296,7 +296,7 @@ class WorkerRuntime implements Runtime {
   /** A primitive's memory or parameters: revive it once; every later clone of its mark resolves to it. */
   private attach(attachment: SyncAttachment): void {
     if (syncPrimitives.has(attachment.key)) return;
-    const { reviveSync } = PARTS.sync.loaded as typeof import('../data/sync-serve.js');
+    const { reviveSync } = PARTS.sync.module();
     syncPrimitives.set(attachment.key, reviveSync(attachment, attachment.buffer ? undefined : this.syncPort));
   }
 
@@ -518,21 +518,28 @@ function relativeTimes(times: Float64Array | undefined, batchStart: number): Flo
 /**
  * A part of the runtime that few workers need, imported when the first message that needs it
  * comes: a worker that never serves a lock or an SPMD group does not compile their code at its
- * start (start-up is what a small job pays for). `loaded` is the module once it is in.
+ * start (start-up is what a small job pays for). `module()` is the module once it is in:
+ * `receive` handles no message that needs a part before that part has loaded.
  */
-interface Part {
-  loaded: unknown;
+interface Part<M> {
+  loaded(): boolean;
   load(): Promise<void>;
+  module(): M;
 }
 
-function part(importer: () => Promise<unknown>): Part {
-  const self: Part = {
-    loaded: undefined,
+function part<M>(importer: () => Promise<M>): Part<M> {
+  let loaded: M | undefined;
+  return {
+    loaded: () => loaded !== undefined,
     load: async () => {
-      self.loaded ??= await importer();
+      loaded ??= await importer();
+    },
+    module: () => {
+      if (loaded === undefined)
+        throw new Error('fanout: a part of the worker runtime was used before it loaded');
+      return loaded;
     },
   };
-  return self;
 }
 
 const PARTS = {
@@ -542,7 +549,7 @@ const PARTS = {
   spmd: part(() => import('./comm.js')),
 };
 
-function partFor(message: ToWorker): Part | undefined {
+function partFor(message: ToWorker): Part<unknown> | undefined {
   switch (message.t) {
     case 'attach':
       return PARTS.sync;
