@@ -10,22 +10,22 @@ import { createRequire } from 'node:module';
 
 /** Made on first use too: the first `createRequire` of a thread costs ~0.5 ms (the CommonJS loader's setup). */
 let cachedRequire: NodeJS.Require | undefined;
-const require = (id: string): unknown => {
+const requireBuiltin = (id: string): unknown => {
   cachedRequire ??= createRequire(import.meta.url);
   return cachedRequire(id);
 };
 
 /** node:crypto (hashes, random ids and tokens). */
 export function nodeCrypto(): typeof import('node:crypto') {
-  return require('node:crypto') as typeof import('node:crypto');
+  return requireBuiltin('node:crypto') as typeof import('node:crypto');
 }
 
 /** node:net (address checks). */
 export function nodeNet(): typeof import('node:net') {
-  return require('node:net') as typeof import('node:net');
+  return requireBuiltin('node:net') as typeof import('node:net');
 }
 
 /** node:child_process (worker processes). */
 export function nodeChildProcess(): typeof import('node:child_process') {
-  return require('node:child_process') as typeof import('node:child_process');
+  return requireBuiltin('node:child_process') as typeof import('node:child_process');
 }

@@ -134,11 +134,11 @@ export class PoolCore implements StreamTracker {
   track(running: Promise<unknown>, kill?: () => Promise<void>): void {
     this.#active.add(running);
     if (kill) this.#streams.set(running, kill);
-    const forget = () => {
+    const untrack = () => {
       this.#active.delete(running);
       this.#streams.delete(running);
     };
-    running.then(forget, forget);
+    running.then(untrack, untrack);
   }
 
   /**

@@ -85,7 +85,7 @@ export const stringsDemo: Demo<StringsComputed> = {
         const label = `${load.name}: ${load.count} × ${countText(load.length)} chars`;
         // Short runs are repeated and the median kept; a large one is long enough to time once.
         const repeats = load.name === 'small' ? 9 : quick ? 1 : 3;
-        const lengths = () => Array.from(range(load.count), () => load.length);
+        const loadLengths = () => Array.from(range(load.count), () => load.length);
         randStrings(SEED, load.count, Math.min(load.length, 1000)); // compiled before it is timed
         const serial = await medianTimed(repeats, () => randStrings(SEED, load.count, load.length));
         rows.push([label, 'serial loop', msText(serial.seconds), '1.00×']);
@@ -94,7 +94,7 @@ export const stringsDemo: Demo<StringsComputed> = {
           const pool = pools.get(backend) as Pool;
           // Every call with the serial loop's seed: a pool's calls otherwise each draw fresh streams.
           const warm = await medianTimed(repeats, () =>
-            pool.map(tasks.randString, lengths(), { seed: SEED }),
+            pool.map(tasks.randString, loadLengths(), { seed: SEED }),
           );
           identical &&= sameStrings(warm.value, serial.value);
           made.push({ load: label, variant: `${n} ${backend}, pool running`, strings: warm.value });
@@ -109,7 +109,7 @@ export const stringsDemo: Demo<StringsComputed> = {
           // The seed's way: start the workers, map, stop them, every time.
           const cold = await medianTimed(Math.min(repeats, 3), async () => {
             await using pool = new Pool({ backend, workers: n });
-            return await pool.map(tasks.randString, lengths(), { seed: SEED });
+            return await pool.map(tasks.randString, loadLengths(), { seed: SEED });
           });
           identical &&= sameStrings(cold.value, serial.value);
           made.push({ load: label, variant: `${n} ${backend}, pool started`, strings: cold.value });

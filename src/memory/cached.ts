@@ -52,7 +52,7 @@ export function keyArguments(args: readonly unknown[], ignore: readonly (number 
       // A key name: dropped from every plain-object argument (an options bag, typically).
       for (let i = 0; i < out.length; i++) {
         const arg = out[i];
-        if (isPlainObject(arg) && Object.hasOwn(arg, item)) {
+        if (isPlainRecord(arg) && Object.hasOwn(arg, item)) {
           const { [item]: _, ...rest } = arg;
           out[i] = rest;
         }
@@ -64,13 +64,13 @@ export function keyArguments(args: readonly unknown[], ignore: readonly (number 
   return out;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (
     value !== null &&
     (typeof value === 'object' || typeof value === 'function') &&
@@ -189,7 +189,7 @@ export function cachedFunction(parts: CachedParts): AnyFunction {
     counter.count('misses');
     const started = now();
     const result = fn.apply(this, args);
-    if (!isThenable(result)) {
+    if (!isPromiseLike(result)) {
       store(key, marked, result, false, started);
       return result;
     }

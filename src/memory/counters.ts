@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { CacheError } from '../errors.js';
 import { STATS_DIR } from './store.js';
-import { ensureFolder, inspect, openForWriting, readInside, trustRoot } from './trust.js';
+import { ensureFolder, inspectPath, openForWriting, readInside, trustRoot } from './trust.js';
 
 /**
  * Hit and miss counts of a `Memory`, over every thread and process its tasks ran in.
@@ -128,7 +128,11 @@ class FileCounter implements Counter {
 export function readSessionStats(dir: string, session: string, into: MemoryStats): MemoryStats {
   const stats = join(dir, STATS_DIR);
   const folder = join(stats, session);
-  if (!trustRoot(dir, false) || !inspect(stats, 'counter folder') || !inspect(folder, 'counter folder')) {
+  if (
+    !trustRoot(dir, false) ||
+    !inspectPath(stats, 'counter folder') ||
+    !inspectPath(folder, 'counter folder')
+  ) {
     return into;
   }
   let names: string[];

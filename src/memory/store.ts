@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { nodeCrypto } from '../builtins.js';
 import { CacheError } from '../errors.js';
 import { decodeOutput, type EntryMeta, parseMeta } from './cache-entry.js';
-import { ensureFolder, FILE_MODE, inspect, isCode, readInside, trustRoot } from './trust.js';
+import { ensureFolder, FILE_MODE, inspectPath, isCode, readInside, trustRoot } from './trust.js';
 
 export const OUTPUT_FILE = 'output.bin';
 export const META_FILE = 'meta.json';
@@ -106,13 +106,13 @@ export class TaskFolder {
         if (!trustRoot(this.root, false)) return MISS;
         this.rootVetted = true;
       }
-      if (!inspect(this.path, 'task folder')) return MISS;
-      if (!inspect(entry, 'cache entry')) return MISS;
+      if (!inspectPath(this.path, 'task folder')) return MISS;
+      if (!inspectPath(entry, 'cache entry')) return MISS;
       bytes = readInside(output, 'cache file');
       if (bytes === undefined) {
         // A complete entry is renamed into place whole, so its output should be there. It may
         // have been removed (and perhaps written again) between our two looks: look again.
-        if (!inspect(entry, 'cache entry')) return MISS;
+        if (!inspectPath(entry, 'cache entry')) return MISS;
         bytes = readInside(output, 'cache file');
         if (bytes === undefined) return { kind: 'corrupt', reason: `${OUTPUT_FILE} is missing` };
       }

@@ -206,7 +206,7 @@ function refuse(path: string, what: string, reason: string): CacheError {
  * Look at a folder or file inside the cache without following a link; refuse it when it is not
  * safe. Undefined when nothing is there.
  */
-export function inspect(path: string, what: string): Stats | undefined {
+export function inspectPath(path: string, what: string): Stats | undefined {
   const stats = lstatIfAny(path);
   if (stats === undefined) return undefined;
   const reason = distrust(stats, currentUser());
@@ -221,7 +221,7 @@ export function ensureFolder(path: string, what: string): void {
   } catch (error) {
     if (!isCode(error, 'EEXIST')) throw error;
   }
-  if (!inspect(path, what)?.isDirectory()) throw new Error(`${path} is not a folder`);
+  if (!inspectPath(path, what)?.isDirectory()) throw new Error(`${path} is not a folder`);
 }
 
 /**
@@ -236,7 +236,7 @@ function openInside(
 ): { fd: number; size: number } | undefined {
   if (NOFOLLOW === 0) {
     // No O_NOFOLLOW (Windows): look before opening.
-    if (inspect(path, what) === undefined && (flags & constants.O_CREAT) === 0) return undefined;
+    if (inspectPath(path, what) === undefined && (flags & constants.O_CREAT) === 0) return undefined;
   }
   let fd: number;
   try {
@@ -244,7 +244,7 @@ function openInside(
   } catch (error) {
     if (isCode(error, 'ENOENT', 'ENOTDIR')) return undefined;
     // ELOOP (EMLINK on some BSDs) is O_NOFOLLOW meeting a link: refuse it with that reason.
-    if (isCode(error, 'ELOOP', 'EMLINK')) inspect(path, what);
+    if (isCode(error, 'ELOOP', 'EMLINK')) inspectPath(path, what);
     throw error;
   }
   try {

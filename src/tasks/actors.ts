@@ -85,7 +85,7 @@ export type Actor<C extends ActorClass> = ActorMethods<InstanceType<C>> & ActorC
 /** Names a handle uses for itself (and `then`, which would make a handle look like a Promise). */
 const RESERVED = new Set(['then', 'release', 'withOptions', 'worker', 'restarts']);
 
-const registry = () => processRegistry<ActorClass>('fanout.actors');
+const actorRegistry = () => processRegistry<ActorClass>('fanout.actors');
 
 /**
  * Register a module's actor classes and get typed references to them, for `pool.actor()`.
@@ -122,8 +122,8 @@ export function defineActors<T extends Record<string, ActorClass>>(
       `Expected the classes given to defineActors to be an object of classes, got ${classes}`,
     );
   }
-  const byName = registry().get(url) ?? new Map<string, ActorClass>();
-  registry().set(url, byName);
+  const byName = actorRegistry().get(url) ?? new Map<string, ActorClass>();
+  actorRegistry().set(url, byName);
   const refs: Record<string, ActorRef> = {};
   for (const [name, Class] of Object.entries(classes)) {
     if (typeof Class !== 'function' || typeof Class.prototype !== 'object') {
@@ -170,10 +170,10 @@ export function isActorRef(value: unknown): value is ActorRef {
 
 /** The registered class for a module URL and name, if the module has registered it. */
 export function lookupActor(module: string, name: string): ActorClass | undefined {
-  return registry().get(module)?.get(name);
+  return actorRegistry().get(module)?.get(name);
 }
 
 /** The actor names a module registered (for error messages). */
 export function registeredActors(module: string): string[] {
-  return [...(registry().get(module)?.keys() ?? [])];
+  return [...(actorRegistry().get(module)?.keys() ?? [])];
 }

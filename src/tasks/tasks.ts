@@ -31,7 +31,7 @@ export function processRegistry<T>(key: string): Registry<T> {
   return found;
 }
 
-const registry = (): Registry<AnyFunction> => processRegistry('fanout.registry');
+const taskRegistry = (): Registry<AnyFunction> => processRegistry('fanout.registry');
 
 /** `import.meta.url` as given to `defineTasks` or `defineActors` (`fn`), as a URL string. */
 export function normaliseModuleUrl(moduleUrl: unknown, fn = 'defineTasks'): string {
@@ -80,8 +80,8 @@ export function defineTasks<T extends Record<string, AnyFunction>>(
       `Expected the tasks given to defineTasks to be an object of functions, got ${functions}`,
     );
   }
-  const byName = registry().get(url) ?? new Map<string, AnyFunction>();
-  registry().set(url, byName);
+  const byName = taskRegistry().get(url) ?? new Map<string, AnyFunction>();
+  taskRegistry().set(url, byName);
   const refs: Record<string, TaskRef> = {};
   for (const [name, fn] of Object.entries(functions)) {
     if (typeof fn !== 'function') {
@@ -127,17 +127,17 @@ export function isTaskRef(value: unknown): value is TaskRef {
 
 /** The registered function for a module URL and task name, if the module has registered it. */
 export function lookupTask(module: string, name: string): AnyFunction | undefined {
-  return registry().get(module)?.get(name);
+  return taskRegistry().get(module)?.get(name);
 }
 
 /** The names a module registered (for error messages). */
 export function registeredNames(module: string): string[] {
-  return [...(registry().get(module)?.keys() ?? [])];
+  return [...(taskRegistry().get(module)?.keys() ?? [])];
 }
 
 /** Whether a module has called defineTasks in this thread. */
 export function isRegistered(module: string): boolean {
-  return registry().has(module);
+  return taskRegistry().has(module);
 }
 
 const ONE_AT_A_TIME = Symbol('fanout.oneAtATime');

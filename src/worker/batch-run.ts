@@ -54,7 +54,8 @@ export interface Slots {
 const LAUNCHED = Symbol('launched');
 type Step = Promise<void> | typeof LAUNCHED | undefined;
 
-const now = () => performance.timeOrigin + performance.now();
+/** The clock batches and their items are timed on (ms; one across threads). */
+export const now = () => performance.timeOrigin + performance.now();
 const PROGRESS_FLUSH_MS = 50;
 
 /**
