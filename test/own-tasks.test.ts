@@ -1,6 +1,7 @@
 /**
  * fanout names some tasks of its own task modules without importing them (`ownTask` in
- * src/layout.ts: the caller then loads fewer files at start-up). Each name must be one its module
+ * src/layout.ts, and the column statistics' reducers: the caller then loads fewer files at
+ * start-up). Each name must be one its module
  * registers: a worker imports the module by that URL and looks the task up by that name. (The
  * built package's URLs are exercised by the compiled runs of memory-backends.test.ts, a cached
  * task in workers, and demo-results.test.ts: the heat demo's SPMD ranks.)
@@ -9,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { RANK_WRAPPER } from '../src/api/spmd.js';
+import { columnStats } from '../src/chunks/column-stats.js';
 import { CACHE_WRAPPER } from '../src/memory/memory.js';
 import { PIECE_SPEC } from '../src/scheduler/graph.js';
 import { lookupTask } from '../src/tasks/tasks.js';
@@ -18,6 +20,10 @@ const named = [
   ['memory/cache-wrapper', CACHE_WRAPPER],
   ['worker/piece-tasks', PIECE_SPEC],
   ['worker/spmd-tasks', RANK_WRAPPER],
+  ...Object.values(columnStats).map(
+    (reducer) =>
+      ['chunks/column-stat-tasks', { module: reducer.map.module, name: reducer.map.taskName }] as const,
+  ),
 ] as const;
 
 it("names of fanout's own tasks are tasks their modules register", async () => {
