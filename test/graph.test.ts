@@ -31,7 +31,8 @@ import {
   itemIndex,
   type Ticket,
 } from '../src/scheduler/backend.js';
-import { type GraphOptions, type GraphPlan, GraphRun, type NodeOutcome } from '../src/scheduler/graph.js';
+import { type GraphOptions, GraphRun } from '../src/scheduler/graph.js';
+import type { GraphPlan, NodeOutcome } from '../src/scheduler/graph-plan.js';
 import faults from './fixtures/faults.js';
 import tasks from './fixtures/tasks.js';
 

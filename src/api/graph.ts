@@ -10,8 +10,14 @@ import { crossingError } from '../codec/crossing.js';
 import { InvalidArgValueError } from '../errors.js';
 import { resolveCallOptions } from '../options/resolve.js';
 import { MAP } from '../options/schema.js';
-import type { GraphPlan, GraphTask, NodeOutcome } from '../scheduler/graph.js';
-import { ARG_INPUT, ARG_NUMBER, ARG_OTHER, GraphRun } from '../scheduler/graph.js';
+import {
+  ARG_INPUT,
+  ARG_NUMBER,
+  ARG_OTHER,
+  type GraphPlan,
+  type GraphTask,
+  type NodeOutcome,
+} from '../scheduler/graph-plan.js';
 import { taskSpecOf } from '../tasks/task-spec.js';
 import type { Settled } from '../types.js';
 import type { CallSettings, PoolCore } from './core.js';
@@ -205,6 +211,11 @@ function grown<A extends Int32Array | Uint32Array | Uint8Array | Float64Array>(a
   return next;
 }
 
+/** A future's outcome, for the node it stands for. */
+type Provided =
+  | { readonly node: number; readonly ok: true; readonly value: unknown }
+  | { readonly node: number; readonly ok: false; readonly error: unknown };
+
 /**
  * Run the graph of `roots` on `core`'s backend with call options `input` (the map options;
  * `ordered` does not apply). Resolves to each root's outcome, in order; with `errors: 'fail'`
@@ -232,36 +243,44 @@ export async function runGraph(
   const contextProblem = options.context === undefined ? undefined : crossing?.(options.context);
   if (contextProblem) throw crossingError(`The \`context\` of ${callName}`, contextProblem);
   const observers = core.observers(options, plan.nodes, callName, plan.tasks.map((t) => t.name).join(', '));
-  const outcomes = new Map<number, NodeOutcome>();
-  const run = new GraphRun(backend, plan, {
-    collect: options.errors === 'collect',
-    batchSize: options.batchSize,
-    preDispatch: options.preDispatch,
-    timeout: options.timeout,
-    retries: options.retries,
-    retryOn: options.retryOn,
-    seed,
-    context: options.context,
-    signal: options.signal,
-    crossing,
-    onOutput: (node, outcome) => outcomes.set(node, outcome),
-    onProgress: observers.onProgress,
-    onBatch: observers.onBatch,
-    timeItems: observers.timeItems,
-  });
-  for (const { node, future } of futures) {
+  // The call is read, checked, accepted (tracked: a close() now waits for it) and has its seed:
+  // the scheduler's code loads with a program's first graph (a program that runs none never
+  // compiles it), and the run starts once it has. The futures' outcomes are taken now, so one
+  // that fails meanwhile is handled here, not an unhandled rejection.
+  const provided = futures.map(({ node, future }) =>
     future.then(
-      (value) => run.provide(node, value),
-      (error: unknown) => run.provideError(node, error),
-    );
-  }
+      (value): Provided => ({ node, ok: true, value }),
+      (error: unknown): Provided => ({ node, ok: false, error }),
+    ),
+  );
   const running = (async () => {
     try {
+      const { GraphRun } = await import('../scheduler/graph.js');
+      const outcomes = new Map<number, NodeOutcome>();
+      const run = new GraphRun(backend, plan, {
+        collect: options.errors === 'collect',
+        batchSize: options.batchSize,
+        preDispatch: options.preDispatch,
+        timeout: options.timeout,
+        retries: options.retries,
+        retryOn: options.retryOn,
+        seed,
+        context: options.context,
+        signal: options.signal,
+        crossing,
+        onOutput: (node, outcome) => outcomes.set(node, outcome),
+        onProgress: observers.onProgress,
+        onBatch: observers.onBatch,
+        timeItems: observers.timeItems,
+      });
+      for (const outcome of provided) {
+        void outcome.then((o) => (o.ok ? run.provide(o.node, o.value) : run.provideError(o.node, o.error)));
+      }
       await run.done;
+      return Array.from(rootNodes, (node) => outcomes.get(node) as NodeOutcome);
     } finally {
       await observers.finish();
     }
-    return Array.from(rootNodes, (node) => outcomes.get(node) as NodeOutcome);
   })();
   core.track(running);
   return running;
