@@ -13,7 +13,6 @@ import { ChunkParseError, describe, InvalidArgTypeError, InvalidArgValueError } 
 import { boolean, nonNegativeInteger, oneOf, positiveInteger, show } from '../options/checks.js';
 import { keysMatch, optionSet, resolveOptions } from '../options/option-set.js';
 import { assertIterable } from '../scheduler/input.js';
-import { parseCsvHeader } from './text.js';
 import {
   type ArrayOf,
   type ByteRange,
@@ -283,6 +282,8 @@ function csv<Row = never, const O extends CsvOptions = CsvOptions>(
         const first = await firstLine(file).catch((error: unknown) => {
           throw fileProblem(file, 'chunks.csv', error);
         });
+        // The parser loads here, with the first CSV header read: a program that reads none never loads it.
+        const { parseCsvHeader } = await import('./text.js');
         names = parseCsvHeader(first.line, delimiter, file);
         dataStart = first.next;
       }

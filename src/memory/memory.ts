@@ -15,16 +15,12 @@ import type { EntryMeta } from './cache-entry.js';
 import { type CacheSpec, cachedFunction } from './cached.js';
 import { codeHash } from './code.js';
 import { emptyStats, type MemoryStats, readSessionStats, registerLocalSession } from './counters.js';
-import {
-  clearFolders,
-  describeCache,
-  type MemoryInfo,
-  type ReduceSizeOptions,
-  type ReduceSizeResult,
-  reduceSize,
-} from './maintenance.js';
+import type { MemoryInfo, ReduceSizeOptions, ReduceSizeResult } from './maintenance.js';
 import { taskFolderName } from './store.js';
 import { trustRoot } from './trust.js';
+
+/** The cache's housekeeping (clear, reduceSize, info): loaded by the first of them, not with fanout. */
+const maintenance = () => import('./maintenance.js');
 
 /** The wrapper that makes a task reference cached in workers (memory/cache-wrapper.ts). */
 export const CACHE_WRAPPER = ownTask('memory/cache-wrapper', 'cacheWrapper');
@@ -231,6 +227,7 @@ export class Memory {
       );
     }
     if (this.dir === null) return;
+    const { clearFolders } = await maintenance();
     await clearFolders(this.dir, task ? [taskFolderName(taskId(task))] : undefined);
   }
 
@@ -266,6 +263,7 @@ export class Memory {
       }
     }
     if (this.dir === null) return { removed: 0, removedBytes: 0, entries: 0, bytes: 0 };
+    const { reduceSize } = await maintenance();
     return reduceSize(this.dir, options, this.#session);
   }
 
@@ -281,6 +279,7 @@ export class Memory {
    */
   async info(): Promise<MemoryInfo> {
     if (this.dir === null) return { dir: null, entries: 0, bytes: 0, tasks: [] };
+    const { describeCache } = await maintenance();
     return describeCache(this.dir);
   }
 }
