@@ -6,7 +6,7 @@
  * check uses a brand instead of the prototype chain).
  */
 
-import { types } from 'node:util';
+import { isProxy } from 'node:util/types';
 
 const brand = Symbol.for('fanout.error');
 
@@ -459,7 +459,7 @@ export function safeDescription(value: unknown, depth = 0): string {
   try {
     if (typeof value === 'string') return value;
     if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
-    if (types.isProxy(value)) return 'a Proxy';
+    if (isProxy(value)) return 'a Proxy';
     if (guardedInstanceOf(value, Error) && depth < 2) {
       const name = guardedRead(value as object, 'name');
       const message = guardedRead(value as object, 'message');

@@ -9,7 +9,7 @@
  * come back. `crossingError` words every refusal the same way.
  */
 
-import { types } from 'node:util';
+import { isProxy } from 'node:util/types';
 import { NotCloneableError } from '../errors.js';
 
 /** What a backend's boundary lets through (its `BackendSupports` has both). */
@@ -119,13 +119,13 @@ function walk(value: unknown, path: string, seen: Set<object>, handles: boolean)
   const type = typeof value;
   if (type === 'symbol') return `a symbol at ${path || 'the top level'}`;
   if (type === 'function') {
-    if (types.isProxy(value)) return `a Proxy at ${path || 'the top level'}`;
+    if (isProxy(value)) return `a Proxy at ${path || 'the top level'}`;
     return `${kindOf(value as object)} at ${path || 'the top level'}`;
   }
   if (type !== 'object' || value === null) return undefined;
   const object = value as object;
   // Structured clone refuses proxies, and reading one runs its traps.
-  if (types.isProxy(object)) return `a Proxy at ${path || 'the top level'}`;
+  if (isProxy(object)) return `a Proxy at ${path || 'the top level'}`;
   if (seen.has(object)) return undefined;
   seen.add(object);
   const mark = handleMarkOf(object);
@@ -176,7 +176,7 @@ function walk(value: unknown, path: string, seen: Set<object>, handles: boolean)
 export function containsSharedMemory(value: unknown, seen = new Set<unknown>(), depth = 0): boolean {
   if (typeof value !== 'object' || value === null || seen.has(value) || depth > 32) return false;
   // A proxy (or a getter that throws) is not this check's business: findUncloneable names it.
-  if (types.isProxy(value)) return false;
+  if (isProxy(value)) return false;
   if (depth === 0) {
     try {
       return containsSharedMemory(value, seen, 1);

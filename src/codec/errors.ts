@@ -8,7 +8,7 @@
  * `cause` chain (AggregateError's `errors` too). Nothing is ever read back out of a message.
  */
 
-import { types } from 'node:util';
+import { isProxy } from 'node:util/types';
 import {
   FanoutError,
   guardedInstanceOf as isInstance,
@@ -17,8 +17,6 @@ import {
   rebuildFanoutError,
   safeDescription,
 } from '../errors.js';
-
-const { isProxy } = types;
 
 /** JavaScript's built-in error classes, by name: what a rebuilt error keeps as its class. */
 export const BUILTIN_ERRORS = {

@@ -6,7 +6,7 @@
  * per value made garbage collection most of a queue's cost.
  */
 
-import { deserialize, serialize } from 'node:v8';
+import { nodeV8 } from '../builtins.js';
 
 const V8 = 0;
 const NUMBER = 1;
@@ -44,7 +44,7 @@ export function encodeValue(value: unknown): Uint8Array {
     const { written } = encoder.encodeInto(value, bytes.subarray(1));
     return bytes.subarray(0, 1 + written);
   }
-  const body = serialize(value);
+  const body = nodeV8().serialize(value);
   const bytes = new Uint8Array(1 + body.length);
   bytes[0] = V8;
   bytes.set(body, 1);
@@ -59,6 +59,6 @@ export function decodeValue(bytes: Uint8Array): unknown {
     case STRING:
       return decoder.decode(bytes.subarray(1));
     default:
-      return deserialize(bytes.subarray(1));
+      return nodeV8().deserialize(bytes.subarray(1));
   }
 }

@@ -21,9 +21,7 @@
  * `meta.json` describes the entry for people and for `validate` (see `EntryMeta`).
  */
 
-import { inspect } from 'node:util';
-import { deserialize, serialize } from 'node:v8';
-import { nodeCrypto } from '../builtins.js';
+import { nodeCrypto, nodeUtil, nodeV8 } from '../builtins.js';
 import { findUncloneable } from '../codec/crossing.js';
 import { HASH_ALGORITHM, IGNORED } from './hash.js';
 
@@ -72,7 +70,7 @@ export function encodeOutput(value: unknown, async: boolean): { bytes: Buffer } 
   if (problem) return { problem: `the result is ${problem}` };
   let payload: Buffer;
   try {
-    payload = serialize(value);
+    payload = nodeV8().serialize(value);
   } catch (error) {
     return { problem: `the result cannot be serialized (${(error as Error).message})` };
   }
@@ -99,7 +97,7 @@ export function decodeOutput(bytes: Buffer): { value: unknown; async: boolean } 
   const payload = bytes.subarray(HEADER_BYTES);
   const digest = nodeCrypto().createHash(HASH_ALGORITHM).update(payload).digest();
   if (!digest.equals(bytes.subarray(16, HEADER_BYTES))) throw new Error('output.bin fails its checksum');
-  return { value: deserialize(payload), async: (bytes.readUInt8(5) & FLAG_ASYNC) !== 0 };
+  return { value: nodeV8().deserialize(payload), async: (bytes.readUInt8(5) & FLAG_ASYNC) !== 0 };
 }
 
 const SUMMARY_CHARS = 500;
@@ -107,7 +105,7 @@ const SUMMARY_CHARS = 500;
 /** A one-line, bounded description of the arguments for `meta.json`. */
 export function summarizeArguments(args: readonly unknown[]): string {
   const shown = args.map((a) => (a === IGNORED ? new Ignored() : a));
-  const text = inspect(shown, {
+  const text = nodeUtil().inspect(shown, {
     depth: 3,
     maxArrayLength: 8,
     maxStringLength: 80,
@@ -118,7 +116,8 @@ export function summarizeArguments(args: readonly unknown[]): string {
 }
 
 class Ignored {
-  [inspect.custom](): string {
+  // util.inspect.custom, without importing node:util for it.
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
     return '<ignored>';
   }
 }

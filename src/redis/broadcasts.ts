@@ -10,9 +10,8 @@
  * are pending), so a caller that dies leaves nothing behind for long.
  */
 
-import { serialize } from 'node:v8';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { nodeCrypto } from '../builtins.js';
+import { nodeCrypto, nodeV8 } from '../builtins.js';
 import { Broadcasts, broadcastIdsIn } from '../data/broadcast.js';
 import { InvalidArgValueError } from '../errors.js';
 import type { BatchRequest } from '../scheduler/backend.js';
@@ -79,7 +78,7 @@ export class CallerBroadcasts {
     for (const id of missing) {
       pipeline.set(
         this.keyOf(this.token(id)),
-        serialize(this.registry.valueOf(id)),
+        nodeV8().serialize(this.registry.valueOf(id)),
         'EX',
         BROADCAST_TTL_SECONDS,
       );
