@@ -23,6 +23,16 @@ export function nodeV8(): typeof import('node:v8') {
   return v8;
 }
 
+/** node:os (the core count). */
+export function nodeOs(): typeof import('node:os') {
+  return requireBuiltin('node:os') as typeof import('node:os');
+}
+
+/** node:fs (for the rare synchronous check: a trace file's folder). */
+export function nodeFs(): typeof import('node:fs') {
+  return requireBuiltin('node:fs') as typeof import('node:fs');
+}
+
 /** node:util (`inspect`, for the disk cache's description of a call's arguments). */
 export function nodeUtil(): typeof import('node:util') {
   return requireBuiltin('node:util') as typeof import('node:util');
