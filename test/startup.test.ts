@@ -20,6 +20,7 @@ const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const metaFile = fileURLToPath(new URL('../dist-meta.json', import.meta.url));
 const log = fileURLToPath(new URL('./fixtures/module-log.mjs', import.meta.url));
 const caller = fileURLToPath(new URL('./fixtures/startup-caller.mjs', import.meta.url));
+const threadClock = fileURLToPath(new URL('./fixtures/thread-clock.mjs', import.meta.url));
 const skip = !(existsSync(dist) && existsSync(metaFile)) && 'run `npm run build` first';
 
 interface Output {
@@ -149,4 +150,17 @@ it('a task module that imports fanout/tasks makes a worker load one file more th
   // What `fanout` itself would have added, for contrast: the reason fanout/tasks exists.
   const whole = sourcesIn(outputs, staticallyLoaded(outputs, 'dist/index.js'));
   assert.ok([...whole].some((source) => /^src\/(api|local|scheduler|memory)\//.test(source)));
+});
+
+it("a worker thread times its batches on the caller's clock without loading perf_hooks", {
+  skip,
+}, async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [threadClock], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const { loaded, batches, outside } = JSON.parse(stdout);
+  // perf_hooks loads with a thread's first read of `performance`: ~0.6 ms of its first batch.
+  assert.deepEqual(loaded, [false, false, false], 'perf_hooks loaded in the worker thread');
+  assert.equal(batches, 3);
+  assert.equal(outside, 0, "batches timed outside the call, on the caller's clock");
 });

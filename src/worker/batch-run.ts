@@ -11,6 +11,7 @@ import { type Packed, type Unpacked, unpack } from '../codec/values.js';
 import { transferablesOf } from '../data/shared.js';
 import { type BatchState, ItemState, runWithItem, setCurrentItem } from '../tasks/context.js';
 import type { AnyFunction, TaskPool } from '../types.js';
+import { elapsed } from './clock.js';
 import { resolveHandles } from './handles.js';
 import { BRAND, type FromWorker, type RunMessage } from './protocol.js';
 
@@ -54,8 +55,6 @@ export interface Slots {
 const LAUNCHED = Symbol('launched');
 type Step = Promise<void> | typeof LAUNCHED | undefined;
 
-/** The clock batches and their items are timed on (ms; one across threads). */
-export const now = () => performance.timeOrigin + performance.now();
 const PROGRESS_FLUSH_MS = 50;
 
 /**
@@ -181,10 +180,10 @@ export class BatchRun {
 
   /** Run items from `from` on; returns a promise only when some task was async. */
   run(from: number): Promise<void> | undefined {
-    const t = performance.now();
+    const t = elapsed();
     const step = this.loop(from);
     if (step !== LAUNCHED) return step;
-    this.runningMs += performance.now() - t;
+    this.runningMs += elapsed() - t;
     this.drive();
     return this.completion?.promise;
   }
@@ -232,9 +231,9 @@ export class BatchRun {
         this.runtime.slots.wait(() => this.drive());
         return;
       }
-      const t = performance.now();
+      const t = elapsed();
       const step = this.loop(from);
-      this.runningMs += performance.now() - t;
+      this.runningMs += elapsed() - t;
       if (step === LAUNCHED) continue;
       // The rest ran without leaving anything in flight (`ran` is set), or an isolated item
       // awaits on its own (it cannot happen here: `overlap` is fixed for the batch).
@@ -325,7 +324,7 @@ export class BatchRun {
       if (track) this.runtime.send({ fanout: BRAND, t: 'start', id, offset: i });
       let result: unknown;
       let own: ItemState | undefined;
-      if (this.itemTimes) this.itemTimes[2 * i] = performance.now();
+      if (this.itemTimes) this.itemTimes[2 * i] = elapsed();
       try {
         const args = handles ? resolveHandles(items[i]) : items[i];
         const fn = taskIndex && fns ? (fns[taskIndex[i] as number] as AnyFunction) : this.fn;
@@ -374,7 +373,7 @@ export class BatchRun {
 
   private timeEnd(offset: number): void {
     const times = this.itemTimes;
-    if (times) times[2 * offset + 1] = performance.now() - (times[2 * offset] as number);
+    if (times) times[2 * offset + 1] = elapsed() - (times[2 * offset] as number);
   }
 
   /**
@@ -405,11 +404,11 @@ export class BatchRun {
       item.holdsSlot = true;
       this.runtime.slots.take();
     }
-    const since = performance.now();
+    const since = elapsed();
     const { track, id } = this.message;
     if (track) this.runtime.send({ fanout: BRAND, t: 'wait', id, offset });
     const settled = () => {
-      this.awaitingMs += performance.now() - since;
+      this.awaitingMs += elapsed() - since;
       this.inFlight--;
       item.inFlight = false;
       if (item.holdsSlot) this.runtime.slots.give();
@@ -474,7 +473,7 @@ export class BatchRun {
 
   private report(amount: number): void {
     this.pendingProgress += amount;
-    const t = now();
+    const t = elapsed();
     if (t - this.lastFlush >= PROGRESS_FLUSH_MS) {
       this.lastFlush = t;
       this.flushProgress();

@@ -14,6 +14,8 @@
  * idle for a moment, and another worker would give it a child it does not need.
  */
 
+import { elapsed } from './clock.js';
+
 /** What the deque needs of the worker that owns it. */
 export interface DequeHost<T> {
   /** Whether some other worker is idle now (the pool's `hunger` count is above 0). */
@@ -80,7 +82,7 @@ export class ChildDeque<T> {
   }
 
   private readonly drain = (): void => {
-    const until = performance.now() + SLICE_MS;
+    const until = elapsed() + SLICE_MS;
     const { children, host } = this;
     let ran = 0;
     while (children.length > 0) {
@@ -90,7 +92,7 @@ export class ChildDeque<T> {
         continue;
       }
       host.runHere(children.pop() as T);
-      if (++ran % CLOCK_EVERY === 0 && children.length > 0 && performance.now() >= until) {
+      if (++ran % CLOCK_EVERY === 0 && children.length > 0 && elapsed() >= until) {
         setImmediate(this.drain);
         return;
       }

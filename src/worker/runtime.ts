@@ -14,7 +14,8 @@ import { setCurrentItem } from '../tasks/context.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
 import { runsOneAtATime } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
-import { BatchRun, now, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
+import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
+import { elapsedAt, now } from './clock.js';
 import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { NestedCalls } from './nested.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
@@ -449,7 +450,7 @@ class WorkerRuntime implements Runtime {
         ran: run.ran,
         failures: run.failures,
         transfers: run.transfers,
-        itemTimes: relativeTimes(run.itemTimes, startedAt - performance.timeOrigin),
+        itemTimes: relativeTimes(run.itemTimes, elapsedAt(startedAt)),
         work: run.work(this.limit),
       },
       startedAt,
@@ -509,7 +510,7 @@ function withUnsendableValues(done: DoneMessage, error: unknown): DoneMessage {
   return { ...done, values, failures };
 }
 
-/** Item start times made relative to the batch's start (both on the performance.now() clock). */
+/** Item start times made relative to the batch's start (both on the `elapsed()` clock). */
 function relativeTimes(times: Float64Array | undefined, batchStart: number): Float64Array | undefined {
   if (!times) return undefined;
   for (let i = 0; i < times.length; i += 2) times[i] = (times[i] as number) - batchStart;
