@@ -570,6 +570,66 @@ describe('the worker set, over a fake transport', () => {
     await closed;
   });
 
+  it('a small job whose first batch was sent to its starting worker starts no second worker when that one is ready', async () => {
+    let clock = 0;
+    const { transport, set } = workerSet(2, { clock: () => clock }, new SharedFakeTransport());
+    const tickets = [set.submit(batch([1])), set.submit(batch([2], { first: 1 }))];
+    await tick();
+    const w0 = transport.workers[0] as FakeWorker;
+    assert.equal(w0.runs.length, 1, 'the first batch was sent while w0 starts');
+    // Ready after a 30 ms start: its first batch runs from now, not from when it was sent, so
+    // it has not run a worker's start yet (the second batch is not waiting behind a long one).
+    clock = 30;
+    w0.ready();
+    await tick();
+    assert.equal(transport.workers.length, 1, 'no second worker for a batch that just started');
+    w0.finish(w0.runs[0] as RunMessage);
+    await tick();
+    w0.finish(w0.runs[1] as RunMessage);
+    assert.deepEqual(await valuesOf(tickets), [[2], [4]]);
+    assert.equal(transport.workers.length, 1);
+    const closed = set.close();
+    await tick();
+    w0.exit(0);
+    await closed;
+  });
+
+  it('a short batch behind a long one gets a worker once the long one has run a worker start', async () => {
+    let clock = 0;
+    const { transport, set } = workerSet(2, { clock: () => clock });
+    const long = set.submit(batch([1]));
+    const w0 = transport.workers[0] as FakeWorker;
+    clock = 30;
+    w0.ready();
+    await tick();
+    assert.equal(w0.runs.length, 1, 'w0 runs the long batch (its length unknown)');
+    // A short batch of another call arrives 10 ms later: it waits, and no worker starts yet (the
+    // long batch may end any moment; a small job pays no second start).
+    clock = 40;
+    const short = set.submit(batch([2], { first: 1 }));
+    await tick();
+    assert.equal(
+      transport.workers.length,
+      1,
+      'no second worker while the long batch has run less than a start',
+    );
+    // The long batch has now run longer than a worker's start (30 ms here), while the short one
+    // has waited less than that: waiting for w0 would likely take longer than starting a worker.
+    clock = 61;
+    await eventually(() => transport.workers.length === 2, 2000, 'a worker for the batch behind a long one');
+    const w1 = transport.workers[1] as FakeWorker;
+    w1.ready();
+    await tick();
+    assert.equal(w1.runs.length, 1, 'the new worker took the short batch');
+    w1.finish(w1.runs[0] as RunMessage);
+    w0.finish(w0.runs[0] as RunMessage);
+    assert.deepEqual(await valuesOf([long, short]), [[2], [4]]);
+    const closed = set.close();
+    await tick();
+    for (const w of transport.workers) w.exit(0);
+    await closed;
+  });
+
   it('a batch that must run alone never waits behind items in flight: it gets a worker within a start', async () => {
     let clock = 0;
     const { transport, set } = workerSet(2, { clock: () => clock });

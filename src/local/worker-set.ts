@@ -215,6 +215,7 @@ export class WorkerSet implements Backend {
   private startFailures = 0;
   private spawnBlockedUntil = 0;
   private spawnTimer: NodeJS.Timeout | undefined;
+  private spawnDue = 0;
   /** How long the last worker took from spawn to ready (ms): what starting another one costs. */
   private startMs = FIRST_START_GUESS_MS;
   /** Since when batches of unknown length wait for a worker the pool held back (see workersThatPay). */
@@ -398,10 +399,13 @@ export class WorkerSet implements Backend {
   private initialize(worker: WorkerState): void {
     const init = this.initializer;
     if (!init) {
-      // A batch it was sent while starting (startingWithoutWork) runs from now.
+      // A batch it was sent while starting (startingWithoutWork) runs from now: so it counts
+      // already for what markReady's dispatch decides (how long the head has run: workersThatPay).
       const sentEarly = worker.queue[0];
+      const now = this.now();
+      if (sentEarly) sentEarly.headSince = now;
       this.markReady(worker);
-      if (sentEarly && worker.queue[0] === sentEarly) this.headStarted(worker);
+      if (sentEarly && worker.queue[0] === sentEarly) this.headStarted(worker, now);
       return;
     }
     worker.initializing = true;
@@ -996,10 +1000,12 @@ export class WorkerSet implements Backend {
    * - with no worker ready, nothing is known of the batches: one worker starts, and the pool
    *   decides on the rest when it is ready;
    * - once one is, more start at once if the waiting batches' estimated run time (their call's
-   *   pace) exceeds a worker's start (`startMs`, as timed on this pool); else once batches have
-   *   waited that long with a worker ready (a timer re-checks). A call keeps only a window of
-   *   its batches here, so a small estimate does not mean little work is left: waiting bounds
-   *   what a long job loses to about one worker start.
+   *   pace) exceeds a worker's start (`startMs`, as timed on this pool), or if every worker
+   *   that could take them is busy for longer than a start (`freeAfterAStart`: a short task
+   *   behind a long one would wait for the long one); else once batches have waited a start
+   *   with a worker ready (a timer re-checks). A call keeps only a window of its batches here,
+   *   so a small estimate does not mean little work is left: waiting bounds what a long job
+   *   loses to about one worker start.
    */
   private workersThatPay(wanted: number, ready: number, starting: number): number {
     if (wanted <= 0) return wanted;
@@ -1008,16 +1014,53 @@ export class WorkerSet implements Backend {
     for (const entry of this.pending) work += estimate(entry.request) ?? Number.POSITIVE_INFINITY;
     if (work !== Number.POSITIVE_INFINITY && work > this.startMs) return wanted;
     const now = this.now();
+    const busy = this.freeAfterAStart(now);
+    if (busy === true) return wanted;
     this.heldSince ??= now;
-    const wait = this.heldSince + this.startMs - now;
+    const wait = Math.min(this.heldSince + this.startMs, busy) - now;
     if (wait <= 0) return wanted;
-    this.spawnTimer ??= setTimeout(() => {
-      this.spawnTimer = undefined;
-      this.pump();
-    }, wait);
+    this.armSpawnCheck(now + wait);
+    return 0;
+  }
+
+  /**
+   * Whether every ready worker is busy for longer than a worker's start: its queue is expected
+   * to take longer, or its running batch, whose length is unknown, has run that long already (a
+   * long task's length is known only when it ends; a first batch's, only when it has run). If
+   * not, when that could next become true (Infinity: not before some batch ends).
+   */
+  private freeAfterAStart(now: number): true | number {
+    let busy = 0;
+    let next = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers) {
+      if (!worker.ready || !this.takesWork(worker)) continue;
+      const head = worker.queue[0];
+      if (!head) return Number.POSITIVE_INFINITY;
+      const backlog = this.backlog(worker, now);
+      if (backlog !== Number.POSITIVE_INFINITY) {
+        if (backlog <= this.startMs) return Number.POSITIVE_INFINITY;
+      } else if (now - head.headSince < this.startMs) {
+        next = Math.min(next, head.headSince + this.startMs);
+      }
+      busy++;
+    }
+    return busy > 0 && next === Number.POSITIVE_INFINITY ? true : next;
+  }
+
+  /** Re-check the waiting batches at `due` (the set's clock): a worker may then pay for its start. */
+  private armSpawnCheck(due: number): void {
+    if (this.spawnTimer && this.spawnDue <= due) return;
+    clearTimeout(this.spawnTimer);
+    this.spawnDue = due;
+    this.spawnTimer = setTimeout(
+      () => {
+        this.spawnTimer = undefined;
+        this.pump();
+      },
+      Math.max(0, due - this.now()),
+    );
     // Whoever waits for these batches is kept alive by the busy worker, not by this timer.
     this.spawnTimer.unref();
-    return 0;
   }
 
   /** Start a worker; `first`, the batch it will likely take first: it imports that task's modules as it starts. */
