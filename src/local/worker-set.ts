@@ -61,6 +61,7 @@ import {
   type ToWorker,
 } from '../worker/protocol.js';
 import type { WorkerSetObserver } from './observer.js';
+import { RecheckTimer } from './recheck-timer.js';
 import { type SyncClient, serveSyncMessage, syncClient, syncClientGone } from './sync-broker.js';
 import type { Transport, WorkerChannel } from './transport.js';
 
@@ -214,18 +215,27 @@ export class WorkerSet implements Backend {
   private nextWorkerNumber = 0;
   private startFailures = 0;
   private spawnBlockedUntil = 0;
-  private spawnTimer: NodeJS.Timeout | undefined;
-  private spawnDue = 0;
+  /** Waits out a backoff after failed starts (see ensureWorkers). */
+  private backoffTimer: NodeJS.Timeout | undefined;
+  /** Re-checks whether a worker pays for its start (see workersThatPay). */
+  private readonly spawnCheck = new RecheckTimer(
+    () => this.now(),
+    () => this.pump(),
+  );
   /** How long the last worker took from spawn to ready (ms): what starting another one costs. */
   private startMs = FIRST_START_GUESS_MS;
   /** Since when batches of unknown length wait for a worker the pool held back (see workersThatPay). */
   private heldSince: number | undefined;
   /** Wakes the dispatch when a busy worker is about to finish (see armPrefetch). */
-  private prefetchTimer: NodeJS.Timeout | undefined;
-  private prefetchDue = 0;
+  private readonly prefetch = new RecheckTimer(
+    () => this.now(),
+    () => this.pump(),
+  );
   /** Looks for batches an idle worker can take over (see rebalance). */
-  private rebalanceTimer: NodeJS.Timeout | undefined;
-  private rebalanceDue = 0;
+  private readonly rebalanceCheck = new RecheckTimer(
+    () => this.now(),
+    () => this.rebalance(),
+  );
   private rebalanceSoon = false;
   private terminated = false;
   private closing = false;
@@ -613,10 +623,11 @@ export class WorkerSet implements Backend {
   }
 
   private clearTimers(): void {
-    clearTimeout(this.spawnTimer);
-    clearTimeout(this.prefetchTimer);
-    clearTimeout(this.rebalanceTimer);
-    this.spawnTimer = this.prefetchTimer = this.rebalanceTimer = undefined;
+    clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    this.spawnCheck.clear();
+    this.prefetch.clear();
+    this.rebalanceCheck.clear();
   }
 
   /** Kill every worker now; work not finished fails with ERR_POOL_CLOSED. */
@@ -816,16 +827,7 @@ export class WorkerSet implements Backend {
       wait = Math.min(wait, this.backlog(worker, now) - PREFETCH_COVER_MS);
     }
     if (wait === Number.POSITIVE_INFINITY) return;
-    const due = now + Math.max(1, wait);
-    if (this.prefetchTimer && this.prefetchDue <= due) return;
-    clearTimeout(this.prefetchTimer);
-    this.prefetchDue = due;
-    this.prefetchTimer = setTimeout(() => {
-      this.prefetchTimer = undefined;
-      this.pump();
-    }, due - now);
-    // Whoever waits for these batches is kept alive by the busy worker, not by this timer.
-    this.prefetchTimer.unref();
+    this.prefetch.at(now + Math.max(1, wait));
   }
 
   /** Once the scheduler has reacted to a finished batch, let idle workers take over queued ones. */
@@ -869,18 +871,7 @@ export class WorkerSet implements Backend {
       this.steal(found.victim, found.entry, thief, now);
     }
     for (const worker of this.workers) this.updateHold(worker);
-    if (recheck === Number.POSITIVE_INFINITY) return;
-    if (this.rebalanceTimer && this.rebalanceDue <= recheck) return;
-    clearTimeout(this.rebalanceTimer);
-    this.rebalanceDue = recheck;
-    this.rebalanceTimer = setTimeout(
-      () => {
-        this.rebalanceTimer = undefined;
-        this.rebalance();
-      },
-      Math.max(1, recheck - now),
-    );
-    this.rebalanceTimer.unref();
+    if (recheck !== Number.POSITIVE_INFINITY) this.rebalanceCheck.at(recheck);
   }
 
   /**
@@ -982,8 +973,8 @@ export class WorkerSet implements Backend {
     if (wanted <= 0) return;
     const wait = this.spawnBlockedUntil - Date.now();
     if (wait > 0) {
-      this.spawnTimer ??= setTimeout(() => {
-        this.spawnTimer = undefined;
+      this.backoffTimer ??= setTimeout(() => {
+        this.backoffTimer = undefined;
         this.pump();
       }, wait);
       return;
@@ -1019,7 +1010,7 @@ export class WorkerSet implements Backend {
     this.heldSince ??= now;
     const wait = Math.min(this.heldSince + this.startMs, busy) - now;
     if (wait <= 0) return wanted;
-    this.armSpawnCheck(now + wait);
+    this.spawnCheck.at(now + wait);
     return 0;
   }
 
@@ -1045,22 +1036,6 @@ export class WorkerSet implements Backend {
       busy++;
     }
     return busy > 0 && next === Number.POSITIVE_INFINITY ? true : next;
-  }
-
-  /** Re-check the waiting batches at `due` (the set's clock): a worker may then pay for its start. */
-  private armSpawnCheck(due: number): void {
-    if (this.spawnTimer && this.spawnDue <= due) return;
-    clearTimeout(this.spawnTimer);
-    this.spawnDue = due;
-    this.spawnTimer = setTimeout(
-      () => {
-        this.spawnTimer = undefined;
-        this.pump();
-      },
-      Math.max(0, due - this.now()),
-    );
-    // Whoever waits for these batches is kept alive by the busy worker, not by this timer.
-    this.spawnTimer.unref();
   }
 
   /** Start a worker; `first`, the batch it will likely take first: it imports that task's modules as it starts. */
