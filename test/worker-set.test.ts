@@ -112,10 +112,13 @@ class FakeTransport implements Transport {
     syncPrimitives: false,
   };
   readonly workers: FakeWorker[] = [];
+  /** The task modules each worker was asked to import as it starts, by worker number. */
+  readonly modules: (readonly string[] | undefined)[] = [];
 
-  spawn(listener: WorkerListener): WorkerChannel {
+  spawn(listener: WorkerListener, modules?: readonly string[]): WorkerChannel {
     const worker = new FakeWorker(this.workers.length, listener);
     this.workers.push(worker);
+    this.modules.push(modules);
     return worker;
   }
 }
@@ -412,6 +415,31 @@ describe('the worker set, over a fake transport', () => {
     const outcome = await ticket.outcome;
     assert.deepEqual(outcome.kind === 'done' && Array.from(outcome.values), [2]);
     await set.terminate();
+  });
+
+  it('expect(task) starts the first worker before any batch, importing its modules; the batch then goes to it', async () => {
+    const { transport, set } = workerSet(2, {}, new SharedFakeTransport());
+    const task = batch([]).task;
+    set.expect(task);
+    assert.equal(transport.workers.length, 1, 'a call is coming: its first worker starts now');
+    assert.deepEqual(transport.modules[0], ['file:///fake.js'], 'importing the task module as it starts');
+    set.expect(task);
+    assert.equal(transport.workers.length, 1, 'a worker is alive: expect starts no other');
+    const ticket = set.submit(batch([1]));
+    await tick();
+    const w0 = transport.workers[0] as FakeWorker;
+    assert.equal(w0.runs.length, 1, 'the first batch went to the worker starting for it');
+    assert.equal(transport.workers.length, 1, 'and started no second one');
+    w0.ready();
+    await tick();
+    w0.finish(w0.runs[0] as RunMessage);
+    assert.deepEqual(await valuesOf([ticket]), [[2]]);
+    const closed = set.close();
+    set.expect(task);
+    await tick();
+    w0.exit(0);
+    await closed;
+    assert.equal(transport.workers.length, 1, 'a closing set starts nothing for an expected call');
   });
 
   it('a batch sent to a worker still starting goes to another one that is idle sooner', async () => {

@@ -191,6 +191,8 @@ export class PoolCore implements StreamTracker {
     const reader = readerOf(call.items, 'items', {
       packNumbers: backend.supports.crossesBoundary && !call.spread && !call.hooks?.toBatch,
     });
+    // A first worker starts as early as the call is known to have items (see Backend.expect).
+    if (dispatcher === backend && reader.total !== 0) backend.expect?.(spec);
     const observers = this.observers(options, reader.total, call.name, taskName);
     const base: CallOptions = {
       task: spec,

@@ -979,7 +979,23 @@ export class WorkerSet implements Backend {
       }, wait);
       return;
     }
-    for (let i = 0; i < wanted; i++) this.spawn(this.pending[startingIdle + i]);
+    for (let i = 0; i < wanted; i++) {
+      const first = this.pending[startingIdle + i];
+      this.spawn(first ? modulesOf(first.request.task) : []);
+    }
+  }
+
+  /**
+   * A call of `task` is about to submit its first batches. With no worker alive, one starts now,
+   * importing the task's modules: its start (~25 ms) then runs while the call sets itself up
+   * (options, reader, pipeline: ~2 ms of a program's first call) rather than after, and the
+   * call's first batch goes to it as it starts (startingWithoutWork). Anything more is left to
+   * ensureWorkers, as the batches come.
+   */
+  expect(task: TaskSpec): void {
+    if (this.terminated || this.closing || this.workers.size > 0 || this.pending.length > 0) return;
+    if (this.spawnBlockedUntil > Date.now()) return;
+    this.spawn(modulesOf(task));
   }
 
   /**
@@ -1038,8 +1054,8 @@ export class WorkerSet implements Backend {
     return busy > 0 && next === Number.POSITIVE_INFINITY ? true : next;
   }
 
-  /** Start a worker; `first`, the batch it will likely take first: it imports that task's modules as it starts. */
-  private spawn(first?: Entry): void {
+  /** Start a worker; `modules`, those of the batch it will likely take first: it imports them as it starts. */
+  private spawn(modules: readonly string[]): void {
     let markExited!: () => void;
     const exited = new Promise<void>((resolve) => {
       markExited = resolve;
@@ -1085,7 +1101,7 @@ export class WorkerSet implements Backend {
           message: (message) => worker && this.onMessage(worker, message),
           exit: (code, signal, error) => worker && this.onExit(worker, code, signal, error),
         },
-        first ? modulesOf(first.request.task) : [],
+        modules,
       );
       if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
       channel.send({

@@ -173,6 +173,11 @@ export interface Backend {
   /** Workers alive now (0 before first use and after close). */
   readonly liveWorkers: number;
   submit(batch: BatchRequest): Ticket;
+  /**
+   * A call of `task` has been accepted and is about to submit its batches: a backend whose
+   * workers start on demand may start one now (optional: a hint, never required for progress).
+   */
+  expect?(task: TaskSpec): void;
   /** Finish what was submitted, then stop every worker. */
   close(): Promise<void>;
   /** Stop now; what was not finished fails with ERR_POOL_CLOSED. */

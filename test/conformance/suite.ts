@@ -935,6 +935,8 @@ export function conformanceSuite(backend: BackendCase, tests: TestGate = gate(fa
     }, async () => {
       await using pool = backend.pool({ workers: 4 });
       assert.equal(pool.liveWorkers, 0);
+      assert.deepEqual(await pool.map(tasks.square, []), []);
+      assert.equal(pool.liveWorkers, 0, 'a call with no items starts no worker');
       assert.equal(await pool.run(tasks.square, 3), 9);
       assert.equal(pool.liveWorkers, 1);
       await pool.map(tasks.square, [1, 2], { batchSize: 1 });
