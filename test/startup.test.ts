@@ -21,6 +21,7 @@ const metaFile = fileURLToPath(new URL('../dist-meta.json', import.meta.url));
 const log = fileURLToPath(new URL('./fixtures/module-log.mjs', import.meta.url));
 const caller = fileURLToPath(new URL('./fixtures/startup-caller.mjs', import.meta.url));
 const threadClock = fileURLToPath(new URL('./fixtures/thread-clock.mjs', import.meta.url));
+const syncLoad = fileURLToPath(new URL('./fixtures/sync-load.mjs', import.meta.url));
 const skip = !(existsSync(dist) && existsSync(metaFile)) && 'run `npm run build` first';
 
 interface Output {
@@ -163,4 +164,21 @@ it("a worker thread times its batches on the caller's clock without loading perf
   assert.deepEqual(loaded, [false, false, false], 'perf_hooks loaded in the worker thread');
   assert.equal(batches, 3);
   assert.equal(outside, 0, "batches timed outside the call, on the caller's clock");
+});
+
+it('a worker thread requires its entry and first task module where Node can: no asynchronous loader, same modules, the same errors', {
+  skip: skip || (process.features.require_module !== true && 'this Node cannot require() ES modules'),
+}, async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [syncLoad], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const result = JSON.parse(stdout);
+  const once = (x: number) => ({ x, evaluated: 1, asyncLoader: false });
+  // The asynchronous loader (node:fs/promises and what it needs) is ~3 ms of a thread's start.
+  assert.deepEqual(result.plain, [once(1), once(2)], 'a plain task module: required, evaluated once');
+  // require() cannot run top-level await: the module is imported when its batch needs it.
+  assert.deepEqual(result.awaiting, [once(1), once(2)], 'a module with top-level await: evaluated once');
+  // A module that no longer links (changed on disk after the caller loaded it): its own error,
+  // not the internal assertion Node 20-22 gives when a module whose require() failed is imported.
+  assert.match(result.changing, /^ERR_TASK_MODULE_LOAD: .*does not provide an export named 'nothing'/);
 });

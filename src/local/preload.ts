@@ -15,6 +15,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ownModule } from '../layout.js';
 import { INSIDE_WORKER_KEY } from '../options/inside-worker.js';
+import { SYNC_LOAD_FAILURES_KEY } from '../worker/sync-load.js';
 import { parseNodeFlags, splitNodeOptions } from './exec-argv.js';
 
 export function entryUrl(name: 'thread-entry' | 'process-entry'): URL {
@@ -26,9 +27,15 @@ export function cliUrl(): URL {
   return ownModule('cli/main');
 }
 
+/** The caller's own Node flags: its command line's, then NODE_OPTIONS'. */
+function callerFlags(): string[] {
+  return [...process.execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
+}
+
 function preloadSpecifiers(): string[] {
-  const args = [...process.execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
-  return parseNodeFlags(args).flatMap((flag) => (flag.name === '--import' && flag.value ? [flag.value] : []));
+  return parseNodeFlags(callerFlags()).flatMap((flag) =>
+    flag.name === '--import' && flag.value ? [flag.value] : [],
+  );
 }
 
 function resolvePreload(specifier: string): string {
@@ -73,19 +80,60 @@ export function threadPreloads(): Preload[] {
   return cachedPreloads;
 }
 
+/** Flags that make modules load through something else than Node's own loader (hooks, preloads). */
+const LOADER_FLAGS = new Set(['--import', '--require', '--loader', '--experimental-loader']);
+
+/**
+ * Whether a worker thread may load its entry and first task modules with `require()` (see
+ * threadBootstrap): where Node loads ES modules that way without a warning (20.19+, 22.13+,
+ * 23.5+: `process.features.require_module`, less the releases that warned), and nothing in the
+ * thread's flags (`execArgv`: the caller's, or the pool's) hooks or preloads module loading,
+ * which `require()` would bypass or run differently.
+ */
+export function threadLoadsSync(execArgv: readonly string[] | undefined): boolean {
+  const features = process.features as { readonly require_module?: boolean };
+  if (features.require_module !== true) return false;
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  if ((major === 22 && minor === 12) || (major === 23 && minor < 5)) return false;
+  const flags = parseNodeFlags([
+    ...(execArgv ?? process.execArgv),
+    ...splitNodeOptions(process.env.NODE_OPTIONS ?? ''),
+  ]);
+  return !flags.some((flag) => LOADER_FLAGS.has(flag.name));
+}
+
 /**
  * The code a worker thread is started with: import the preloads, then the entry and, beside it,
  * the task modules its first batch needs (`modules`), so that their files load while the entry
  * compiles instead of after it (a failure is left for that batch to report, when the runtime
  * imports the module again). A task module may then run before the entry: the thread is marked
- * a fanout worker first, which is all a module could ask of the runtime. Node reads it
- * as a CommonJS script or as an ES module depending on the caller's flags (`--input-type=module`
- * makes it a module), so it is written to mean the same as either: no `require`, no top-level
- * `await`, no `import` statement.
+ * a fanout worker first, which is all a module could ask of the runtime.
+ *
+ * Where it may (`workerData.sync`: threadLoadsSync), it requires the entry and the modules
+ * instead: the first `import()` of a thread starts Node's asynchronous module loader, ~3 ms
+ * before anything of the module runs (its promise-based file reads load node:fs/promises and
+ * what that needs), where require() reads and links the same ES modules synchronously. Same
+ * modules, same instances: a later `import()` finds them loaded. A module require() cannot load
+ * (top-level await, a file it cannot find or compile) is imported when its first batch needs it,
+ * as without this (worker/sync-load.ts keeps the error for the one case that needs it).
+ *
+ * Node reads the bootstrap as a CommonJS script or as an ES module depending on the caller's
+ * flags (`--input-type=module` makes it a module), so it is written to mean the same as either:
+ * `require` only where it is defined, no top-level `await`, no `import` statement.
  */
 export const threadBootstrap = `
-import('node:worker_threads').then(async ({ workerData }) => {
+(typeof require === 'function' ? Promise.resolve(require('node:worker_threads')) : import('node:worker_threads')).then(async ({ workerData }) => {
   globalThis[Symbol.for(${JSON.stringify(INSIDE_WORKER_KEY)})] = true;
+  if (workerData.sync && typeof require === 'function') {
+    const { fileURLToPath } = require('node:url');
+    require(fileURLToPath(workerData.entry));
+    const failures = globalThis[Symbol.for(${JSON.stringify(SYNC_LOAD_FAILURES_KEY)})] = new Map();
+    for (const url of workerData.modules) {
+      if (!url.startsWith('file:')) continue;
+      try { require(fileURLToPath(url)); } catch (error) { failures.set(url, error); }
+    }
+    return;
+  }
   for (const preload of workerData.preloads) {
     const loaded = await import(preload.url);
     if (preload.register) (loaded[preload.register] ?? loaded.default[preload.register])();

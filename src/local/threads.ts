@@ -5,7 +5,7 @@ import { clockShift } from '../worker/clock.js';
 import { isProtocolMessage } from '../worker/protocol.js';
 import { refuseWorkersBeforeEntry } from '../worker/starting.js';
 import { workerExecArgv } from './exec-argv.js';
-import { entryUrl, threadBootstrap, threadPreloads } from './preload.js';
+import { entryUrl, threadBootstrap, threadLoadsSync, threadPreloads } from './preload.js';
 import type { Transport, WorkerChannel, WorkerListener } from './transport.js';
 
 export interface ThreadsOptions {
@@ -20,6 +20,7 @@ export function threadsTransport(options: ThreadsOptions = {}): Transport {
   // a worker process. A thread runs its bootstrap whatever the flags say, but `--input-type`
   // would still decide how that bootstrap is read: see threadBootstrap.
   const execArgv = options.execArgv ? workerExecArgv(options.execArgv) : undefined;
+  const sync = threadLoadsSync(execArgv);
   return {
     name: 'threads',
     supports: {
@@ -34,7 +35,7 @@ export function threadsTransport(options: ThreadsOptions = {}): Transport {
       refuseWorkersBeforeEntry();
       const worker = new Worker(threadBootstrap, {
         eval: true,
-        workerData: { entry, preloads: threadPreloads(), modules, clockShift: clockShift() },
+        workerData: { entry, preloads: threadPreloads(), modules, sync, clockShift: clockShift() },
         resourceLimits: options.resourceLimits,
         ...(execArgv ? { execArgv } : {}),
       });

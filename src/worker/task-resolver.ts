@@ -17,6 +17,7 @@ import type { ActorSpec, TaskSpec } from '../tasks/task-spec.js';
 import { isRegistered, lookupTask, registeredNames } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
 import { ActorTable } from './actor-table.js';
+import { importFailure } from './sync-load.js';
 
 /** Why a task could not be resolved; `failureError` makes the batch's error of it. */
 export type ResolveFailure =
@@ -148,7 +149,7 @@ export class TaskResolver {
           this.onLoaded(module);
           return undefined;
         },
-        (error: unknown) => ({ error }),
+        (error: unknown) => ({ error: importFailure(module, error) }),
       );
       this.modules.set(module, loading);
     }
