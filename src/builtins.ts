@@ -23,7 +23,7 @@ export function nodeV8(): typeof import('node:v8') {
   return v8;
 }
 
-/** node:os (the core count). */
+/** node:os (the core count, the host's name). */
 export function nodeOs(): typeof import('node:os') {
   return requireBuiltin('node:os') as typeof import('node:os');
 }

@@ -88,7 +88,7 @@ it('importing fanout loads no optional part; an inline function loads acorn when
   // The built-ins that only some programs use (src/builtins.ts) are required when first used.
   const builtins = atImport
     .split('\n')
-    .filter((line) => /^loaded node:(crypto|net|child_process|v8|util)$/.test(line));
+    .filter((line) => /^loaded node:(crypto|net|child_process|v8|util|os)$/.test(line));
   assert.deepEqual(builtins, [], 'built-ins loaded by the import alone');
   // Two of the bundle's shared chunks (scripts/bundle.mjs): what workers load too, and what only
   // the caller does; every other file is an entry point of its own: `fanout`'s, and fanout's task
@@ -159,7 +159,8 @@ it("a worker thread times its batches on the caller's clock without loading perf
   const { stdout } = await promisify(execFile)(process.execPath, [threadClock], {
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  const { loaded, batches, outside } = JSON.parse(stdout);
+  const { loaded, batches, outside, coreCount } = JSON.parse(stdout);
+  assert.equal(coreCount, false, 'a pool given its size read the core count (node:os, ~0.4 ms)');
   // perf_hooks loads with a thread's first read of `performance`: ~0.6 ms of its first batch.
   assert.deepEqual(loaded, [false, false, false], 'perf_hooks loaded in the worker thread');
   assert.equal(batches, 3);

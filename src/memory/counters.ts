@@ -11,9 +11,9 @@
  */
 
 import { closeSync, readdirSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { nodeOs } from '../builtins.js';
 import { CacheError } from '../errors.js';
 import { STATS_DIR } from './store.js';
 import { ensureFolder, inspectPath, openForWriting, readInside, trustRoot } from './trust.js';
@@ -104,7 +104,10 @@ class FileCounter implements Counter {
         ensureFolder(stats, 'counter folder');
         const folder = join(stats, this.session);
         ensureFolder(folder, 'counter folder');
-        const name = `${hostname().replace(/[^\w.-]/g, '_')}-${process.pid}-${threadId}`;
+        const host = nodeOs()
+          .hostname()
+          .replace(/[^\w.-]/g, '_');
+        const name = `${host}-${process.pid}-${threadId}`;
         this.fd = openForWriting(join(folder, name), 'counter file');
       }
       FIELDS.forEach((f, i) => {
