@@ -18,8 +18,33 @@ import {
   splitNodeOptions,
   workerExecArgv,
 } from '../src/local/exec-argv.js';
+import { threadLoadsSync } from '../src/local/preload.js';
 
 describe('the Node flags a worker inherits', () => {
+  it('a thread requires its code only where no flag hooks or preloads module loading', {
+    skip: process.features.require_module !== true && 'this Node cannot require() ES modules',
+  }, () => {
+    const saved = process.env.NODE_OPTIONS;
+    try {
+      process.env.NODE_OPTIONS = '';
+      assert.equal(threadLoadsSync([]), true);
+      assert.equal(threadLoadsSync(['--max-old-space-size=512', '--enable-source-maps']), true);
+      for (const flags of [
+        ['--import', 'tsx'],
+        ['--import=tsx'],
+        ['-r', 'ts-node/register'],
+        ['--loader', 'x'],
+        ['--experimental-loader=x'],
+      ])
+        assert.equal(threadLoadsSync(flags), false, flags.join(' '));
+      process.env.NODE_OPTIONS = '--import tsx';
+      assert.equal(threadLoadsSync([]), false, 'NODE_OPTIONS counts too');
+    } finally {
+      if (saved === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = saved;
+    }
+  });
+
   // [the caller's execArgv, what a worker gets]
   const table: [string[], string[]][] = [
     // Flags that choose the program, or how its source is read: dropped, with their values.

@@ -27,13 +27,13 @@ export function cliUrl(): URL {
   return ownModule('cli/main');
 }
 
-/** The caller's own Node flags: its command line's, then NODE_OPTIONS'. */
-function callerFlags(): string[] {
-  return [...process.execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
+/** The Node flags code runs with here: `execArgv` (the caller's own by default), then NODE_OPTIONS'. */
+function flagsWith(execArgv: readonly string[] = process.execArgv): string[] {
+  return [...execArgv, ...splitNodeOptions(process.env.NODE_OPTIONS ?? '')];
 }
 
 function preloadSpecifiers(): string[] {
-  return parseNodeFlags(callerFlags()).flatMap((flag) =>
+  return parseNodeFlags(flagsWith()).flatMap((flag) =>
     flag.name === '--import' && flag.value ? [flag.value] : [],
   );
 }
@@ -95,11 +95,7 @@ export function threadLoadsSync(execArgv: readonly string[] | undefined): boolea
   if (features.require_module !== true) return false;
   const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
   if ((major === 22 && minor === 12) || (major === 23 && minor < 5)) return false;
-  const flags = parseNodeFlags([
-    ...(execArgv ?? process.execArgv),
-    ...splitNodeOptions(process.env.NODE_OPTIONS ?? ''),
-  ]);
-  return !flags.some((flag) => LOADER_FLAGS.has(flag.name));
+  return !parseNodeFlags(flagsWith(execArgv)).some((flag) => LOADER_FLAGS.has(flag.name));
 }
 
 /**
