@@ -1,7 +1,6 @@
 /** The `threads` transport: one worker_threads Worker per worker, structured clone on the wire. */
 
 import { type ResourceLimits, Worker } from 'node:worker_threads';
-import { clockShift } from '../worker/clock.js';
 import { isProtocolMessage } from '../worker/protocol.js';
 import { refuseWorkersBeforeEntry } from '../worker/starting.js';
 import { workerExecArgv } from './exec-argv.js';
@@ -35,7 +34,7 @@ export function threadsTransport(options: ThreadsOptions = {}): Transport {
       refuseWorkersBeforeEntry();
       const worker = new Worker(threadBootstrap, {
         eval: true,
-        workerData: { entry, preloads: threadPreloads(), modules, sync, clockShift: clockShift() },
+        workerData: { entry, preloads: threadPreloads(), modules, sync },
         resourceLimits: options.resourceLimits,
         ...(execArgv ? { execArgv } : {}),
       });

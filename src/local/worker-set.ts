@@ -50,6 +50,7 @@ import {
 } from '../scheduler/backend.js';
 import { modulesOf, type TaskSpec } from '../tasks/task-spec.js';
 import type { BroadcastHandle } from '../types.js';
+import { clockShift, elapsed } from '../worker/clock.js';
 import {
   BRAND,
   type CalledMessage,
@@ -70,9 +71,10 @@ export interface WorkerSetOptions extends WorkerSetSettings {
   /** Told of every worker's lifecycle and every batch's outcome (a dashboard's collector). */
   readonly observer?: WorkerSetObserver | undefined;
   /**
-   * The time in ms (default `performance.now()`). Where a batch goes depends on when the batch
-   * ahead of it started; a test gives a clock of its own, so that never depends on how fast the
-   * machine happens to run it.
+   * The time in ms (default: the monotonic clock, worker/clock.ts `elapsed`, which needs no
+   * perf_hooks, so a first worker is started before anything loads them). Where a batch goes
+   * depends on when the batch ahead of it started; a test gives a clock of its own, so that
+   * never depends on how fast the machine happens to run it.
    */
   readonly clock?: (() => number) | undefined;
 }
@@ -249,7 +251,7 @@ export class WorkerSet implements Backend {
     private readonly options: WorkerSetOptions,
     private readonly initializer?: WorkerInitializer,
   ) {
-    this.now = options.clock ?? (() => performance.now());
+    this.now = options.clock ?? elapsed;
   }
 
   /** The time in ms, by the set's clock (see WorkerSetOptions.clock). */
@@ -1104,10 +1106,13 @@ export class WorkerSet implements Backend {
         modules,
       );
       if (claims) channel.send({ fanout: BRAND, t: 'claims', cells: claims });
+      // The pool's clock goes with the first message, not the worker's start: measuring it loads
+      // perf_hooks here (~0.7 ms), which the worker's start then overlaps.
       channel.send({
         fanout: BRAND,
         t: 'config',
         concurrentTasks: this.options.concurrentTasks,
+        clockShift: clockShift(),
         ...(this.hunger ? { hunger: this.hunger } : {}),
       });
     } catch (error) {

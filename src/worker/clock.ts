@@ -3,9 +3,9 @@
  * `performance.timeOrigin + performance.now()` (ms since the epoch); a worker reads
  * process.hrtime instead (the monotonic clock every thread and process of the machine reads
  * alike), shifted onto the pool's. Not `performance` itself: a thread's first read of it loads
- * perf_hooks, ~0.6 ms of the first batch it runs. A worker thread is given the shift as it
- * starts (`clockShift()`, measured by the pool against its own clock, so both read the same
- * time); anywhere else it is measured on first use.
+ * perf_hooks, ~0.6 ms of the first batch it runs. A local worker (thread or process) is given
+ * the shift with its first message, `config` (`clockShift()`, measured by the pool against its
+ * own clock, so both read the same time); anywhere else it is measured on first use.
  */
 
 /** The monotonic clock, in ms: for durations. */
@@ -20,7 +20,7 @@ export function clockShift(): number {
 
 let shift: number | undefined;
 
-/** Use the shift the pool measured (a worker thread, as it starts). */
+/** Use the shift the pool measured (a local worker, from its `config` message). */
 export function setClockShift(value: number): void {
   shift = value;
 }

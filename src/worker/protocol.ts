@@ -133,6 +133,12 @@ export interface ConfigMessage {
   readonly t: 'config';
   readonly concurrentTasks: number;
   /**
+   * What the worker adds to its monotonic clock to read the pool's (worker/clock.ts), measured
+   * by the pool: a worker's batch start times then read the pool's clock without the worker
+   * loading perf_hooks. Absent: the worker measures it itself on first use.
+   */
+  readonly clockShift?: number | undefined;
+  /**
    * Shared-memory backends: cell 0 holds how many of the pool's workers could take a batch now
    * (idle, or not started). While it is above 0, a worker gives the oldest child task waiting in
    * its deque to the pool, and lowers the count by one (worker/child-deque.ts); at 0, children

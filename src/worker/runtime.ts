@@ -15,7 +15,7 @@ import type { TaskSpec } from '../tasks/task-spec.js';
 import { runsOneAtATime } from '../tasks/tasks.js';
 import type { AnyFunction } from '../types.js';
 import { BatchRun, type Results, type RuntimeOptions, type Slots } from './batch-run.js';
-import { elapsedAt, now } from './clock.js';
+import { elapsedAt, now, setClockShift } from './clock.js';
 import { broadcastCache, resolveHandles, syncPrimitives } from './handles.js';
 import { NestedCalls } from './nested.js';
 import { BRAND, type DoneMessage, type FromWorker, type RunMessage, type ToWorker } from './protocol.js';
@@ -257,6 +257,7 @@ class WorkerRuntime implements Runtime {
         return;
       case 'config':
         this.limit = message.concurrentTasks;
+        if (message.clockShift !== undefined) setClockShift(message.clockShift);
         if (message.hunger) this.nested.hunger = message.hunger;
         return;
       case 'hunger':

@@ -1,17 +1,11 @@
 /** Entry of a worker thread: wires the parent port into the shared runtime. */
 
-import { parentPort, workerData } from 'node:worker_threads';
-import { setClockShift } from './clock.js';
+import { parentPort } from 'node:worker_threads';
 import { BRAND, isProtocolMessage } from './protocol.js';
 import { createRuntime } from './runtime.js';
 
 const port = parentPort;
 if (!port) throw new Error('fanout: thread-entry must run in a worker thread');
-// The pool's clock, as the pool measured it (see clock.ts): this thread's batches are timed
-// without loading perf_hooks.
-const { clockShift } = (workerData ?? {}) as { clockShift?: unknown };
-if (typeof clockShift === 'number') setClockShift(clockShift);
-
 const runtime = createRuntime(
   {
     send: (message, transfer) => port.postMessage(message, transfer),
