@@ -16,7 +16,7 @@ import type { OptionSet, Resolved, Specs } from '../options/option-set.js';
 import { type PoolSettings, resolveCallOptions, resolvePoolOptions } from '../options/resolve.js';
 import { CALL, MAP } from '../options/schema.js';
 import type { Backend, Dispatcher } from '../scheduler/backend.js';
-import { type CallOptions, CallRun } from '../scheduler/call.js';
+import { type CallOptions, CallRun, type RunSettings } from '../scheduler/call.js';
 import { assertIterable, readerOf } from '../scheduler/input.js';
 import { type TaskSpec, taskSpecOf } from '../tasks/task-spec.js';
 import type { BatchTrace, BroadcastHandle, ItemsOf, ProgressCounts } from '../types.js';
@@ -157,18 +157,51 @@ export class PoolCore implements StreamTracker {
         ? input.settings
         : (resolveCallOptions(set, input, this.settings.callDefaults) as CallSettings);
     const { spec, name } = call.spec ?? taskSpecOf(call.task, call.name);
-    const { backend } = this;
-    const { supports } = backend;
-    if (spec.kind === 'inline' && !supports.inlineFunctions) {
+    const crossing = this.checkRun([spec], options, call.name);
+    assertIterable(call.items);
+    return (): StartedCall => this.start(call, options, spec, name, crossing);
+  }
+
+  /**
+   * What every call checks before it starts, maps and graphs alike: its tasks can run on this
+   * backend (inline functions only where they travel) and its `context` can cross. Returns the
+   * crossing check its run applies to each argument (undefined where nothing crosses).
+   */
+  checkRun(specs: readonly TaskSpec[], options: CallSettings, callName: string): RunSettings['crossing'] {
+    const { supports } = this.backend;
+    if (!supports.inlineFunctions && specs.some((spec) => spec.kind === 'inline')) {
       throw new InvalidArgValueError(
         `Inline functions cannot run on the ${this.settings.backend} backend (only task modules travel there); use defineTasks`,
       );
     }
     const crossing = supports.crossesBoundary ? this.crossing : undefined;
     const contextProblem = options.context === undefined ? undefined : crossing?.(options.context);
-    if (contextProblem) throw crossingError(`The \`context\` of ${call.name}`, contextProblem);
-    assertIterable(call.items);
-    return (): StartedCall => this.start(call, options, spec, name, crossing);
+    if (contextProblem) throw crossingError(`The \`context\` of ${callName}`, contextProblem);
+    return crossing;
+  }
+
+  /** What a run takes from its call's options, maps (CallRun) and graphs (GraphRun) alike. */
+  runSettings(
+    options: CallSettings,
+    seed: number,
+    crossing: RunSettings['crossing'],
+    observers: CallObservers,
+  ): RunSettings {
+    return {
+      collect: options.errors === 'collect',
+      batchSize: options.batchSize,
+      preDispatch: options.preDispatch,
+      timeout: options.timeout,
+      retries: options.retries,
+      retryOn: options.retryOn,
+      seed,
+      context: options.context,
+      signal: options.signal,
+      crossing,
+      onProgress: observers.onProgress,
+      onBatch: observers.onBatch,
+      timeItems: observers.timeItems,
+    };
   }
 
   private start(
@@ -195,24 +228,12 @@ export class PoolCore implements StreamTracker {
     if (dispatcher === backend && reader.total !== 0) backend.expect?.(spec);
     const observers = this.observers(options, reader.total, call.name, taskName);
     const base: CallOptions = {
+      ...this.runSettings(options, seed, crossing, observers),
       task: spec,
       taskName,
       spread: call.spread,
       ordered: options.ordered !== false,
-      collect: options.errors === 'collect',
-      batchSize: options.batchSize,
-      preDispatch: options.preDispatch,
-      timeout: options.timeout,
-      retries: options.retries,
-      retryOn: options.retryOn,
-      seed,
-      context: options.context,
-      signal: options.signal,
-      crossing,
       onStart: call.onStart,
-      onBatch: observers.onBatch,
-      timeItems: observers.timeItems,
-      onProgress: observers.onProgress,
       onTaskProgress: observers.onTaskProgress,
       ...call.hooks,
     };

@@ -6,8 +6,6 @@
  * once; a future in the arguments is a node whose value comes from outside.
  */
 
-import { crossingError } from '../codec/crossing.js';
-import { InvalidArgValueError } from '../errors.js';
 import { resolveCallOptions } from '../options/resolve.js';
 import { MAP } from '../options/schema.js';
 import {
@@ -232,16 +230,11 @@ export async function runGraph(
   core.assertOpen();
   const seed = options.seed ?? core.claimSeed();
   const { plan, rootNodes, futures } = buildGraph(roots, callName, backend.supports.fanoutTasks !== false);
-  for (const task of plan.tasks) {
-    if (task.spec.kind === 'inline' && !backend.supports.inlineFunctions) {
-      throw new InvalidArgValueError(
-        `Inline functions cannot run on the ${core.settings.backend} backend (only task modules travel there); use defineTasks`,
-      );
-    }
-  }
-  const crossing = backend.supports.crossesBoundary ? core.crossing : undefined;
-  const contextProblem = options.context === undefined ? undefined : crossing?.(options.context);
-  if (contextProblem) throw crossingError(`The \`context\` of ${callName}`, contextProblem);
+  const crossing = core.checkRun(
+    plan.tasks.map((task) => task.spec),
+    options,
+    callName,
+  );
   const observers = core.observers(options, plan.nodes, callName, plan.tasks.map((t) => t.name).join(', '));
   // The call is read, checked, accepted (tracked: a close() now waits for it) and has its seed:
   // the scheduler's code loads with a program's first graph (a program that runs none never
@@ -258,20 +251,8 @@ export async function runGraph(
       const { GraphRun } = await import('../scheduler/graph.js');
       const outcomes = new Map<number, NodeOutcome>();
       const run = new GraphRun(backend, plan, {
-        collect: options.errors === 'collect',
-        batchSize: options.batchSize,
-        preDispatch: options.preDispatch,
-        timeout: options.timeout,
-        retries: options.retries,
-        retryOn: options.retryOn,
-        seed,
-        context: options.context,
-        signal: options.signal,
-        crossing,
+        ...core.runSettings(options, seed, crossing, observers),
         onOutput: (node, outcome) => outcomes.set(node, outcome),
-        onProgress: observers.onProgress,
-        onBatch: observers.onBatch,
-        timeItems: observers.timeItems,
       });
       for (const outcome of provided) {
         void outcome.then((o) => (o.ok ? run.provide(o.node, o.value) : run.provideError(o.node, o.error)));

@@ -18,12 +18,9 @@ import type { BatchItems, BatchOutcome, BatchRequest, Dispatcher, Ticket } from 
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
 import type { InputReader } from './input.js';
 
-export interface CallOptions {
-  readonly task: TaskSpec;
-  readonly taskName: string;
-  readonly spread: boolean;
-  readonly ordered: boolean;
-  /** `errors: 'collect'`: settle every item instead of failing fast. */
+/** What a map (CallRun) and a task graph (GraphRun) both run with: a call's settings, resolved. */
+export interface RunSettings {
+  /** `errors: 'collect'`: settle every item (every output, in a graph) instead of failing fast. */
   readonly collect: boolean;
   readonly batchSize: number | 'auto';
   readonly preDispatch: number | 'auto';
@@ -40,11 +37,18 @@ export interface CallOptions {
    */
   readonly crossing: ((value: unknown) => string | undefined) | undefined;
   readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
-  /** Partial progress reported by tasks (`taskContext().progress(n)`). */
-  readonly onTaskProgress?: ((amount: number) => void) | undefined;
   readonly onBatch?: ((trace: BatchTrace) => void) | undefined;
   /** Ask workers to time each item (for `onBatch` traces). */
   readonly timeItems?: boolean | undefined;
+}
+
+export interface CallOptions extends RunSettings {
+  readonly task: TaskSpec;
+  readonly taskName: string;
+  readonly spread: boolean;
+  readonly ordered: boolean;
+  /** Partial progress reported by tasks (`taskContext().progress(n)`). */
+  readonly onTaskProgress?: ((amount: number) => void) | undefined;
   /** The first batch of the call started running. */
   readonly onStart?: (() => void) | undefined;
   /**

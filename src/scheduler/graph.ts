@@ -16,10 +16,9 @@ import type { ItemFailure } from '../codec/errors.js';
 import { AbortError, DependencyFailedError, TaskError, WorkerCrashedError } from '../errors.js';
 import { ownTask } from '../layout.js';
 import type { TaskSpec } from '../tasks/task-spec.js';
-import type { BatchTrace, ProgressCounts } from '../types.js';
 import type { BatchOutcome, BatchRequest, Dispatcher, Ticket } from './backend.js';
 import { AutoBatchSizer, autoLimits, type BatchSizer, fixedBatchSizer } from './batch-size.js';
-import { pipelineDepth } from './call.js';
+import { pipelineDepth, type RunSettings } from './call.js';
 import { findPieces, type Pieces } from './graph-pieces.js';
 import {
   ARG_INPUT,
@@ -31,23 +30,8 @@ import {
   type NodeOutcome,
 } from './graph-plan.js';
 
-export interface GraphOptions {
-  /** `errors: 'collect'`: every output settles; otherwise the first failure fails the run. */
-  readonly collect: boolean;
-  readonly batchSize: number | 'auto';
-  readonly preDispatch: number | 'auto';
-  readonly timeout: number | undefined;
-  readonly retries: number;
-  readonly retryOn: 'crash' | 'error';
-  readonly seed: number;
-  readonly context?: unknown;
-  readonly signal: AbortSignal | undefined;
-  /** Why an argument cannot cross (codec/crossing.ts), or undefined where nothing crosses. */
-  readonly crossing: ((value: unknown) => string | undefined) | undefined;
+export interface GraphOptions extends RunSettings {
   readonly onOutput: (node: number, outcome: NodeOutcome) => void;
-  readonly onProgress?: ((counts: ProgressCounts) => void) | undefined;
-  readonly onBatch?: ((trace: BatchTrace) => void) | undefined;
-  readonly timeItems?: boolean | undefined;
 }
 
 const WAITING = 0;
