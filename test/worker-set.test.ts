@@ -162,6 +162,14 @@ function workerSet<T extends FakeTransport = FakeTransport>(
   return { transport, set };
 }
 
+/** close() the set, let every fake worker exit as a stopped worker does, and wait until the set has closed. */
+async function closeSet(set: WorkerSet, transport: FakeTransport): Promise<void> {
+  const closed = set.close();
+  await tick();
+  for (const w of transport.workers) w.exit(0);
+  await closed;
+}
+
 /** Each ticket's values when it is done, else its outcome's kind. */
 async function valuesOf(tickets: readonly { outcome: Promise<BatchOutcome> }[]): Promise<unknown[]> {
   const outcomes = await Promise.all(tickets.map((t) => t.outcome));
@@ -194,10 +202,7 @@ describe('the worker set, over a fake transport', () => {
     assert.ok(next, 'the third batch was sent once a worker was free');
     (w0.runs.includes(next) ? w0 : w1).finish(next);
     assert.deepEqual(await valuesOf([first, second, third]), [[2], [4], [6]]);
-    const closed = set.close();
-    await tick();
-    for (const w of transport.workers) w.exit(0);
-    await closed;
+    await closeSet(set, transport);
   });
 
   it('gives a batch to an idle worker, never behind a busy one', async () => {
@@ -592,10 +597,7 @@ describe('the worker set, over a fake transport', () => {
     await tick();
     for (const w of [w0, w1]) for (const run of w.runs.slice(w === w0 ? 3 : 1)) w.finish(run);
     assert.deepEqual(await valuesOf([...second, third]), [[6], [8], [10]]);
-    const closed = set.close();
-    await tick();
-    for (const w of transport.workers) w.exit(0);
-    await closed;
+    await closeSet(set, transport);
   });
 
   it('a small job whose first batch was sent to its starting worker starts no second worker when that one is ready', async () => {
@@ -616,10 +618,7 @@ describe('the worker set, over a fake transport', () => {
     w0.finish(w0.runs[1] as RunMessage);
     assert.deepEqual(await valuesOf(tickets), [[2], [4]]);
     assert.equal(transport.workers.length, 1);
-    const closed = set.close();
-    await tick();
-    w0.exit(0);
-    await closed;
+    await closeSet(set, transport);
   });
 
   it('a short batch behind a long one gets a worker once the long one has run a worker start', async () => {
@@ -652,10 +651,7 @@ describe('the worker set, over a fake transport', () => {
     w1.finish(w1.runs[0] as RunMessage);
     w0.finish(w0.runs[0] as RunMessage);
     assert.deepEqual(await valuesOf([long, short]), [[2], [4]]);
-    const closed = set.close();
-    await tick();
-    for (const w of transport.workers) w.exit(0);
-    await closed;
+    await closeSet(set, transport);
   });
 
   it('a batch that must run alone never waits behind items in flight: it gets a worker within a start', async () => {
