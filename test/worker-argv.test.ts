@@ -18,9 +18,23 @@ import {
   splitNodeOptions,
   workerExecArgv,
 } from '../src/local/exec-argv.js';
-import { threadLoadsSync } from '../src/local/preload.js';
+import { requiresModulesQuietly, threadLoadsSync } from '../src/local/preload.js';
 
 describe('the Node flags a worker inherits', () => {
+  it('a thread requires its code only on a Node that does so without a warning', () => {
+    const table: [boolean, string, boolean][] = [
+      [false, '20.18.3', false],
+      [true, '20.19.0', true],
+      [true, '22.12.0', false],
+      [true, '22.13.1', true],
+      [true, '23.4.0', false],
+      [true, '23.5.0', true],
+      [true, '24.1.0', true],
+    ];
+    for (const [supported, version, quiet] of table)
+      assert.equal(requiresModulesQuietly(supported, version), quiet, `${version}, supported: ${supported}`);
+  });
+
   it('a thread requires its code only where no flag hooks or preloads module loading', {
     skip: process.features.require_module !== true && 'this Node cannot require() ES modules',
   }, () => {

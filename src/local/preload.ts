@@ -84,6 +84,17 @@ export function threadPreloads(): Preload[] {
 const LOADER_FLAGS = new Set(['--import', '--require', '--loader', '--experimental-loader']);
 
 /**
+ * Whether a Node `version` loads ES modules with `require()` (`supported`:
+ * `process.features.require_module`) without an ExperimentalWarning: not 22.12 nor 23.0–23.4,
+ * which warned unless the caller was under node_modules.
+ */
+export function requiresModulesQuietly(supported: boolean, version: string): boolean {
+  if (!supported) return false;
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  return !((major === 22 && minor === 12) || (major === 23 && minor < 5));
+}
+
+/**
  * Whether a worker thread may load its entry and first task modules with `require()` (see
  * threadBootstrap): where Node loads ES modules that way without a warning (20.19+, 22.13+,
  * 23.5+: `process.features.require_module`, less the releases that warned), and nothing in the
@@ -92,9 +103,7 @@ const LOADER_FLAGS = new Set(['--import', '--require', '--loader', '--experiment
  */
 export function threadLoadsSync(execArgv: readonly string[] | undefined): boolean {
   const features = process.features as { readonly require_module?: boolean };
-  if (features.require_module !== true) return false;
-  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
-  if ((major === 22 && minor === 12) || (major === 23 && minor < 5)) return false;
+  if (!requiresModulesQuietly(features.require_module === true, process.versions.node)) return false;
   return !parseNodeFlags(flagsWith(execArgv)).some((flag) => LOADER_FLAGS.has(flag.name));
 }
 
